@@ -1,0 +1,113 @@
+"""Locks on a domain: a thread lock inside the process, `flock` across processes.
+
+flock locks belong to an open file description, so each process (and each store object) opens its
+own lock file. Deadlock is ruled out by a fixed order: a thread may hold at most one instance
+lock, and may take the portal lock after it, never before it. `hold_all` (for backups) takes every
+instance in sorted order and then the portal, which cannot form a cycle with units of work that
+follow that rule.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from astra.ports.store import PORTAL, LockOrderError
+
+from .files import make_dirs_durably
+
+_held = threading.local()
+
+
+def _stack() -> list[str]:
+    stack = getattr(_held, "stack", None)
+    if stack is None:
+        stack = _held.stack = []
+    return stack
+
+
+class DomainLock:
+    def __init__(self, domain: str, path: Path) -> None:
+        self.domain = domain
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._locked_fd: int | None = None
+        self._pid = os.getpid()
+
+    def _file(self, create: bool) -> int | None:
+        if self._fd is not None and self._pid != os.getpid():
+            self._fd = None  # inherited across fork: the description is shared with the parent
+        if self._fd is None:
+            if not self.path.parent.exists():
+                if not create:
+                    return None
+                make_dirs_durably(self.path.parent)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, *, exclusive: bool, create: bool = True, check_order: bool = True) -> bool:
+        """Take the lock; returns False (and locks nothing across processes) when the domain's
+        directory does not exist and `create` is False: there is nothing to read yet."""
+        stack = _stack()
+        if check_order and stack:
+            if self.domain in stack:
+                raise LockOrderError(f"nested unit of work on {self.domain!r} in one thread")
+            if self.domain != PORTAL:
+                raise LockOrderError(
+                    f"unit of work on {self.domain!r} opened while holding {stack!r}: "
+                    "open instance units of work first, the portal last"
+                )
+        self._thread_lock.acquire()
+        try:
+            fd = self._file(create)
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._locked_fd = fd
+        stack.append(self.domain)
+        return fd is not None
+
+    def release(self) -> None:
+        _stack().pop()
+        fd, self._locked_fd = self._locked_fd, None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    @contextmanager
+    def hold(
+        self, *, exclusive: bool, create: bool = True, check_order: bool = True
+    ) -> Iterator[bool]:
+        locked = self.acquire(exclusive=exclusive, create=create, check_order=check_order)
+        try:
+            yield locked
+        finally:
+            self.release()
+
+    def is_held_elsewhere(self) -> bool:
+        """True when another process holds this lock (used to refuse a restore under a live
+        platform)."""
+        fd = self._file(create=False)
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None

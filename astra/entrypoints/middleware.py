@@ -1,0 +1,41 @@
+"""aiohttp middlewares shared by the portal and the admin apps.
+
+Every error leaves as JSON with a clear message for API clients: aiohttp's own 4xx (bad method,
+unknown route, body too large) keep their status; anything unexpected becomes a 500 whose body
+names no internals, while the log keeps the traceback (through the redacting logger).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from astra.logs import get_logger
+
+log = get_logger("astra.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    # Exactly `application/json`: some clients (interactions.py among them) decode nothing else.
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def json_error(status: int, code: str, message: str) -> web.Response:
+    return json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("http.unhandled", method=request.method, path=request.path)
+        return json_error(500, "internal_error", "Erro interno. Tente novamente em instantes.")

@@ -1,0 +1,1 @@
+"""The seller portal (:3100)."""

@@ -1,0 +1,20 @@
+"""The seller portal's aiohttp application (:3100)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from astra.container import Container
+from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
+from astra.entrypoints.middleware import errors_as_json
+
+# Large enough for a stock file of many thousand keys, small enough to refuse abuse early.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+def create_portal_app(container: Container) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
+    app[STORE_KEY] = container.store()
+    app[SERVICE_KEY] = "portal"
+    app.router.add_get("/health", health)
+    return app

@@ -1,0 +1,76 @@
+"""`astra serve`: the portal and the admin apps (and, as later issues add them, the workers) in
+one process, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from astra.container import Container
+from astra.entrypoints.admin.app import create_admin_app
+from astra.entrypoints.portal.app import create_portal_app
+from astra.logs import get_logger
+
+log = get_logger("astra.serve")
+
+# Requests still running at shutdown get this long to finish.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+async def serve(
+    container: Container,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[dict[str, int]], None] | None = None,
+) -> None:
+    settings = container.settings()
+    store = container.store()
+    # Load every domain first: a damaged file stops start-up here, naming the file.
+    await asyncio.to_thread(store.open)
+    log.info(
+        "serve.starting",
+        mode=settings.mode,
+        data_dir=str(settings.data_dir.resolve()),
+        payments="sandbox" if settings.payments_sandbox else "mercadopago",
+    )
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+
+    runners: list[web.AppRunner] = []
+    ports: dict[str, int] = {}
+    try:
+        for name, app, port in (
+            ("portal", create_portal_app(container), settings.portal_port),
+            ("admin", create_admin_app(container), settings.admin_port),
+        ):
+            runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+            await runner.setup()
+            runners.append(runner)
+            site = web.TCPSite(runner, settings.host, port)
+            await site.start()
+            bound = runner.addresses[0][1] if runner.addresses else port
+            ports[name] = bound
+            log.info("serve.listening", service=name, url=f"http://{settings.host}:{bound}")
+        if on_ready is not None:
+            on_ready(ports)
+        await stop.wait()
+        log.info("serve.stopping")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        await asyncio.to_thread(store.close)
+        log.info("serve.stopped")

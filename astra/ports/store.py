@@ -1,0 +1,236 @@
+"""The store port: units of work and repositories for every aggregate.
+
+Data is split into *domains*, each committed atomically on its own:
+
+- the portal domain (users, instances, plan transactions, withdrawals, the wallet ledger, global
+  plugin toggles, the platform audit log);
+- one domain per instance (its catalog, stock, carts, orders, deliveries, buyers, coupons, settings,
+  plugin toggles, ledger postings waiting to reach the wallet, and its audit log).
+
+A unit of work covers one domain. Why not one transaction over everything: a tenant's bot runs in
+a container that sees only its own instance directory, so nothing it commits may depend on the
+portal's files. Effects that cross domains (a sale credits the seller's wallet) travel through an
+outbox in the source domain and are applied to the target idempotently (ledger entries have
+deterministic ids).
+
+Repositories hold JSON documents (`dict` with a string `"id"`); the domain maps them to entities.
+Documents returned are copies: mutating one changes nothing until it is `put` back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Doc = dict[str, Any]
+
+PORTAL = "portal"
+
+PORTAL_COLLECTIONS = (
+    "users",
+    "instances",
+    "plan_transactions",
+    "withdrawals",
+    "ledger",
+    "plugin_toggles",
+    "audit",
+    "meta",
+)
+
+INSTANCE_COLLECTIONS = (
+    "products",
+    "stock",
+    "carts",
+    "orders",
+    "deliveries",
+    "buyers",
+    "coupons",
+    "settings",
+    "plugin_toggles",
+    "postings",
+    "audit",
+)
+
+
+class StoreError(Exception):
+    """Base class of every store failure."""
+
+
+class StoreCorrupt(StoreError):
+    """A data file cannot be read as it is. Start-up stops; the file is left untouched."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class StoreSchemaTooNew(StoreCorrupt):
+    """A file was written by a newer Astra; this version will not guess what it means."""
+
+
+class LockOrderError(StoreError):
+    """A unit of work asked for locks in an order that could deadlock (a bug in the caller)."""
+
+
+class ReadOnlyUnitOfWork(StoreError):
+    """`commit()` or a write on a unit of work opened for reading."""
+
+
+class DuplicateId(StoreError):
+    """`add()` of a document whose id already exists."""
+
+
+class NotFound(StoreError):
+    """`require()` of a document that does not exist."""
+
+
+class InvalidDomain(StoreError):
+    """An instance id that is not `^[a-z0-9][a-z0-9-]{2,39}$` (never used as a raw path)."""
+
+
+class Repository(Protocol):
+    """One collection of documents inside a unit of work."""
+
+    name: str
+
+    def get(self, doc_id: str) -> Doc | None:
+        """The document, or None."""
+        ...
+
+    def require(self, doc_id: str) -> Doc:
+        """The document, or NotFound."""
+        ...
+
+    def put(self, doc: Doc) -> None:
+        """Insert or replace `doc` (keyed by `doc["id"]`)."""
+        ...
+
+    def add(self, doc: Doc) -> None:
+        """Insert; DuplicateId if the id exists. The idempotency primitive for ledgers and logs."""
+        ...
+
+    def delete(self, doc_id: str) -> None:
+        """Remove the document if present."""
+        ...
+
+    def find(self, **equals: Any) -> list[Doc]:
+        """Documents whose top-level fields equal the given values, in insertion order.
+
+        Served from an index when one is declared for exactly these fields."""
+        ...
+
+    def first(self, **equals: Any) -> Doc | None:
+        """The first match of `find`, or None."""
+        ...
+
+    def count(self, **equals: Any) -> int:
+        """How many documents `find` would return."""
+        ...
+
+    def all(self) -> list[Doc]:
+        """Every document, in insertion order."""
+        ...
+
+    def ids(self) -> list[str]:
+        """Every id, in insertion order."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """A transaction over one domain. Leaving the `with` block without `commit()` discards its
+    changes."""
+
+    domain: str
+    writable: bool
+
+    def repo(self, name: str) -> Repository:
+        """The repository of one collection of this domain."""
+        ...
+
+    def commit(self) -> None:
+        """Make every change durable (fsync) and visible to other processes; returns only after."""
+        ...
+
+    def rollback(self) -> None:
+        """Forget uncommitted changes."""
+        ...
+
+
+class PortalUnitOfWork(UnitOfWork, Protocol):
+    users: Repository
+    instances: Repository
+    plan_transactions: Repository
+    withdrawals: Repository
+    ledger: Repository
+    plugin_toggles: Repository
+    audit: Repository
+    meta: Repository
+
+
+class InstanceUnitOfWork(UnitOfWork, Protocol):
+    instance_id: str
+    products: Repository
+    stock: Repository
+    carts: Repository
+    orders: Repository
+    deliveries: Repository
+    buyers: Repository
+    coupons: Repository
+    settings: Repository
+    plugin_toggles: Repository
+    postings: Repository
+    audit: Repository
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of `Store.check()` / `astra doctor`."""
+
+    severity: Literal["error", "warning", "info"]
+    path: str
+    message: str
+    hint: str = ""
+
+
+class Store(Protocol):
+    def portal(self, *, write: bool = True) -> AbstractContextManager[PortalUnitOfWork]:
+        """A unit of work on the portal domain. With `write=False` it shares the lock with other
+        readers and refuses writes."""
+        ...
+
+    def instance(
+        self, instance_id: str, *, write: bool = True
+    ) -> AbstractContextManager[InstanceUnitOfWork]:
+        """A unit of work on one instance's domain (created on first commit)."""
+        ...
+
+    def instance_ids(self) -> list[str]:
+        """Instances that have data in this store."""
+        ...
+
+    def open(self) -> None:
+        """Load and verify every domain; raises StoreCorrupt naming the first bad file."""
+        ...
+
+    def check(self) -> list[Problem]:
+        """Read every file and report what is wrong, without changing anything."""
+        ...
+
+    def backup(self, dest: Path) -> dict[str, Any]:
+        """Write a consistent copy of every domain to `dest` while others keep working; returns the
+        manifest written beside it."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """Cheap liveness of the store for `/health`: {"ok": bool, ...}."""
+        ...
+
+
+def iter_domains(store: Store) -> Iterator[str]:
+    """The portal first, then every instance: the order backups and checks walk the data in."""
+    yield PORTAL
+    yield from store.instance_ids()

@@ -1,0 +1,326 @@
+"""Process configuration: environment variables plus an optional `.env` file.
+
+Variable names follow the Node.js system Astra re-creates (PORTAL_SESSION_SECRET, ADMIN_PANEL_TOKEN,
+MERCADOPAGO_ACCESS_TOKEN, ...) so an operator can move an existing `.env` over unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar, get_args
+
+from dotenv import dotenv_values
+
+Mode = Literal["development", "production"]
+RuntimeKind = Literal["auto", "docker", "process"]
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+DEV_SECRETS_FILE = ".secrets.json"
+
+_T = TypeVar("_T")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+# Secrets that every process needs; in development they are generated once instead.
+_PLATFORM_SECRETS: tuple[tuple[str, str], ...] = (
+    ("session_secret", "PORTAL_SESSION_SECRET"),
+    ("admin_token", "ADMIN_PANEL_TOKEN"),
+    ("master_key", "ASTRA_MASTER_KEY"),
+)
+
+
+class SettingsError(ValueError):
+    """Configuration that the process cannot start with. `problems` has one line per variable."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("invalid configuration: " + "; ".join(self.problems))
+
+
+def _secret(default: str = "") -> str:
+    return field(default=default, metadata={"secret": True})
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    mode: Mode = "development"
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    portal_port: int = 3100
+    admin_port: int = 3000
+    public_url: str = ""
+    session_secret: str = _secret()
+    admin_token: str = _secret()
+    admin_user: str = "admin"
+    admin_password: str = _secret()
+    master_key: str = _secret()
+    mercadopago_access_token: str = _secret()
+    mercadopago_webhook_secret: str = _secret()
+    mercadopago_api_base: str = "https://api.mercadopago.com"
+    allow_unsigned_webhooks: bool = False
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_oauth_base: str = "https://discord.com"
+    discord_client_id: str = ""
+    discord_client_secret: str = _secret()
+    platform_fee_bps: int = 600
+    min_withdrawal_cents: int = 1000
+    cart_ttl_seconds: int = 900
+    runtime: RuntimeKind = "auto"
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
+
+    def __repr__(self) -> str:
+        # Settings end up in tracebacks, debuggers and log lines; a secret must not ride along.
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                parts.append(f"{f.name}='***'")
+            else:
+                parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+    ) -> Settings:
+        """Read the configuration; variables in `environ` (default `os.environ`) win over the file.
+
+        A variable present but empty counts as unset, so `FOO=` in a compose file falls back to the
+        default rather than to an empty host or port. Raises SettingsError listing every problem.
+        """
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        return _Parser(values).build(cls)
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def payments_sandbox(self) -> bool:
+        """Without an access token, charges go to the embedded sandbox gateway."""
+        return not self.mercadopago_access_token
+
+    @property
+    def dev_secrets_path(self) -> Path:
+        return self.data_dir / DEV_SECRETS_FILE
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every non-empty secret, for the log redactor."""
+        return tuple(
+            value
+            for f in dataclasses.fields(self)
+            if f.metadata.get("secret") and (value := getattr(self, f.name))
+        )
+
+    def require_production_secrets(self) -> None:
+        """Raise SettingsError naming every secret production cannot run without."""
+        missing = [env for attr, env in _PLATFORM_SECRETS if not getattr(self, attr)]
+        if (
+            self.mercadopago_access_token
+            and not self.mercadopago_webhook_secret
+            and not self.allow_unsigned_webhooks
+        ):
+            # Without it any caller could mark a charge as paid through the webhook.
+            missing.append("MERCADOPAGO_WEBHOOK_SECRET")
+        if not missing:
+            return
+        problems = [f"{name} is required in production mode" for name in missing]
+        if "MERCADOPAGO_WEBHOOK_SECRET" in missing:
+            problems[-1] += (
+                " when MERCADOPAGO_ACCESS_TOKEN is set"
+                " (or set ASTRA_ALLOW_UNSIGNED_WEBHOOKS=1 to accept unsigned webhooks)"
+            )
+        raise SettingsError(problems)
+
+    def with_dev_secrets(self) -> Settings:
+        return ensure_dev_secrets(self)
+
+
+def ensure_dev_secrets(settings: Settings) -> Settings:
+    """Fill the platform secrets production would require.
+
+    Production: check them and return `settings` unchanged. Development: the missing ones come from
+    `<data_dir>/.secrets.json`, created on first use, so a restart keeps sessions valid and tokens
+    encrypted under the master key readable.
+    """
+    if settings.is_production:
+        settings.require_production_secrets()
+        return settings
+    missing = [attr for attr, _ in _PLATFORM_SECRETS if not getattr(settings, attr)]
+    if not missing:
+        return settings
+    stored = _load_or_create_dev_secrets(settings.dev_secrets_path)
+    return dataclasses.replace(settings, **{attr: stored[attr] for attr in missing})
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """What an entrypoint wants: parsed, checked, with development secrets filled in."""
+    return ensure_dev_secrets(Settings.from_env(environ, env_file))
+
+
+def _load_or_create_dev_secrets(path: Path) -> dict[str, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated = {attr: secrets.token_urlsafe(32) for attr, _ in _PLATFORM_SECRETS}
+    # The file is written whole under a private name, then hard-linked into place: link fails if
+    # the name exists, so of two processes starting together exactly one wins, and the loser never
+    # reads a half-written file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(generated, f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        else:
+            return generated
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read_dev_secrets(path)
+
+
+def _read_dev_secrets(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(
+            [f"{path} is unreadable ({type(exc).__name__}); fix or delete it"]
+        ) from None
+    # Never rewrite it: a changed master key would make every stored bot token undecryptable.
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(attr), str) and data[attr] for attr, _ in _PLATFORM_SECRETS
+    ):
+        names = ", ".join(attr for attr, _ in _PLATFORM_SECRETS)
+        raise SettingsError([f"{path} must be a JSON object with non-empty {names}"])
+    return data
+
+
+class _Parser:
+    """Collects every problem instead of stopping at the first, so one start-up shows them all."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+        self.problems: list[str] = []
+
+    def build(self, cls: type[Settings]) -> Settings:
+        d = cls()
+        s = self._str
+        kwargs = {
+            "mode": self._choice("ASTRA_MODE", d.mode, Mode),
+            "data_dir": Path(s("ASTRA_DATA_DIR", str(d.data_dir))).expanduser(),
+            "host": s("ASTRA_HOST", d.host),
+            "portal_port": self._port("ASTRA_PORTAL_PORT", d.portal_port),
+            "admin_port": self._port("ASTRA_ADMIN_PORT", d.admin_port),
+            "public_url": self._url("ASTRA_PUBLIC_URL", d.public_url),
+            "session_secret": s("PORTAL_SESSION_SECRET"),
+            "admin_token": s("ADMIN_PANEL_TOKEN"),
+            "admin_user": s("ADMIN_PANEL_USER", d.admin_user),
+            "admin_password": s("ADMIN_PANEL_PASSWORD"),
+            "master_key": s("ASTRA_MASTER_KEY"),
+            "mercadopago_access_token": s("MERCADOPAGO_ACCESS_TOKEN"),
+            "mercadopago_webhook_secret": s("MERCADOPAGO_WEBHOOK_SECRET"),
+            "mercadopago_api_base": self._url("MERCADOPAGO_API_BASE", d.mercadopago_api_base),
+            "allow_unsigned_webhooks": self._bool("ASTRA_ALLOW_UNSIGNED_WEBHOOKS", False),
+            "discord_api_base": self._url("DISCORD_API_BASE", d.discord_api_base),
+            "discord_oauth_base": self._url("DISCORD_OAUTH_BASE", d.discord_oauth_base),
+            "discord_client_id": s("DISCORD_CLIENT_ID"),
+            "discord_client_secret": s("DISCORD_CLIENT_SECRET"),
+            "platform_fee_bps": self._int("ASTRA_PLATFORM_FEE_BPS", d.platform_fee_bps, 0, 10_000),
+            "min_withdrawal_cents": self._int(
+                "ASTRA_MIN_WITHDRAWAL_CENTS", d.min_withdrawal_cents, 0
+            ),
+            "cart_ttl_seconds": self._int("ASTRA_CART_TTL_SECONDS", d.cart_ttl_seconds, 1),
+            "runtime": self._choice("ASTRA_RUNTIME", d.runtime, RuntimeKind),
+            "log_level": self._choice("ASTRA_LOG_LEVEL", d.log_level, LogLevel),
+            "log_format": self._choice("ASTRA_LOG_FORMAT", d.log_format, LogFormat),
+        }
+        port_0, port_1 = kwargs["portal_port"], kwargs["admin_port"]
+        if port_0 == port_1 and port_0 != 0:
+            self.problems.append(
+                f"ASTRA_PORTAL_PORT and ASTRA_ADMIN_PORT must differ (both are {port_0})"
+            )
+        if self.problems:
+            raise SettingsError(self.problems)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    def _str(self, name: str, default: str = "") -> str:
+        # Surrounding whitespace in a secret is a copy-paste accident, never part of it.
+        value = self._values.get(name, "").strip()
+        return value or default
+
+    def _checked(self, name: str, default: _T, parse: Callable[[str], _T]) -> _T:
+        raw = self._str(name)
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.problems.append(f"{name} {exc}")
+            return default
+
+    def _choice(self, name: str, default: str, allowed: object) -> str:
+        options = get_args(allowed)
+
+        def parse(raw: str) -> str:
+            value = raw.lower()
+            if value not in options:
+                raise ValueError(f"must be one of {', '.join(options)} (got {raw!r})")
+            return value
+
+        return self._checked(name, default, parse)
+
+    def _int(self, name: str, default: int, low: int, high: int | None = None) -> int:
+        def parse(raw: str) -> int:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"must be an integer (got {raw!r})") from None
+            if value < low or (high is not None and value > high):
+                bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+                raise ValueError(f"must be {bounds} (got {value})")
+            return value
+
+        return self._checked(name, default, parse)
+
+    def _port(self, name: str, default: int) -> int:
+        # 0 asks the OS for a free port, which tests rely on.
+        return self._int(name, default, 0, 65_535)
+
+    def _bool(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            value = raw.lower()
+            if value in _TRUE:
+                return True
+            if value in _FALSE:
+                return False
+            raise ValueError(f"must be 1/0, true/false, yes/no or on/off (got {raw!r})")
+
+        return self._checked(name, default, parse)
+
+    def _url(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            if not raw.startswith(("http://", "https://")):
+                raise ValueError(f"must be an http:// or https:// URL (got {raw!r})")
+            # Callers join paths onto it; a trailing slash would double up.
+            return raw.rstrip("/")
+
+        return self._checked(name, default, parse)

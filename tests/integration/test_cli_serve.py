@@ -1,0 +1,185 @@
+"""The `astra` command as an operator runs it: a real process, real ports, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from astra import __version__
+from astra.adapters.store.json import JsonStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def astra(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "astra.entrypoints.cli", *args],
+        cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_every_command() -> None:
+    out = astra("--help")
+    assert out.returncode == 0
+    for command in ("serve", "doctor", "backup", "restore"):
+        assert command in out.stdout
+
+
+def test_doctor_backup_restore_through_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = JsonStore(data)
+    with store.instance("shop-1") as uow:
+        uow.orders.put({"id": "o1", "status": "paid", "total_cents": 1990})
+        uow.commit()
+    store.close()
+    ok = astra("--data-dir", str(data), "doctor")
+    assert ok.returncode == 0 and "ok" in ok.stdout
+
+    assert astra("--data-dir", str(data), "backup", str(tmp_path / "bk")).returncode == 0
+    refused = astra("--data-dir", str(data), "restore", str(tmp_path / "bk"))
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    fresh = tmp_path / "fresh"
+    assert astra("--data-dir", str(fresh), "restore", str(tmp_path / "bk")).returncode == 0
+    with JsonStore(fresh).instance("shop-1", write=False) as uow:
+        assert uow.orders.require("o1")["total_cents"] == 1990
+
+    orders = data / "instances" / "shop-1" / "orders.json"
+    orders.write_bytes(b'{"format": "astra-json-store", "sch')
+    bad = astra("--data-dir", str(data), "doctor")
+    assert bad.returncode == 1
+    assert str(orders) in bad.stdout and "ERROR" in bad.stdout
+    as_json = orjson.loads(astra("--data-dir", str(data), "doctor", "--json").stdout)
+    assert as_json[0]["severity"] == "error" and as_json[0]["path"] == str(orders)
+
+
+def test_configuration_errors_are_clear(tmp_path: Path) -> None:
+    out = astra(
+        "--data-dir",
+        str(tmp_path / "d"),
+        "doctor",
+        env={"ASTRA_PORTAL_PORT": "http", "ASTRA_MODE": "production"},
+    )
+    assert out.returncode == 2
+    assert "ASTRA_PORTAL_PORT" in out.stderr and "Traceback" not in out.stderr
+
+
+class Server:
+    def __init__(self, data: Path) -> None:
+        self.portal, self.admin = free_port(), free_port()
+        env = {
+            **os.environ,
+            "ASTRA_DATA_DIR": str(data),
+            "ASTRA_PORTAL_PORT": str(self.portal),
+            "ASTRA_ADMIN_PORT": str(self.admin),
+            "ASTRA_HOST": "127.0.0.1",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "astra.entrypoints.cli", "serve"],
+            cwd=data.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.proc.communicate()[1]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.admin), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("serve did not start")
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err
+
+
+async def test_serve_health_and_clean_shutdown(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = Server(data)
+    try:
+        server.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            for port, service in ((server.portal, "portal"), (server.admin, "admin")):
+                async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                    assert resp.status == 200
+                    body = await resp.json()
+                assert body["status"] == "ok" and body["service"] == service
+                assert body["version"] == __version__ and body["store"]["ok"] is True
+            async with http.get(f"http://127.0.0.1:{server.portal}/no-such-page") as resp:
+                assert resp.status == 404
+                assert (await resp.json())["error"] == "not_found"
+            async with http.post(f"http://127.0.0.1:{server.portal}/health") as resp:
+                assert resp.status == 405
+
+            # The store becomes unusable under a running server: /health says so with a 503.
+            journal = data / "portal.journal"
+            store = JsonStore(data)
+            with store.portal() as uow:
+                uow.users.put({"id": "u1", "email": "a@b.c"})
+                uow.commit()
+            store.close()
+            replacement = data / "portal.journal.new"
+            replacement.write_bytes(b"garbage that is not a journal\n")
+            os.replace(replacement, journal)
+            async with http.get(f"http://127.0.0.1:{server.portal}/health") as resp:
+                assert resp.status == 503
+                body = await resp.json()
+            assert body["store"]["ok"] is False and body["store"]["file"] == str(journal)
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    assert "serve.stopped" in err and "Traceback" not in err
+
+
+def test_serve_refuses_a_damaged_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = JsonStore(data)
+    with store.portal() as uow:
+        uow.users.put({"id": "u1", "email": "a@b.c"})
+        uow.commit()
+    store.close()
+    snapshot = data / "portal.json"
+    snapshot.write_bytes(snapshot.read_bytes()[:-20])
+    before = snapshot.read_bytes()
+    out = astra("--data-dir", str(data), "serve", timeout=30)
+    assert out.returncode == 1
+    assert str(snapshot) in out.stderr and "Traceback" not in out.stderr
+    assert snapshot.read_bytes() == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_on_signals(tmp_path: Path, sig: signal.Signals) -> None:
+    server = Server(tmp_path / "data")
+    server.wait_ready()
+    server.proc.send_signal(sig)
+    _, err = server.proc.communicate(timeout=30)
+    assert server.proc.returncode == 0, err
+    assert "serve.stopped" in err

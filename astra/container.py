@@ -11,7 +11,21 @@ from dependency_injector import containers, providers
 from astra.adapters.clock import SystemClock
 from astra.adapters.secrets import AesGcmCipher, HmacHasher
 from astra.adapters.store.json import JsonStore
+from astra.domain.services.catalog import CatalogService
+from astra.domain.services.coupons import CouponService
+from astra.domain.services.delivery import DeliveryService
+from astra.domain.services.instances import InstanceService
+from astra.domain.services.publishing import EventPublisher
+from astra.domain.services.sales import SalesService
+from astra.domain.services.settlement import SettlementConfig, SettlementService
+from astra.domain.services.wallet import WalletConfig, WalletService
+from astra.plugins.manager import PluginManager
 from astra.settings import Settings, load_settings
+
+
+def _vaults(cipher: AesGcmCipher):
+    # Stock keys are sealed with the instance's own key: what its runtime can hold.
+    return cipher.for_instance
 
 
 class Container(containers.DeclarativeContainer):
@@ -21,6 +35,45 @@ class Container(containers.DeclarativeContainer):
     store = providers.Singleton(JsonStore, data_dir=settings.provided.data_dir)
     cipher = providers.Singleton(AesGcmCipher, master_key=settings.provided.master_key)
     hasher = providers.Singleton(HmacHasher, master_key=settings.provided.master_key)
+    vaults = providers.Singleton(_vaults, cipher)
+
+    plugins = providers.Singleton(PluginManager, store=store, clock=clock)
+    publisher = providers.Singleton(EventPublisher, hooks=plugins, clock=clock)
+
+    wallet = providers.Singleton(
+        WalletService,
+        store=store,
+        clock=clock,
+        config=providers.Factory(
+            WalletConfig, min_withdrawal_cents=settings.provided.min_withdrawal_cents
+        ),
+    )
+    settlement = providers.Singleton(
+        SettlementService,
+        store=store,
+        clock=clock,
+        publisher=publisher,
+        config=providers.Factory(
+            SettlementConfig, platform_fee_bps=settings.provided.platform_fee_bps
+        ),
+        wallet=wallet,
+    )
+    instances = providers.Singleton(InstanceService, store=store, clock=clock)
+    catalog = providers.Singleton(
+        CatalogService, store=store, clock=clock, vaults=vaults, publisher=publisher
+    )
+    coupons = providers.Singleton(CouponService, store=store, clock=clock)
+    sales = providers.Singleton(
+        SalesService,
+        store=store,
+        clock=clock,
+        hooks=plugins,
+        publisher=publisher,
+        settlement=settlement,
+    )
+    delivery = providers.Singleton(
+        DeliveryService, store=store, clock=clock, hooks=plugins, publisher=publisher, vaults=vaults
+    )
 
 
 def build_container(settings: Settings | None = None) -> Container:

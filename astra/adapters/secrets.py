@@ -90,6 +90,8 @@ class InstanceCipher:
             raise ValueError(f"the instance key must be {_KEY_BYTES} bytes")
         self.instance_id = instance_id
         self._aead = AESGCM(raw)
+        # A separate key for fingerprints, so the HMAC never reuses the encryption key.
+        self._fingerprint_key = hmac.new(raw, FINGERPRINT_INFO, hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.instance_id!r}, <key>)"
@@ -99,6 +101,10 @@ class InstanceCipher:
 
     def decrypt(self, ciphertext: str, *, context: str = "") -> str:
         return _decrypt(self._aead, ciphertext, context)
+
+    def fingerprint(self, value: str) -> str:
+        """Keyed hash of a value (a stock key) to find duplicates without decrypting anything."""
+        return hmac.new(self._fingerprint_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def for_instance(self, instance_id: str) -> InstanceCipher:
         # A tenant deriving keys for other instances is exactly what per-instance keys prevent.

@@ -24,9 +24,23 @@ class TokenCipher(Protocol):
         """Inverse of `encrypt`; raises DecryptionError on a wrong key, context or altered text."""
         ...
 
-    def for_instance(self, instance_id: str) -> TokenCipher:
+    def for_instance(self, instance_id: str) -> InstanceVault:
         """A cipher with a key derived for one instance: what a tenant runtime receives instead of
         the platform's master key."""
+        ...
+
+
+class InstanceVault(Protocol):
+    """One instance's secrets at rest (its stock keys): what its own runtime can hold."""
+
+    instance_id: str
+
+    def encrypt(self, plaintext: str, *, context: str = "") -> str: ...
+
+    def decrypt(self, ciphertext: str, *, context: str = "") -> str: ...
+
+    def fingerprint(self, value: str) -> str:
+        """Keyed hash, to find duplicate keys without decrypting them."""
         ...
 
 

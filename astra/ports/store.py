@@ -19,6 +19,7 @@ Documents returned are copies: mutating one changes nothing until it is `put` ba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from typing import Any, Literal, Protocol
 Doc = dict[str, Any]
 
 PORTAL = "portal"
+
+# Instance ids name folders: nothing else may ever reach the filesystem through them.
+INSTANCE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,39}$")
 
 PORTAL_COLLECTIONS = (
     "users",

@@ -7,14 +7,19 @@ append-only journal; snapshots are rewritten only when the journal is compacted.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from astra.ports.store import INSTANCE_COLLECTIONS, PORTAL, PORTAL_COLLECTIONS, InvalidDomain
+from astra.ports.store import (
+    INSTANCE_COLLECTIONS,
+    INSTANCE_ID_PATTERN,
+    PORTAL,
+    PORTAL_COLLECTIONS,
+    InvalidDomain,
+)
 
 FORMAT = "astra-json-store"
-INSTANCE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,39}$")
+INSTANCE_ID_RE = INSTANCE_ID_PATTERN
 
 PORTAL_FILES: dict[str, tuple[str, ...]] = {"portal.json": PORTAL_COLLECTIONS}
 

@@ -1,0 +1,1 @@
+"""Domain services: the use cases, written against the ports only."""

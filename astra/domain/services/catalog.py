@@ -1,0 +1,268 @@
+"""Products, variants and key stock of one instance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from astra.domain.catalog import DeliveryKind, Product, variant_from_input
+from astra.domain.errors import InvalidInput, NotFoundError
+from astra.domain.ids import new_id
+from astra.domain.services.audit_log import record
+from astra.domain.services.publishing import EventPublisher
+from astra.domain.services.settlement import fill_waiting_orders
+from astra.domain.stock import (
+    ImportReport,
+    KeyState,
+    StockItem,
+    decode_stock_file,
+    parse_keys,
+)
+from astra.domain.timestamps import iso
+from astra.ports.clock import Clock
+from astra.ports.secrets import InstanceVault
+from astra.ports.store import Store
+
+_EDITABLE = (
+    "name",
+    "description",
+    "category",
+    "image_url",
+    "banner_url",
+    "active",
+    "delivery_kind",
+    "dm_template",
+    "content",
+)
+
+VaultProvider = Callable[[str], InstanceVault]
+
+
+def _variants_from_input(raw: Any, existing: dict[str, Any] | None = None) -> list:
+    if not isinstance(raw, list):
+        raise InvalidInput("invalid_field", field="variants")
+    variants = []
+    for item in raw:
+        vid = item.get("id") if isinstance(item, dict) else None
+        if vid is not None and (existing is None or vid not in existing):
+            raise InvalidInput("invalid_field", field="variants.id")
+        variants.append(variant_from_input(item, vid or new_id("var")))
+    return variants
+
+
+class CatalogService:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        vaults: VaultProvider,
+        publisher: EventPublisher | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.vaults = vaults
+        self.publisher = publisher
+
+    # -- products ------------------------------------------------------------------------------
+
+    def create_product(self, instance_id: str, data: dict[str, Any], *, actor: str) -> Product:
+        if not isinstance(data, dict):
+            raise InvalidInput("invalid_field", field="product")
+        now = iso(self.clock.now())
+        unknown = set(data) - {*_EDITABLE, "variants"}
+        if unknown:
+            raise InvalidInput("invalid_field", field=sorted(unknown)[0])
+        product = Product(
+            id=new_id("prod"),
+            name=data.get("name", ""),
+            variants=_variants_from_input(data.get("variants")),
+            description=data.get("description", ""),
+            category=data.get("category", ""),
+            image_url=data.get("image_url", ""),
+            banner_url=data.get("banner_url", ""),
+            active=bool(data.get("active", True)),
+            delivery_kind=data.get("delivery_kind", "key"),
+            dm_template=data.get("dm_template", ""),
+            content=data.get("content", ""),
+            created_at=now,
+            updated_at=now,
+        ).validate()
+        with self.store.instance(instance_id) as uow:
+            uow.products.add(product.to_doc())
+            record(
+                uow,
+                at=self.clock.now(),
+                actor=actor,
+                action="product.created",
+                target=f"product:{product.id}",
+                name=product.name,
+                variants=[(v.name, v.price_cents) for v in product.variants],
+            )
+            uow.commit()
+        return product
+
+    def update_product(
+        self, instance_id: str, product_id: str, changes: dict[str, Any], *, actor: str
+    ) -> Product:
+        if not isinstance(changes, dict):
+            raise InvalidInput("invalid_field", field="product")
+        unknown = set(changes) - {*_EDITABLE, "variants"}
+        if unknown:
+            raise InvalidInput("invalid_field", field=sorted(unknown)[0])
+        with self.store.instance(instance_id) as uow:
+            doc = uow.products.get(product_id)
+            if doc is None:
+                raise NotFoundError("produto", product_id)
+            product = Product.from_doc(doc)
+            for key in _EDITABLE:
+                if key in changes:
+                    setattr(product, key, changes[key])
+            if "variants" in changes:
+                current = {v.id: v for v in product.variants}
+                new_variants = _variants_from_input(changes["variants"], current)
+                kept = {v.id for v in new_variants}
+                for gone in set(current) - kept:
+                    # Keys of a removed variant would be stranded: refuse while any exist.
+                    if uow.stock.count(
+                        variant_id=gone, state=str(KeyState.AVAILABLE)
+                    ) or uow.stock.count(variant_id=gone, state=str(KeyState.RESERVED)):
+                        raise InvalidInput(
+                            "invalid_field", field=f"variants ({current[gone].name} has stock)"
+                        )
+                product.variants = new_variants
+            product.updated_at = iso(self.clock.now())
+            product.validate()
+            uow.products.put(product.to_doc())
+            record(
+                uow,
+                at=self.clock.now(),
+                actor=actor,
+                action="product.updated",
+                target=f"product:{product_id}",
+                fields=sorted(changes),
+            )
+            uow.commit()
+        return product
+
+    def remove_product(self, instance_id: str, product_id: str, *, actor: str) -> Product:
+        """Take a product off sale. Its keys and its orders stay: nothing sold or stocked is
+        ever deleted, and the seller can bring it back."""
+        return self.update_product(instance_id, product_id, {"active": False}, actor=actor)
+
+    def get_product(self, instance_id: str, product_id: str) -> Product:
+        with self.store.instance(instance_id, write=False) as uow:
+            doc = uow.products.get(product_id)
+        if doc is None:
+            raise NotFoundError("produto", product_id)
+        return Product.from_doc(doc)
+
+    def list_products(self, instance_id: str, *, include_inactive: bool = True) -> list[Product]:
+        with self.store.instance(instance_id, write=False) as uow:
+            docs = uow.products.all()
+        products = [Product.from_doc(d) for d in docs]
+        return [p for p in products if include_inactive or p.active]
+
+    # -- stock ---------------------------------------------------------------------------------
+
+    def import_stock(
+        self, instance_id: str, product_id: str, variant_id: str, data: bytes | str, *, actor: str
+    ) -> ImportReport:
+        """Add one key per line. Blank lines, oversized or control-character lines, duplicates in
+        the file and keys already in stock (any state, any variant) are skipped and counted."""
+        text = decode_stock_file(data)
+        report = ImportReport()
+        keys = parse_keys(text, report)
+        vault = self.vaults(instance_id)
+        fingerprinted = [(n, k, vault.fingerprint(k)) for n, k in keys]
+        now = iso(self.clock.now())
+        with self.store.instance(instance_id) as uow:
+            doc = uow.products.get(product_id)
+            if doc is None:
+                raise NotFoundError("produto", product_id)
+            product = Product.from_doc(doc)
+            if product.variant(variant_id) is None:
+                raise NotFoundError("variante", variant_id)
+            if product.delivery_kind is not DeliveryKind.KEY:
+                raise InvalidInput("stock_not_applicable", kind=str(product.delivery_kind))
+            seen: set[str] = set()
+            for number, key, fp in fingerprinted:
+                if fp in seen:
+                    report.duplicate_in_file += 1
+                    report.skipped_lines.append(number)
+                    continue
+                seen.add(fp)
+                if uow.stock.first(fingerprint=fp) is not None:
+                    report.already_in_stock += 1
+                    report.skipped_lines.append(number)
+                    continue
+                item = StockItem(
+                    id=new_id("key"),
+                    product_id=product_id,
+                    variant_id=variant_id,
+                    fingerprint=fp,
+                    secret=vault.encrypt(key, context=fp),
+                    added_at=now,
+                )
+                uow.stock.add(item.to_doc())
+                report.added += 1
+            events = []
+            if report.added:
+                record(
+                    uow,
+                    at=self.clock.now(),
+                    actor=actor,
+                    action="stock.imported",
+                    target=f"variant:{variant_id}",
+                    product_id=product_id,
+                    added=report.added,
+                    skipped=report.skipped,
+                )
+                # Buyers who paid while stock was out are served before any new cart can
+                # reserve the new keys: in this same unit of work.
+                events = fill_waiting_orders(uow, self.clock.now())
+                uow.commit()
+        if events and self.publisher is not None:
+            self.publisher.publish(instance_id, events)
+        report.skipped_lines.sort()
+        return report
+
+    def stock_counts(self, instance_id: str) -> dict[str, dict[str, int]]:
+        """variant id -> {available, reserved, sold}."""
+        with self.store.instance(instance_id, write=False) as uow:
+            products = [Product.from_doc(d) for d in uow.products.all()]
+            counts: dict[str, dict[str, int]] = {}
+            for product in products:
+                for v in product.variants:
+                    counts[v.id] = {
+                        state.value: uow.stock.count(variant_id=v.id, state=state.value)
+                        for state in KeyState
+                    }
+        return counts
+
+    def reveal_keys(
+        self, instance_id: str, variant_id: str, state: KeyState, *, actor: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Keys in clear for the seller who owns them; the reveal itself is audited."""
+        vault = self.vaults(instance_id)
+        with self.store.instance(instance_id) as uow:
+            items = uow.stock.find(variant_id=variant_id, state=state.value)[:limit]
+            out = [
+                {
+                    "id": d["id"],
+                    "key": vault.decrypt(d["secret"], context=d["fingerprint"]),
+                    "state": d["state"],
+                    "order_id": d.get("order_id"),
+                }
+                for d in items
+            ]
+            record(
+                uow,
+                at=self.clock.now(),
+                actor=actor,
+                action="stock.revealed",
+                target=f"variant:{variant_id}",
+                state=state.value,
+                count=len(out),
+            )
+            uow.commit()
+        return out

@@ -1,0 +1,256 @@
+"""Delivering paid orders: the outbox worker's steps and staff redelivery.
+
+A delivery is claimed with a lease before any message is sent, so two workers (or a worker and
+a staff redelivery) never DM the same order at the same time; the chat calls happen outside the
+store's lock, and the result is recorded in a second unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from astra.domain.catalog import DEFAULT_TEMPLATE, Product, render_template
+from astra.domain.delivery import Delivery, DeliveryStatus
+from astra.domain.errors import InvalidTransition, NotFoundError
+from astra.domain.events import DomainEvent
+from astra.domain.hooks import DeliveryItem, DeliveryOutcome, HooksProvider, SaleContext
+from astra.domain.money import format_brl
+from astra.domain.order import PAID_STATUSES, Order, OrderStatus
+from astra.domain.services.audit_log import record
+from astra.domain.services.instances import SETTINGS_ID, settings_of
+from astra.domain.services.publishing import EventPublisher
+from astra.domain.timestamps import iso, parse_iso
+from astra.ports.clock import Clock
+from astra.ports.secrets import InstanceVault
+from astra.ports.store import Store
+
+LEASE = timedelta(minutes=2)
+
+
+def render_message(
+    product: Product, order: Order, line_index: int, keys: list[str], settings: dict[str, Any]
+) -> str:
+    line = order.lines[line_index]
+    language = settings.get("language") or "pt-BR"
+    template = product.dm_template or DEFAULT_TEMPLATE.get(language, DEFAULT_TEMPLATE["pt-BR"])
+    chaves = "\n".join(f"`{k}`" for k in keys) if keys else product.content
+    return render_template(
+        template,
+        {
+            "produto": line.product_name,
+            "variante": line.variant_name,
+            "quantidade": str(line.quantity),
+            "chaves": chaves,
+            "pedido": order.id,
+            "valor": format_brl(order.total_cents),
+            "comprador": f"<@{order.buyer_id}>",
+            "loja": str(settings.get("name") or ""),
+            "data": (order.paid_at or "")[:10],
+        },
+    )
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        hooks: HooksProvider,
+        publisher: EventPublisher,
+        vaults: Callable[[str], InstanceVault],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.hooks = hooks
+        self.publisher = publisher
+        self.vaults = vaults
+
+    def due(self, instance_id: str) -> list[str]:
+        """Orders whose delivery should be attempted now."""
+        now = self.clock.now()
+        with self.store.instance(instance_id, write=False) as uow:
+            docs = uow.deliveries.find(status=DeliveryStatus.PENDING.value)
+        out = []
+        for d in docs:
+            at = parse_iso(d.get("next_attempt_at"))
+            lease = parse_iso(d.get("lease_until"))
+            if (at is None or at <= now) and (lease is None or lease <= now):
+                out.append(d["order_id"])
+        return out
+
+    def queue_depth(self, instance_id: str) -> int:
+        with self.store.instance(instance_id, write=False) as uow:
+            return uow.deliveries.count(status=DeliveryStatus.PENDING.value)
+
+    def _claim(self, instance_id: str, order_id: str, now: datetime):
+        with self.store.instance(instance_id) as uow:
+            doc = uow.deliveries.get(order_id)
+            if doc is None:
+                return None
+            delivery = Delivery.from_doc(doc)
+            lease = parse_iso(delivery.lease_until)
+            if delivery.status is not DeliveryStatus.PENDING or (lease and lease > now):
+                return None
+            delivery.lease_until = iso(now + LEASE)
+            uow.deliveries.put(delivery.to_doc())
+            order = Order.from_doc(uow.orders.require(order_id))
+            products = {
+                ln.product_id: Product.from_doc(uow.products.require(ln.product_id))
+                for ln in order.lines
+            }
+            keys = {
+                i: [uow.stock.require(k) for k in ln.key_ids] for i, ln in enumerate(order.lines)
+            }
+            settings = settings_of(uow.settings.get(SETTINGS_ID))
+            cart = uow.carts.get(order.cart_id) or {}
+            uow.commit()
+        return delivery, order, products, keys, settings, cart.get("channel_id")
+
+    async def deliver(
+        self, instance_id: str, order_id: str, services: dict[str, Any]
+    ) -> Delivery | None:
+        """One attempt at delivering an order through the delivery plugins. Returns the updated
+        record, or None when another worker holds it or there is nothing to do."""
+        now = self.clock.now()
+        claimed = self._claim(instance_id, order_id, now)
+        if claimed is None:
+            return None
+        delivery, order, products, key_docs, settings, cart_channel = claimed
+        hooks = self.hooks.for_instance(instance_id)
+        vault = self.vaults(instance_id)
+        ctx = SaleContext(
+            instance_id=instance_id,
+            buyer_id=order.buyer_id,
+            now=now,
+            language=settings.get("language") or "pt-BR",
+            settings=settings,
+        )
+        call_services = {**services, "cart_channel_id": cart_channel}
+        outcomes: dict[int, DeliveryOutcome] = {}
+        for index, line in enumerate(order.lines):
+            if index in delivery.delivered_lines:
+                continue
+            keys = [vault.decrypt(d["secret"], context=d["fingerprint"]) for d in key_docs[index]]
+            product = products[line.product_id]
+            item = DeliveryItem(
+                order=order,
+                line=line,
+                product=product,
+                keys=keys,
+                message=render_message(product, order, index, keys, settings),
+            )
+            outcome = await hooks.deliver(ctx, item, call_services)
+            outcomes[index] = outcome or DeliveryOutcome(
+                ok=False, error=f"no enabled plugin delivers '{line.delivery_kind}'", retryable=True
+            )
+        return self._record(instance_id, order_id, outcomes)
+
+    def _record(
+        self, instance_id: str, order_id: str, outcomes: dict[int, DeliveryOutcome]
+    ) -> Delivery:
+        now = self.clock.now()
+        stamp = iso(now)
+        events = []
+        with self.store.instance(instance_id) as uow:
+            delivery = Delivery.from_doc(uow.deliveries.require(order_id))
+            order = Order.from_doc(uow.orders.require(order_id))
+            failures = {i: o for i, o in outcomes.items() if not o.ok}
+            for i, o in outcomes.items():
+                if o.ok and i not in delivery.delivered_lines:
+                    delivery.delivered_lines.append(i)
+            delivery.attempts.append(
+                {
+                    "at": stamp,
+                    "ok": not failures,
+                    "channels": sorted({o.channel for o in outcomes.values() if o.ok}),
+                    "error": "; ".join(o.error or "" for o in failures.values()) or None,
+                }
+            )
+            delivery.lease_until = None
+            if delivery.status is DeliveryStatus.CANCELLED:
+                pass  # refunded while we were sending: keep it cancelled
+            elif not failures:
+                delivery.status = DeliveryStatus.DELIVERED
+                delivery.delivered_at = stamp
+                delivery.channel = ",".join(sorted({o.channel for o in outcomes.values()}))
+                delivery.last_error = None
+                delivery.next_attempt_at = None
+                if order.status is OrderStatus.PAID:
+                    order.status = OrderStatus.DELIVERED
+                    order.delivered_at = stamp
+                    uow.orders.put(order.to_doc())
+                events.append(
+                    DomainEvent(
+                        "order.delivered",
+                        instance_id,
+                        {
+                            "order": order.to_doc(),
+                            "buyer_id": order.buyer_id,
+                            "channel": delivery.channel,
+                        },
+                    )
+                )
+            else:
+                delivery.last_error = delivery.attempts[-1]["error"]
+                retryable = all(o.retryable for o in failures.values())
+                nxt = delivery.next_retry(now) if retryable else None
+                if nxt is None:
+                    delivery.status = DeliveryStatus.FAILED
+                    delivery.next_attempt_at = None
+                else:
+                    delivery.next_attempt_at = iso(nxt)
+            uow.deliveries.put(delivery.to_doc())
+            record(
+                uow,
+                at=now,
+                actor="system",
+                action=f"delivery.{delivery.status.value}",
+                target=f"order:{order_id}",
+                attempt=len(delivery.attempts),
+                error=delivery.last_error,
+            )
+            uow.commit()
+        self.publisher.publish(instance_id, events)
+        return delivery
+
+    def redeliver(self, instance_id: str, order_id: str, *, actor: str) -> Delivery:
+        """Staff asks for the order to be delivered again now (all lines)."""
+        now = self.clock.now()
+        with self.store.instance(instance_id) as uow:
+            doc = uow.orders.get(order_id)
+            if doc is None:
+                raise NotFoundError("pedido", order_id)
+            order = Order.from_doc(doc)
+            if order.status not in PAID_STATUSES or order.status is OrderStatus.WAITING_STOCK:
+                raise InvalidTransition(
+                    "invalid_transition", what="o pedido", state=order.status.value
+                )
+            existing = uow.deliveries.get(order_id)
+            delivery = (
+                Delivery.from_doc(existing)
+                if existing
+                else Delivery(
+                    id=order_id,
+                    order_id=order_id,
+                    buyer_id=order.buyer_id,
+                    status=DeliveryStatus.PENDING,
+                    created_at=iso(now) or "",
+                )
+            )
+            delivery.status = DeliveryStatus.PENDING
+            delivery.next_attempt_at = iso(now)
+            delivery.delivered_lines = []
+            delivery.lease_until = None
+            delivery.retry_from = len(delivery.attempts)
+            uow.deliveries.put(delivery.to_doc())
+            record(
+                uow,
+                at=now,
+                actor=actor,
+                action="delivery.redeliver_requested",
+                target=f"order:{order_id}",
+            )
+            uow.commit()
+        return delivery

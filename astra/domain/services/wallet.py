@@ -1,0 +1,198 @@
+"""Sellers' wallets: credits from sales, withdrawals by PIX, and the ledger that is the truth.
+
+The balance is never stored: it is the sum of the user's ledger entries, computed inside the
+portal's exclusive unit of work, so concurrent withdrawals see each other's debits and the
+balance can never go below zero through one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from astra.domain.errors import InsufficientBalance, InvalidInput, InvalidTransition, NotFoundError
+from astra.domain.ids import new_id
+from astra.domain.money import check_cents, format_brl
+from astra.domain.services.audit_log import record
+from astra.domain.timestamps import iso
+from astra.domain.wallet import (
+    EntryKind,
+    LedgerEntry,
+    Withdrawal,
+    WithdrawalStatus,
+    classify_pix_key,
+)
+from astra.ports.clock import Clock
+from astra.ports.store import PortalUnitOfWork, Store
+
+
+@dataclass(frozen=True)
+class WalletConfig:
+    min_withdrawal_cents: int = 1000
+
+
+def _balance(uow: PortalUnitOfWork, user_id: str) -> int:
+    return sum(e["amount_cents"] for e in uow.ledger.find(user_id=user_id))
+
+
+class WalletService:
+    def __init__(self, store: Store, clock: Clock, config: WalletConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config
+
+    def settle_postings(self, instance_id: str) -> int:
+        """Move the instance's pending postings into the portal ledger. Idempotent: the ledger
+        entry's id is the posting's, so a crash between the two commits is repaired by running
+        this again. Returns how many entries were written now."""
+        written = 0
+        with self.store.instance(instance_id) as iuow:
+            pending = iuow.postings.find(status="pending")
+            if not pending:
+                return 0
+            with self.store.portal() as puow:
+                for p in pending:
+                    if puow.ledger.get(p["id"]) is None:
+                        puow.ledger.add(
+                            LedgerEntry(
+                                id=p["id"],
+                                user_id=p["owner_id"],
+                                kind=EntryKind(p["kind"]),
+                                amount_cents=p["amount_cents"],
+                                at=p["created_at"],
+                                description=p.get("description", ""),
+                                instance_id=instance_id,
+                                order_id=p.get("order_id"),
+                            ).to_doc()
+                        )
+                        written += 1
+                if written:
+                    puow.commit()
+            for p in pending:
+                p["status"] = "posted"
+                iuow.postings.put(p)
+            iuow.commit()
+        return written
+
+    def balance(self, user_id: str) -> int:
+        with self.store.portal(write=False) as uow:
+            return _balance(uow, user_id)
+
+    def ledger(self, user_id: str) -> list[dict[str, Any]]:
+        with self.store.portal(write=False) as uow:
+            entries = uow.ledger.find(user_id=user_id)
+        return sorted(entries, key=lambda e: e["at"], reverse=True)
+
+    def withdrawals(
+        self, *, user_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self.store.portal(write=False) as uow:
+            docs = uow.withdrawals.find(user_id=user_id) if user_id else uow.withdrawals.all()
+        if status:
+            docs = [d for d in docs if d["status"] == status]
+        return sorted(docs, key=lambda d: d["requested_at"], reverse=True)
+
+    def request_withdrawal(self, user_id: str, amount_cents: int, pix_key: str) -> Withdrawal:
+        amount = check_cents(amount_cents, "amount_cents")
+        if amount < self.config.min_withdrawal_cents:
+            raise InvalidInput(
+                "min_withdrawal", minimum=format_brl(self.config.min_withdrawal_cents)
+            )
+        key, key_type = classify_pix_key(pix_key)
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            balance = _balance(uow, user_id)
+            if amount > balance:
+                raise InsufficientBalance("insufficient_balance", balance=format_brl(balance))
+            w = Withdrawal(
+                id=new_id("wd"),
+                user_id=user_id,
+                amount_cents=amount,
+                pix_key=key,
+                pix_key_type=key_type,
+                status=WithdrawalStatus.REQUESTED,
+                requested_at=iso(now) or "",
+            )
+            uow.withdrawals.add(w.to_doc())
+            uow.ledger.add(
+                LedgerEntry(
+                    id=f"withdrawal:{w.id}",
+                    user_id=user_id,
+                    kind=EntryKind.WITHDRAWAL_DEBIT,
+                    amount_cents=-amount,
+                    at=w.requested_at,
+                    withdrawal_id=w.id,
+                    description="Saque solicitado",
+                ).to_doc()
+            )
+            record(
+                uow,
+                at=now,
+                actor=f"user:{user_id}",
+                action="withdrawal.requested",
+                target=f"withdrawal:{w.id}",
+                amount_cents=amount,
+                pix_key_type=key_type,
+            )
+            uow.commit()
+        return w
+
+    def _decide(
+        self,
+        withdrawal_id: str,
+        status: WithdrawalStatus,
+        *,
+        actor: str,
+        reason: str = "",
+        owner: str | None = None,
+    ) -> Withdrawal:
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            doc = uow.withdrawals.get(withdrawal_id)
+            if doc is None or (owner is not None and doc["user_id"] != owner):
+                raise NotFoundError("saque", withdrawal_id)
+            w = Withdrawal.from_doc(doc)
+            if w.status is not WithdrawalStatus.REQUESTED:
+                raise InvalidTransition("invalid_transition", what="o saque", state=w.status.value)
+            w.status = status
+            w.decided_at = iso(now)
+            w.decided_by = actor
+            w.reason = reason.strip()[:500]
+            uow.withdrawals.put(w.to_doc())
+            if status is not WithdrawalStatus.PAID:
+                # Cancelled or rejected: the money was never sent, so the debit is reversed.
+                uow.ledger.add(
+                    LedgerEntry(
+                        id=f"withdrawal-reversal:{w.id}",
+                        user_id=w.user_id,
+                        kind=EntryKind.WITHDRAWAL_REVERSAL,
+                        amount_cents=w.amount_cents,
+                        at=w.decided_at or "",
+                        withdrawal_id=w.id,
+                        description=f"Saque {status.value}",
+                    ).to_doc()
+                )
+            record(
+                uow,
+                at=now,
+                actor=actor,
+                action=f"withdrawal.{status.value}",
+                target=f"withdrawal:{w.id}",
+                amount_cents=w.amount_cents,
+                reason=w.reason,
+            )
+            uow.commit()
+        return w
+
+    def cancel_withdrawal(self, user_id: str, withdrawal_id: str) -> Withdrawal:
+        return self._decide(
+            withdrawal_id, WithdrawalStatus.CANCELLED, actor=f"user:{user_id}", owner=user_id
+        )
+
+    def reject_withdrawal(self, withdrawal_id: str, *, actor: str, reason: str) -> Withdrawal:
+        if not reason or not reason.strip():
+            raise InvalidInput("invalid_field", field="reason")
+        return self._decide(withdrawal_id, WithdrawalStatus.REJECTED, actor=actor, reason=reason)
+
+    def complete_withdrawal(self, withdrawal_id: str, *, actor: str) -> Withdrawal:
+        return self._decide(withdrawal_id, WithdrawalStatus.PAID, actor=actor)

@@ -1,0 +1,136 @@
+"""The default delivery: keys, text and files by DM (with a channel fallback), roles by grant.
+
+When a buyer's DMs are closed the message goes to the order's cart channel, mentioning the buyer,
+and failing that to the staff channel, so a paid order is never left undelivered in silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from astra.domain.catalog import DeliveryKind
+from astra.domain.hooks import DeliveryItem, DeliveryOutcome, SaleContext
+from astra.logs import get_logger
+from astra.plugins import hookimpl
+from astra.ports.chat import ChatError, ChatPlatform, DirectMessagesClosed, OutgoingMessage
+
+NAME = "delivery"
+DESCRIPTION = "Delivery by Discord DM (keys, text, files) and role grants, with channel fallback."
+DEFAULT_ENABLED = True
+
+MAX_MESSAGE = 2000  # Discord's limit on a message's content
+
+_MESSAGE_KINDS = (DeliveryKind.KEY, DeliveryKind.TEXT, DeliveryKind.FILE)
+
+
+def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Cut text into messages of at most `limit` characters, between lines when possible, so a
+    key (one per line) is never split across two messages."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines():
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        if not current:
+            current = line
+        elif len(current) + 1 + len(line) <= limit:
+            current = f"{current}\n{line}"
+        else:
+            chunks.append(current)
+            current = line
+    if current.strip():
+        chunks.append(current)
+    return chunks
+
+
+def _content(item: DeliveryItem) -> str:
+    """The DM text, with whatever was bought that the seller's template left out appended: a
+    template without {chaves} must not swallow the keys the buyer paid for."""
+    text = item.message
+    missing: list[str] = []
+    if item.line.delivery_kind == DeliveryKind.KEY:
+        missing = [key for key in item.keys if key not in text]
+    elif item.product.content and item.product.content not in text:
+        missing = [item.product.content]
+    return "\n".join([text, *missing]) if missing else text
+
+
+async def _send_all(
+    send: Callable[[str, OutgoingMessage], Awaitable[str]], target: str, chunks: list[str]
+) -> None:
+    for chunk in chunks:
+        await send(target, OutgoingMessage(content=chunk))
+
+
+async def _deliver_message(
+    ctx: SaleContext, buyer_id: str, text: str, chat: ChatPlatform, services: dict[str, Any]
+) -> DeliveryOutcome:
+    chunks = split_message(text)
+    if not chunks:
+        return DeliveryOutcome(ok=False, error="nothing to deliver", retryable=False)
+    try:
+        await _send_all(chat.send_dm, buyer_id, chunks)
+        return DeliveryOutcome(ok=True, channel="dm")
+    except DirectMessagesClosed as closed:
+        last_error: ChatError = closed
+    except ChatError as err:
+        return DeliveryOutcome(ok=False, channel="dm", error=str(err), retryable=err.retryable)
+
+    # The order's own cart channel first: it is where this buyer is already looking.
+    fallbacks = (
+        ("cart_channel", services.get("cart_channel_id") or ctx.settings.get("cart_channel_id")),
+        ("staff", ctx.settings.get("staff_channel_id")),
+    )
+    public = split_message(f"<@{buyer_id}>\n{text}")
+    for channel, channel_id in fallbacks:
+        if not channel_id:
+            continue
+        try:
+            await _send_all(chat.send_message, str(channel_id), public)
+            return DeliveryOutcome(ok=True, channel=channel)
+        except ChatError as err:
+            last_error = err
+    return DeliveryOutcome(
+        ok=False, channel="dm", error=str(last_error), retryable=last_error.retryable
+    )
+
+
+async def _deliver_role(
+    ctx: SaleContext, item: DeliveryItem, buyer_id: str, chat: ChatPlatform
+) -> DeliveryOutcome:
+    guild_id = ctx.settings.get("guild_id")
+    if not guild_id:
+        return DeliveryOutcome(
+            ok=False, channel="role", error="guild_id is not configured", retryable=False
+        )
+    try:
+        await chat.grant_role(str(guild_id), buyer_id, item.product.content)
+    except ChatError as err:
+        return DeliveryOutcome(ok=False, channel="role", error=str(err), retryable=err.retryable)
+    try:
+        await _send_all(chat.send_dm, buyer_id, split_message(item.message))
+    except ChatError as err:
+        # The role is what was bought and it is granted; the DM is only a courtesy.
+        get_logger(__name__).info("delivery.role_dm_failed", order=item.order.id, error=str(err))
+    return DeliveryOutcome(ok=True, channel="role")
+
+
+@hookimpl
+async def astra_deliver_line(
+    ctx: SaleContext, item: DeliveryItem, services: dict[str, Any]
+) -> DeliveryOutcome | None:
+    kind = item.line.delivery_kind
+    if kind not in (*_MESSAGE_KINDS, DeliveryKind.ROLE):
+        return None  # another plugin's kind
+    chat = services.get("chat")
+    if chat is None:
+        return DeliveryOutcome(ok=False, error="no chat platform available", retryable=True)
+    buyer_id = ctx.buyer_id or item.order.buyer_id
+    if kind == DeliveryKind.ROLE:
+        return await _deliver_role(ctx, item, buyer_id, chat)
+    return await _deliver_message(ctx, buyer_id, _content(item), chat, services)

@@ -1,0 +1,117 @@
+"""A small shop on a real JSON store, through the real container, for the sales tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dependency_injector import providers
+
+from astra.adapters.clock import FrozenClock
+from astra.container import Container, build_container
+from astra.ports.chat import DirectMessagesClosed, OutgoingMessage
+from astra.settings import Settings, ensure_dev_secrets
+
+INSTANCE = "shop-1"
+OWNER = "usr_owner"
+
+
+class RecordingChat:
+    """Stands in for Discord (an external service) where a test needs a ChatPlatform."""
+
+    def __init__(self, dms_closed: bool = False) -> None:
+        self.dms: list[tuple[str, str]] = []
+        self.channel_messages: list[tuple[str, str]] = []
+        self.roles: list[tuple[str, str, str]] = []
+        self.dms_closed = dms_closed
+
+    async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
+        if self.dms_closed:
+            raise DirectMessagesClosed()
+        self.dms.append((user_id, message.content))
+        return f"dm{len(self.dms)}"
+
+    async def send_message(self, channel_id: str, message: OutgoingMessage) -> str:
+        self.channel_messages.append((channel_id, message.content))
+        return f"m{len(self.channel_messages)}"
+
+    async def grant_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        self.roles.append((guild_id, user_id, role_id))
+
+
+@dataclass
+class Shop:
+    container: Container
+    clock: FrozenClock
+    product_id: str
+    variant_id: str
+    other_variant_id: str
+
+    def __getattr__(self, name: str) -> Any:
+        # shop.sales, shop.settlement, ... are the container's services
+        return getattr(self.container, name)()
+
+    def keys(self, n: int, prefix: str = "KEY") -> str:
+        return "\n".join(f"{prefix}-{i:05d}" for i in range(n))
+
+
+def make_shop(data_dir: Path, *, keys: int = 10, fee_bps: int = 600, **settings: Any) -> Shop:
+    clock = FrozenClock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
+    container = build_container(
+        ensure_dev_secrets(Settings(data_dir=data_dir, platform_fee_bps=fee_bps, **settings))
+    )
+    container.clock.override(providers.Object(clock))
+    container.instances().create(INSTANCE, owner_id=OWNER, name="Loja Teste", actor="test")
+    product = container.catalog().create_product(
+        INSTANCE,
+        {
+            "name": "Steam Key",
+            "variants": [
+                {"name": "Mensal", "price_cents": 1990, "max_per_order": 5},
+                {"name": "Anual", "price_cents": 9990, "max_per_order": 2},
+            ],
+        },
+        actor="test",
+    )
+    shop = Shop(container, clock, product.id, product.variants[0].id, product.variants[1].id)
+    if keys:
+        shop.catalog.import_stock(
+            INSTANCE, product.id, shop.variant_id, shop.keys(keys), actor="test"
+        )
+    return shop
+
+
+def key_states(shop: Shop) -> dict[str, int]:
+    with shop.store.instance(INSTANCE, write=False) as uow:
+        docs = uow.stock.all()
+    out: dict[str, int] = {}
+    for d in docs:
+        out[d["state"]] = out.get(d["state"], 0) + 1
+    return out
+
+
+def check_key_invariants(shop: Shop) -> None:
+    """Each key in exactly one consistent state; no key in two orders or two carts."""
+    with shop.store.instance(INSTANCE, write=False) as uow:
+        keys = uow.stock.all()
+        orders = {o["id"]: o for o in uow.orders.all()}
+        carts = {c["id"]: c for c in uow.carts.all()}
+    seen_in_orders: dict[str, str] = {}
+    for order in orders.values():
+        for line in order["lines"]:
+            for kid in line["key_ids"]:
+                if order["status"] in ("paid", "delivered", "waiting_stock", "refunded"):
+                    assert kid not in seen_in_orders, f"key {kid} in two orders"
+                    seen_in_orders[kid] = order["id"]
+    for k in keys:
+        if k["state"] == "available":
+            assert k["cart_id"] is None and k["order_id"] is None
+        elif k["state"] == "reserved":
+            cart = carts[k["cart_id"]]
+            assert cart["state"] in ("open", "checkout") and k["order_id"] is None
+            assert k["id"] in [x for ln in cart["lines"] for x in ln["key_ids"]]
+        else:
+            assert k["state"] == "sold" and k["cart_id"] is None
+            assert seen_in_orders.get(k["id"]) == k["order_id"]

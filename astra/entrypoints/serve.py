@@ -12,6 +12,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.workers import housekeeping_loop
 from astra.logs import get_logger
 
 log = get_logger("astra.serve")
@@ -60,10 +61,12 @@ async def serve(
             bound = runner.addresses[0][1] if runner.addresses else port
             ports[name] = bound
             log.info("serve.listening", service=name, url=f"http://{settings.host}:{bound}")
+        workers = [asyncio.create_task(housekeeping_loop(container, stop), name="housekeeping")]
         if on_ready is not None:
             on_ready(ports)
         await stop.wait()
         log.info("serve.stopping")
+        await asyncio.gather(*workers, return_exceptions=True)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()

@@ -395,3 +395,17 @@ def test_delivery_retries_with_backoff_then_fails(data_dir: Path) -> None:
     assert done.status == "delivered" and done.channel == "staff"
     assert chat.channel_messages[0][0] == "900000000000000001"
     assert "KEY-00000" in chat.channel_messages[0][1]
+
+
+def test_housekeeping_expires_carts_of_every_instance(data_dir: Path) -> None:
+    from astra.entrypoints.workers import housekeeping_pass
+
+    shop = make_shop(data_dir, keys=2)
+    shop.sales.add_item(INSTANCE, BUYER, shop.product_id, shop.variant_id, 2)
+    assert housekeeping_pass(shop.container) == {"expired_carts": 0, "postings": 0}
+    shop.clock.advance(timedelta(minutes=15))
+    assert housekeeping_pass(shop.container) == {"expired_carts": 1, "postings": 0}
+    assert key_states(shop) == {"available": 2}
+    with shop.store.instance(INSTANCE, write=False) as uow:
+        actions = [a["action"] for a in uow.audit.all()]
+    assert actions.count("cart.keys_reserved") == 1 and "cart.expired" in actions

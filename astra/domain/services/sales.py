@@ -396,6 +396,15 @@ class SalesService:
         if target < len(held):
             self._release_keys(uow, cart, held[target:])
             line.key_ids = held[:target]
+            record(
+                uow,
+                at=now,
+                actor=f"buyer:{cart.buyer_id}",
+                action="cart.keys_released",
+                target=f"cart:{cart.id}",
+                variant_id=line.variant_id,
+                count=len(held) - target,
+            )
             return
         need = target - len(held)
         if need == 0:
@@ -417,6 +426,16 @@ class SalesService:
             )
             uow.stock.put(doc)
             line.key_ids.append(doc["id"])
+        record(
+            uow,
+            at=now,
+            actor=f"buyer:{cart.buyer_id}",
+            action="cart.keys_reserved",
+            target=f"cart:{cart.id}",
+            variant_id=line.variant_id,
+            count=need,
+            until=cart.expires_at,
+        )
 
     def apply_coupon(self, instance_id: str, buyer_id: str, code: str) -> CartView:
         _check_buyer_id(buyer_id)

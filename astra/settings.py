@@ -73,6 +73,11 @@ class Settings:
     platform_fee_bps: int = 600
     min_withdrawal_cents: int = 1000
     cart_ttl_seconds: int = 900
+    plan_price_cents: int = 4990
+    plan_days: int = 30
+    trial_days: int = 7
+    payer_email_domain: str = "astra-buyers.com.br"
+    reconcile_interval_seconds: int = 10
     runtime: RuntimeKind = "auto"
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
@@ -249,6 +254,13 @@ class _Parser:
                 "ASTRA_MIN_WITHDRAWAL_CENTS", d.min_withdrawal_cents, 0
             ),
             "cart_ttl_seconds": self._int("ASTRA_CART_TTL_SECONDS", d.cart_ttl_seconds, 1),
+            "plan_price_cents": self._int("ASTRA_PLAN_PRICE_CENTS", d.plan_price_cents, 1),
+            "plan_days": self._int("ASTRA_PLAN_DAYS", d.plan_days, 1, 3660),
+            "trial_days": self._int("ASTRA_TRIAL_DAYS", d.trial_days, 0, 365),
+            "payer_email_domain": s("ASTRA_PAYER_EMAIL_DOMAIN", d.payer_email_domain),
+            "reconcile_interval_seconds": self._int(
+                "ASTRA_RECONCILE_INTERVAL_SECONDS", d.reconcile_interval_seconds, 1, 3600
+            ),
             "runtime": self._choice("ASTRA_RUNTIME", d.runtime, RuntimeKind),
             "log_level": self._choice("ASTRA_LOG_LEVEL", d.log_level, LogLevel),
             "log_format": self._choice("ASTRA_LOG_FORMAT", d.log_format, LogFormat),

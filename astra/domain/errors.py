@@ -56,3 +56,12 @@ class InvalidTransition(DomainError):
 
 class InsufficientBalance(DomainError):
     http_status = 409
+
+
+class PaymentUnavailable(DomainError):
+    """The gateway could not make the charge now; the buyer can press "Pagar" again."""
+
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__("payment_unavailable")

@@ -123,6 +123,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Este produto é entregue como {kind}; estoque de chaves não se aplica.",
         "en": "This product is delivered as {kind}; key stock does not apply.",
     },
+    "payment_unavailable": {
+        "pt-BR": "Não foi possível gerar o PIX agora. Tente novamente em alguns instantes.",
+        "en": "The PIX charge could not be created right now. Please try again in a moment.",
+    },
     "plugin_failed": {
         "pt-BR": "Um complemento da loja falhou. Tente novamente.",
         "en": "A store add-on failed. Please try again.",

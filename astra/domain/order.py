@@ -62,6 +62,7 @@ class Order:
     closed_at: str | None = None
     refunded_at: str | None = None
     refund_reason: str | None = None
+    refunded_cents: int = 0  # partial refunds so far (a full refund makes the order refunded)
     payment_events: list[str] = field(default_factory=list)
     # Whether this order holds one use of its coupon (taken at checkout, given back if the
     # order expires or is cancelled, taken again if it is paid anyway).

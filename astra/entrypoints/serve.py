@@ -12,7 +12,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.portal.app import create_portal_app
-from astra.entrypoints.workers import housekeeping_loop
+from astra.entrypoints.workers import housekeeping_loop, reconcile_loop
 from astra.logs import get_logger
 
 log = get_logger("astra.serve")
@@ -37,6 +37,13 @@ async def serve(
         data_dir=str(settings.data_dir.resolve()),
         payments="sandbox" if settings.payments_sandbox else "mercadopago",
     )
+    if container.gateway().simulated:
+        log.warning(
+            "payments.simulated",
+            message="PAYMENTS ARE SIMULATED (sandbox): no money moves. Set "
+            "MERCADOPAGO_ACCESS_TOKEN to take real PIX payments. Approve test charges with "
+            "`astra payments approve CHARGE_ID`.",
+        )
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,7 +68,10 @@ async def serve(
             bound = runner.addresses[0][1] if runner.addresses else port
             ports[name] = bound
             log.info("serve.listening", service=name, url=f"http://{settings.host}:{bound}")
-        workers = [asyncio.create_task(housekeeping_loop(container, stop), name="housekeeping")]
+        workers = [
+            asyncio.create_task(housekeeping_loop(container, stop), name="housekeeping"),
+            asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
+        ]
         if on_ready is not None:
             on_ready(ports)
         await stop.wait()

@@ -8,9 +8,14 @@ are moved to the portal ledger. Each pass is idempotent, so running it late or t
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
 
 from astra.container import Container
+from astra.domain.order import PAID_STATUSES, Order, OrderStatus
+from astra.domain.timestamps import parse_iso
 from astra.logs import get_logger
+from astra.ports.payments import GatewayError
 from astra.ports.store import StoreError
 
 log = get_logger("astra.workers")
@@ -41,6 +46,112 @@ async def housekeeping_loop(
                 log.info("housekeeping.pass", **result)
         except Exception:
             log.exception("housekeeping.failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+
+
+# -- payment reconciliation --------------------------------------------------------------------
+
+# A pending charge is asked about after 5 s, 10 s, 20 s, 40 s, then every minute: a lost webhook
+# delays a sale by seconds. Paid orders are watched for refunds and chargebacks for 180 days,
+# every 6 hours; orders that ended unpaid, for a day (a PIX can cross the cancellation).
+PENDING_BACKOFF = (5.0, 10.0, 20.0, 40.0, 60.0)
+PAID_WATCH = timedelta(days=180)
+PAID_INTERVAL = 6 * 3600.0
+ENDED_WATCH = timedelta(days=1)
+FINAL_CHARGE = {"cancelled", "rejected", "refunded", "charged_back"}
+
+
+class Reconciler:
+    """Polls the gateway for charges whose news may have been lost. The schedule lives in
+    memory: after a restart everything open is asked about once, which is what a restart
+    after lost webhooks needs anyway."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._next: dict[str, tuple[float, int]] = {}
+
+    def _due(self, key: str, now: float) -> bool:
+        at, _ = self._next.get(key, (0.0, 0))
+        return now >= at
+
+    def _later(self, key: str, now: float, schedule: tuple[float, ...] | float) -> None:
+        _, tries = self._next.get(key, (0.0, 0))
+        fixed = not isinstance(schedule, tuple)
+        delay = schedule if fixed else schedule[min(tries, len(schedule) - 1)]
+        self._next[key] = (now + delay, tries + 1)
+
+    def pass_once(self) -> dict[str, int]:
+        store, payments = self.container.store(), self.container.payments()
+        clock = self.container.clock()
+        now, mono = clock.now(), time.monotonic()
+        counts: dict[str, int] = {}
+        live: set[str] = set()
+        for instance_id in store.instance_ids():
+            with store.instance(instance_id, write=False) as uow:
+                orders = [o for o in uow.orders.all() if o.get("charge_id")]
+            for doc in orders:
+                order = Order.from_doc(doc)
+                key = f"{instance_id}:{order.id}"
+                charge_status = (order.charge or {}).get("status")
+                if order.status is OrderStatus.PENDING:
+                    schedule: tuple[float, ...] | float = PENDING_BACKOFF
+                elif order.status in PAID_STATUSES:
+                    paid_at = parse_iso(order.paid_at)
+                    if paid_at is None or now - paid_at > PAID_WATCH:
+                        continue
+                    schedule = PAID_INTERVAL
+                    if key not in self._next:  # the first look waits a while: it was just paid
+                        self._next[key] = (mono + 3600.0, 0)
+                else:
+                    closed = parse_iso(order.closed_at)
+                    if (
+                        charge_status in FINAL_CHARGE
+                        or closed is None
+                        or now - closed > ENDED_WATCH
+                    ):
+                        continue
+                    schedule = PENDING_BACKOFF
+                live.add(key)
+                if not self._due(key, mono):
+                    continue
+                try:
+                    outcome = payments.check_order(instance_id, order, now)
+                    counts[outcome.action] = counts.get(outcome.action, 0) + 1
+                except GatewayError as exc:
+                    counts["gateway_errors"] = counts.get("gateway_errors", 0) + 1
+                    log.warning("reconcile.gateway_error", order=order.id, error=str(exc))
+                self._later(key, mono, schedule)
+        for tx in self.container.plans().pending_transactions():
+            key = f"plan:{tx['id']}"
+            live.add(key)
+            if not tx.get("charge_id") or not self._due(key, mono):
+                continue
+            try:
+                outcome = payments.handle_notification(tx["charge_id"])
+                counts[f"plan_{outcome.action}"] = counts.get(f"plan_{outcome.action}", 0) + 1
+            except GatewayError as exc:
+                log.warning("reconcile.gateway_error", plan_tx=tx["id"], error=str(exc))
+            self._later(key, mono, PENDING_BACKOFF)
+        for key in set(self._next) - live:
+            del self._next[key]
+        return counts
+
+
+async def reconcile_loop(
+    container: Container, stop: asyncio.Event, interval: float | None = None
+) -> None:
+    reconciler = Reconciler(container)
+    interval = interval or float(container.settings().reconcile_interval_seconds)
+    while not stop.is_set():
+        try:
+            counts = await asyncio.to_thread(reconciler.pass_once)
+            if any(v for k, v in counts.items() if k not in ("noted",)):
+                log.info("reconcile.pass", **counts)
+        except Exception:
+            log.exception("reconcile.failed")
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:

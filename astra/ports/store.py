@@ -42,6 +42,7 @@ PORTAL_COLLECTIONS = (
     "plugin_toggles",
     "audit",
     "meta",
+    "sandbox_charges",
 )
 
 INSTANCE_COLLECTIONS = (
@@ -173,6 +174,7 @@ class PortalUnitOfWork(UnitOfWork, Protocol):
     plugin_toggles: Repository
     audit: Repository
     meta: Repository
+    sandbox_charges: Repository
 
 
 class InstanceUnitOfWork(UnitOfWork, Protocol):

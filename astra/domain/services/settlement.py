@@ -328,6 +328,52 @@ class SettlementService:
             self.wallet.settle_postings(instance_id)
         return order
 
+    def partial_refund(
+        self, instance_id: str, order_id: str, refunded_cents: int, *, actor: str = "system"
+    ) -> Order:
+        """The gateway refunded part of a paid order (`refunded_cents` in total so far). The
+        order stays paid; the seller's credit is reduced in proportion, once per new total."""
+        now_dt = self.clock.now()
+        now = iso(now_dt) or ""
+        with self.store.instance(instance_id) as uow:
+            order = Order.from_doc(uow.orders.require(order_id))
+            if order.status not in PAID_STATUSES or order.total_cents <= 0:
+                return order
+            refunded = min(refunded_cents, order.total_cents)
+            before = order.refunded_cents
+            if refunded <= before:
+                return order  # this total was already accounted for
+            share = (order.net_cents * refunded) // order.total_cents
+            share_before = (order.net_cents * before) // order.total_cents
+            credit = uow.postings.get(f"sale:{instance_id}:{order.id}")
+            if credit is not None and share > share_before:
+                uow.postings.add(
+                    Posting(
+                        id=f"partial-reversal:{instance_id}:{order.id}:{refunded}",
+                        owner_id=credit["owner_id"],
+                        kind=EntryKind.SALE_REVERSAL,
+                        amount_cents=-(share - share_before),
+                        order_id=order.id,
+                        created_at=now,
+                        description=f"Estorno parcial {order.id}",
+                    ).to_doc()
+                )
+            order.refunded_cents = refunded
+            uow.orders.put(order.to_doc())
+            record(
+                uow,
+                at=now_dt,
+                actor=actor,
+                action="order.partially_refunded",
+                target=f"order:{order.id}",
+                refunded_cents=refunded,
+                reversed_cents=share - share_before,
+            )
+            uow.commit()
+        if self.wallet is not None:
+            self.wallet.settle_postings(instance_id)
+        return order
+
     def retry_waiting_stock(self, instance_id: str) -> list[str]:
         """Serve waiting orders from the stock there is now (also run after every import)."""
         with self.store.instance(instance_id) as uow:

@@ -7,6 +7,11 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
+from astra.entrypoints.portal.webhooks import (
+    PAYMENTS_KEY,
+    WEBHOOK_STATS_KEY,
+    mercadopago_webhook,
+)
 
 # Large enough for a stock file of many thousand keys, small enough to refuse abuse early.
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -16,5 +21,8 @@ def create_portal_app(container: Container) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "portal"
+    app[PAYMENTS_KEY] = container.payments()
+    app[WEBHOOK_STATS_KEY] = {}
     app.router.add_get("/health", health)
+    app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
     return app

@@ -44,6 +44,7 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "plan_transactions": (("user_id",), ("charge_id",), ("status",)),
     "withdrawals": (("user_id",), ("status",)),
     "ledger": (("user_id",),),
+    "sandbox_charges": (("idempotency_key",), ("status",)),
     "products": (("active",),),
     "stock": (("variant_id", "state"), ("fingerprint",), ("cart_id",), ("order_id",), ("state",)),
     "carts": (("buyer_id", "state"), ("state",)),

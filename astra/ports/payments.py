@@ -1,0 +1,142 @@
+"""The payment gateway port: PIX charges, their status, refunds, and webhook verification.
+
+Synchronous, like the store: the official Mercado Pago SDK is blocking, and the services that use
+this port run in worker threads (`asyncio.to_thread`) called from the async entrypoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class ChargeStatus(StrEnum):
+    """Mercado Pago's nine payment statuses, as Astra reads them."""
+
+    PENDING = "pending"  # waiting for the PIX transfer
+    APPROVED = "approved"  # money received
+    AUTHORIZED = "authorized"  # reserved, not captured (not used by PIX)
+    IN_PROCESS = "in_process"  # under review
+    IN_MEDIATION = "in_mediation"  # a dispute is open
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"  # cancelled by us, or expired unpaid
+    REFUNDED = "refunded"
+    CHARGED_BACK = "charged_back"
+
+
+PAID_CHARGE_STATUSES = (ChargeStatus.APPROVED,)
+REVERSED_CHARGE_STATUSES = (ChargeStatus.REFUNDED, ChargeStatus.CHARGED_BACK)
+FINAL_CHARGE_STATUSES = (
+    ChargeStatus.REJECTED,
+    ChargeStatus.CANCELLED,
+    ChargeStatus.REFUNDED,
+    ChargeStatus.CHARGED_BACK,
+)
+
+
+class GatewayError(Exception):
+    """The gateway answered with an error that retrying will not fix (bad request, auth)."""
+
+
+class GatewayUnavailable(GatewayError):
+    """The gateway could not be reached or failed (timeout, 5xx): try again later."""
+
+
+class InvalidWebhook(Exception):
+    """A webhook whose signature, timestamp or shape is wrong. `status` is the HTTP answer."""
+
+    def __init__(self, reason: str, status: int = 401) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    amount_cents: int
+    description: str
+    payer_email: str
+    expires_at: datetime
+    idempotency_key: str  # derived from what is paid for: a retried create never pays twice
+    external_reference: str  # the order id, or the plan transaction id
+    # When what is paid for was created: with expires_at it fixes the whole request, so a retry
+    # sends the same bytes under the same idempotency key.
+    created_at: datetime
+    metadata: dict[str, str] = field(default_factory=dict)  # kind, instance, order, buyer
+
+
+@dataclass(frozen=True)
+class Charge:
+    id: str
+    status: ChargeStatus
+    amount_cents: int
+    external_reference: str
+    metadata: dict[str, Any]
+    qr_code: str = ""  # PIX copy-paste code (BR Code)
+    qr_code_png_base64: str = ""
+    ticket_url: str = ""
+    expires_at: str | None = None
+    approved_at: str | None = None
+    refunded_cents: int = 0
+    provider: str = "mercadopago"
+    raw_status_detail: str = ""
+
+    def to_doc(self, *, with_qr: bool = True) -> dict[str, Any]:
+        doc = {
+            "id": self.id,
+            "status": str(self.status),
+            "amount_cents": self.amount_cents,
+            "external_reference": self.external_reference,
+            "metadata": dict(self.metadata),
+            "qr_code": self.qr_code,
+            "ticket_url": self.ticket_url,
+            "expires_at": self.expires_at,
+            "approved_at": self.approved_at,
+            "refunded_cents": self.refunded_cents,
+            "provider": self.provider,
+            "status_detail": self.raw_status_detail,
+        }
+        if with_qr:
+            doc["qr_code_png_base64"] = self.qr_code_png_base64
+        return doc
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What a verified webhook says: only *which* payment changed. Its state is always fetched
+    again from the gateway, never taken from the request body."""
+
+    charge_id: str
+    topic: str = "payment"
+    action: str = ""
+
+
+class PaymentGateway(Protocol):
+    name: str
+    simulated: bool  # True for the sandbox: panels show "approve" buttons, logs say so
+
+    def create_charge(self, request: ChargeRequest) -> Charge:
+        """Create a PIX charge. The same idempotency key returns the same charge."""
+        ...
+
+    def get_charge(self, charge_id: str) -> Charge | None:
+        """The charge as the gateway sees it now, or None if it does not exist."""
+        ...
+
+    def cancel_charge(self, charge_id: str) -> Charge | None:
+        """Cancel a pending charge (a no-op for one that is not pending)."""
+        ...
+
+    def refund_charge(self, charge_id: str, amount_cents: int | None = None) -> Charge:
+        """Refund in full (None) or in part."""
+        ...
+
+    def parse_webhook(
+        self, *, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Notification | None:
+        """Verify and read a webhook request. None for a notification about something that is
+        not a payment (ignored with 200); InvalidWebhook for a forged or malformed one."""
+        ...

@@ -3,7 +3,7 @@ expires, is cancelled, or becomes an order."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -68,8 +68,9 @@ class Cart:
         return expires is not None and now >= expires
 
     def to_doc(self) -> dict[str, Any]:
-        doc = asdict(self)
+        doc = dict(self.__dict__)  # shallow: the store copies documents on put
         doc["state"] = str(self.state)
+        doc["lines"] = [dict(ln.__dict__) for ln in self.lines]
         return doc
 
     @classmethod

@@ -57,8 +57,10 @@ class Shop:
         return "\n".join(f"{prefix}-{i:05d}" for i in range(n))
 
 
-def make_shop(data_dir: Path, *, keys: int = 10, fee_bps: int = 600, **settings: Any) -> Shop:
-    clock = FrozenClock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
+def make_shop(data_dir: Path, *, keys: int = 10, fee_bps: int = 600,
+              start: datetime | None = None, **settings: Any) -> Shop:
+    # A fixed instant by default; tests that talk to a gateway with its own clock pass now.
+    clock = FrozenClock(start or datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
     container = build_container(
         ensure_dev_secrets(Settings(data_dir=data_dir, platform_fee_bps=fee_bps, **settings))
     )

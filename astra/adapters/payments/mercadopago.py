@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -48,26 +49,35 @@ _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
 
 
 class _RebasedHttpClient(mercadopago.http.HttpClient):
-    """The SDK's HTTP client with another API base, retrying on both http and https."""
+    """The SDK's HTTP client with another API base, retrying on both http and https, and one
+    kept-alive session per thread (the SDK's default opens a new connection for every call)."""
 
     def __init__(self, api_base: str) -> None:
         self.api_base = api_base.rstrip("/")
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            # Proxy settings from the environment, read once: requests would otherwise look
+            # them up again on every call.
+            session.trust_env = False
+            session.proxies = requests.utils.get_environ_proxies(self.api_base)
+            # Reads and cancels are safe to repeat; a create is retried by our caller with the
+            # same idempotency key instead.
+            retry = Retry(total=2, status_forcelist=(502, 503, 504), backoff_factor=0.2,
+                          allowed_methods=("GET", "PUT"))
+            adapter = HTTPAdapter(max_retries=retry)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        return session
 
     def request(self, method, url, maxretries=None, retry_on=None, backoff_factor=None, **kwargs):
         if url.startswith(DEFAULT_API_BASE):
             url = self.api_base + url[len(DEFAULT_API_BASE) :]
-        retry = Retry(
-            total=maxretries or 0,
-            status_forcelist=retry_on or (502, 503, 504),
-            backoff_factor=backoff_factor or 0.2,
-            allowed_methods=("GET", "PUT"),
-        )
-        with requests.Session() as session:
-            adapter = HTTPAdapter(max_retries=retry)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            kwargs.setdefault("timeout", TIMEOUT_SECONDS)
-            result = session.request(method, url, **kwargs)
+        kwargs.setdefault("timeout", TIMEOUT_SECONDS)
+        result = self._session().request(method, url, **kwargs)
         response: dict[str, Any] = {"status": result.status_code, "response": None}
         if result.status_code != 204 and result.content:
             try:

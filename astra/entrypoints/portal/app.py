@@ -8,8 +8,8 @@ from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
 from astra.entrypoints.portal.webhooks import (
-    PAYMENTS_KEY,
-    WEBHOOK_STATS_KEY,
+    WEBHOOK_QUEUE_KEY,
+    WebhookQueue,
     mercadopago_webhook,
 )
 
@@ -21,8 +21,10 @@ def create_portal_app(container: Container) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "portal"
-    app[PAYMENTS_KEY] = container.payments()
-    app[WEBHOOK_STATS_KEY] = {}
+    queue = WebhookQueue(container.payments())
+    app[WEBHOOK_QUEUE_KEY] = queue
+    app.on_startup.append(queue.start)
+    app.on_shutdown.append(queue.stop)
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
     return app

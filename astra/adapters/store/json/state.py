@@ -47,23 +47,29 @@ def _index_key(doc: Doc, fields: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 class Collection:
-    """Documents of one collection plus their secondary indexes (insertion-ordered)."""
+    """Documents of one collection plus their secondary indexes (insertion-ordered).
 
-    __slots__ = ("docs", "indexes", "name")
+    An index is built the first time a lookup needs it and maintained from then on: a process
+    that never asks (a writer that only appends orders, say) never pays for it on commit."""
+
+    __slots__ = ("declared", "docs", "indexes", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.docs: dict[str, Doc] = {}
-        self.indexes: dict[tuple[str, ...], dict[tuple[Any, ...], dict[str, None]]] = {
-            fields: {} for fields in INDEXES.get(name, ())
-        }
+        self.declared = INDEXES.get(name, ())
+        self.indexes: dict[tuple[str, ...], dict[tuple[Any, ...], dict[str, None]]] = {}
 
     def load(self, docs: dict[str, Doc]) -> None:
         self.docs = docs
-        for fields, index in self.indexes.items():
-            index.clear()
-            for doc_id, doc in docs.items():
-                index.setdefault(_index_key(doc, fields), {})[doc_id] = None
+        self.indexes = {}
+
+    def _build(self, fields: tuple[str, ...]) -> dict[tuple[Any, ...], dict[str, None]]:
+        index: dict[tuple[Any, ...], dict[str, None]] = {}
+        for doc_id, doc in self.docs.items():
+            index.setdefault(_index_key(doc, fields), {})[doc_id] = None
+        self.indexes[fields] = index
+        return index
 
     def apply(self, doc_id: str, doc: Doc | None) -> None:
         old = self.docs.get(doc_id)
@@ -92,8 +98,11 @@ class Collection:
     def lookup(self, equals: dict[str, Any]) -> list[str] | None:
         """Ids matching `equals` through an index on exactly those fields, or None if no index."""
         fields = tuple(sorted(equals))
-        for idx_fields, index in self.indexes.items():
+        for idx_fields in self.declared:
             if tuple(sorted(idx_fields)) == fields:
+                index = self.indexes.get(idx_fields)
+                if index is None:
+                    index = self._build(idx_fields)
                 probe = {f: equals[f] for f in idx_fields}
                 return list(index.get(_index_key(probe, idx_fields), ()))
         return None

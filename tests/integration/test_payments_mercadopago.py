@@ -1,0 +1,238 @@
+"""The Mercado Pago adapter (real SDK) against the local fake, with the portal's real webhook
+endpoint on 127.0.0.1 receiving the fake's signed notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from astra.domain.errors import PaymentUnavailable
+from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.workers import Reconciler
+from tests.fakes.mercadopago import FakeMercadoPagoThread
+from tests.integration.sales_world import INSTANCE, OWNER, RecordingChat, Shop, make_shop
+
+BUYER = "111111111111111111"
+SECRET = "whsec-test-1234567890"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class World:
+    shop: Shop
+    fake: FakeMercadoPagoThread
+    portal_url: str
+
+    async def wait_status(self, order_id: str, status: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            order = await asyncio.to_thread(self.shop.sales.get_order, INSTANCE, order_id)
+            if order.status == status:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"order {order_id} never became {status} (is {order.status})")
+
+    def ledger(self) -> list[dict]:
+        return self.shop.wallet.ledger(OWNER)
+
+
+@pytest.fixture
+async def world(data_dir: Path) -> AsyncIterator[World]:
+    fake = FakeMercadoPagoThread(webhook_secret=SECRET)
+    base = fake.start()
+    port = free_port()
+    portal_url = f"http://127.0.0.1:{port}"
+    shop = make_shop(
+        data_dir, keys=5, start=datetime.now(UTC),
+        mercadopago_access_token=fake.access_token, mercadopago_api_base=base,
+        mercadopago_webhook_secret=SECRET, public_url=portal_url,
+    )
+    runner = web.AppRunner(create_portal_app(shop.container))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield World(shop, fake, portal_url)
+    finally:
+        await runner.cleanup()
+        await asyncio.to_thread(fake.stop)
+
+
+async def _pay(world: World, quantity: int = 1, buyer: str = BUYER):
+    shop = world.shop
+    await asyncio.to_thread(shop.sales.add_item, INSTANCE, buyer, shop.product_id,
+                            shop.variant_id, quantity)
+    return await asyncio.to_thread(shop.payments.pay_cart, INSTANCE, buyer)
+
+
+async def test_pix_created_with_idempotency_key_expiry_and_notification_url(world: World) -> None:
+    order, charge = await _pay(world)
+    payment = world.fake.payment(charge.id)
+    assert payment["payment_method_id"] == "pix" and payment["external_reference"] == order.id
+    assert payment["metadata"]["instance_id"] == INSTANCE
+    assert payment["notification_url"] == (
+        f"{world.portal_url}/api/webhooks/mercadopago?source_news=webhooks")
+    assert charge.qr_code.startswith("000201") and charge.qr_code_png_base64
+    creates = [r for r in world.fake.requests if r.method == "POST" and r.path == "/v1/payments"]
+    assert creates[0].idempotency_key == f"order-{INSTANCE}-{order.id}"
+    # pressing "Pagar" again reuses the charge without calling the gateway
+    _, again = await asyncio.to_thread(world.shop.payments.pay_cart, INSTANCE, BUYER)
+    assert again.id == charge.id
+    assert len([r for r in world.fake.requests if r.path == "/v1/payments"]) == 1
+
+
+async def test_approval_webhook_pays_once_even_when_replayed(world: World) -> None:
+    order, charge = await _pay(world)
+    world.fake.webhook_mode.duplicate = 3
+    world.fake.approve(charge.id)
+    await world.wait_status(order.id, "paid")
+    await asyncio.to_thread(world.fake.drain)
+    url, headers, body = world.fake.build_webhook(charge.id)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(10):
+            async with http.post(url, headers=headers, data=body) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["queued"] is True
+    await asyncio.sleep(0.3)
+    credits = [e for e in world.ledger() if e["kind"] == "sale_credit"]
+    assert len(credits) == 1 and credits[0]["amount_cents"] == 1871
+    with world.shop.store.instance(INSTANCE, write=False) as uow:
+        assert uow.deliveries.count() == 1
+
+
+async def test_forged_stale_or_malformed_webhooks_change_nothing(world: World) -> None:
+    world.fake.webhook_mode.drop = 10  # the fake's own notifications are lost
+    order, charge = await _pay(world)
+    world.fake.approve(charge.id)  # paid at the gateway; only a genuine webhook may tell us
+    await asyncio.to_thread(world.fake.drain)
+    endpoint = f"{world.portal_url}/api/webhooks/mercadopago"
+    url, headers, body = world.fake.build_webhook(charge.id, url=endpoint)
+    forged = dict(headers, **{"x-signature": world.fake.sign(charge.id, "other-request")})
+    wrong_secret = world.fake.build_webhook(charge.id, url=endpoint, secret="not-the-secret")
+    stale = world.fake.build_webhook(charge.id, url=endpoint, ts=int(time.time()) - 3600)
+    no_headers = {k: v for k, v in headers.items() if k.lower() not in ("x-signature",)}
+    cases = [
+        (url, forged, body, 401), (*wrong_secret, 401), (*stale, 401), (url, no_headers, body, 401),
+        (url, dict(headers, **{"x-signature": "garbage"}), body, 401),
+        (f"{endpoint}?data.id=&type=payment", headers, body, 401),
+        (url, headers, b"{not json", 400),
+        (url, headers, b"x" * 70_000, 413),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for target, hdrs, payload, status in cases:
+            async with http.post(target, headers=hdrs, data=payload) as resp:
+                assert resp.status == status, (target, hdrs)
+                assert "error" in await resp.json()
+    assert (await asyncio.to_thread(world.shop.sales.get_order, INSTANCE, order.id)).status \
+        == "pending"
+    assert world.ledger() == []
+
+
+async def test_unknown_payment_and_other_topics_are_acknowledged(world: World) -> None:
+    endpoint = f"{world.portal_url}/api/webhooks/mercadopago"
+    url, headers, body = world.fake.build_webhook("999999", url=endpoint)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, headers=headers, data=body) as resp:
+            assert resp.status == 200 and (await resp.json())["queued"] is True
+        async with http.post(f"{endpoint}?id=123&topic=merchant_order") as resp:
+            assert resp.status == 200 and (await resp.json())["ignored"] is True
+
+
+async def test_lost_webhook_is_found_by_reconcile(world: World) -> None:
+    world.fake.webhook_mode.drop = 5
+    order, charge = await _pay(world)
+    world.fake.approve(charge.id)
+    await asyncio.to_thread(world.fake.drain)
+    assert (await asyncio.to_thread(world.shop.sales.get_order, INSTANCE, order.id)).status \
+        == "pending"
+    counts = await asyncio.to_thread(Reconciler(world.shop.container).pass_once)
+    assert counts == {"paid": 1}
+    await world.wait_status(order.id, "paid", timeout=1)
+
+
+async def test_cancelled_cart_cancels_the_pix_and_a_payment_that_crosses_it_is_served(
+        world: World) -> None:
+    order, charge = await _pay(world)
+    await asyncio.to_thread(world.shop.sales.cancel_cart, INSTANCE, BUYER)
+    assert world.fake.payment(charge.id)["status"] == "cancelled"
+    # A transfer that crossed the cancellation: the gateway says approved after all.
+    world.fake.set_status(charge.id, "approved")
+    await world.wait_status(order.id, "paid")
+    paid = await asyncio.to_thread(world.shop.sales.get_order, INSTANCE, order.id)
+    assert len(paid.lines[0].key_ids) == 1
+
+
+async def test_refund_and_chargeback_after_delivery(world: World) -> None:
+    orders = []
+    for buyer in (BUYER, "222222222222222222"):
+        order, charge = await _pay(world, buyer=buyer)
+        world.fake.approve(charge.id)
+        await world.wait_status(order.id, "paid")
+        await world.shop.delivery.deliver(INSTANCE, order.id, {"chat": RecordingChat()})
+        orders.append((order, charge))
+    world.fake.refund(orders[0][1].id)
+    world.fake.chargeback(orders[1][1].id)
+    await world.wait_status(orders[0][0].id, "refunded")
+    await world.wait_status(orders[1][0].id, "refunded")
+    assert sum(e["amount_cents"] for e in world.ledger()) == 0
+    with world.shop.store.instance(INSTANCE, write=False) as uow:
+        actions = [a["action"] for a in uow.audit.all()]
+        sold = uow.stock.count(state="sold")
+    assert "order.refund" in actions and "order.chargeback" in actions
+    assert sold == 2  # the buyers saw their keys: they stay sold
+
+
+async def test_gateway_down_tells_the_buyer_to_retry_and_keeps_one_charge(world: World) -> None:
+    shop = world.shop
+    await asyncio.to_thread(shop.sales.add_item, INSTANCE, BUYER, shop.product_id,
+                            shop.variant_id, 1)
+    world.fake.fail_next(10, status=503)
+    with pytest.raises(PaymentUnavailable) as err:
+        await asyncio.to_thread(shop.payments.pay_cart, INSTANCE, BUYER)
+    assert "Tente novamente" in err.value.message()
+    order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
+    assert order.status == "pending" and order.charge_id is None
+    world.fake.fail_next(0)
+    world.fake._fail.clear()
+    again, charge = await asyncio.to_thread(shop.payments.pay_cart, INSTANCE, BUYER)
+    assert again.id == order.id and charge.status == "pending"
+    creates = [r for r in world.fake.requests if r.method == "POST" and r.path == "/v1/payments"]
+    assert {r.idempotency_key for r in creates} == {f"order-{INSTANCE}-{order.id}"}
+    assert len({p["id"] for p in world.fake.payments.values()}) == 1
+    # paid while the gateway fails our reads: the webhook is accepted and retried until it works
+    world.fake.webhook_mode.drop = 10
+    world.fake.approve(charge.id)
+    world.fake.fail_next(2, status=500)
+    url, headers, body = world.fake.build_webhook(charge.id)
+    async with aiohttp.ClientSession() as http, http.post(url, headers=headers,
+                                                           data=body) as resp:
+        assert resp.status == 200
+    await world.wait_status(order.id, "paid", timeout=15)
+
+
+async def test_lost_create_answer_is_retried_into_the_same_charge(world: World) -> None:
+    shop = world.shop
+    await asyncio.to_thread(shop.sales.add_item, INSTANCE, BUYER, shop.product_id,
+                            shop.variant_id, 1)
+    world.fake.fail_next(1, status=500, after_processing=True)  # created, answer lost
+    with pytest.raises(PaymentUnavailable):
+        await asyncio.to_thread(shop.payments.pay_cart, INSTANCE, BUYER)
+    assert len(world.fake.payments) == 1
+    _, charge = await asyncio.to_thread(shop.payments.pay_cart, INSTANCE, BUYER)
+    assert len(world.fake.payments) == 1 and charge.id == str(next(iter(world.fake.payments)))
+    bodies = [r.body for r in world.fake.requests if r.method == "POST"
+              and r.path == "/v1/payments"]
+    assert len(bodies) == 2 and bodies[0] == bodies[1]  # the retry sent the very same body

@@ -292,9 +292,16 @@ class MercadoPagoGateway:
         current = self.get_charge(charge_id)
         if current is None or current.status is not ChargeStatus.PENDING:
             return current
-        payment = self._call(
-            "cancel", self._sdk.payment().update, charge_id, {"status": "cancelled"}
-        )
+        try:
+            payment = self._call("cancel", self._sdk.payment().update, charge_id,
+                                 {"status": "cancelled"})
+        except GatewayError:
+            # It may have expired or been paid between the read and the cancel: what it is
+            # now is the answer.
+            again = self.get_charge(charge_id)
+            if again is not None and again.status is not ChargeStatus.PENDING:
+                return again
+            raise
         assert payment is not None
         return charge_from_payment(payment)
 

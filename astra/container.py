@@ -77,7 +77,9 @@ class Container(containers.DeclarativeContainer):
         ),
         wallet=wallet,
     )
-    instances = providers.Singleton(InstanceService, store=store, clock=clock)
+    instances = providers.Singleton(
+        InstanceService, store=store, clock=clock, cipher=cipher, hasher=hasher
+    )
     catalog = providers.Singleton(
         CatalogService, store=store, clock=clock, vaults=vaults, publisher=publisher
     )

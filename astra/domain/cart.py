@@ -51,6 +51,8 @@ class Cart:
     channel_id: str | None = None
     updated_at: str | None = None
     closed_at: str | None = None
+    message_id: str | None = None  # the cart message the bot keeps up to date
+    channel_closed_at: str | None = None
 
     def line(self, variant_id: str) -> CartLine | None:
         return next((ln for ln in self.lines if ln.variant_id == variant_id), None)

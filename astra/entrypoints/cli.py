@@ -307,6 +307,55 @@ def cmd_instance_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_instance_set_token(args: argparse.Namespace) -> int:
+    """The token comes from ASTRA_BOT_TOKEN or standard input, never from the command line
+    (where `ps` and shell history would keep it)."""
+    from astra.adapters.chat.discord.token import fetch_bot_profile
+    from astra.ports.chat import ChatError
+
+    container = _container(args)
+    _require_instance(container, args.id)
+    token = os.environ.get("ASTRA_BOT_TOKEN") or sys.stdin.readline()
+    token = token.strip()
+    if not token:
+        raise CliError("give the bot token on standard input or in ASTRA_BOT_TOKEN")
+    try:
+        profile = asyncio.run(fetch_bot_profile(token, container.settings().discord_api_base))
+    except ChatError as exc:
+        raise CliError(f"Discord refused the token: {exc}") from None
+    container.instances().set_bot_token(args.id, token, profile, actor="cli")
+    print(f"token set for {args.id}: bot {profile.get('username')} ({profile.get('id')})")
+    return EXIT_OK
+
+
+def cmd_instance_rotate_key(args: argparse.Namespace) -> int:
+    container = _container(args)
+    _require_instance(container, args.id)
+    key = container.instances().rotate_instance_key(args.id, actor="cli")
+    print(key)
+    print("this key is shown once; the previous one no longer works", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_instance_run(args: argparse.Namespace) -> int:
+    """One instance's bot. The token comes from ASTRA_BOT_TOKEN (what a tenant container gets)
+    or, on a host that holds the whole data directory, from the instance's stored token."""
+    from astra.entrypoints.bot.runtime import run_instance
+
+    container = _container(args)
+    token = os.environ.get("ASTRA_BOT_TOKEN", "").strip()
+    if not token:
+        _require_instance(container, args.id)
+        token = container.instances().bot_token(args.id) or ""
+    if not token:
+        raise CliError(f"instance {args.id} has no bot token (astra instance set-token)")
+    from astra.logs import add_secret
+
+    add_secret(token)
+    asyncio.run(run_instance(container, args.id, token))
+    return EXIT_OK
+
+
 # -- products and stock --------------------------------------------------------------------------
 
 
@@ -656,6 +705,18 @@ def _add_operator_commands(sub: Any) -> None:
         help="owner's portal e-mail (a user is created if there is none)",
     )
     p.set_defaults(func=cmd_instance_create)
+    p = isub.add_parser(
+        "set-token",
+        help="store a bot token (read from stdin or ASTRA_BOT_TOKEN), checked against Discord",
+    )
+    p.add_argument("id")
+    p.set_defaults(func=cmd_instance_set_token)
+    p = isub.add_parser("rotate-key", help="print a new instance key (shown once)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_instance_rotate_key)
+    p = isub.add_parser("run", help="run one instance's Discord bot (what its runtime runs)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_instance_run)
     p = isub.add_parser("list", help="every instance with its owner and status")
     _add_json(p)
     p.set_defaults(func=cmd_instance_list)

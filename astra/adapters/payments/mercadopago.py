@@ -66,8 +66,12 @@ class _RebasedHttpClient(mercadopago.http.HttpClient):
             session.proxies = requests.utils.get_environ_proxies(self.api_base)
             # Reads and cancels are safe to repeat; a create is retried by our caller with the
             # same idempotency key instead.
-            retry = Retry(total=2, status_forcelist=(502, 503, 504), backoff_factor=0.2,
-                          allowed_methods=("GET", "PUT"))
+            retry = Retry(
+                total=2,
+                status_forcelist=(502, 503, 504),
+                backoff_factor=0.2,
+                allowed_methods=("GET", "PUT"),
+            )
             adapter = HTTPAdapter(max_retries=retry)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -293,8 +297,9 @@ class MercadoPagoGateway:
         if current is None or current.status is not ChargeStatus.PENDING:
             return current
         try:
-            payment = self._call("cancel", self._sdk.payment().update, charge_id,
-                                 {"status": "cancelled"})
+            payment = self._call(
+                "cancel", self._sdk.payment().update, charge_id, {"status": "cancelled"}
+            )
         except GatewayError:
             # It may have expired or been paid between the read and the cancel: what it is
             # now is the answer.

@@ -149,6 +149,19 @@ class CatalogService:
         ever deleted, and the seller can bring it back."""
         return self.update_product(instance_id, product_id, {"active": False}, actor=actor)
 
+    def record_posts(self, instance_id: str, product_id: str, posts: list[dict[str, str]]) -> None:
+        """Where the product is posted ({channel_id, message_id}), so it can be reposted."""
+        with self.store.instance(instance_id) as uow:
+            doc = uow.products.get(product_id)
+            if doc is None:
+                raise NotFoundError("produto", product_id)
+            doc["posts"] = [
+                {"channel_id": str(p["channel_id"]), "message_id": str(p["message_id"])}
+                for p in posts
+            ][-25:]
+            uow.products.put(doc)
+            uow.commit()
+
     def get_product(self, instance_id: str, product_id: str) -> Product:
         with self.store.instance(instance_id, write=False) as uow:
             doc = uow.products.get(product_id)

@@ -3,6 +3,8 @@ own settings (what its runtime needs) live in its domain, so its container can r
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ from astra.domain.messages import LANGUAGES
 from astra.domain.services.audit_log import record
 from astra.domain.timestamps import iso
 from astra.ports.clock import Clock
+from astra.ports.secrets import SecretHasher, TokenCipher
 from astra.ports.store import INSTANCE_ID_PATTERN, Store
 
 SETTINGS_ID = "instance"
@@ -25,6 +28,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "feedback_channel_id": None,
     "staff_channel_id": None,
     "buyer_role_id": None,
+    "staff_role_id": None,
     "cart_category_id": None,
 }
 
@@ -36,6 +40,7 @@ _SNOWFLAKE_FIELDS = (
     "feedback_channel_id",
     "staff_channel_id",
     "buyer_role_id",
+    "staff_role_id",
     "cart_category_id",
 )
 
@@ -66,9 +71,145 @@ def validate_settings_change(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 class InstanceService:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        cipher: TokenCipher | None = None,
+        hasher: SecretHasher | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.cipher = cipher
+        self.hasher = hasher
+
+    def get(self, instance_id: str) -> dict[str, Any]:
+        """The portal's record of an instance, without its secrets."""
+        with self.store.portal(write=False) as uow:
+            doc = (
+                uow.instances.get(instance_id)
+                if INSTANCE_ID_PATTERN.fullmatch(instance_id or "")
+                else None
+            )
+        if doc is None:
+            raise NotFoundError("instância", instance_id)
+        return public_instance(doc)
+
+    # -- bot token -------------------------------------------------------------------------------
+
+    def set_bot_token(
+        self, instance_id: str, token: str, profile: dict[str, Any], *, actor: str
+    ) -> dict[str, Any]:
+        """Store a bot token checked against the chat platform (`profile` is what it answered).
+        Encrypted at rest, bound to the instance; the same bot cannot serve two instances."""
+        assert self.cipher is not None and self.hasher is not None
+        token = (token or "").strip()
+        if not 50 <= len(token) <= 100 or any(c.isspace() for c in token):
+            raise InvalidInput("invalid_field", field="bot token")
+        token_hash = self.hasher.fingerprint(f"bot-token:{token}")
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            doc = uow.instances.get(instance_id)
+            if doc is None:
+                raise NotFoundError("instância", instance_id)
+            other = uow.instances.first(token_hash=token_hash)
+            if other is not None and other["id"] != instance_id:
+                raise InvalidInput(
+                    "invalid_field", field="bot token (already used by another instance)"
+                )
+            doc.update(
+                token_encrypted=self.cipher.encrypt(token, context=f"bot-token:{instance_id}"),
+                token_hash=token_hash,
+                bot_profile={
+                    k: profile.get(k) for k in ("id", "username", "avatar", "application_id")
+                },
+                token_set_at=iso(now),
+            )
+            uow.instances.put(doc)
+            record(
+                uow,
+                at=now,
+                actor=actor,
+                action="instance.token_set",
+                target=f"instance:{instance_id}",
+                bot_id=profile.get("id"),
+            )
+            uow.commit()
+        return public_instance(doc)
+
+    def clear_bot_token(self, instance_id: str, *, actor: str) -> dict[str, Any]:
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            doc = uow.instances.get(instance_id)
+            if doc is None:
+                raise NotFoundError("instância", instance_id)
+            doc.update(token_encrypted=None, token_hash=None, bot_profile=None, token_set_at=None)
+            uow.instances.put(doc)
+            record(
+                uow,
+                at=now,
+                actor=actor,
+                action="instance.token_cleared",
+                target=f"instance:{instance_id}",
+            )
+            uow.commit()
+        return public_instance(doc)
+
+    def bot_token(self, instance_id: str) -> str | None:
+        """The decrypted token, for the process that runs this instance's bot (never shown)."""
+        assert self.cipher is not None
+        with self.store.portal(write=False) as uow:
+            doc = uow.instances.get(instance_id)
+        if doc is None:
+            raise NotFoundError("instância", instance_id)
+        if not doc.get("token_encrypted"):
+            return None
+        return self.cipher.decrypt(doc["token_encrypted"], context=f"bot-token:{instance_id}")
+
+    # -- instance key (what a seller types in /loja vincular; what a runtime shows the API) ----
+
+    def rotate_instance_key(self, instance_id: str, *, actor: str) -> str:
+        """A new instance key, returned once; only its hash is kept."""
+        assert self.hasher is not None
+        key = f"astra_{instance_id}_{secrets.token_urlsafe(24)}"
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            doc = uow.instances.get(instance_id)
+            if doc is None:
+                raise NotFoundError("instância", instance_id)
+            doc["key_hash"] = self.hasher.fingerprint(f"instance-key:{key}")
+            doc["key_rotated_at"] = iso(now)
+            uow.instances.put(doc)
+            record(
+                uow,
+                at=now,
+                actor=actor,
+                action="instance.key_rotated",
+                target=f"instance:{instance_id}",
+            )
+            uow.commit()
+        return key
+
+    def verify_instance_key(self, instance_id: str, key: str) -> bool:
+        assert self.hasher is not None
+        with self.store.portal(write=False) as uow:
+            doc = uow.instances.get(instance_id)
+        if doc is None or not doc.get("key_hash") or not isinstance(key, str):
+            return False
+        return hmac.compare_digest(
+            doc["key_hash"], self.hasher.fingerprint(f"instance-key:{key.strip()}")
+        )
+
+    def bind_guild(self, instance_id: str, guild_id: str, *, actor: str) -> dict[str, Any]:
+        """The Discord server this instance sells in (set by /loja vincular)."""
+        settings = self.update_settings(instance_id, {"guild_id": guild_id}, actor=actor)
+        with self.store.portal() as uow:
+            doc = uow.instances.get(instance_id)
+            if doc is not None:
+                doc["guild_id"] = guild_id
+                uow.instances.put(doc)
+                uow.commit()
+        return settings
 
     def create(self, instance_id: str, *, owner_id: str, name: str, actor: str) -> dict[str, Any]:
         if not isinstance(instance_id, str) or not INSTANCE_ID_PATTERN.fullmatch(instance_id):
@@ -142,6 +283,17 @@ class InstanceService:
             )
             uow.commit()
         return {**DEFAULT_SETTINGS, **doc}
+
+
+SECRET_FIELDS = ("token_encrypted", "token_hash", "key_hash")
+
+
+def public_instance(doc: dict[str, Any]) -> dict[str, Any]:
+    """An instance record as APIs and pages may show it: no token, no hashes."""
+    out = {k: v for k, v in doc.items() if k not in SECRET_FIELDS}
+    out["has_token"] = bool(doc.get("token_encrypted"))
+    out["has_key"] = bool(doc.get("key_hash"))
+    return out
 
 
 def settings_of(doc: dict[str, Any] | None) -> dict[str, Any]:

@@ -630,6 +630,47 @@ class SalesService:
             )
         return order
 
+    # -- the cart's place in the chat (kept by the bot) ----------------------------------------
+
+    def bind_cart_channel(
+        self, instance_id: str, cart_id: str, channel_id: str, message_id: str | None
+    ) -> None:
+        with self.store.instance(instance_id) as uow:
+            doc = uow.carts.get(cart_id)
+            if doc is None:
+                raise NotFoundError("carrinho", cart_id)
+            doc["channel_id"] = channel_id
+            doc["message_id"] = message_id
+            uow.carts.put(doc)
+            uow.commit()
+
+    def mark_cart_channel_closed(self, instance_id: str, cart_id: str) -> None:
+        with self.store.instance(instance_id) as uow:
+            doc = uow.carts.get(cart_id)
+            if doc is not None:
+                doc["channel_closed_at"] = iso(self.clock.now())
+                uow.carts.put(doc)
+                uow.commit()
+
+    def carts_with_open_channels(self, instance_id: str) -> list[dict[str, Any]]:
+        """Ended carts (paid, expired, cancelled) whose chat channel is still there."""
+        with self.store.instance(instance_id, write=False) as uow:
+            out = []
+            for state in (CartState.PAID, CartState.EXPIRED, CartState.CANCELLED):
+                out += [
+                    c
+                    for c in uow.carts.find(state=state.value)
+                    if c.get("channel_id") and not c.get("channel_closed_at")
+                ]
+        return out
+
+    def get_cart_by_id(self, instance_id: str, cart_id: str) -> Cart:
+        with self.store.instance(instance_id, write=False) as uow:
+            doc = uow.carts.get(cart_id)
+        if doc is None:
+            raise NotFoundError("carrinho", cart_id)
+        return Cart.from_doc(doc)
+
     def attach_charge(self, instance_id: str, order_id: str, charge: dict[str, Any]) -> Order:
         """Record the PIX charge made for a pending order (id, code, QR, expiry)."""
         with self.store.instance(instance_id) as uow:

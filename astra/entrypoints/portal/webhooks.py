@@ -75,7 +75,8 @@ class WebhookQueue:
             self._busy += 1
             try:
                 outcome = await asyncio.to_thread(
-                    self.payments.handle_notification, charge_id  # type: ignore[attr-defined]
+                    self.payments.handle_notification,
+                    charge_id,  # type: ignore[attr-defined]
                 )
             except GatewayUnavailable as exc:
                 self._retry_later(charge_id, accepted_at, tries, str(exc))
@@ -96,17 +97,27 @@ class WebhookQueue:
             if outcome.action in ("unknown_charge", "unknown_order", "unknown_transaction"):
                 log.info("webhook.unknown_payment", charge_id=charge_id, action=outcome.action)
             else:
-                log.info("webhook.handled", charge_id=charge_id, kind=outcome.kind,
-                         action=outcome.action, ref=outcome.ref)
+                log.info(
+                    "webhook.handled",
+                    charge_id=charge_id,
+                    kind=outcome.kind,
+                    action=outcome.action,
+                    ref=outcome.ref,
+                )
 
     def _retry_later(self, charge_id: str, accepted_at: float, tries: int, error: str) -> None:
         if tries >= len(RETRY_DELAYS):
             self.stats.failed += 1
-            log.warning("webhook.gateway_unavailable", charge_id=charge_id, error=error,
-                        detail="left to the reconcile loop")
+            log.warning(
+                "webhook.gateway_unavailable",
+                charge_id=charge_id,
+                error=error,
+                detail="left to the reconcile loop",
+            )
             return
-        log.info("webhook.retry_scheduled", charge_id=charge_id, error=error,
-                 seconds=RETRY_DELAYS[tries])
+        log.info(
+            "webhook.retry_scheduled", charge_id=charge_id, error=error, seconds=RETRY_DELAYS[tries]
+        )
 
         def again() -> None:
             if charge_id not in self._queued:
@@ -119,8 +130,9 @@ class WebhookQueue:
         asyncio.get_running_loop().call_later(RETRY_DELAYS[tries], again)
 
     async def start(self, app: web.Application | None = None) -> None:
-        self._workers = [asyncio.create_task(self._work(), name=f"webhook-worker-{i}")
-                         for i in range(WORKERS)]
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"webhook-worker-{i}") for i in range(WORKERS)
+        ]
 
     async def stop(self, app: web.Application | None = None, timeout: float = 5.0) -> None:
         """Let queued notifications finish (up to `timeout`), then stop the workers."""
@@ -153,11 +165,16 @@ async def mercadopago_webhook(request: web.Request) -> web.Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         notification = queue.gateway.parse_webhook(  # type: ignore[attr-defined]
-            query=dict(request.query), headers=headers, body=body)
+            query=dict(request.query), headers=headers, body=body
+        )
     except InvalidWebhook as exc:
         queue.stats.rejected += 1
-        log.warning("webhook.rejected", reason=exc.reason, status=exc.status,
-                    request_id=headers.get("x-request-id"))
+        log.warning(
+            "webhook.rejected",
+            reason=exc.reason,
+            status=exc.status,
+            request_id=headers.get("x-request-id"),
+        )
         code = "invalid_signature" if exc.status == 401 else "bad_request"
         return json_error(exc.status, code, exc.reason)
     if notification is None:

@@ -1,0 +1,1 @@
+"""Discord, on interactions.py: the ChatPlatform adapter and the bot's extensions."""

@@ -1,0 +1,239 @@
+"""The buyer's journey: product select -> private cart -> quantity, coupon -> PIX -> paid."""
+
+from __future__ import annotations
+
+import re
+
+import interactions
+from interactions import ComponentContext, ModalContext
+
+from astra.adapters.chat.discord import ui
+from astra.adapters.chat.discord.context import BotContext, friendly
+from astra.adapters.chat.discord.texts import t
+from astra.domain.errors import InvalidInput
+from astra.domain.services.sales import CartView
+from astra.ports.chat import ChatError, OutgoingMessage
+
+CART_CHANNEL_PREFIX = "carrinho-"
+
+
+def _cart_channel_name(ctx: interactions.BaseContext) -> str:
+    name = re.sub(r"[^a-z0-9-]", "", str(ctx.author.username).lower())[:40] or "cliente"
+    return f"{CART_CHANNEL_PREFIX}{name}"
+
+
+class ShopExtension(interactions.Extension):
+    def __init__(self, bot: interactions.Client, bot_ctx: BotContext) -> None:
+        self.bot_ctx = bot_ctx
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    async def _show_cart(self, ctx: interactions.BaseContext, view: CartView, language: str) -> str:
+        """Create the buyer's private cart channel if needed, and refresh its cart message.
+        Returns the channel id."""
+        bot = self.bot_ctx
+        cart = view.cart
+        message = ui.cart_message(view, language)
+        if cart.channel_id and cart.message_id:
+            try:
+                await bot.chat.edit_message(cart.channel_id, cart.message_id, message)
+                return cart.channel_id
+            except ChatError:
+                pass  # the channel was deleted by hand: open a new one
+        settings = await bot.run(bot.settings)
+        channel_id = await bot.chat.open_private_channel(
+            str(ctx.guild_id),
+            _cart_channel_name(ctx),
+            member_ids=[str(ctx.author.id)],
+            staff_role_id=settings.get("staff_role_id"),
+            category_id=settings.get("cart_category_id"),
+            topic=f"Astra {cart.id}",
+        )
+        message_id = await bot.chat.send_message(
+            channel_id,
+            OutgoingMessage(
+                content=f"<@{ctx.author.id}>", embeds=message.embeds, components=message.components
+            ),
+        )
+        await bot.run(bot.sales.bind_cart_channel, bot.instance_id, cart.id, channel_id, message_id)
+        return channel_id
+
+    async def _refresh(self, ctx: interactions.BaseContext, view: CartView) -> None:
+        language = await self.bot_ctx.language()
+        await self._show_cart(ctx, view, language)
+
+    # -- product post ------------------------------------------------------------------------
+
+    @interactions.component_callback(re.compile(r"^astra:variant:"))
+    @friendly
+    async def choose_variant(self, ctx: ComponentContext) -> None:
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        product_id = ctx.custom_id.removeprefix(ui.VARIANT_PREFIX)
+        variant_id = ctx.values[0]
+        view = await bot.run(
+            bot.sales.add_item,
+            bot.instance_id,
+            str(ctx.author.id),
+            product_id,
+            variant_id,
+            1,
+            username=str(ctx.author.username),
+        )
+        language = await bot.language()
+        channel_id = await self._show_cart(ctx, view, language)
+        await ctx.send(t(language, "added", channel=f"<#{channel_id}>"), ephemeral=True)
+
+    # -- cart buttons ------------------------------------------------------------------------
+
+    @interactions.component_callback("astra:cart:quantity")
+    @friendly
+    async def quantity(self, ctx: ComponentContext) -> None:
+        bot = self.bot_ctx
+        view = await bot.run(bot.sales.get_cart, bot.instance_id, str(ctx.author.id))
+        language = await bot.language()
+        if view is None or not view.cart.lines:
+            raise InvalidInput("cart_empty")
+        fields = [
+            interactions.ShortText(
+                label=f"{ln.product_name} — {ln.variant_name}"[:45],
+                custom_id=ln.variant_id,
+                value=str(ln.quantity),
+                min_length=1,
+                max_length=3,
+                required=True,
+            )
+            for ln in view.cart.lines[:5]
+        ]
+        await ctx.send_modal(
+            interactions.Modal(
+                *fields, title=t(language, "quantity_title"), custom_id="astra:modal:quantity"
+            )
+        )
+
+    @interactions.modal_callback("astra:modal:quantity")
+    @friendly
+    async def quantity_submitted(self, ctx: ModalContext, **values: str) -> None:
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        language = await bot.language()
+        buyer = str(ctx.author.id)
+        current = await bot.run(bot.sales.get_cart, bot.instance_id, buyer)
+        if current is None:
+            raise InvalidInput("cart_empty")
+        lines = {ln.variant_id: ln for ln in current.cart.lines}
+        view = current
+        for variant_id, raw in ctx.responses.items():
+            if variant_id not in lines:
+                continue
+            if not raw.strip().isdigit():
+                raise InvalidInput("invalid_quantity", limit=100)
+            view = await bot.run(
+                bot.sales.set_item,
+                bot.instance_id,
+                buyer,
+                lines[variant_id].product_id,
+                variant_id,
+                int(raw.strip()),
+            )
+        await self._refresh(ctx, view)
+        await ctx.send(t(language, "quantity_updated"), ephemeral=True)
+
+    @interactions.component_callback("astra:cart:coupon")
+    @friendly
+    async def coupon(self, ctx: ComponentContext) -> None:
+        language = await self.bot_ctx.language()
+        await ctx.send_modal(
+            interactions.Modal(
+                interactions.ShortText(
+                    label=t(language, "coupon_field"),
+                    custom_id="code",
+                    min_length=3,
+                    max_length=32,
+                    required=True,
+                ),
+                title=t(language, "coupon_title"),
+                custom_id="astra:modal:coupon",
+            )
+        )
+
+    @interactions.modal_callback("astra:modal:coupon")
+    @friendly
+    async def coupon_submitted(self, ctx: ModalContext, **values: str) -> None:
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        code = ctx.responses.get("code", "")
+        view = await bot.run(bot.sales.apply_coupon, bot.instance_id, str(ctx.author.id), code)
+        await self._refresh(ctx, view)
+        await ctx.send(
+            t(await bot.language(), "coupon_applied", code=view.cart.coupon_code), ephemeral=True
+        )
+
+    @interactions.component_callback("astra:cart:uncoupon")
+    @friendly
+    async def remove_coupon(self, ctx: ComponentContext) -> None:
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        view = await bot.run(bot.sales.remove_coupon, bot.instance_id, str(ctx.author.id))
+        await self._refresh(ctx, view)
+        await ctx.send(t(await bot.language(), "coupon_removed"), ephemeral=True)
+
+    @interactions.component_callback("astra:cart:pay")
+    @friendly
+    async def pay(self, ctx: ComponentContext) -> None:
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        buyer = str(ctx.author.id)
+        language = await bot.language()
+        order, charge = await bot.run(bot.payments.pay_cart, bot.instance_id, buyer)
+        if charge is None:  # nothing to pay (a 100% coupon): it is being delivered
+            await ctx.send(t(language, "paid", order=order.id), ephemeral=True)
+            return
+        view = await bot.run(bot.sales.get_cart, bot.instance_id, buyer)
+        if view is not None:
+            await self._refresh(ctx, view)
+        message = ui.pix_message(
+            order, charge, language, sandbox=bool(getattr(bot.gateway, "simulated", False))
+        )
+        channel = view.cart.channel_id if view and view.cart.channel_id else str(ctx.channel_id)
+        await bot.chat.send_message(channel, message)
+        await ctx.send(t(language, "pix_title"), ephemeral=True)
+
+    @interactions.component_callback("astra:cart:cancel")
+    @friendly
+    async def cancel(self, ctx: ComponentContext) -> None:
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        await bot.run(bot.sales.cancel_cart, bot.instance_id, str(ctx.author.id))
+        await ctx.send(t(await bot.language(), "cancelled"), ephemeral=True)
+        # the janitor closes the channel on its next pass
+
+    # -- PIX message buttons -----------------------------------------------------------------
+
+    @interactions.component_callback(re.compile(r"^astra:order:copy:"))
+    @friendly
+    async def copy_code(self, ctx: ComponentContext) -> None:
+        """The bare code, alone in a message: what a phone's copy gesture wants."""
+        bot = self.bot_ctx
+        order = await bot.run(bot.sales.get_order, bot.instance_id, ctx.custom_id.rsplit(":", 1)[1])
+        if order.buyer_id != str(ctx.author.id) or not order.charge:
+            raise InvalidInput("cart_closed")
+        await ctx.send(order.charge.get("qr_code") or "-", ephemeral=True)
+
+    @interactions.component_callback(re.compile(r"^astra:order:check:"))
+    @friendly
+    async def check_payment(self, ctx: ComponentContext) -> None:
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        language = await bot.language()
+        order = await bot.run(bot.sales.get_order, bot.instance_id, ctx.custom_id.rsplit(":", 1)[1])
+        if order.buyer_id != str(ctx.author.id):
+            raise InvalidInput("cart_closed")
+        if order.status.value == "pending" and order.charge_id:
+            # Ask the gateway now instead of waiting for the webhook.
+            await bot.run(bot.payments.handle_notification, order.charge_id)
+            order = await bot.run(bot.sales.get_order, bot.instance_id, order.id)
+        if order.status.value in ("paid", "delivered", "waiting_stock"):
+            await ctx.send(t(language, "paid", order=order.id), ephemeral=True)
+        else:
+            await ctx.send(t(language, "not_paid_yet"), ephemeral=True)

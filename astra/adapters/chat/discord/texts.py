@@ -1,0 +1,162 @@
+"""What the bot says, in pt-BR (default) and English. Domain errors bring their own messages."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "choose_variant": {"pt-BR": "Escolha uma opção para comprar", "en": "Choose an option to buy"},
+    "stock_left": {"pt-BR": "{n} em estoque", "en": "{n} in stock"},
+    "sold_out": {"pt-BR": "esgotado", "en": "sold out"},
+    "added": {
+        "pt-BR": "Adicionado ao carrinho! Continue em {channel}.",
+        "en": "Added to your cart! Continue in {channel}.",
+    },
+    "cart_title": {"pt-BR": "🛒 Seu carrinho", "en": "🛒 Your cart"},
+    "cart_expires": {"pt-BR": "Reservado até {when}", "en": "Reserved until {when}"},
+    "subtotal": {"pt-BR": "Subtotal", "en": "Subtotal"},
+    "discount": {"pt-BR": "Desconto", "en": "Discount"},
+    "total": {"pt-BR": "Total", "en": "Total"},
+    "coupon": {"pt-BR": "Cupom", "en": "Coupon"},
+    "coupon_problem": {"pt-BR": "⚠️ {problem}", "en": "⚠️ {problem}"},
+    "btn_quantity": {"pt-BR": "Quantidade", "en": "Quantity"},
+    "btn_coupon": {"pt-BR": "Cupom", "en": "Coupon"},
+    "btn_remove_coupon": {"pt-BR": "Remover cupom", "en": "Remove coupon"},
+    "btn_pay": {"pt-BR": "Pagar com PIX", "en": "Pay with PIX"},
+    "btn_cancel": {"pt-BR": "Cancelar", "en": "Cancel"},
+    "btn_copy": {"pt-BR": "Copiar código PIX", "en": "Copy PIX code"},
+    "btn_check": {"pt-BR": "Já paguei", "en": "I have paid"},
+    "quantity_title": {"pt-BR": "Alterar quantidades", "en": "Change quantities"},
+    "coupon_title": {"pt-BR": "Aplicar cupom", "en": "Apply a coupon"},
+    "coupon_field": {"pt-BR": "Código do cupom", "en": "Coupon code"},
+    "coupon_applied": {"pt-BR": "Cupom {code} aplicado.", "en": "Coupon {code} applied."},
+    "coupon_removed": {"pt-BR": "Cupom removido.", "en": "Coupon removed."},
+    "quantity_updated": {"pt-BR": "Quantidades atualizadas.", "en": "Quantities updated."},
+    "not_a_number": {
+        "pt-BR": "Informe um número inteiro em cada campo.",
+        "en": "Enter a whole number in each field.",
+    },
+    "pix_title": {"pt-BR": "💠 Pagamento via PIX", "en": "💠 PIX payment"},
+    "pix_body": {
+        "pt-BR": "Escaneie o QR Code ou use o código copia e cola abaixo.\n"
+        "**Valor:** {total}\n**Pedido:** {order}\n**Expira:** {when}",
+        "en": "Scan the QR code or use the copy-and-paste code below.\n"
+        "**Amount:** {total}\n**Order:** {order}\n**Expires:** {when}",
+    },
+    "pix_sandbox": {
+        "pt-BR": "🧪 Pagamento de teste (sandbox): nenhum dinheiro é cobrado.",
+        "en": "🧪 Test payment (sandbox): no money is charged.",
+    },
+    "not_paid_yet": {
+        "pt-BR": "Ainda não recebemos o pagamento. Assim que o PIX cair, as "
+        "chaves chegam na sua DM.",
+        "en": "Payment not received yet. As soon as the PIX clears, the keys arrive in your DMs.",
+    },
+    "paid": {
+        "pt-BR": "✅ Pagamento aprovado! Seu pedido {order} foi entregue por DM.",
+        "en": "✅ Payment approved! Your order {order} was delivered by DM.",
+    },
+    "paid_here": {
+        "pt-BR": "✅ Pagamento aprovado! Não consegui te mandar DM, então aqui está seu pedido:",
+        "en": "✅ Payment approved! I could not DM you, so here is your order:",
+    },
+    "cancelled": {
+        "pt-BR": "Carrinho cancelado. As chaves reservadas foram liberadas.",
+        "en": "Cart cancelled. The reserved keys were released.",
+    },
+    "expired_dm": {
+        "pt-BR": "⏰ Seu carrinho em **{shop}** expirou e as chaves reservadas foram "
+        "liberadas. Você pode começar de novo pelo anúncio do produto.",
+        "en": "⏰ Your cart at **{shop}** expired and the reserved keys were "
+        "released. You can start again from the product post.",
+    },
+    "closing": {
+        "pt-BR": "Este canal será fechado em instantes.",
+        "en": "This channel will close shortly.",
+    },
+    "sale_announcement": {
+        "pt-BR": "🎉 {buyer} comprou **{product}**! {feedback}",
+        "en": "🎉 {buyer} bought **{product}**! {feedback}",
+    },
+    "feedback_link": {
+        "pt-BR": "Deixe seu feedback em {channel}.",
+        "en": "Leave your feedback in {channel}.",
+    },
+    "staff_delivery": {
+        "pt-BR": "⚠️ Não consegui entregar o pedido {order} de {buyer} por DM "
+        "nem no carrinho. Entregue manualmente:",
+        "en": "⚠️ Could not deliver order {order} of {buyer} by DM or in the "
+        "cart. Deliver it by hand:",
+    },
+    "not_allowed": {
+        "pt-BR": "Você precisa da permissão **Gerenciar Servidor** para isso.",
+        "en": "You need the **Manage Server** permission for this.",
+    },
+    "not_bound": {
+        "pt-BR": "Este servidor ainda não está vinculado a esta loja. Use "
+        "`/loja vincular` com a chave da instância.",
+        "en": "This server is not linked to this store yet. Use `/loja vincular` "
+        "with the instance key.",
+    },
+    "wrong_guild": {
+        "pt-BR": "Esta loja está vinculada a outro servidor.",
+        "en": "This store is linked to another server.",
+    },
+    "bound": {
+        "pt-BR": "✅ Servidor vinculado à instância {instance}.",
+        "en": "✅ Server linked to instance {instance}.",
+    },
+    "bad_key": {"pt-BR": "Chave de instância inválida.", "en": "Invalid instance key."},
+    "product_created": {
+        "pt-BR": "Produto **{name}** criado (`{id}`). Variantes: {variants}",
+        "en": "Product **{name}** created (`{id}`). Variants: {variants}",
+    },
+    "product_updated": {
+        "pt-BR": "Produto **{name}** atualizado.",
+        "en": "Product **{name}** updated.",
+    },
+    "product_removed": {
+        "pt-BR": "Produto **{name}** retirado da venda (estoque e pedidos mantidos).",
+        "en": "Product **{name}** taken off sale (stock and orders kept).",
+    },
+    "no_products": {"pt-BR": "Nenhum produto cadastrado.", "en": "No products yet."},
+    "stock_report": {
+        "pt-BR": "Estoque de **{variant}**: {added} adicionadas; ignoradas {skipped} "
+        "(duplicadas no arquivo {dup}, já em estoque {existing}, longas demais "
+        "{long}, inválidas {invalid}, linhas em branco {blank}).",
+        "en": "Stock of **{variant}**: {added} added; skipped {skipped} (duplicates in the "
+        "file {dup}, already in stock {existing}, too long {long}, invalid {invalid}, "
+        "blank lines {blank}).",
+    },
+    "stock_modal_title": {"pt-BR": "Adicionar chaves", "en": "Add keys"},
+    "stock_modal_field": {"pt-BR": "Uma chave por linha", "en": "One key per line"},
+    "posted": {"pt-BR": "Produto publicado em {channel}.", "en": "Product posted in {channel}."},
+    "coupon_created": {"pt-BR": "Cupom **{code}** criado.", "en": "Coupon **{code}** created."},
+    "coupon_disabled": {
+        "pt-BR": "Cupom **{code}** desativado.",
+        "en": "Coupon **{code}** disabled.",
+    },
+    "no_coupons": {"pt-BR": "Nenhum cupom.", "en": "No coupons."},
+    "sales_summary": {
+        "pt-BR": "**Vendas:** {count} pedidos pagos, total {total}.",
+        "en": "**Sales:** {count} paid orders, {total} in total.",
+    },
+    "config_saved": {"pt-BR": "Configurações salvas.", "en": "Settings saved."},
+    "error_generic": {
+        "pt-BR": "Algo deu errado. Tente de novo em instantes.",
+        "en": "Something went wrong. Please try again in a moment.",
+    },
+    "variant_unknown": {
+        "pt-BR": "Variante não encontrada: {name}.",
+        "en": "Variant not found: {name}.",
+    },
+    "bad_variants": {
+        "pt-BR": "Use o formato `Nome=19,90;Outro=29,90`.",
+        "en": "Use the format `Name=19.90;Other=29.90`.",
+    },
+    "file_too_big": {"pt-BR": "Arquivo grande demais.", "en": "File too large."},
+}
+
+
+def t(language: str, key: str, **params: object) -> str:
+    table = TEXTS[key]
+    text = table.get(language) or table["pt-BR"]
+    return text.format(**params) if params else text

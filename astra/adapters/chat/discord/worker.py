@@ -1,0 +1,194 @@
+"""The bot's background work: the delivery outbox, cart channels that must close, heartbeat.
+
+Paid orders are found by polling the instance's outbox (a store refresh costs one `stat` when
+nothing changed), so it does not matter which process confirmed the payment: the webhook in the
+portal, the reconcile loop, or a sandbox button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import interactions
+import orjson
+
+from astra.adapters.chat.discord import ui
+from astra.adapters.chat.discord.context import BotContext, log
+from astra.adapters.chat.discord.texts import t
+from astra.domain.order import Order
+from astra.domain.timestamps import parse_iso
+from astra.ports.chat import ChatError, OutgoingMessage
+
+DELIVERY_INTERVAL = 0.5
+JANITOR_INTERVAL = 5.0
+HEARTBEAT_INTERVAL = 10.0
+CLOSE_PAID_AFTER = timedelta(seconds=60)
+HEARTBEAT_FILE = "heartbeat.json"
+
+
+def heartbeat_path(data_dir: Path, instance_id: str) -> Path:
+    return data_dir / "instances" / instance_id / HEARTBEAT_FILE
+
+
+class WorkerExtension(interactions.Extension):
+    def __init__(
+        self,
+        bot: interactions.Client,
+        bot_ctx: BotContext,
+        delivery_interval: float = DELIVERY_INTERVAL,
+        janitor_interval: float = JANITOR_INTERVAL,
+        close_paid_after: timedelta = CLOSE_PAID_AFTER,
+    ) -> None:
+        self.bot_ctx = bot_ctx
+        self.delivery_interval = delivery_interval
+        self.janitor_interval = janitor_interval
+        self.close_paid_after = close_paid_after
+        self.ready_at: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @interactions.listen(interactions.events.Ready)
+    async def on_ready(self) -> None:
+        self.ready_at = time.time()
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(
+                    self._every(self.delivery_interval, self.deliver_due), name="outbox"
+                ),
+                asyncio.create_task(
+                    self._every(self.janitor_interval, self.tidy_carts), name="janitor"
+                ),
+                asyncio.create_task(self._every(HEARTBEAT_INTERVAL, self.beat), name="heartbeat"),
+            ]
+        await self.beat()
+        log.info("bot.ready", instance=self.bot_ctx.instance_id, user=str(self.bot.user.username))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    async def _every(self, seconds: float, step: Any) -> None:
+        while True:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "bot.worker_failed", step=step.__name__, instance=self.bot_ctx.instance_id
+                )
+            await asyncio.sleep(seconds)
+
+    # -- deliveries ------------------------------------------------------------------------------
+
+    async def deliver_due(self) -> None:
+        bot = self.bot_ctx
+        for order_id in await bot.run(bot.delivery.due, bot.instance_id):
+            delivery = await bot.delivery.deliver(bot.instance_id, order_id, {"chat": bot.chat})
+            if delivery is not None and delivery.status.value == "delivered":
+                await self.after_delivery(order_id, delivery.channel or "")
+
+    async def after_delivery(self, order_id: str, channel: str) -> None:
+        """Buyer role, the sales announcement, and a word in the cart channel."""
+        bot = self.bot_ctx
+        settings = await bot.run(bot.settings)
+        language = settings.get("language") or "pt-BR"
+        order: Order = await bot.run(bot.sales.get_order, bot.instance_id, order_id)
+        guild = settings.get("guild_id")
+        if guild and settings.get("buyer_role_id"):
+            try:
+                await bot.chat.grant_role(guild, order.buyer_id, settings["buyer_role_id"])
+            except ChatError as exc:
+                log.warning("bot.buyer_role_failed", order=order_id, error=str(exc))
+        if settings.get("sales_channel_id"):
+            try:
+                await bot.chat.send_message(
+                    settings["sales_channel_id"],
+                    ui.sale_announcement(order, language, settings.get("feedback_channel_id")),
+                )
+            except ChatError as exc:
+                log.warning("bot.announcement_failed", order=order_id, error=str(exc))
+        cart = await bot.run(bot.sales.get_cart_by_id, bot.instance_id, order.cart_id)
+        if cart.channel_id and "dm" in channel.split(","):
+            with contextlib.suppress(ChatError):
+                await bot.chat.send_message(
+                    cart.channel_id,
+                    OutgoingMessage(
+                        content=t(language, "paid", order=order.id) + "\n" + t(language, "closing")
+                    ),
+                )
+
+    # -- cart channels ---------------------------------------------------------------------------
+
+    async def tidy_carts(self) -> None:
+        bot = self.bot_ctx
+        # Expiry also runs in `astra serve`; running it here too keeps a lone bot honest.
+        await bot.run(bot.sales.expire_due, bot.instance_id)
+        carts = await bot.run(bot.sales.carts_with_open_channels, bot.instance_id)
+        if not carts:
+            return
+        settings = await bot.run(bot.settings)
+        language = settings.get("language") or "pt-BR"
+        now = bot.clock.now()
+        for cart in carts:
+            if cart["state"] == "paid":
+                closed = parse_iso(cart.get("closed_at"))
+                if closed and now - closed < self.close_paid_after:
+                    continue
+                if await self._delivery_pending(cart):
+                    continue
+            if cart["state"] == "expired":
+                with contextlib.suppress(ChatError):
+                    await bot.chat.send_dm(
+                        cart["buyer_id"],
+                        OutgoingMessage(
+                            content=t(language, "expired_dm", shop=settings.get("name") or "")
+                        ),
+                    )
+            try:
+                await bot.chat.close_channel(cart["channel_id"], reason=f"cart {cart['state']}")
+            except ChatError as exc:
+                log.warning("bot.close_channel_failed", cart=cart["id"], error=str(exc))
+                continue
+            await bot.run(bot.sales.mark_cart_channel_closed, bot.instance_id, cart["id"])
+
+    async def _delivery_pending(self, cart: dict[str, Any]) -> bool:
+        """A paid cart's channel stays while its order is undelivered (it is a fallback)."""
+        if not cart.get("order_id"):
+            return False
+        bot = self.bot_ctx
+        order = await bot.run(bot.sales.get_order, bot.instance_id, cart["order_id"])
+        return order.status.value in ("paid", "waiting_stock")
+
+    # -- heartbeat -------------------------------------------------------------------------------
+
+    async def beat(self) -> None:
+        """What the runtime monitor reads: alive, ready since, gateway latency."""
+        bot = self.bot_ctx
+        latency = self.bot.latency
+        data = {
+            "instance_id": bot.instance_id,
+            "pid": os.getpid(),
+            "ready_at": self.ready_at,
+            "at": time.time(),
+            "latency_ms": None if latency in (None, float("inf")) else round(latency * 1000, 1),
+            "guilds": len(self.bot.guilds),
+            "bot_user": str(self.bot.user.id),
+        }
+        path = heartbeat_path(Path(bot.container.settings().data_dir), bot.instance_id)
+        await bot.run(_write_atomically, path, orjson.dumps(data))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

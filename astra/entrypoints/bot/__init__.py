@@ -1,0 +1,1 @@
+"""One instance's Discord runtime (`astra instance run ID`)."""

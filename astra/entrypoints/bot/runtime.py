@@ -1,0 +1,117 @@
+"""Runs one instance's bot until SIGTERM/SIGINT: interactions.py client + Astra's extensions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from astra.container import Container
+from astra.logs import get_logger
+
+log = get_logger("astra.bot")
+
+with warnings.catch_warnings():
+    # interactions.py imports audioop (voice), deprecated on 3.11+; we use no voice.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import interactions
+    from interactions.api.http.route import Route
+
+from astra.adapters.chat.discord.context import BotContext  # noqa: E402
+from astra.adapters.chat.discord.platform import DiscordChat  # noqa: E402
+from astra.adapters.chat.discord.seller import SellerExtension  # noqa: E402
+from astra.adapters.chat.discord.shop import ShopExtension  # noqa: E402
+from astra.adapters.chat.discord.worker import WorkerExtension  # noqa: E402
+
+
+class InstanceBot:
+    """The client and extensions of one instance; `run()` until `stop` is set."""
+
+    def __init__(
+        self, container: Container, instance_id: str, token: str, **worker_options: Any
+    ) -> None:
+        settings = container.settings()
+        # interactions.py reads the REST base from this class attribute on every request: the
+        # setting lets staging or a test server stand in for discord.com.
+        Route.BASE = settings.discord_api_base
+        self.instance_id = instance_id
+        self.client = interactions.Client(
+            token=token,
+            intents=interactions.Intents.GUILDS,
+            sync_interactions=True,
+            delete_unused_application_cmds=True,
+            send_command_tracebacks=False,
+            disable_dm_commands=True,
+            logger=logging.getLogger("interactions"),
+        )
+        self.chat = DiscordChat(self.client)
+        self.ctx = BotContext(instance_id=instance_id, container=container, chat=self.chat)
+        self.shop = ShopExtension(self.client, bot_ctx=self.ctx)
+        self.seller = SellerExtension(self.client, bot_ctx=self.ctx)
+        self.worker = WorkerExtension(self.client, bot_ctx=self.ctx, **worker_options)
+        self.ready = asyncio.Event()
+        self.client.listen(interactions.events.Ready)(self._on_ready)
+        for event in (
+            interactions.events.CommandError,
+            interactions.events.ComponentError,
+            interactions.events.ModalError,
+        ):
+            self.client.listen(event)(self._on_error)
+
+    async def _on_ready(self, event: Any) -> None:
+        self.ready.set()
+
+    async def _on_error(self, event: Any) -> None:
+        log.error(
+            "bot.callback_error",
+            instance=self.instance_id,
+            error=repr(getattr(event, "error", event)),
+        )
+
+    async def run(
+        self, stop: asyncio.Event, on_ready: Callable[[InstanceBot], None] | None = None
+    ) -> None:
+        runner = asyncio.create_task(self.client.astart(), name=f"bot-{self.instance_id}")
+        waiter = asyncio.create_task(stop.wait())
+        ready = asyncio.create_task(self.ready.wait())
+        try:
+            done, _ = await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if ready in done and on_ready is not None:
+                on_ready(self)
+            await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if runner.done() and runner.exception() is not None:
+                raise runner.exception()  # type: ignore[misc]
+        finally:
+            await self.shutdown(runner)
+            for task in (waiter, ready):
+                task.cancel()
+
+    async def shutdown(self, runner: asyncio.Task[Any] | None = None) -> None:
+        await self.worker.stop()
+        # The gateway first: stopping the client while its gateway loop still runs makes
+        # interactions.py spin at 100% CPU.
+        with contextlib.suppress(Exception):
+            await self.client._connection_state.stop()
+        with contextlib.suppress(Exception):
+            await self.client.stop()
+        if runner is not None and not runner.done():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+        log.info("bot.stopped", instance=self.instance_id)
+
+
+async def run_instance(container: Container, instance_id: str, token: str) -> None:
+    """`astra instance run`: the bot until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    bot = InstanceBot(container, instance_id, token)
+    log.info("bot.starting", instance=instance_id, api=container.settings().discord_api_base)
+    await bot.run(stop)

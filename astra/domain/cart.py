@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from astra.domain.sale_line import SaleLine
 from astra.domain.timestamps import parse_iso
 
 
@@ -22,20 +23,8 @@ class CartState(StrEnum):
 LIVE_STATES = (CartState.OPEN, CartState.CHECKOUT)
 
 
-@dataclass
-class CartLine:
-    product_id: str
-    variant_id: str
-    product_name: str
-    variant_name: str
-    delivery_kind: str
-    quantity: int
-    unit_price_cents: int
-    key_ids: list[str] = field(default_factory=list)
-
-    @property
-    def total_cents(self) -> int:
-        return self.quantity * self.unit_price_cents
+# A cart line and an order line are the same thing at two moments of a sale.
+CartLine = SaleLine
 
 
 @dataclass

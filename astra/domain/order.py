@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from astra.domain.sale_line import SaleLine
+
 
 class OrderStatus(StrEnum):
     PENDING = "pending"  # waiting for the PIX payment
@@ -21,20 +23,7 @@ PAID_STATUSES = (OrderStatus.PAID, OrderStatus.WAITING_STOCK, OrderStatus.DELIVE
 OPEN_STATUSES = (OrderStatus.PENDING,)
 
 
-@dataclass
-class OrderLine:
-    product_id: str
-    variant_id: str
-    product_name: str
-    variant_name: str
-    delivery_kind: str
-    quantity: int
-    unit_price_cents: int
-    key_ids: list[str] = field(default_factory=list)
-
-    @property
-    def total_cents(self) -> int:
-        return self.quantity * self.unit_price_cents
+OrderLine = SaleLine  # frozen at checkout from the cart's lines
 
 
 @dataclass

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
+import inspect
 import logging
 import signal
 import warnings
@@ -28,6 +31,23 @@ from astra.adapters.chat.discord.shop import ShopExtension  # noqa: E402
 from astra.adapters.chat.discord.worker import WorkerExtension  # noqa: E402
 
 
+def _per_client(extension: type[interactions.Extension]) -> type[interactions.Extension]:
+    """A subclass of `extension` with its own copies of the command objects.
+
+    interactions.py binds a class's command objects to the first instance of the class (it
+    replaces their callbacks with partials of that instance), so a second client in the same
+    process (tests, benchmarks) would call the first one's extension. Copies keep each client's
+    commands its own."""
+    own = {}
+    for name, value in inspect.getmembers(extension):
+        if isinstance(value, interactions.BaseCommand):
+            clone = copy.copy(value)
+            if isinstance(clone.callback, functools.partial):
+                clone.callback = clone.callback.func
+            own[name] = clone
+    return type(extension.__name__, (extension,), own)
+
+
 class InstanceBot:
     """The client and extensions of one instance; `run()` until `stop` is set."""
 
@@ -50,9 +70,9 @@ class InstanceBot:
         )
         self.chat = DiscordChat(self.client)
         self.ctx = BotContext(instance_id=instance_id, container=container, chat=self.chat)
-        self.shop = ShopExtension(self.client, bot_ctx=self.ctx)
-        self.seller = SellerExtension(self.client, bot_ctx=self.ctx)
-        self.worker = WorkerExtension(self.client, bot_ctx=self.ctx, **worker_options)
+        self.shop = _per_client(ShopExtension)(self.client, bot_ctx=self.ctx)
+        self.seller = _per_client(SellerExtension)(self.client, bot_ctx=self.ctx)
+        self.worker = _per_client(WorkerExtension)(self.client, bot_ctx=self.ctx, **worker_options)
         self.ready = asyncio.Event()
         self.client.listen(interactions.events.Ready)(self._on_ready)
         for event in (

@@ -21,12 +21,17 @@ from astra.domain.stock import MAX_STOCK_FILE_BYTES, KeyState
 MANAGE = Permissions.MANAGE_GUILD
 _VARIANT_RE = re.compile(r"^\s*([^=;]{1,100}?)\s*=\s*([^;:]+?)\s*(?::\s*(\d{1,3}))?\s*$")
 
-loja = interactions.SlashCommand(
-    name="loja",
-    description="Gerenciar a loja",
-    default_member_permissions=MANAGE,
-    dm_permission=False,
-)
+
+def loja(**kwargs: Any) -> Any:
+    """A `/loja ...` subcommand. Declared per method (not through a module-level SlashCommand,
+    which would be shared by every client in the process and keep the first one's callbacks)."""
+    return interactions.slash_command(
+        name="loja",
+        description="Gerenciar a loja",
+        default_member_permissions=MANAGE,
+        dm_permission=False,
+        **kwargs,
+    )
 
 
 class SellerRefused(DomainError):
@@ -83,7 +88,7 @@ class SellerExtension(interactions.Extension):
 
     # -- vincular ------------------------------------------------------------------------------
 
-    @loja.subcommand(
+    @loja(
         sub_cmd_name="vincular",
         sub_cmd_description="Vincular este servidor à instância (chave da instância do portal)",
     )
@@ -102,7 +107,7 @@ class SellerExtension(interactions.Extension):
 
     # -- produto -------------------------------------------------------------------------------
 
-    @loja.subcommand(
+    @loja(
         group_name="produto",
         group_description="Produtos",
         sub_cmd_name="criar",
@@ -173,7 +178,7 @@ class SellerExtension(interactions.Extension):
             ephemeral=True,
         )
 
-    @loja.subcommand(
+    @loja(
         group_name="produto",
         group_description="Produtos",
         sub_cmd_name="editar",
@@ -225,7 +230,7 @@ class SellerExtension(interactions.Extension):
         )
         await ctx.send(t(language, "product_updated", name=updated.name), ephemeral=True)
 
-    @loja.subcommand(
+    @loja(
         group_name="produto",
         group_description="Produtos",
         sub_cmd_name="listar",
@@ -253,7 +258,7 @@ class SellerExtension(interactions.Extension):
                 )
         await ctx.send("\n".join(lines)[:2000], ephemeral=True)
 
-    @loja.subcommand(
+    @loja(
         group_name="produto",
         group_description="Produtos",
         sub_cmd_name="remover",
@@ -272,7 +277,7 @@ class SellerExtension(interactions.Extension):
 
     # -- estoque -------------------------------------------------------------------------------
 
-    @loja.subcommand(
+    @loja(
         group_name="estoque",
         group_description="Estoque de chaves",
         sub_cmd_name="adicionar",
@@ -380,7 +385,7 @@ class SellerExtension(interactions.Extension):
             self._report(language, variant.name if variant else variant_id, report), ephemeral=True
         )
 
-    @loja.subcommand(
+    @loja(
         group_name="estoque",
         group_description="Estoque de chaves",
         sub_cmd_name="ver",
@@ -419,7 +424,7 @@ class SellerExtension(interactions.Extension):
 
     # -- postar --------------------------------------------------------------------------------
 
-    @loja.subcommand(sub_cmd_name="postar", sub_cmd_description="Publicar um produto num canal")
+    @loja(sub_cmd_name="postar", sub_cmd_description="Publicar um produto num canal")
     @interactions.slash_option("produto", "Nome ou ID", OptionType.STRING, required=True)
     @interactions.slash_option("canal", "Canal", OptionType.CHANNEL, required=True)
     @friendly
@@ -444,7 +449,7 @@ class SellerExtension(interactions.Extension):
         await bot.run(bot.catalog.record_posts, bot.instance_id, product.id, posts)
         return message_id
 
-    @loja.subcommand(
+    @loja(
         sub_cmd_name="repostar",
         sub_cmd_description="Publicar de novo (com preços e estoque atuais) onde o produto já está",
     )
@@ -464,7 +469,7 @@ class SellerExtension(interactions.Extension):
 
     # -- cupom ---------------------------------------------------------------------------------
 
-    @loja.subcommand(
+    @loja(
         group_name="cupom",
         group_description="Cupons",
         sub_cmd_name="criar",
@@ -525,7 +530,7 @@ class SellerExtension(interactions.Extension):
         )
         await ctx.send(t(language, "coupon_created", code=coupon.code), ephemeral=True)
 
-    @loja.subcommand(
+    @loja(
         group_name="cupom",
         group_description="Cupons",
         sub_cmd_name="listar",
@@ -547,7 +552,7 @@ class SellerExtension(interactions.Extension):
             lines.append(f"{state} **{c.code}** — {value} · usos {c.uses}{limit}")
         await ctx.send("\n".join(lines)[:2000], ephemeral=True)
 
-    @loja.subcommand(
+    @loja(
         group_name="cupom",
         group_description="Cupons",
         sub_cmd_name="desativar",
@@ -565,7 +570,7 @@ class SellerExtension(interactions.Extension):
 
     # -- vendas / config -----------------------------------------------------------------------
 
-    @loja.subcommand(sub_cmd_name="vendas", sub_cmd_description="Resumo das vendas")
+    @loja(sub_cmd_name="vendas", sub_cmd_description="Resumo das vendas")
     @friendly
     async def vendas(self, ctx: SlashContext) -> None:
         bot = self.bot_ctx
@@ -587,9 +592,7 @@ class SellerExtension(interactions.Extension):
             )
         await ctx.send("\n".join(lines)[:2000], ephemeral=True)
 
-    @loja.subcommand(
-        sub_cmd_name="config", sub_cmd_description="Canais, cargos, idioma e tempo do carrinho"
-    )
+    @loja(sub_cmd_name="config", sub_cmd_description="Canais, cargos, idioma e tempo do carrinho")
     @interactions.slash_option("canal_logs", "Canal de logs", OptionType.CHANNEL)
     @interactions.slash_option("canal_vendas", "Canal de anúncios de vendas", OptionType.CHANNEL)
     @interactions.slash_option("canal_feedback", "Canal de feedback", OptionType.CHANNEL)
@@ -618,9 +621,32 @@ class SellerExtension(interactions.Extension):
         ],
     )
     @friendly
-    async def config(self, ctx: SlashContext, **options: Any) -> None:
+    async def config(
+        self,
+        ctx: SlashContext,
+        canal_logs: Any = None,
+        canal_vendas: Any = None,
+        canal_feedback: Any = None,
+        canal_equipe: Any = None,
+        categoria_carrinhos: Any = None,
+        cargo_comprador: Any = None,
+        cargo_equipe: Any = None,
+        minutos_carrinho: int | None = None,
+        idioma: str | None = None,
+    ) -> None:
         bot = self.bot_ctx
         await self._guard(ctx)
+        options = {
+            "canal_logs": canal_logs,
+            "canal_vendas": canal_vendas,
+            "canal_feedback": canal_feedback,
+            "canal_equipe": canal_equipe,
+            "categoria_carrinhos": categoria_carrinhos,
+            "cargo_comprador": cargo_comprador,
+            "cargo_equipe": cargo_equipe,
+            "minutos_carrinho": minutos_carrinho,
+            "idioma": idioma,
+        }
         mapping = {
             "canal_logs": "log_channel_id",
             "canal_vendas": "sales_channel_id",

@@ -1,0 +1,194 @@
+"""`astra instance`: create and list seller instances, give them a bot token, run their bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from astra.entrypoints.cli.console import (
+    ACTOR,
+    EXIT_OK,
+    CliError,
+    add_json_flag,
+    container_from,
+    print_json,
+    print_table,
+    require_instance,
+)
+
+if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
+    from astra.container import Container
+
+
+def _find_or_create_user(container: Container, email: str) -> tuple[dict[str, Any], bool]:
+    """The portal user with this e-mail, or a minimal new one (it sets a password later)."""
+    from astra.domain.ids import new_id
+    from astra.domain.timestamps import iso
+
+    wanted = email.strip().lower()
+    if (
+        not wanted
+        or len(wanted) > 254
+        or any(c.isspace() for c in wanted)
+        or wanted.count("@") != 1
+        or not all(wanted.split("@"))
+    ):
+        raise CliError(f"invalid e-mail address: {email!r}")
+    with container.store().portal() as uow:
+        for user in uow.users.all():
+            if str(user.get("email", "")).lower() == wanted:
+                return user, False
+        user = {
+            "id": new_id("usr"),
+            "email": wanted,
+            "name": "",
+            "role": "customer",
+            "created_at": iso(container.clock().now()),
+            "password_hash": None,
+            "plan": None,
+        }
+        uow.users.add(user)
+        uow.commit()
+    return user, True
+
+
+def cmd_instance_create(args: argparse.Namespace) -> int:
+    from astra.ports.store import INSTANCE_ID_PATTERN
+
+    container = container_from(args)
+    # Checked before a user is created, so a typo in the id leaves nothing behind.
+    if not INSTANCE_ID_PATTERN.fullmatch(args.id):
+        raise CliError(
+            f"invalid instance id {args.id!r}: 3-40 characters of a-z, 0-9 and '-', "
+            "starting with a letter or digit"
+        )
+    with container.store().portal(write=False) as uow:
+        if uow.instances.get(args.id) is not None:
+            raise CliError(f"instance {args.id!r} already exists")
+    if not 1 <= len(args.name.strip()) <= 80:
+        raise CliError("--name must have 1 to 80 characters")
+    user, created = _find_or_create_user(container, args.owner_email)
+    doc = container.instances().create(args.id, owner_id=user["id"], name=args.name, actor=ACTOR)
+    owner = f"{user['email']} ({user['id']}{', new user' if created else ''})"
+    print(f'created instance {doc["id"]} "{doc["name"]}", owner {owner}')
+    return EXIT_OK
+
+
+def cmd_instance_list(args: argparse.Namespace) -> int:
+    container = container_from(args)
+    with container.store().portal(write=False) as uow:
+        instances = uow.instances.all()
+        emails = {u["id"]: u.get("email") for u in uow.users.all()}
+    rows = [
+        {
+            "id": d["id"],
+            "name": d.get("name"),
+            "owner_id": d.get("owner_id"),
+            "owner_email": emails.get(d.get("owner_id")),
+            "status": d.get("status"),
+            "status_reason": d.get("status_reason"),
+            "created_at": d.get("created_at"),
+        }
+        for d in instances
+    ]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("no instances")
+    else:
+        print_table(
+            ("ID", "NAME", "OWNER", "STATUS", "CREATED"),
+            [
+                (
+                    r["id"],
+                    r["name"],
+                    r["owner_email"] or r["owner_id"],
+                    r["status"],
+                    r["created_at"],
+                )
+                for r in rows
+            ],
+        )
+    return EXIT_OK
+
+
+def cmd_instance_set_token(args: argparse.Namespace) -> int:
+    """The token comes from ASTRA_BOT_TOKEN or standard input, never from the command line
+    (where `ps` and shell history would keep it)."""
+    from astra.adapters.chat.discord.token import fetch_bot_profile
+    from astra.ports.chat import ChatError
+
+    container = container_from(args)
+    require_instance(container, args.id)
+    token = os.environ.get("ASTRA_BOT_TOKEN") or sys.stdin.readline()
+    token = token.strip()
+    if not token:
+        raise CliError("give the bot token on standard input or in ASTRA_BOT_TOKEN")
+    try:
+        profile = asyncio.run(fetch_bot_profile(token, container.settings().discord_api_base))
+    except ChatError as exc:
+        raise CliError(f"Discord refused the token: {exc}") from None
+    container.instances().set_bot_token(args.id, token, profile, actor="cli")
+    print(f"token set for {args.id}: bot {profile.get('username')} ({profile.get('id')})")
+    return EXIT_OK
+
+
+def cmd_instance_rotate_key(args: argparse.Namespace) -> int:
+    container = container_from(args)
+    require_instance(container, args.id)
+    key = container.instances().rotate_instance_key(args.id, actor="cli")
+    print(key)
+    print("this key is shown once; the previous one no longer works", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_instance_run(args: argparse.Namespace) -> int:
+    """One instance's bot. The token comes from ASTRA_BOT_TOKEN (what a tenant container gets)
+    or, on a host that holds the whole data directory, from the instance's stored token."""
+    from astra.entrypoints.bot.runtime import run_instance
+
+    container = container_from(args)
+    token = os.environ.get("ASTRA_BOT_TOKEN", "").strip()
+    if not token:
+        require_instance(container, args.id)
+        token = container.instances().bot_token(args.id) or ""
+    if not token:
+        raise CliError(f"instance {args.id} has no bot token (astra instance set-token)")
+    from astra.logs import add_secret
+
+    add_secret(token)
+    asyncio.run(run_instance(container, args.id, token))
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    instance = sub.add_parser("instance", help="create and list seller instances (bots)")
+    isub = instance.add_subparsers(dest="instance_command", metavar="ACTION", required=True)
+    p = isub.add_parser("create", help="create an instance owned by a portal user")
+    p.add_argument("id", metavar="ID", help="instance id: 3-40 of a-z, 0-9, '-'")
+    p.add_argument("--name", required=True, help="display name")
+    p.add_argument(
+        "--owner-email",
+        required=True,
+        metavar="EMAIL",
+        help="owner's portal e-mail (a user is created if there is none)",
+    )
+    p.set_defaults(func=cmd_instance_create)
+    p = isub.add_parser(
+        "set-token",
+        help="store a bot token (read from stdin or ASTRA_BOT_TOKEN), checked against Discord",
+    )
+    p.add_argument("id")
+    p.set_defaults(func=cmd_instance_set_token)
+    p = isub.add_parser("rotate-key", help="print a new instance key (shown once)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_instance_rotate_key)
+    p = isub.add_parser("run", help="run one instance's Discord bot (what its runtime runs)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_instance_run)
+    p = isub.add_parser("list", help="every instance with its owner and status")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_instance_list)

@@ -1,0 +1,162 @@
+"""A whole shop for the bot tests: fake Discord + fake Mercado Pago + the portal's webhook
+endpoint + one instance's real bot (interactions.py), on one data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from astra.container import Container, build_container
+from astra.entrypoints.bot.runtime import InstanceBot
+from astra.entrypoints.portal.app import create_portal_app
+from astra.settings import Settings, ensure_dev_secrets
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.mercadopago import FakeMercadoPagoThread
+
+INSTANCE = "loja-bot"
+OWNER = "usr_bot_owner"
+BOT_TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
+WEBHOOK_SECRET = "whsec-bot-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Shop:
+    container: Container
+    discord: FakeDiscord
+    mp: FakeMercadoPagoThread
+    bot: InstanceBot
+    guild: Any
+    seller: Any
+    sales_channel: Any
+    post_channel: Any
+    buyer_role: Any
+    instance_key: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.container, name)()
+
+    async def eventually(
+        self, check: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = await asyncio.to_thread(check)
+            if result:
+                return result
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def buyer(self, name: str, *, dms_closed: bool = False) -> Any:
+        user = self.discord.add_user(name, dms_closed=dms_closed)
+        self.discord.add_member(self.guild.id, user.id)
+        return user
+
+    async def command(
+        self, name: str, options: dict[str, Any] | None = None, user: Any = None
+    ) -> Any:
+        handle = await self.discord.slash(
+            self.guild.id,
+            (user or self.seller).id,
+            name,
+            options or {},
+            channel=self.post_channel.id,
+        )
+        await handle.wait_message()
+        return handle
+
+
+def text_of(handle: Any) -> str:
+    message = handle.message or {}
+    followups = " ".join(m.get("content") or "" for m in handle.followup_messages)
+    return f"{message.get('content') or ''} {followups}".strip()
+
+
+@asynccontextmanager
+async def running_shop(data_dir: Path) -> AsyncIterator[Shop]:
+    discord = FakeDiscord(bot_token=BOT_TOKEN)
+    await discord.start()
+    mp = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
+    mp_base = await asyncio.to_thread(mp.start)
+    port = free_port()
+    settings = ensure_dev_secrets(
+        Settings(
+            data_dir=data_dir,
+            discord_api_base=discord.api_url,
+            mercadopago_access_token=mp.access_token,
+            mercadopago_api_base=mp_base,
+            mercadopago_webhook_secret=WEBHOOK_SECRET,
+            public_url=f"http://127.0.0.1:{port}",
+        )
+    )
+    container = build_container(settings)
+    portal = web.AppRunner(create_portal_app(container))
+    await portal.setup()
+    await web.TCPSite(portal, "127.0.0.1", port).start()
+
+    seller_user = discord.add_user("vendedor")
+    guild = discord.add_guild("Loja do Vendedor", owner=seller_user.id)
+    discord.add_member(guild.id, seller_user.id, admin=True)
+    sales_channel = discord.add_channel(guild.id, "vendas")
+    post_channel = discord.add_channel(guild.id, "produtos")
+    buyer_role = discord.add_role(guild.id, "Cliente")
+
+    instances = container.instances()
+    await asyncio.to_thread(
+        instances.create, INSTANCE, owner_id=OWNER, name="Loja do Bot", actor="test"
+    )
+    profile = {
+        "id": str(discord.bot.id),
+        "username": discord.bot.username,
+        "application_id": str(discord.application_id),
+    }
+    await asyncio.to_thread(instances.set_bot_token, INSTANCE, BOT_TOKEN, profile, actor="test")
+    key = await asyncio.to_thread(instances.rotate_instance_key, INSTANCE, actor="test")
+    token = await asyncio.to_thread(instances.bot_token, INSTANCE)
+    bot = InstanceBot(
+        container,
+        INSTANCE,
+        token,
+        delivery_interval=0.05,
+        janitor_interval=0.1,
+        close_paid_after=timedelta(seconds=0),
+    )
+    stop = asyncio.Event()
+    runner = asyncio.create_task(bot.run(stop))
+    shop = Shop(
+        container,
+        discord,
+        mp,
+        bot,
+        guild,
+        seller_user,
+        sales_channel,
+        post_channel,
+        buyer_role,
+        key,
+    )
+    try:
+        await asyncio.wait_for(bot.ready.wait(), 10)
+        await discord.wait_ready()
+        yield shop
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 15)
+        await portal.cleanup()
+        await discord.stop()
+        await asyncio.to_thread(mp.stop)
+        container.store().close()

@@ -1,0 +1,209 @@
+"""The buyer's whole journey through the real interactions.py client, the fake Discord, the
+fake Mercado Pago (real SDK) and the portal's real webhook endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.bot_world import INSTANCE, OWNER, Shop, running_shop, text_of
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+
+async def _setup_catalog(shop: Shop, keys: list[str]) -> tuple[str, str]:
+    bind = await shop.command("loja vincular", {"chave": shop.instance_key})
+    assert "vinculado" in text_of(bind)
+    config = await shop.command(
+        "loja config",
+        {"canal_vendas": shop.sales_channel.id, "cargo_comprador": shop.buyer_role.id},
+    )
+    assert "salvas" in text_of(config), text_of(config)
+    created = await shop.command(
+        "loja produto criar",
+        {
+            "nome": "Steam Key",
+            "variantes": "Mensal=19,90:5;Anual=99,90",
+            "descricao": "Chave original",
+            "mensagem": "Pedido {pedido}: {chaves}",
+        },
+    )
+    assert "Steam Key" in text_of(created)
+    product = (await asyncio.to_thread(shop.catalog.list_products, INSTANCE))[0]
+    mensal = next(v for v in product.variants if v.name == "Mensal")
+    added = await shop.command(
+        "loja estoque adicionar",
+        {
+            "produto": "Steam Key",
+            "variante": "Mensal",
+            "arquivo": ("keys.txt", ("\n".join([*keys, keys[0], ""])).encode()),
+        },
+    )
+    assert f"{len(keys)} adicionadas" in text_of(added) and "duplicadas no arquivo 1" in text_of(
+        added
+    )
+    posted = await shop.command(
+        "loja postar", {"produto": "Steam Key", "canal": shop.post_channel.id}
+    )
+    assert "publicado" in text_of(posted)
+    await shop.command("loja cupom criar", {"codigo": "PROMO10", "tipo": "percent", "valor": "10"})
+    return product.id, mensal.id
+
+
+async def _open_cart(shop: Shop, buyer, product_id: str, variant_id: str) -> dict:
+    chosen = await shop.discord.select(
+        shop.post_channel.id, buyer.id, f"astra:variant:{product_id}", [variant_id]
+    )
+    await chosen.wait_message()
+    assert "carrinho" in text_of(chosen).lower() or "cart" in text_of(chosen).lower()
+    cart = await shop.eventually(
+        lambda: shop.sales.get_cart(INSTANCE, str(buyer.id)), what="a cart"
+    )
+    assert cart.cart.channel_id
+    return {"channel": cart.cart.channel_id, "cart": cart}
+
+
+async def test_whole_purchase_from_slash_commands_to_keys_in_dm(data_dir: Path) -> None:
+    async with running_shop(data_dir) as shop:
+        keys = ["KEY-AAAA-0001", "KEY-BBBB-0002", "KEY-CCCC-0003"]
+        product_id, variant_id = await _setup_catalog(shop, keys)
+        buyer = shop.buyer("comprador")
+        opened = await _open_cart(shop, buyer, product_id, variant_id)
+        channel = opened["channel"]
+        assert shop.discord.can_view(channel, buyer.id)
+
+        quantity = await shop.discord.click(channel, buyer.id, "astra:cart:quantity")
+        await quantity.response()
+        submitted = await shop.discord.submit_modal(
+            buyer.id, "astra:modal:quantity", {variant_id: "2"}
+        )
+        await submitted.wait_message()
+        coupon = await shop.discord.click(channel, buyer.id, "astra:cart:coupon")
+        await coupon.response()
+        applied = await shop.discord.submit_modal(
+            buyer.id, "astra:modal:coupon", {"code": "promo10"}
+        )
+        await applied.wait_message()
+        assert "PROMO10" in text_of(applied)
+        view = await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))
+        assert view.quote.total_cents == 3582  # 2 x 19,90 - 10%
+
+        pay = await shop.discord.click(channel, buyer.id, "astra:cart:pay")
+        await pay.wait_message()
+        pix = await shop.discord.wait_for_message(
+            channel, check=lambda m: any("PIX" in (e.get("title") or "") for e in m["embeds"])
+        )
+        assert pix["attachments"] and pix["attachments"][0]["filename"] == "pix.png"
+        order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
+        assert order.charge["qr_code"] in pix["embeds"][0]["description"]
+        copy = await shop.discord.click(pix["id"], buyer.id, f"astra:order:copy:{order.id}")
+        copied = await copy.wait_message()
+        assert copied["content"] == order.charge["qr_code"]
+
+        # Mercado Pago approves; its signed webhook reaches the portal; the bot delivers.
+        await asyncio.to_thread(shop.mp.approve, order.charge_id)
+        dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
+        delivered = await shop.eventually(
+            lambda: shop.sales.get_order(INSTANCE, order.id).status.value == "delivered",
+            what="delivery",
+        )
+        assert delivered
+        sold_keys = [k for k in keys if k in dm["content"]]
+        assert len(sold_keys) == 2 and order.id in dm["content"]
+        announcement = await shop.discord.wait_for_message(shop.sales_channel.id)
+        assert f"<@{buyer.id}>" in announcement["content"]
+        await shop.eventually(
+            lambda: str(shop.buyer_role.id) in shop.discord.roles_of(shop.guild.id, buyer.id),
+            what="role",
+        )
+        # stock, order, wallet and audit agree
+        counts = await asyncio.to_thread(shop.catalog.stock_counts, INSTANCE)
+        assert counts[variant_id] == {"available": 1, "reserved": 0, "sold": 2}
+        assert await asyncio.to_thread(shop.wallet.balance, OWNER) == 3582 - 215
+        with shop.store.instance(INSTANCE, write=False) as uow:
+            actions = [a["action"] for a in uow.audit.all()]
+        for action in (
+            "order.created",
+            "order.paid",
+            "delivery.delivered",
+            "stock.imported",
+            "coupon.created",
+            "product.created",
+        ):
+            assert action in actions
+        # the paid cart's channel closes
+        await shop.eventually(
+            lambda: (
+                not shop.discord.channels_of(shop.guild.id)
+                or all(
+                    str(c["id"]) != str(channel) for c in shop.discord.channels_of(shop.guild.id)
+                )
+            ),
+            what="cart channel closed",
+        )
+
+
+async def test_dms_closed_delivers_in_the_cart_channel(data_dir: Path) -> None:
+    async with running_shop(data_dir) as shop:
+        product_id, variant_id = await _setup_catalog(shop, ["ONLY-KEY-1", "ONLY-KEY-2"])
+        buyer = shop.buyer("fechado", dms_closed=True)
+        opened = await _open_cart(shop, buyer, product_id, variant_id)
+        pay = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:pay")
+        await pay.wait_message()
+        order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
+        await asyncio.to_thread(shop.mp.approve, order.charge_id)
+        message = await shop.discord.wait_for_message(
+            opened["channel"], check=lambda m: "ONLY-KEY-1" in (m.get("content") or ""), timeout=15
+        )
+        assert f"<@{buyer.id}>" in message["content"]
+        assert shop.discord.dm_messages(buyer.id) == []
+
+
+async def test_last_key_race_and_seller_commands_refused_to_buyers(data_dir: Path) -> None:
+    async with running_shop(data_dir) as shop:
+        product_id, variant_id = await _setup_catalog(shop, ["LAST-KEY"])
+        first, second = shop.buyer("primeiro"), shop.buyer("segundo")
+        picks = await asyncio.gather(
+            *(
+                shop.discord.select(
+                    shop.post_channel.id, b.id, f"astra:variant:{product_id}", [variant_id]
+                )
+                for b in (first, second)
+            )
+        )
+        for pick in picks:
+            await pick.wait_message()
+        texts = [text_of(pick) for pick in picks]
+        assert sum("Sem estoque" in t for t in texts) == 1
+        assert sum("Continue em" in t for t in texts) == 1
+        # Discord does not even offer a seller command to a buyer (Manage Server)...
+        with pytest.raises(ValueError, match="lacks the permissions"):
+            await shop.discord.slash(shop.guild.id, first.id, "loja vendas", {})
+        # ...and the bot itself refuses a server admin of another guild.
+        stranger = shop.discord.add_user("outro-dono")
+        other = shop.discord.add_guild("Outro Servidor", owner=stranger.id)
+        shop.discord.add_member(other.id, stranger.id, admin=True)
+        refused = await shop.discord.slash(other.id, stranger.id, "loja vendas", {})
+        await refused.wait_message()
+        assert "outro servidor" in text_of(refused)
+
+
+async def test_rate_limits_and_gateway_drop_lose_nothing(data_dir: Path) -> None:
+    async with running_shop(data_dir) as shop:
+        product_id, variant_id = await _setup_catalog(shop, ["R-1", "R-2", "R-3"])
+        buyer = shop.buyer("paciente")
+        shop.discord.rate_limit_next(1, retry_after=0.2, path_contains="/guilds/")
+        opened = await _open_cart(shop, buyer, product_id, variant_id)
+        assert shop.discord.rate_limited
+        await shop.discord.drop_gateway()
+        await shop.eventually(lambda: shop.discord.resume_count >= 1, what="resume")
+        quantity = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:quantity")
+        await quantity.response()
+        done = await shop.discord.submit_modal(buyer.id, "astra:modal:quantity", {variant_id: "3"})
+        await done.wait_message()
+        view = await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))
+        assert view.cart.lines[0].quantity == 3

@@ -26,7 +26,7 @@ from astra.domain.order import Order
 from astra.domain.timestamps import parse_iso
 from astra.ports.chat import ChatError, OutgoingMessage
 
-DELIVERY_INTERVAL = 0.5
+DELIVERY_INTERVAL = 0.2
 JANITOR_INTERVAL = 5.0
 HEARTBEAT_INTERVAL = 10.0
 CLOSE_PAID_AFTER = timedelta(seconds=60)

@@ -1,0 +1,145 @@
+"""Bot runtime benchmark (DESIGN.md "Performance" 4), against the local fake Discord.
+
+    python bench/bot.py [--products 50] [--purchases 200]
+
+Runs `astra instance run` as its own process (the way a runtime runs it) on a data directory
+with `--products` products, and prints, as its last lines:
+    RESULT bot_rss_mb <x> target<=80          resident memory of that process after READY
+    RESULT bot_ready_s <x> target<2           from spawning the process to READY
+    RESULT approval_to_dm_p99_ms <x>          payment approved -> keys in the buyer's DM
+and exits 0. Purchases are made through the services (sandbox gateway) in this process; the
+bot process only sees their delivery outbox, as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import structlog
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+INSTANCE = "bench-bot"
+TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from astra.container import build_container
+    from astra.settings import Settings, ensure_dev_secrets
+    from tests.fakes.discord import FakeDiscord
+
+    discord = FakeDiscord(bot_token=TOKEN)
+    await discord.start()
+    owner = discord.add_user("dono")
+    guild = discord.add_guild("Bench", owner=owner.id)
+    buyers = []
+    for n in range(args.purchases):
+        user = discord.add_user(f"comprador{n}")
+        discord.add_member(guild.id, user.id)
+        buyers.append(str(user.id))
+
+    tmp = tempfile.TemporaryDirectory(prefix="astra-bot-bench-")
+    data = Path(tmp.name) / "data"
+    c = build_container(ensure_dev_secrets(Settings(data_dir=data,
+                                                    discord_api_base=discord.api_url)))
+    c.instances().create(INSTANCE, owner_id="usr_bench", name="Bench", actor="bench")
+    c.instances().bind_guild(INSTANCE, str(guild.id), actor="bench")
+    first_variant = None
+    for n in range(args.products):
+        product = c.catalog().create_product(INSTANCE, {
+            "name": f"Produto {n}", "description": "Chave digital " * 10,
+            "variants": [{"name": "Mensal", "price_cents": 1990, "max_per_order": 5},
+                         {"name": "Anual", "price_cents": 9990}]}, actor="bench")
+        if first_variant is None:
+            first_variant = (product.id, product.variants[0].id)
+            c.catalog().import_stock(
+                INSTANCE, product.id, product.variants[0].id,
+                "\n".join(f"BENCH-KEY-{i:05d}" for i in range(args.purchases)), actor="bench")
+    assert first_variant is not None
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DISCORD_"))}
+    env.update({"ASTRA_DATA_DIR": str(data), "DISCORD_API_BASE": discord.api_url,
+                "ASTRA_BOT_TOKEN": TOKEN, "ASTRA_LOG_LEVEL": "warning"})
+    heartbeat = data / "instances" / INSTANCE / "heartbeat.json"
+    started = time.time()
+    proc = subprocess.Popen([sys.executable, "-m", "astra.entrypoints.cli", "instance", "run",
+                             INSTANCE], cwd=tmp.name, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        while not heartbeat.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read() if proc.stderr else "bot exited")
+            if time.time() - started > 60:
+                raise RuntimeError("the bot never became ready")
+            await asyncio.sleep(0.02)
+        ready_at = orjson.loads(heartbeat.read_bytes())["ready_at"]
+        ready_s = ready_at - started
+        await asyncio.sleep(1.0)  # settle: commands synced, first passes of the workers done
+        rss = rss_mb(proc.pid)
+
+        # Purchases: carts and approvals through the services; the bot delivers.
+        sales, payments, gateway = c.sales(), c.payments(), c.gateway()
+        product_id, variant_id = first_variant
+        charges = []
+        for buyer in buyers:
+            await asyncio.to_thread(sales.add_item, INSTANCE, buyer, product_id, variant_id, 1)
+            _, charge = await asyncio.to_thread(payments.pay_cart, INSTANCE, buyer)
+            charges.append((buyer, charge.id))
+        delays = []
+        for buyer, charge_id in charges:
+            await asyncio.to_thread(gateway.approve, charge_id)
+            approved = time.perf_counter()
+            await asyncio.to_thread(payments.handle_notification, charge_id)
+            await discord.wait_for_message(dm_user=buyer, timeout=30)
+            delays.append((time.perf_counter() - approved) * 1000)
+        p99 = statistics.quantiles(delays, n=100)[98]
+        print(f"{args.products} products, {args.purchases} purchases: ready in {ready_s:.2f}s, "
+              f"{rss:.1f} MB resident, approval->DM median {statistics.median(delays):.0f} ms")
+        print(f"RESULT bot_rss_mb {rss:.1f} target<=80")
+        print(f"RESULT bot_ready_s {ready_s:.2f} target<2")
+        print(f"RESULT approval_to_dm_p99_ms {p99:.0f}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        await discord.stop()
+        c.store().close()
+        tmp.cleanup()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=50)
+    parser.add_argument("--purchases", type=int, default=200)
+    args = parser.parse_args()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

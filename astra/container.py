@@ -10,8 +10,10 @@ from dependency_injector import containers, providers
 
 from astra.adapters.clock import SystemClock
 from astra.adapters.payments.mercadopago import MercadoPagoGateway
+from astra.adapters.payments.platform import PlatformGateway
 from astra.adapters.payments.sandbox import SandboxGateway
-from astra.adapters.secrets import AesGcmCipher, HmacHasher
+from astra.adapters.runtime.heartbeat import HeartbeatFiles
+from astra.adapters.secrets import AesGcmCipher, HmacHasher, InstanceCipher
 from astra.adapters.store.json import JsonStore
 from astra.domain.services.catalog import CatalogService
 from astra.domain.services.coupons import CouponService
@@ -20,6 +22,7 @@ from astra.domain.services.instances import InstanceService
 from astra.domain.services.payments import PaymentConfig, PaymentService
 from astra.domain.services.plans import PlanConfig, PlanService
 from astra.domain.services.publishing import EventPublisher
+from astra.domain.services.runtime_monitor import RuntimeMonitor
 from astra.domain.services.sales import SalesService
 from astra.domain.services.settlement import SettlementConfig, SettlementService
 from astra.domain.services.wallet import WalletConfig, WalletService
@@ -32,8 +35,40 @@ def _vaults(cipher: AesGcmCipher):
     return cipher.for_instance
 
 
+def _tenant_vaults(settings: Settings, cipher: AesGcmCipher):
+    """Inside an instance runtime: only its own vault, from the key it was given."""
+    if not settings.tenant:
+        return _vaults(cipher)
+    own = InstanceCipher(settings.vault_key, settings.instance_id)
+
+    def vault_of(instance_id: str) -> InstanceCipher:
+        if instance_id != settings.instance_id:
+            raise PermissionError("an instance runtime holds only its own vault")
+        return own
+
+    return vault_of
+
+
+def _no_wallet_in_tenant(settings: Settings, wallet: WalletService) -> WalletService | None:
+    # A runtime cannot reach the wallet (the portal's files): its postings wait in its own
+    # outbox for the platform's housekeeping.
+    return None if settings.tenant else wallet
+
+
+def _own_key_verifier(settings: Settings) -> str:
+    return settings.instance_key_verifier if settings.tenant else ""
+
+
 def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
-    """Mercado Pago when an access token is set; otherwise the sandbox (simulated payments)."""
+    """Mercado Pago when an access token is set; otherwise the sandbox (simulated payments).
+    Inside an instance runtime: the platform's internal API."""
+    if settings.tenant:
+        return PlatformGateway(
+            settings.platform_url,
+            settings.instance_id,
+            settings.instance_key,
+            simulated=settings.payments_simulated,
+        )
     if settings.mercadopago_access_token:
         notification_url = (
             f"{settings.public_url}/api/webhooks/mercadopago" if settings.public_url else None
@@ -47,6 +82,44 @@ def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
     return SandboxGateway(store, clock, webhook_secret=settings.mercadopago_webhook_secret)
 
 
+def _runtime(settings: Settings):
+    """Docker when an engine answers (or when asked for); otherwise supervised processes."""
+    from astra.adapters.runtime.process import ProcessRuntime
+
+    if settings.runtime in ("auto", "docker"):
+        try:
+            from astra.adapters.runtime.docker import DockerRuntime  # imports the docker SDK
+        except ImportError:
+            DockerRuntime = None
+        if DockerRuntime is not None:
+            docker_runtime = DockerRuntime(
+                settings.runtime_image,
+                network=settings.docker_network,
+                restart_limit=settings.runtime_restart_limit,
+            )
+            if settings.runtime == "docker" or docker_runtime.available():
+                return docker_runtime
+    return ProcessRuntime(settings.data_dir, restart_limit=settings.runtime_restart_limit)
+
+
+def _resolved_data_dir(settings: Settings) -> str:
+    return str(settings.data_dir.resolve())
+
+
+def _runtime_environment(settings: Settings) -> dict[str, str]:
+    """What every instance runtime may know: public endpoints and how to log."""
+    platform = settings.platform_url or f"http://127.0.0.1:{settings.portal_port}"
+    env = {
+        "DISCORD_API_BASE": settings.discord_api_base,
+        "ASTRA_PLATFORM_URL": platform,
+        "ASTRA_LOG_LEVEL": settings.log_level,
+        "ASTRA_LOG_FORMAT": "json",
+    }
+    if settings.payments_sandbox:
+        env["ASTRA_PAYMENTS_SIMULATED"] = "1"
+    return env
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(load_settings)
 
@@ -54,7 +127,7 @@ class Container(containers.DeclarativeContainer):
     store = providers.Singleton(JsonStore, data_dir=settings.provided.data_dir)
     cipher = providers.Singleton(AesGcmCipher, master_key=settings.provided.master_key)
     hasher = providers.Singleton(HmacHasher, master_key=settings.provided.master_key)
-    vaults = providers.Singleton(_vaults, cipher)
+    vaults = providers.Singleton(_tenant_vaults, settings, cipher)
 
     plugins = providers.Singleton(PluginManager, store=store, clock=clock)
     publisher = providers.Singleton(EventPublisher, hooks=plugins, clock=clock)
@@ -75,10 +148,15 @@ class Container(containers.DeclarativeContainer):
         config=providers.Factory(
             SettlementConfig, platform_fee_bps=settings.provided.platform_fee_bps
         ),
-        wallet=wallet,
+        wallet=providers.Callable(_no_wallet_in_tenant, settings, wallet),
     )
     instances = providers.Singleton(
-        InstanceService, store=store, clock=clock, cipher=cipher, hasher=hasher
+        InstanceService,
+        store=store,
+        clock=clock,
+        cipher=cipher,
+        hasher=hasher,
+        own_key_verifier=providers.Callable(_own_key_verifier, settings),
     )
     catalog = providers.Singleton(
         CatalogService, store=store, clock=clock, vaults=vaults, publisher=publisher
@@ -97,6 +175,18 @@ class Container(containers.DeclarativeContainer):
     )
 
     gateway = providers.Singleton(_gateway, settings, store, clock)
+    runtime = providers.Singleton(_runtime, settings)
+    monitor = providers.Singleton(
+        RuntimeMonitor,
+        store=store,
+        clock=clock,
+        runtime=runtime,
+        instances=instances,
+        cipher=cipher,
+        heartbeats=providers.Singleton(HeartbeatFiles, settings.provided.data_dir),
+        data_dir=providers.Callable(_resolved_data_dir, settings),
+        environment=providers.Callable(_runtime_environment, settings),
+    )
     plans = providers.Singleton(
         PlanService,
         store=store,

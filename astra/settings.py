@@ -79,6 +79,18 @@ class Settings:
     payer_email_domain: str = "astra-buyers.com.br"
     reconcile_interval_seconds: int = 10
     runtime: RuntimeKind = "auto"
+    runtime_image: str = "astra-runtime:latest"
+    docker_network: str = "host"
+    runtime_restart_limit: int = 3
+    # Where an instance runtime reaches the platform's internal API (its portal).
+    platform_url: str = ""
+    # Set only inside an instance runtime: it is that instance and nothing more.
+    tenant: bool = False
+    payments_simulated: bool = False  # told to a runtime whose platform uses the sandbox
+    instance_id: str = ""
+    instance_key: str = _secret()  # the runtime's credential for the internal API
+    instance_key_verifier: str = ""  # checks the seller's instance key (/loja vincular)
+    vault_key: str = _secret()
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
 
@@ -162,10 +174,16 @@ def ensure_dev_secrets(settings: Settings) -> Settings:
     `<data_dir>/.secrets.json`, created on first use, so a restart keeps sessions valid and tokens
     encrypted under the master key readable.
     """
+    missing = [attr for attr, _ in _PLATFORM_SECRETS if not getattr(settings, attr)]
+    if settings.tenant:
+        # An instance runtime holds no platform secret: placeholders, never written anywhere,
+        # that decrypt nothing (its stock keys come with its own vault key).
+        return dataclasses.replace(
+            settings, **{attr: secrets.token_urlsafe(32) for attr in missing}
+        )
     if settings.is_production:
         settings.require_production_secrets()
         return settings
-    missing = [attr for attr, _ in _PLATFORM_SECRETS if not getattr(settings, attr)]
     if not missing:
         return settings
     stored = _load_or_create_dev_secrets(settings.dev_secrets_path)
@@ -262,6 +280,18 @@ class _Parser:
                 "ASTRA_RECONCILE_INTERVAL_SECONDS", d.reconcile_interval_seconds, 1, 3600
             ),
             "runtime": self._choice("ASTRA_RUNTIME", d.runtime, RuntimeKind),
+            "runtime_image": s("ASTRA_RUNTIME_IMAGE", d.runtime_image),
+            "docker_network": s("ASTRA_DOCKER_NETWORK", d.docker_network),
+            "runtime_restart_limit": self._int(
+                "ASTRA_RUNTIME_RESTART_LIMIT", d.runtime_restart_limit, 0, 100
+            ),
+            "platform_url": self._url("ASTRA_PLATFORM_URL", d.platform_url),
+            "tenant": self._bool("ASTRA_TENANT", False),
+            "payments_simulated": self._bool("ASTRA_PAYMENTS_SIMULATED", False),
+            "instance_id": s("ASTRA_INSTANCE_ID"),
+            "instance_key": s("ASTRA_INSTANCE_KEY"),
+            "instance_key_verifier": s("ASTRA_INSTANCE_KEY_VERIFIER"),
+            "vault_key": s("ASTRA_VAULT_KEY"),
             "log_level": self._choice("ASTRA_LOG_LEVEL", d.log_level, LogLevel),
             "log_format": self._choice("ASTRA_LOG_FORMAT", d.log_format, LogFormat),
         }

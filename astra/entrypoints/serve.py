@@ -12,7 +12,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.portal.app import create_portal_app
-from astra.entrypoints.workers import housekeeping_loop, reconcile_loop
+from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
 
 log = get_logger("astra.serve")
@@ -71,6 +71,7 @@ async def serve(
         workers = [
             asyncio.create_task(housekeeping_loop(container, stop), name="housekeeping"),
             asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
+            asyncio.create_task(monitor_loop(container, stop), name="monitor"),
         ]
         if on_ready is not None:
             on_ready(ports)

@@ -156,3 +156,31 @@ async def reconcile_loop(
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:
             pass
+
+
+# -- instance runtimes -------------------------------------------------------------------------
+
+MONITOR_INTERVAL_SECONDS = 5.0
+
+
+async def monitor_loop(
+    container: Container, stop: asyncio.Event, interval: float = MONITOR_INTERVAL_SECONDS
+) -> None:
+    """Start, stop, suspend and watch every instance's runtime; on shutdown, stop the runtimes
+    this process owns (subprocesses; Docker containers live on their own)."""
+    monitor = container.monitor()
+    log.info("monitor.started", runtime=monitor.runtime.name)
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(monitor.reconcile_once)
+            except Exception:
+                log.exception("monitor.failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+    finally:
+        shutdown = getattr(monitor.runtime, "shutdown", None)
+        if shutdown is not None:
+            await asyncio.to_thread(shutdown)

@@ -24,6 +24,11 @@ class TokenCipher(Protocol):
         """Inverse of `encrypt`; raises DecryptionError on a wrong key, context or altered text."""
         ...
 
+    def instance_key(self, instance_id: str) -> str:
+        """The derived key of one instance's vault, as text: what its runtime receives in
+        place of the master key."""
+        ...
+
     def for_instance(self, instance_id: str) -> InstanceVault:
         """A cipher with a key derived for one instance: what a tenant runtime receives instead of
         the platform's master key."""

@@ -80,6 +80,11 @@ class Shop:
         return handle
 
 
+def _instance_doc(container: Container) -> dict[str, Any]:
+    with container.store().portal(write=False) as uow:
+        return uow.instances.require(INSTANCE)
+
+
 def text_of(handle: Any) -> str:
     message = handle.message or {}
     followups = " ".join(m.get("content") or "" for m in handle.followup_messages)
@@ -87,7 +92,9 @@ def text_of(handle: Any) -> str:
 
 
 @asynccontextmanager
-async def running_shop(data_dir: Path) -> AsyncIterator[Shop]:
+async def running_shop(data_dir: Path, *, tenant: bool = False) -> AsyncIterator[Shop]:
+    """With `tenant=True` the bot runs as an instance runtime does: its own container built
+    from a runtime's settings (no platform secret; payments through the internal API)."""
     discord = FakeDiscord(bot_token=BOT_TOKEN)
     await discord.start()
     mp = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
@@ -127,8 +134,26 @@ async def running_shop(data_dir: Path) -> AsyncIterator[Shop]:
     await asyncio.to_thread(instances.set_bot_token, INSTANCE, BOT_TOKEN, profile, actor="test")
     key = await asyncio.to_thread(instances.rotate_instance_key, INSTANCE, actor="test")
     token = await asyncio.to_thread(instances.bot_token, INSTANCE)
+    bot_container = container
+    if tenant:
+        doc = await asyncio.to_thread(_instance_doc, container)
+        spec = await asyncio.to_thread(container.monitor().spec, doc, token)
+        bot_container = build_container(
+            ensure_dev_secrets(
+                Settings(
+                    data_dir=data_dir,
+                    discord_api_base=discord.api_url,
+                    tenant=True,
+                    instance_id=INSTANCE,
+                    instance_key=spec.instance_key,
+                    vault_key=spec.vault_key,
+                    platform_url=f"http://127.0.0.1:{port}",
+                    instance_key_verifier=spec.environment["ASTRA_INSTANCE_KEY_VERIFIER"],
+                )
+            )
+        )
     bot = InstanceBot(
-        container,
+        bot_container,
         INSTANCE,
         token,
         delivery_interval=0.05,

@@ -207,3 +207,24 @@ async def test_rate_limits_and_gateway_drop_lose_nothing(data_dir: Path) -> None
         await done.wait_message()
         view = await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))
         assert view.cart.lines[0].quantity == 3
+
+
+async def test_purchase_through_a_tenant_runtime(data_dir: Path) -> None:
+    """The bot holds no Mercado Pago token and no master key: it charges through the
+    platform's internal API and opens its keys with its own vault key."""
+    async with running_shop(data_dir, tenant=True) as shop:
+        assert shop.bot.ctx.container.settings().tenant
+        product_id, variant_id = await _setup_catalog(shop, ["T-KEY-1", "T-KEY-2"])
+        buyer = shop.buyer("remoto")
+        opened = await _open_cart(shop, buyer, product_id, variant_id)
+        pay = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:pay")
+        await pay.wait_message()
+        order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
+        assert (
+            order.charge_id
+            and shop.mp.payment(order.charge_id)["metadata"]["instance_id"] == INSTANCE
+        )
+        await asyncio.to_thread(shop.mp.approve, order.charge_id)
+        dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
+        assert "T-KEY-1" in dm["content"]
+        await shop.eventually(lambda: shop.wallet.balance(OWNER) == 1871, what="credit")

@@ -83,9 +83,7 @@ async def test_buyer_mistakes_get_clear_ephemeral_messages(data_dir: Path) -> No
         assert "no máximo 5" in text_of(too_many)
         quantity = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:quantity")
         await quantity.response()
-        junk = await shop.discord.submit_modal(
-            buyer.id, "astra:modal:quantity", {variant_id: "x2"}
-        )
+        junk = await shop.discord.submit_modal(buyer.id, "astra:modal:quantity", {variant_id: "x2"})
         await junk.wait_message()
         assert "Quantidade inválida" in text_of(junk)
         # nothing changed: one key still reserved

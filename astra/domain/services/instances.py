@@ -3,6 +3,7 @@ own settings (what its runtime needs) live in its domain, so its container can r
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from datetime import datetime
@@ -77,11 +78,15 @@ class InstanceService:
         clock: Clock,
         cipher: TokenCipher | None = None,
         hasher: SecretHasher | None = None,
+        own_key_verifier: str = "",
     ) -> None:
         self.store = store
         self.clock = clock
         self.cipher = cipher
         self.hasher = hasher
+        # Inside an instance runtime: how to check the key a seller types in Discord without
+        # reading the portal's files (which a runtime cannot see).
+        self.own_key_verifier = own_key_verifier
 
     def get(self, instance_id: str) -> dict[str, Any]:
         """The portal's record of an instance, without its secrets."""
@@ -178,6 +183,7 @@ class InstanceService:
             if doc is None:
                 raise NotFoundError("instância", instance_id)
             doc["key_hash"] = self.hasher.fingerprint(f"instance-key:{key}")
+            doc["key_verifier"] = make_key_verifier(key)
             doc["key_rotated_at"] = iso(now)
             uow.instances.put(doc)
             record(
@@ -191,6 +197,10 @@ class InstanceService:
         return key
 
     def verify_instance_key(self, instance_id: str, key: str) -> bool:
+        if not isinstance(key, str):
+            return False
+        if self.own_key_verifier:
+            return check_key_verifier(self.own_key_verifier, key.strip())
         assert self.hasher is not None
         with self.store.portal(write=False) as uow:
             doc = uow.instances.get(instance_id)
@@ -200,16 +210,55 @@ class InstanceService:
             doc["key_hash"], self.hasher.fingerprint(f"instance-key:{key.strip()}")
         )
 
-    def bind_guild(self, instance_id: str, guild_id: str, *, actor: str) -> dict[str, Any]:
-        """The Discord server this instance sells in (set by /loja vincular)."""
-        settings = self.update_settings(instance_id, {"guild_id": guild_id}, actor=actor)
+    def set_desired_state(self, instance_id: str, state: str, *, actor: str) -> dict[str, Any]:
+        """The seller starts, stops or restarts the bot; the runtime monitor carries it out."""
+        if state not in ("running", "stopped", "restart"):
+            raise InvalidInput("invalid_field", field="state")
+        now = self.clock.now()
         with self.store.portal() as uow:
             doc = uow.instances.get(instance_id)
-            if doc is not None:
-                doc["guild_id"] = guild_id
-                uow.instances.put(doc)
-                uow.commit()
-        return settings
+            if doc is None:
+                raise NotFoundError("instância", instance_id)
+            if state == "restart":
+                doc["desired_state"] = "running"
+                doc["restart_requested_at"] = iso(now)
+            else:
+                doc["desired_state"] = state
+            uow.instances.put(doc)
+            record(
+                uow,
+                at=now,
+                actor=actor,
+                action=f"instance.{state}",
+                target=f"instance:{instance_id}",
+            )
+            uow.commit()
+        return public_instance(doc)
+
+    def runtime_credential(self, instance_id: str) -> str:
+        """What an instance's runtime shows the internal API: derived from the master key and
+        the instance key's rotation, so rotating the key also revokes the running credential."""
+        assert self.hasher is not None
+        with self.store.portal(write=False) as uow:
+            doc = uow.instances.get(instance_id)
+        if doc is None:
+            raise NotFoundError("instância", instance_id)
+        stamp = doc.get("key_rotated_at") or doc.get("created_at") or ""
+        return "rt_" + self.hasher.fingerprint(f"runtime:{instance_id}:{stamp}")
+
+    def verify_runtime_credential(self, instance_id: str, credential: str) -> bool:
+        try:
+            expected = self.runtime_credential(instance_id)
+        except NotFoundError:
+            return False
+        return isinstance(credential, str) and hmac.compare_digest(
+            expected.encode(), credential.strip().encode()
+        )
+
+    def bind_guild(self, instance_id: str, guild_id: str, *, actor: str) -> dict[str, Any]:
+        """The Discord server this instance sells in (set by /loja vincular). Kept in the
+        instance's own settings: the runtime that sets it cannot write the portal's files."""
+        return self.update_settings(instance_id, {"guild_id": guild_id}, actor=actor)
 
     def create(self, instance_id: str, *, owner_id: str, name: str, actor: str) -> dict[str, Any]:
         if not isinstance(instance_id, str) or not INSTANCE_ID_PATTERN.fullmatch(instance_id):
@@ -285,7 +334,24 @@ class InstanceService:
         return {**DEFAULT_SETTINGS, **doc}
 
 
-SECRET_FIELDS = ("token_encrypted", "token_hash", "key_hash")
+SECRET_FIELDS = ("token_encrypted", "token_hash", "key_hash", "key_verifier")
+
+
+def make_key_verifier(key: str) -> str:
+    """A salted SHA-256 of an instance key, which a runtime can check without any platform
+    secret. Fast hashing is enough: the key is 192 random bits, not a password."""
+    salt = secrets.token_hex(16)
+    return f"sha256${salt}${hashlib.sha256((salt + key).encode()).hexdigest()}"
+
+
+def check_key_verifier(verifier: str, key: str) -> bool:
+    try:
+        scheme, salt, digest = verifier.split("$")
+    except ValueError:
+        return False
+    if scheme != "sha256":
+        return False
+    return hmac.compare_digest(digest, hashlib.sha256((salt + key).encode()).hexdigest())
 
 
 def public_instance(doc: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,10 @@ def _per_client(extension: type[interactions.Extension]) -> type[interactions.Ex
     return type(extension.__name__, (extension,), own)
 
 
+class InvalidToken(Exception):
+    """Discord refused the bot token: restarting will not help."""
+
+
 class InstanceBot:
     """The client and extensions of one instance; `run()` until `stop` is set."""
 
@@ -104,7 +108,11 @@ class InstanceBot:
                 on_ready(self)
             await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if runner.done() and runner.exception() is not None:
-                raise runner.exception()  # type: ignore[misc]
+                error = runner.exception()
+                if isinstance(error, interactions.errors.LoginError):
+                    self.worker.report_error("invalid_token")
+                    raise InvalidToken(str(error)) from None
+                raise error  # type: ignore[misc]
         finally:
             await self.shutdown(runner)
             for task in (waiter, ready):

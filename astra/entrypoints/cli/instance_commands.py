@@ -145,6 +145,20 @@ def cmd_instance_rotate_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_instance_state(args: argparse.Namespace) -> int:
+    """Start, stop or restart an instance's bot: recorded now, carried out by the runtime
+    monitor of `astra serve` within seconds."""
+    container = container_from(args)
+    require_instance(container, args.id)
+    state = {"start": "running", "stop": "stopped", "restart": "restart"}[args.action]
+    container.instances().set_desired_state(args.id, state, actor="cli")
+    print(f"instance {args.id}: {args.action} requested")
+    return EXIT_OK
+
+
+EXIT_INVALID_TOKEN = 3  # known to the runtimes: do not restart
+
+
 def cmd_instance_run(args: argparse.Namespace) -> int:
     """One instance's bot. The token comes from ASTRA_BOT_TOKEN (what a tenant container gets)
     or, on a host that holds the whole data directory, from the instance's stored token."""
@@ -160,7 +174,19 @@ def cmd_instance_run(args: argparse.Namespace) -> int:
     from astra.logs import add_secret
 
     add_secret(token)
-    asyncio.run(run_instance(container, args.id, token))
+    from astra.entrypoints.bot.runtime import InvalidToken
+
+    # Its own data must read cleanly before the bot takes a single order (a damaged file stops
+    # it here, naming the file, and the supervisor reports a crash loop).
+    with container.store().instance(args.id, write=False):
+        pass
+
+    try:
+        asyncio.run(run_instance(container, args.id, token))
+    except InvalidToken:
+        # A distinct exit code: the supervisor must not restart a bot Discord refuses.
+        print(f"astra: Discord refused the bot token of instance {args.id}", file=sys.stderr)
+        return EXIT_INVALID_TOKEN
     return EXIT_OK
 
 
@@ -189,6 +215,14 @@ def register(sub: Any) -> None:
     p = isub.add_parser("run", help="run one instance's Discord bot (what its runtime runs)")
     p.add_argument("id")
     p.set_defaults(func=cmd_instance_run)
+    for action, text in (
+        ("start", "start the bot (the monitor of astra serve runs it)"),
+        ("stop", "stop the bot and keep it stopped"),
+        ("restart", "restart the bot"),
+    ):
+        p = isub.add_parser(action, help=text)
+        p.add_argument("id")
+        p.set_defaults(func=cmd_instance_state, action=action)
     p = isub.add_parser("list", help="every instance with its owner and status")
     add_json_flag(p)
     p.set_defaults(func=cmd_instance_list)

@@ -49,6 +49,15 @@ def cmd_orders_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_orders_redeliver(args: argparse.Namespace) -> int:
+    """Staff asks for a paid order to be delivered again now; the instance's bot sends it."""
+    container = container_from(args)
+    require_instance(container, args.instance)
+    delivery = container.delivery().redeliver(args.instance, args.order, actor="cli")
+    print(f"order {args.order}: delivery {delivery.status} again (the bot sends it shortly)")
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
     orders = sub.add_parser("orders", help="an instance's orders")
     osub = orders.add_subparsers(dest="orders_command", metavar="ACTION", required=True)
@@ -57,3 +66,7 @@ def register(sub: Any) -> None:
     p.add_argument("--status", choices=ORDER_STATUSES, help="only orders in this status")
     add_json_flag(p)
     p.set_defaults(func=cmd_orders_list)
+    p = osub.add_parser("redeliver", help="deliver a paid order again (keys sent again)")
+    p.add_argument("instance", metavar="INSTANCE", help="instance id")
+    p.add_argument("order", metavar="ORDER", help="order id")
+    p.set_defaults(func=cmd_orders_redeliver)

@@ -7,6 +7,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
+from astra.entrypoints.portal import internal_api
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
     WebhookQueue,
@@ -27,4 +28,5 @@ def create_portal_app(container: Container) -> web.Application:
     app.on_shutdown.append(queue.stop)
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
+    internal_api.add_routes(app, container)
     return app

@@ -172,6 +172,19 @@ class WorkerExtension(interactions.Extension):
 
     # -- heartbeat -------------------------------------------------------------------------------
 
+    def report_error(self, reason: str) -> None:
+        """Leave the reason the bot stopped where the runtime monitor looks (before it exits)."""
+        bot = self.bot_ctx
+        data = {
+            "instance_id": bot.instance_id,
+            "pid": os.getpid(),
+            "ready_at": None,
+            "at": time.time(),
+            "error": reason,
+        }
+        path = heartbeat_path(Path(bot.container.settings().data_dir), bot.instance_id)
+        _write_atomically(path, orjson.dumps(data))
+
     async def beat(self) -> None:
         """What the runtime monitor reads: alive, ready since, gateway latency."""
         bot = self.bot_ctx

@@ -1,0 +1,240 @@
+"""Instance runtimes as supervised subprocesses: the embedded default where no Docker engine
+answers, so `astra serve` runs bots on any machine.
+
+Each runtime is `python -m astra.entrypoints.cli instance run ID` in its own session, with a
+minimal environment (its token, id, credential and vault key, the public endpoints — nothing
+from the platform's environment), writing to data/instances/<id>/runtime.log. A thread per
+runtime restarts it when it crashes, up to a limit; then it stays down with `crash_loop`.
+Less isolated than a container (same user, same filesystem): use Docker in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from astra.ports.runtime import ProcessState, RuntimeSpec, RuntimeState
+
+STOP_TIMEOUT = 15.0
+EXIT_INVALID_TOKEN = 3  # `astra instance run` exits with it when Discord refuses the token
+
+
+def spec_hash(spec: RuntimeSpec) -> str:
+    """Identifies a spec without keeping its secrets around in clear."""
+    parts = [
+        spec.instance_id,
+        spec.owner_id,
+        spec.bot_token,
+        spec.instance_key,
+        spec.vault_key,
+        spec.data_dir,
+        *sorted(f"{k}={v}" for k, v in spec.environment.items()),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def runtime_environment(spec: RuntimeSpec, data_root: str) -> dict[str, str]:
+    """The whole environment a runtime gets. Built from nothing, on purpose."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **spec.environment,
+        "ASTRA_TENANT": "1",
+        "ASTRA_INSTANCE_ID": spec.instance_id,
+        "ASTRA_BOT_TOKEN": spec.bot_token,
+        "ASTRA_INSTANCE_KEY": spec.instance_key,
+        "ASTRA_VAULT_KEY": spec.vault_key,
+        "ASTRA_DATA_DIR": data_root,
+    }
+    return env
+
+
+@dataclass
+class _Supervised:
+    spec: RuntimeSpec
+    digest: str
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    stopping: bool = False
+    state: ProcessState = ProcessState.EXITED
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None
+
+
+class ProcessRuntime:
+    name = "process"
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        restart_limit: int = 3,
+        python: str = sys.executable,
+        backoff: float = 1.0,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.restart_limit = restart_limit
+        self.python = python
+        self.backoff = backoff
+        self._runtimes: dict[str, _Supervised] = {}
+        self._lock = threading.Lock()
+
+    def available(self) -> bool:
+        return True
+
+    def _log_path(self, instance_id: str) -> Path:
+        return self.data_dir / "instances" / instance_id / "runtime.log"
+
+    def _spawn(self, sup: _Supervised) -> None:
+        spec = sup.spec
+        log_path = self._log_path(spec.instance_id)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab", buffering=0) as log:
+            sup.proc = subprocess.Popen(
+                [self.python, "-m", "astra.entrypoints.cli", "instance", "run", spec.instance_id],
+                cwd=log_path.parent,
+                env=runtime_environment(spec, str(self.data_dir)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        sup.started_at = time.time()
+        sup.state = ProcessState.RUNNING
+        sup.exit_code = None
+
+    def _supervise(self, sup: _Supervised) -> None:
+        while True:
+            proc = sup.proc
+            assert proc is not None
+            code = proc.wait()
+            with sup.lock:
+                sup.exit_code = code
+                if sup.stopping:
+                    sup.state = ProcessState.EXITED
+                    return
+                if code == EXIT_INVALID_TOKEN:
+                    sup.state, sup.error = ProcessState.EXITED, "invalid_token"
+                    return
+                if sup.restarts >= self.restart_limit:
+                    sup.state, sup.error = ProcessState.EXITED, "crash_loop"
+                    return
+                sup.restarts += 1
+                sup.state = ProcessState.RESTARTING
+            time.sleep(self.backoff * sup.restarts)
+            with sup.lock:
+                if sup.stopping:
+                    sup.state = ProcessState.EXITED
+                    return
+                self._spawn(sup)
+
+    def _state(self, sup: _Supervised | None) -> RuntimeState:
+        if sup is None:
+            return RuntimeState(ProcessState.MISSING)
+        return RuntimeState(
+            sup.state,
+            restarts=sup.restarts,
+            exit_code=sup.exit_code,
+            started_at=sup.started_at,
+            error=sup.error,
+        )
+
+    def ensure(self, spec: RuntimeSpec) -> RuntimeState:
+        digest = spec_hash(spec)
+        with self._lock:
+            current = self._runtimes.get(spec.instance_id)
+        if (
+            current is not None
+            and current.digest == digest
+            and current.state in (ProcessState.RUNNING, ProcessState.RESTARTING)
+        ):
+            return self._state(current)
+        if current is not None and current.digest == digest and current.error:
+            return self._state(current)  # crashed past its limit: stays down until restart()
+        if current is not None:
+            self._terminate(current)
+        sup = _Supervised(spec=spec, digest=digest)
+        with sup.lock:
+            self._spawn(sup)
+        sup.thread = threading.Thread(
+            target=self._supervise, args=(sup,), daemon=True, name=f"runtime-{spec.instance_id}"
+        )
+        sup.thread.start()
+        with self._lock:
+            self._runtimes[spec.instance_id] = sup
+        return self._state(sup)
+
+    def _terminate(self, sup: _Supervised) -> None:
+        with sup.lock:
+            sup.stopping = True
+            proc = sup.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if sup.thread is not None:
+            sup.thread.join(STOP_TIMEOUT)
+        sup.state = ProcessState.EXITED
+
+    def stop(self, instance_id: str) -> RuntimeState:
+        with self._lock:
+            sup = self._runtimes.get(instance_id)
+        if sup is not None:
+            self._terminate(sup)
+        return self._state(sup)
+
+    def restart(self, instance_id: str) -> RuntimeState:
+        with self._lock:
+            sup = self._runtimes.pop(instance_id, None)
+        if sup is None:
+            return RuntimeState(ProcessState.MISSING)
+        self._terminate(sup)
+        return self.ensure(sup.spec)
+
+    def remove(self, instance_id: str) -> None:
+        with self._lock:
+            sup = self._runtimes.pop(instance_id, None)
+        if sup is not None:
+            self._terminate(sup)
+
+    def status(self, instance_id: str) -> RuntimeState:
+        with self._lock:
+            sup = self._runtimes.get(instance_id)
+        return self._state(sup)
+
+    def logs(self, instance_id: str, lines: int = 100) -> list[str]:
+        path = self._log_path(instance_id)
+        try:
+            with open(path, "rb") as f:
+                tail = deque(f, maxlen=max(1, lines))
+        except FileNotFoundError:
+            return []
+        return [line.decode("utf-8", "replace").rstrip("\n") for line in tail]
+
+    def instances(self) -> list[str]:
+        with self._lock:
+            return sorted(self._runtimes)
+
+    def shutdown(self) -> None:
+        """Stop every runtime (when `astra serve` stops)."""
+        for instance_id in self.instances():
+            self.remove(instance_id)

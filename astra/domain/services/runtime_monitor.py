@@ -1,0 +1,194 @@
+"""Keeping what runs in line with what should run, and telling everyone how each bot is.
+
+What should run: an instance with a bot token, whose owner's plan is active, that the seller
+has not stopped. Its status is then `online` (its heartbeat is fresh), `offline` (starting, or
+stopped), `error` with a reason (`docker_unavailable`, `image_missing`, `crash_loop`,
+`invalid_token`, `no_heartbeat`...), or `suspended` (plan expired: removed, and started again
+when the plan is renewed). Changes are written to the instance's record and the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from astra.domain.services.audit_log import record
+from astra.domain.services.instances import InstanceService
+from astra.domain.services.plans import plan_state
+from astra.domain.timestamps import iso
+from astra.ports.clock import Clock
+from astra.ports.runtime import (
+    ContainerRuntime,
+    ProcessState,
+    RuntimeFailure,
+    RuntimeSpec,
+    RuntimeUnavailable,
+)
+from astra.ports.secrets import TokenCipher
+from astra.ports.store import Store
+
+log = logging.getLogger("astra.runtime")
+
+HEARTBEAT_MAX_AGE = 45.0  # the bot beats every 10 s
+STARTING_GRACE = 60.0  # a runtime may take this long to reach READY before it is an error
+
+
+@dataclass(frozen=True)
+class Status:
+    status: str  # online | offline | error | suspended
+    reason: str | None = None
+
+
+class RuntimeMonitor:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        runtime: ContainerRuntime,
+        instances: InstanceService,
+        cipher: TokenCipher,
+        heartbeats: Callable[[str], dict[str, Any] | None],
+        data_dir: str,
+        environment: dict[str, str],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.runtime = runtime
+        self.instances = instances
+        self.cipher = cipher
+        # The bot's heartbeat (ready since, last beat, or why it stopped), read by an adapter.
+        self.heartbeats = heartbeats
+        self.data_dir = data_dir
+        # Public endpoints every runtime gets (Discord API base, the platform's URL, ...).
+        self.environment = environment
+
+    def spec(self, doc: dict[str, Any], token: str) -> RuntimeSpec:
+        instance_id = doc["id"]
+        return RuntimeSpec(
+            instance_id=instance_id,
+            owner_id=doc.get("owner_id") or "",
+            bot_token=token,
+            instance_key=self.instances.runtime_credential(instance_id),
+            vault_key=self.cipher.instance_key(instance_id),
+            data_dir=f"{self.data_dir}/instances/{instance_id}",
+            environment={
+                **self.environment,
+                "ASTRA_INSTANCE_KEY_VERIFIER": doc.get("key_verifier") or "",
+            },
+        )
+
+    def desired(self, doc: dict[str, Any], owner: dict[str, Any] | None, now: datetime) -> str:
+        """run | stop | suspend, and why not run."""
+        if owner is None or owner.get("blocked"):
+            return "suspend"
+        if not plan_state(owner, now)["active"]:
+            return "suspend"
+        if doc.get("desired_state") == "stopped" or not doc.get("token_encrypted"):
+            return "stop"
+        return "run"
+
+    def _status_of_running(
+        self, instance_id: str, started_at: float | None, now_ts: float
+    ) -> Status:
+        beat = self.heartbeats(instance_id)
+        if beat and beat.get("error"):
+            return Status("error", beat["error"])
+        fresh = (
+            beat is not None
+            and beat.get("ready_at")
+            and now_ts - float(beat.get("at") or 0) <= HEARTBEAT_MAX_AGE
+            and (started_at is None or float(beat.get("at") or 0) >= started_at - 1)
+        )
+        if fresh:
+            return Status("online")
+        if started_at is not None and now_ts - started_at < STARTING_GRACE:
+            return Status("offline", "starting")
+        return Status("error", "no_heartbeat")
+
+    def check(self, instance_id: str) -> Status:
+        """Bring one instance in line and say how it is."""
+        now = self.clock.now()
+        with self.store.portal(write=False) as uow:
+            doc = uow.instances.get(instance_id)
+            owner = uow.users.get(doc["owner_id"]) if doc and doc.get("owner_id") else None
+        if doc is None:
+            return Status("offline", "unknown_instance")
+        desired = self.desired(doc, owner, now)
+        try:
+            if desired == "suspend":
+                self.runtime.remove(instance_id)
+                return Status("suspended", "plan_expired" if owner else "owner_missing")
+            if desired == "stop":
+                self.runtime.remove(instance_id)
+                return Status("offline", "stopped" if doc.get("token_encrypted") else "no_token")
+            token = self.instances.bot_token(instance_id) or ""
+            if doc.get("restart_requested_at") and doc.get("restart_requested_at") != doc.get(
+                "restarted_at"
+            ):
+                self.runtime.restart(instance_id)
+                self._mark_restarted(instance_id, doc["restart_requested_at"])
+            state = self.runtime.ensure(self.spec(doc, token))
+        except RuntimeUnavailable as exc:
+            log.warning("runtime.unavailable: %s", exc)
+            return Status("error", "docker_unavailable")
+        except RuntimeFailure as exc:
+            return Status("error", exc.reason)
+        if state.error:
+            return Status("error", state.error)
+        if state.state is ProcessState.RUNNING:
+            return self._status_of_running(instance_id, state.started_at, now.timestamp())
+        if state.state is ProcessState.RESTARTING:
+            return Status("offline", "restarting")
+        return Status("error", "exited")
+
+    def _mark_restarted(self, instance_id: str, stamp: str) -> None:
+        with self.store.portal() as uow:
+            doc = uow.instances.get(instance_id)
+            if doc is not None:
+                doc["restarted_at"] = stamp
+                uow.instances.put(doc)
+                uow.commit()
+
+    def reconcile_once(self) -> dict[str, Status]:
+        """Every instance, once; returns the statuses and records the changes."""
+        with self.store.portal(write=False) as uow:
+            ids = [d["id"] for d in uow.instances.all()]
+        statuses = {i: self.check(i) for i in ids}
+        self._record(statuses)
+        # Runtimes left over from deleted instances.
+        try:
+            for orphan in set(self.runtime.instances()) - set(ids):
+                self.runtime.remove(orphan)
+        except RuntimeUnavailable:
+            pass
+        return statuses
+
+    def _record(self, statuses: dict[str, Status]) -> None:
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            changed = False
+            for instance_id, status in statuses.items():
+                doc = uow.instances.get(instance_id)
+                if doc is None:
+                    continue
+                if doc.get("status") == status.status and doc.get("status_reason") == status.reason:
+                    continue
+                previous = (doc.get("status"), doc.get("status_reason"))
+                doc.update(status=status.status, status_reason=status.reason, status_at=iso(now))
+                uow.instances.put(doc)
+                record(
+                    uow,
+                    at=now,
+                    actor="system",
+                    action="runtime.status_changed",
+                    target=f"instance:{instance_id}",
+                    status=status.status,
+                    reason=status.reason,
+                    previous=list(previous),
+                )
+                changed = True
+            if changed:
+                uow.commit()

@@ -6,6 +6,8 @@ clock, say) instead of patching modules.
 
 from __future__ import annotations
 
+import hashlib
+
 from dependency_injector import containers, providers
 
 from astra.adapters.clock import SystemClock
@@ -96,10 +98,17 @@ def _runtime(settings: Settings):
                 settings.runtime_image,
                 network=settings.docker_network,
                 restart_limit=settings.runtime_restart_limit,
+                # Containers are labelled with the data directory they belong to, so two
+                # platforms on one engine never touch each other's runtimes.
+                scope=_runtime_scope(settings),
             )
             if settings.runtime == "docker" or docker_runtime.available():
                 return docker_runtime
     return ProcessRuntime(settings.data_dir, restart_limit=settings.runtime_restart_limit)
+
+
+def _runtime_scope(settings: Settings) -> str:
+    return hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
 
 
 def _resolved_data_dir(settings: Settings) -> str:

@@ -79,7 +79,7 @@ class Settings:
     payer_email_domain: str = "astra-buyers.com.br"
     reconcile_interval_seconds: int = 10
     runtime: RuntimeKind = "auto"
-    runtime_image: str = "astra-runtime:latest"
+    runtime_image: str = "astra:latest"  # the platform's image runs instances too
     docker_network: str = "host"
     runtime_restart_limit: int = 3
     # Where an instance runtime reaches the platform's internal API (its portal).

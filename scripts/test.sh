@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs into ./.venv (system packages too, when later suites
 # need them) and runs the whole suite: lint, then pytest (slow suites included).
+# As root it also installs and starts a local Docker engine for the Docker runtime tests
+# (scripts/docker-engine.sh), and stops it afterwards, pass or fail, if this run started it.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +15,20 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 .venv/bin/ruff check .
+
+DOCKERD_PID_FILE=/tmp/astra-dockerd.pid
+if [ "$(id -u)" = 0 ]; then
+  pid_before=$(cat "$DOCKERD_PID_FILE" 2>/dev/null || true)
+  # Fails only under CI=true, where the Docker tests must run.
+  bash scripts/docker-engine.sh start
+  pid_after=$(cat "$DOCKERD_PID_FILE" 2>/dev/null || true)
+  if [ -n "$pid_after" ] && [ "$pid_after" != "$pid_before" ]; then
+    # Ours: stop it however pytest ends. An engine that was already running is left alone.
+    trap 'bash scripts/docker-engine.sh stop || true' EXIT
+  fi
+else
+  echo "test.sh: not root, so no Docker engine is started; the Docker tests need one" \
+    "(they are skipped without it, and fail when CI is set)" >&2
+fi
+
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

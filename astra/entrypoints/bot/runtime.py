@@ -103,7 +103,9 @@ class InstanceBot:
         waiter = asyncio.create_task(stop.wait())
         ready = asyncio.create_task(self.ready.wait())
         try:
-            done, _ = await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+            # SIGTERM before READY must stop it too (a runtime stopped while connecting).
+            done, _ = await asyncio.wait({runner, ready, waiter},
+                                         return_when=asyncio.FIRST_COMPLETED)
             if ready in done and on_ready is not None:
                 on_ready(self)
             await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)

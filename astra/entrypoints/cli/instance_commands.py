@@ -166,6 +166,8 @@ def cmd_instance_run(args: argparse.Namespace) -> int:
 
     container = container_from(args)
     token = os.environ.get("ASTRA_BOT_TOKEN", "").strip()
+    if not token and container.settings().tenant:
+        raise CliError(f"instance {args.id}: no bot token was given to this runtime")
     if not token:
         require_instance(container, args.id)
         token = container.instances().bot_token(args.id) or ""

@@ -66,8 +66,9 @@ class WorkerExtension(interactions.Extension):
                 ),
                 asyncio.create_task(self._every(HEARTBEAT_INTERVAL, self.beat), name="heartbeat"),
             ]
-        await self.beat()
-        log.info("bot.ready", instance=self.bot_ctx.instance_id, user=str(self.bot.user.username))
+        log.info("bot.ready", instance=self.bot_ctx.instance_id,
+                 user=str(self.bot.user.username))
+        await self.beat()  # after the log line: whoever sees the heartbeat can read it
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -1,0 +1,498 @@
+"""Instance runtimes as Docker containers: one locked-down container per instance.
+
+A container `astra-instance-<id>` runs `astra instance run <id>` from the runtime image. It gets
+its bot token, its id, key and vault key, the public endpoints, and a bind mount of its own
+`data/instances/<id>/` — never the Docker socket, the whole data directory, a platform secret or
+anything else from the platform's environment. It runs as the image's non-root user, with a
+read-only root filesystem (a tmpfs /tmp), every capability dropped, no-new-privileges, memory,
+CPU and PID limits, and Docker's `on-failure` restart policy up to `restart_limit` times; past it
+the container stays exited and `status()` says `crash_loop`.
+
+Labels carry the instance, its owner, a hash of the spec (so `ensure` replaces a container whose
+spec, image or limits changed: a new token, an upgrade) and an optional scope (so `instances()`
+lists only this platform's containers). When the platform itself runs in a container, the data
+directory's path is translated to its source on the Docker host. Without an engine every method
+raises RuntimeUnavailable("docker unavailable: ..."); `available()` is a cheap ping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.types import LogConfig, Mount
+
+from astra.ports.runtime import (
+    ProcessState,
+    RuntimeFailure,
+    RuntimeSpec,
+    RuntimeState,
+    RuntimeUnavailable,
+)
+from astra.ports.store import INSTANCE_ID_PATTERN
+
+NAME_PREFIX = "astra-instance-"
+LABEL_INSTANCE = "astra.instance"
+LABEL_OWNER = "astra.owner"
+LABEL_SPEC = "astra.spec"
+LABEL_SCOPE = "astra.scope"
+CONTAINER_DATA_ROOT = "/data"
+# Whom the container runs as when its image names no user, or root: never root.
+FALLBACK_USER = "10001:10001"
+EXIT_INVALID_TOKEN = 3  # `astra instance run` exits with it when Discord refuses the token
+
+# Never handed to a tenant, even if a caller put it in spec.environment by mistake.
+_FORBIDDEN_ENV_PREFIXES = ("MERCADOPAGO_", "DOCKER_")
+_FORBIDDEN_ENV_NAMES = frozenset(
+    {
+        "PORTAL_SESSION_SECRET",
+        "ADMIN_PANEL_TOKEN",
+        "ADMIN_PANEL_PASSWORD",
+        "ASTRA_MASTER_KEY",
+        "DISCORD_CLIENT_SECRET",
+    }
+)
+
+_NEVER_STARTED = "0001-01-01T00:00:00Z"
+# Exit reasons that ensure() does not undo by starting the container again.
+_STAYS_DOWN = frozenset({"crash_loop", "invalid_token"})
+
+
+def container_name(instance_id: str) -> str:
+    return f"{NAME_PREFIX}{instance_id}"
+
+
+def container_data_dir(instance_id: str) -> str:
+    return f"{CONTAINER_DATA_ROOT}/instances/{instance_id}"
+
+
+def runtime_environment(spec: RuntimeSpec) -> dict[str, str]:
+    """The whole environment of an instance's container, built from the spec alone."""
+    for name in spec.environment:
+        if name in _FORBIDDEN_ENV_NAMES or name.startswith(_FORBIDDEN_ENV_PREFIXES):
+            raise RuntimeFailure(
+                "invalid_spec", f"{name} is a platform secret and never goes to an instance"
+            )
+    return {
+        **spec.environment,
+        # These win over anything spec.environment says.
+        "ASTRA_TENANT": "1",
+        "ASTRA_INSTANCE_ID": spec.instance_id,
+        "ASTRA_BOT_TOKEN": spec.bot_token,
+        "ASTRA_INSTANCE_KEY": spec.instance_key,
+        "ASTRA_VAULT_KEY": spec.vault_key,
+        "ASTRA_DATA_DIR": CONTAINER_DATA_ROOT,
+    }
+
+
+def _parse_docker_time(value: str | None) -> float | None:
+    """Docker's RFC 3339 times carry nanoseconds, which fromisoformat refuses before 3.11's
+    microsecond limit: cut the fraction to microseconds."""
+    if not value or value.startswith(_NEVER_STARTED[:10]):
+        return None
+    text = value.replace("Z", "+00:00")
+    if "." in text:
+        head, rest = text.split(".", 1)
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _numeric_ids(user: str) -> tuple[int, int] | None:
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()):
+        return None
+    return int(uid), int(gid or uid)
+
+
+def _runs_as_root(user: str) -> bool:
+    name = user.partition(":")[0].strip()
+    return name in ("", "0", "root")
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(
+        self,
+        image: str,
+        *,
+        network: str = "host",
+        mem_limit: str | int = "256m",
+        nano_cpus: int = 500_000_000,
+        pids_limit: int = 128,
+        restart_limit: int = 3,
+        client_factory: Callable[[], docker.DockerClient] = docker.from_env,
+        stop_timeout: int = 10,
+        tmp_size: str = "64m",
+        scope: str | None = None,
+    ) -> None:
+        """`scope` (say, a hash of the platform's data directory) labels the containers this
+        runtime makes, and `instances()` then lists only those: two platforms, or a test suite
+        and a developer's `astra serve`, can share one engine without either taking the other's
+        containers for orphans. Container names stay global: one instance id per engine."""
+        self.image = image
+        self.network = network
+        self.mem_limit = mem_limit
+        self.nano_cpus = nano_cpus
+        self.pids_limit = pids_limit
+        self.restart_limit = restart_limit
+        self.stop_timeout = stop_timeout
+        self.tmp_size = tmp_size
+        self.scope = scope
+        self._client_factory = client_factory
+        self._client: docker.DockerClient | None = None
+        self._own_mounts: list[tuple[str, str]] | None = None
+        self._lock = threading.Lock()
+
+    # -- the engine ------------------------------------------------------------------------------
+
+    def _docker(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                # Made on first use, and again after a failure: an engine that comes up later
+                # is picked up without restarting the platform.
+                self._client = self._client_factory()
+            return self._client
+
+    @contextmanager
+    def _engine(self) -> Iterator[None]:
+        try:
+            yield
+        except (RuntimeFailure, RuntimeUnavailable):
+            raise
+        except docker.errors.APIError as exc:  # the engine answered, and refused
+            raise RuntimeFailure("runtime_error", f"docker refused: {_explain(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            # from_env() without an engine raises DockerException; a client with a pinned API
+            # version raises requests' ConnectionError on every call instead.
+            with self._lock:
+                self._client = None
+            raise RuntimeUnavailable(f"docker unavailable: {exc}") from exc
+
+    def available(self) -> bool:
+        """Whether an engine answers (cheap: one ping)."""
+        try:
+            with self._engine():
+                return bool(self._docker().ping())
+        except (RuntimeUnavailable, RuntimeFailure):
+            return False
+
+    def _get(self, instance_id: str) -> Any | None:
+        """Our container for this instance, or None."""
+        try:
+            container = self._docker().containers.get(container_name(instance_id))
+        except docker.errors.NotFound:
+            return None
+        labels = container.labels
+        if labels.get(LABEL_INSTANCE) != instance_id or labels.get(LABEL_SCOPE) != self.scope:
+            raise RuntimeFailure(
+                "runtime_error",
+                f"a container named {container_name(instance_id)} exists that this platform "
+                "did not make",
+            )
+        return container
+
+    # -- the port --------------------------------------------------------------------------------
+
+    def ensure(self, spec: RuntimeSpec) -> RuntimeState:
+        _check_id(spec.instance_id)
+        environment = runtime_environment(spec)
+        with self._engine():
+            client = self._docker()
+            try:
+                image = client.images.get(self.image)
+            except docker.errors.ImageNotFound:
+                raise RuntimeFailure(
+                    "image_missing",
+                    f"runtime image {self.image} not found: build it (docker build -t "
+                    f"{self.image} .) or set ASTRA_RUNTIME_IMAGE",
+                ) from None
+            digest = self._spec_hash(spec, image.id)
+            container = self._get(spec.instance_id)
+            if container is not None and container.labels.get(LABEL_SPEC) != digest:
+                container.remove(force=True)
+                container = None
+            if container is None:
+                container = self._create(client, spec, image, environment, digest)
+            state = self._state(container)
+            # A container that crashed past its limit stays down until restart() or a new spec:
+            # a monitor calling ensure() every tick must not turn a crash loop into an endless one.
+            if state.state is ProcessState.EXITED and state.error not in _STAYS_DOWN:
+                container.start()
+            return self._state(self._reload(container))
+
+    def stop(self, instance_id: str) -> RuntimeState:
+        _check_id(instance_id)
+        with self._engine():
+            container = self._get(instance_id)
+            if container is None:
+                return RuntimeState(ProcessState.MISSING)
+            container.stop(timeout=self.stop_timeout)
+            return self._state(self._reload(container))
+
+    def restart(self, instance_id: str) -> RuntimeState:
+        _check_id(instance_id)
+        with self._engine():
+            container = self._get(instance_id)
+            if container is None:
+                return RuntimeState(ProcessState.MISSING)
+            container.restart(timeout=self.stop_timeout)
+            return self._state(self._reload(container))
+
+    def remove(self, instance_id: str) -> None:
+        _check_id(instance_id)
+        with self._engine():
+            container = self._get(instance_id)
+            if container is None:
+                return
+            try:
+                container.remove(force=True)  # the data stays: it is a bind mount
+            except docker.errors.NotFound:
+                pass
+
+    def status(self, instance_id: str) -> RuntimeState:
+        _check_id(instance_id)
+        with self._engine():
+            container = self._get(instance_id)
+            if container is None:
+                return RuntimeState(ProcessState.MISSING)
+            return self._state(container)
+
+    def logs(self, instance_id: str, lines: int = 100) -> list[str]:
+        _check_id(instance_id)
+        if lines <= 0:
+            return []
+        with self._engine():
+            container = self._get(instance_id)
+            if container is None:
+                return []
+            raw = container.logs(stdout=True, stderr=True, tail=lines, timestamps=False)
+        text = raw.decode("utf-8", "replace")
+        return text.splitlines()[-lines:]
+
+    def instances(self) -> list[str]:
+        labels = [LABEL_INSTANCE] + ([f"{LABEL_SCOPE}={self.scope}"] if self.scope else [])
+        with self._engine():
+            containers = self._docker().containers.list(all=True, filters={"label": labels})
+        return sorted(
+            {
+                c.labels[LABEL_INSTANCE]
+                for c in containers
+                if c.name == container_name(c.labels.get(LABEL_INSTANCE, ""))
+                and c.labels.get(LABEL_SCOPE) == self.scope
+            }
+        )
+
+    # -- inside ----------------------------------------------------------------------------------
+
+    def _spec_hash(self, spec: RuntimeSpec, image_id: str) -> str:
+        """A label that changes whenever the container would be made differently. Secrets go in
+        as their own hashes, and the label holds only the digest of the whole."""
+
+        def secret(value: str) -> str:
+            return hashlib.sha256(value.encode()).hexdigest()
+
+        doc = {
+            "instance_id": spec.instance_id,
+            "owner_id": spec.owner_id,
+            "bot_token": secret(spec.bot_token),
+            "instance_key": secret(spec.instance_key),
+            "vault_key": secret(spec.vault_key),
+            "data_dir": os.path.abspath(spec.data_dir),
+            "environment": sorted(spec.environment.items()),
+            "image": image_id,
+            "network": self.network,
+            "limits": [str(self.mem_limit), self.nano_cpus, self.pids_limit, self.restart_limit],
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def _create(
+        self,
+        client: docker.DockerClient,
+        spec: RuntimeSpec,
+        image: Any,
+        environment: dict[str, str],
+        digest: str,
+    ) -> Any:
+        user = (image.attrs.get("Config") or {}).get("User") or ""
+        if _runs_as_root(user):
+            user = FALLBACK_USER
+        data_dir = _prepare_data_dir(spec.data_dir, _numeric_ids(user))
+        source = self._path_on_host(client, data_dir)
+        network: dict[str, Any] = (
+            {"network_mode": self.network}
+            if self.network in ("host", "bridge", "none")
+            else {"network": self.network}
+        )
+        try:
+            return client.containers.create(
+                image.id,
+                command=["instance", "run", spec.instance_id],
+                name=container_name(spec.instance_id),
+                labels={
+                    LABEL_INSTANCE: spec.instance_id,
+                    LABEL_OWNER: spec.owner_id,
+                    LABEL_SPEC: digest,
+                    **({LABEL_SCOPE: self.scope} if self.scope else {}),
+                },
+                environment=environment,
+                # The SDK would otherwise copy proxy settings from the host's docker config.
+                use_config_proxy=False,
+                user=user,
+                # Not the data directory: settings read ./.env, and the tenant writes there.
+                working_dir="/tmp",
+                mounts=[
+                    Mount(
+                        target=container_data_dir(spec.instance_id),
+                        source=source,
+                        type="bind",
+                        read_only=False,
+                    )
+                ],
+                init=True,
+                # Docker reads a count of 0 as "retry forever": no restarts is policy "no".
+                restart_policy=(
+                    {"Name": "on-failure", "MaximumRetryCount": self.restart_limit}
+                    if self.restart_limit > 0
+                    else {"Name": "no"}
+                ),
+                mem_limit=self.mem_limit,
+                memswap_limit=self.mem_limit,
+                nano_cpus=self.nano_cpus,
+                pids_limit=self.pids_limit,
+                read_only=True,
+                tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={self.tmp_size}"},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+                **network,
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            # Another ensure() made it first: use theirs.
+            container = self._get(spec.instance_id)
+            if container is None:
+                raise
+            return container
+
+    def _path_on_host(self, client: docker.DockerClient, path: str) -> str:
+        """Where `path`, as this process sees it, is on the Docker host: the same path, unless
+        the platform itself runs in a container (compose, with the data directory on a named
+        volume). Then the engine needs the source of the mount that holds it."""
+        if self._own_mounts is None:
+            self._own_mounts = _own_mounts(client)
+        best: tuple[str, str] | None = None
+        for destination, source in self._own_mounts:
+            inside = path == destination or path.startswith(destination.rstrip("/") + "/")
+            if inside and (best is None or len(destination) > len(best[0])):
+                best = (destination, source)
+        if best is None:
+            return path
+        return best[1].rstrip("/") + path[len(best[0].rstrip("/")) :]
+
+    def _reload(self, container: Any) -> Any:
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return None
+        return container
+
+    def _state(self, container: Any | None) -> RuntimeState:
+        if container is None:
+            return RuntimeState(ProcessState.MISSING)
+        attrs = container.attrs
+        st = attrs.get("State") or {}
+        status = st.get("Status", "")
+        restarts = int(attrs.get("RestartCount") or 0)
+        started_at = _parse_docker_time(st.get("StartedAt"))
+        if st.get("Restarting") or status == "restarting":
+            return RuntimeState(ProcessState.RESTARTING, restarts=restarts, started_at=started_at)
+        if st.get("Running") and status == "running":
+            return RuntimeState(ProcessState.RUNNING, restarts=restarts, started_at=started_at)
+        # created, exited, dead, paused, removing: not serving.
+        exit_code = st.get("ExitCode") if status != "created" else None
+        oom = bool(st.get("OOMKilled"))
+        # SIGTERM/SIGKILL without an OOM kill is how `stop` ends a bot that ignores SIGTERM or
+        # outlives the timeout: a stop, not a crash.
+        stopped = exit_code in (128 + 15, 128 + 9) and not oom
+        error = None
+        if exit_code == EXIT_INVALID_TOKEN:
+            error = "invalid_token"
+        elif exit_code and not stopped and restarts >= self.restart_limit:
+            error = "crash_loop"
+        elif oom:
+            error = "oom_killed"
+        elif st.get("Error"):
+            error = "runtime_error"
+        return RuntimeState(
+            ProcessState.EXITED,
+            restarts=restarts,
+            exit_code=exit_code,
+            started_at=started_at,
+            error=error,
+        )
+
+
+def _check_id(instance_id: str) -> None:
+    # The id becomes a container name and a path: never let anything else through.
+    if not INSTANCE_ID_PATTERN.fullmatch(instance_id or ""):
+        raise RuntimeFailure("invalid_spec", f"invalid instance id {instance_id!r}")
+
+
+def _prepare_data_dir(path: str, ids: tuple[int, int] | None) -> str:
+    """Create the instance's directory and, when we may, give it to the container's user (a
+    root-owned 0700 directory would be unwritable for it). Files the platform writes there later
+    keep their owner; the store writes whole files by rename, which the directory's owner may do."""
+    data_dir = Path(path).absolute()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if ids is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        uid, gid = ids
+        for root, dirs, files in os.walk(data_dir):
+            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                try:
+                    st = os.lstat(name)
+                    if (st.st_uid, st.st_gid) != (uid, gid):
+                        os.lchown(name, uid, gid)
+                except OSError:
+                    pass
+    return str(data_dir)
+
+
+def _own_mounts(client: docker.DockerClient) -> list[tuple[str, str]]:
+    """(destination, source) of this process's own container's mounts; none outside Docker.
+    Docker names a container's host after its short id, which the engine resolves."""
+    if not os.path.exists("/.dockerenv"):
+        return []
+    try:
+        me = client.containers.get(socket.gethostname())
+    except docker.errors.APIError:
+        return []  # in a container this engine does not run (a CI sandbox, say)
+    return [
+        (m["Destination"], m["Source"])
+        for m in me.attrs.get("Mounts") or []
+        if m.get("Destination") and m.get("Source")
+    ]
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return str(explanation or exc)

@@ -7,7 +7,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
-from astra.entrypoints.portal import internal_api
+from astra.entrypoints.portal import internal_api, sessions
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
     WebhookQueue,
@@ -26,6 +26,15 @@ def create_portal_app(container: Container) -> web.Application:
     app[WEBHOOK_QUEUE_KEY] = queue
     app.on_startup.append(queue.start)
     app.on_shutdown.append(queue.stop)
+    settings = container.settings()
+    store = container.store()
+
+    def load_user(user_id: str) -> dict | None:
+        with store.portal(write=False) as uow:
+            return uow.users.get(user_id)
+
+    sessions.install(app, secret=settings.session_secret,
+                     secure=settings.public_url.startswith("https://"), load_user=load_user)
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
     internal_api.add_routes(app, container)

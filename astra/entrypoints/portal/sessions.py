@@ -1,0 +1,141 @@
+"""Portal sessions: a signed cookie, a CSRF token, and the user behind them.
+
+The cookie holds {user id, session version, CSRF token, issued at} signed with
+PORTAL_SESSION_SECRET (HMAC-SHA256). Nothing secret is in it; changing the password bumps the
+user's session version, which ends every other session. State-changing requests that come with
+the cookie must carry the CSRF token (`X-CSRF-Token` header or a `csrf_token` form field);
+`GET /api/me` hands it to API clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from astra.entrypoints.middleware import json_error
+
+COOKIE = "astra_session"
+MAX_AGE = 7 * 24 * 3600
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Routes that authenticate otherwise (signatures, instance keys) or start a session.
+CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/internal/", "/auth/local/login",
+                        "/auth/local/register", "/auth/discord")
+
+SECRET_KEY = web.AppKey("session_secret", str)
+SECURE_KEY = web.AppKey("session_secure", bool)
+USERS_KEY = web.AppKey("session_users", object)  # callable(user_id) -> user doc | None
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(secret: str, payload: dict[str, Any]) -> str:
+    body = _b64(orjson.dumps(payload))
+    mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    return f"{body}.{_b64(mac)}"
+
+
+def unsign(secret: str, value: str) -> dict[str, Any] | None:
+    try:
+        body, mac = value.split(".", 1)
+        expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(mac)):
+            return None
+        payload = orjson.loads(_unb64(body))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(payload, dict) or time.time() - float(payload.get("iat", 0)) > MAX_AGE:
+        return None
+    return payload
+
+
+def start_session(request: web.Request, response: web.StreamResponse,
+                  user: dict[str, Any]) -> str:
+    """Put a new session for `user` on `response`; returns its CSRF token."""
+    csrf = secrets.token_urlsafe(24)
+    payload = {"uid": user["id"], "ver": int(user.get("session_version") or 0),
+               "csrf": csrf, "iat": int(time.time())}
+    response.set_cookie(COOKIE, sign(request.app[SECRET_KEY], payload), max_age=MAX_AGE,
+                        httponly=True, samesite="Lax", secure=request.app[SECURE_KEY],
+                        path="/")
+    return csrf
+
+
+def end_session(response: web.StreamResponse) -> None:
+    response.del_cookie(COOKIE, path="/")
+
+
+def current_user(request: web.Request) -> dict[str, Any] | None:
+    return request.get("user")
+
+
+def csrf_token(request: web.Request) -> str | None:
+    session = request.get("session")
+    return session.get("csrf") if session else None
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request["user"] = None
+    request["session"] = None
+    raw = request.cookies.get(COOKIE)
+    if raw:
+        payload = unsign(request.app[SECRET_KEY], raw)
+        if payload is not None:
+            load = request.app[USERS_KEY]
+            user = await asyncio.to_thread(load, str(payload.get("uid")))
+            if user is not None and not user.get("blocked") and \
+                    int(user.get("session_version") or 0) == int(payload.get("ver", -1)):
+                request["user"] = user
+                request["session"] = payload
+    if request.method not in SAFE_METHODS and request["session"] is not None and \
+            not request.path.startswith(CSRF_EXEMPT_PREFIXES):
+        sent = request.headers.get("X-CSRF-Token")
+        if sent is None and request.content_type in ("application/x-www-form-urlencoded",
+                                                     "multipart/form-data"):
+            form = await request.post()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+        if not sent or not hmac.compare_digest(sent, request["session"]["csrf"]):
+            return json_error(403, "csrf_failed",
+                              "Missing or wrong CSRF token (send X-CSRF-Token; see /api/me).")
+    return await handler(request)
+
+
+def require_user(handler: Handler) -> Handler:
+    """401 for API clients, a redirect to the login page for browsers."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        if request.get("user") is None:
+            if request.path.startswith("/api/"):
+                return json_error(401, "unauthenticated", "Log in first.")
+            raise web.HTTPSeeOther(f"/login?next={request.path}")
+        return await handler(request)
+
+    return wrapper
+
+
+def install(app: web.Application, *, secret: str, secure: bool,
+            load_user: Callable[[str], dict[str, Any] | None]) -> None:
+    app[SECRET_KEY] = secret
+    app[SECURE_KEY] = secure
+    app[USERS_KEY] = load_user
+    app.middlewares.append(session_middleware)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from astra.container import Container
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
@@ -36,20 +38,27 @@ def housekeeping_pass(container: Container) -> dict[str, int]:
     return {"expired_carts": expired, "postings": posted}
 
 
-async def housekeeping_loop(
-    container: Container, stop: asyncio.Event, interval: float = HOUSEKEEPING_INTERVAL_SECONDS
-) -> None:
+async def every(name: str, interval: float, stop: asyncio.Event,
+                step: Callable[[], dict[str, Any] | None], quiet: tuple[str, ...] = ()) -> None:
+    """Run a blocking `step` in a thread every `interval` seconds until `stop`; log what it
+    did (unless only `quiet` counters moved) and survive its failures."""
     while not stop.is_set():
         try:
-            result = await asyncio.to_thread(housekeeping_pass, container)
-            if any(result.values()):
-                log.info("housekeeping.pass", **result)
+            result = await asyncio.to_thread(step)
+            if any(v for k, v in (result or {}).items() if k not in quiet):
+                log.info(f"{name}.pass", **result)
         except Exception:
-            log.exception("housekeeping.failed")
+            log.exception(f"{name}.failed")
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:
             pass
+
+
+async def housekeeping_loop(
+    container: Container, stop: asyncio.Event, interval: float = HOUSEKEEPING_INTERVAL_SECONDS
+) -> None:
+    await every("housekeeping", interval, stop, lambda: housekeeping_pass(container))
 
 
 # -- payment reconciliation --------------------------------------------------------------------
@@ -145,17 +154,7 @@ async def reconcile_loop(
 ) -> None:
     reconciler = Reconciler(container)
     interval = interval or float(container.settings().reconcile_interval_seconds)
-    while not stop.is_set():
-        try:
-            counts = await asyncio.to_thread(reconciler.pass_once)
-            if any(v for k, v in counts.items() if k not in ("noted",)):
-                log.info("reconcile.pass", **counts)
-        except Exception:
-            log.exception("reconcile.failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            pass
+    await every("reconcile", interval, stop, reconciler.pass_once, quiet=("noted",))
 
 
 # -- instance runtimes -------------------------------------------------------------------------
@@ -170,16 +169,13 @@ async def monitor_loop(
     this process owns (subprocesses; Docker containers live on their own)."""
     monitor = container.monitor()
     log.info("monitor.started", runtime=monitor.runtime.name)
+
+    def monitor_pass() -> None:
+        # Status changes are recorded (instance record, audit log) by the monitor itself.
+        monitor.reconcile_once()
+
     try:
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(monitor.reconcile_once)
-            except Exception:
-                log.exception("monitor.failed")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+        await every("monitor", interval, stop, monitor_pass)
     finally:
         shutdown = getattr(monitor.runtime, "shutdown", None)
         if shutdown is not None:

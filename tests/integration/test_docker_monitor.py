@@ -4,7 +4,6 @@ stopped (clear status, the platform keeps serving)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,22 +17,11 @@ from astra.domain.timestamps import iso
 from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscordThread
 from tests.integration.test_docker_runtime import docker_client, runtime_image  # noqa: F401
+from tests.integration.test_runtime_monitor import _until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
 SCOPE = "astra-tests-monitor"
-
-
-def _until(monitor, instance_id: str, status: str, reason: str | None = None,
-           timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        seen = monitor.reconcile_once()[instance_id]
-        if seen.status == status and (reason is None or seen.reason == reason):
-            return seen
-        time.sleep(0.3)
-    raise AssertionError(f"{instance_id} never became {status}/{reason}; last {seen}")
 
 
 def test_monitor_runs_a_real_container_online_and_suspends_it(

@@ -17,6 +17,7 @@ from astra.adapters.payments.sandbox import SandboxGateway
 from astra.adapters.runtime.heartbeat import HeartbeatFiles
 from astra.adapters.secrets import AesGcmCipher, HmacHasher, InstanceCipher
 from astra.adapters.store.json import JsonStore
+from astra.domain.services.accounts import AccountService
 from astra.domain.services.catalog import CatalogService
 from astra.domain.services.coupons import CouponService
 from astra.domain.services.delivery import DeliveryService
@@ -28,6 +29,7 @@ from astra.domain.services.runtime_monitor import RuntimeMonitor
 from astra.domain.services.sales import SalesService
 from astra.domain.services.settlement import SettlementConfig, SettlementService
 from astra.domain.services.wallet import WalletConfig, WalletService
+from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.plugins.manager import PluginManager
 from astra.settings import Settings, load_settings
 
@@ -138,6 +140,8 @@ class Container(containers.DeclarativeContainer):
     hasher = providers.Singleton(HmacHasher, master_key=settings.provided.master_key)
     vaults = providers.Singleton(_tenant_vaults, settings, cipher)
 
+    accounts = providers.Singleton(AccountService, store=store, clock=clock, hasher=hasher)
+
     plugins = providers.Singleton(PluginManager, store=store, clock=clock)
     publisher = providers.Singleton(EventPublisher, hooks=plugins, clock=clock)
 
@@ -184,6 +188,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     gateway = providers.Singleton(_gateway, settings, store, clock)
+    webhook_stats = providers.Singleton(WebhookStats)
     runtime = providers.Singleton(_runtime, settings)
     monitor = providers.Singleton(
         RuntimeMonitor,

@@ -61,6 +61,7 @@ class Settings:
     admin_token: str = _secret()
     admin_user: str = "admin"
     admin_password: str = _secret()
+    admin_monitor_token: str = _secret()  # read-only access to the admin panel
     master_key: str = _secret()
     mercadopago_access_token: str = _secret()
     mercadopago_webhook_secret: str = _secret()
@@ -258,6 +259,7 @@ class _Parser:
             "admin_token": s("ADMIN_PANEL_TOKEN"),
             "admin_user": s("ADMIN_PANEL_USER", d.admin_user),
             "admin_password": s("ADMIN_PANEL_PASSWORD"),
+            "admin_monitor_token": s("ADMIN_MONITOR_TOKEN"),
             "master_key": s("ASTRA_MASTER_KEY"),
             "mercadopago_access_token": s("MERCADOPAGO_ACCESS_TOKEN"),
             "mercadopago_webhook_secret": s("MERCADOPAGO_WEBHOOK_SECRET"),

@@ -131,6 +131,115 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Um complemento da loja falhou. Tente novamente.",
         "en": "A store add-on failed. Please try again.",
     },
+    "invalid_email": {
+        "pt-BR": "E-mail inválido. Confira o endereço e tente de novo.",
+        "en": "Invalid e-mail address. Check it and try again.",
+    },
+    "email_taken": {
+        "pt-BR": "Já existe uma conta com este e-mail. Entre com sua senha ou pelo Discord.",
+        "en": "An account with this e-mail already exists. Log in with your password or Discord.",
+    },
+    "password_length": {
+        "pt-BR": "A senha precisa ter de {minimum} a {maximum} caracteres.",
+        "en": "The password must have {minimum} to {maximum} characters.",
+    },
+    "password_too_simple": {
+        "pt-BR": "Senha fraca demais: não use um só caractere repetido.",
+        "en": "Password too weak: do not repeat a single character.",
+    },
+    "invalid_name": {
+        "pt-BR": "Informe um nome de 1 a {maximum} caracteres.",
+        "en": "Enter a name of 1 to {maximum} characters.",
+    },
+    "invalid_credentials": {
+        "pt-BR": "E-mail ou senha incorretos.",
+        "en": "Wrong e-mail or password.",
+    },
+    "account_locked": {
+        "pt-BR": (
+            "Muitas tentativas erradas. Por segurança, o acesso a esta conta está bloqueado "
+            "por {minutes} min."
+        ),
+        "en": "Too many failed attempts. For safety, this account is locked for {minutes} min.",
+    },
+    "too_many_attempts": {
+        "pt-BR": "Muitas tentativas a partir desta conexão. Tente de novo em {minutes} min.",
+        "en": "Too many attempts from this connection. Try again in {minutes} min.",
+    },
+    "account_blocked": {
+        "pt-BR": "Esta conta está bloqueada. Fale com o suporte.",
+        "en": "This account is blocked. Please contact support.",
+    },
+    "wrong_current_password": {
+        "pt-BR": "A senha atual não confere.",
+        "en": "The current password is wrong.",
+    },
+    "discord_linked_elsewhere": {
+        "pt-BR": "Esta conta do Discord já está vinculada a outro usuário do Astra.",
+        "en": "This Discord account is already linked to another Astra user.",
+    },
+    "discord_email_conflict": {
+        "pt-BR": (
+            "O e-mail desta conta do Discord pertence a um usuário vinculado a outro Discord. "
+            "Entre com e-mail e senha."
+        ),
+        "en": (
+            "This Discord account's e-mail belongs to a user linked to another Discord "
+            "account. Log in with e-mail and password."
+        ),
+    },
+    "discord_email_unverified": {
+        "pt-BR": (
+            "Sua conta do Discord não tem e-mail verificado. Verifique-o no Discord, ou crie "
+            "uma conta com e-mail e senha e vincule o Discord depois."
+        ),
+        "en": (
+            "Your Discord account has no verified e-mail. Verify it on Discord, or sign up "
+            "with e-mail and password and link Discord afterwards."
+        ),
+    },
+    "invalid_discord_profile": {
+        "pt-BR": "O Discord devolveu um perfil inválido. Tente novamente.",
+        "en": "Discord returned an invalid profile. Please try again.",
+    },
+    "discord_oauth_disabled": {
+        "pt-BR": "O login pelo Discord não está configurado nesta plataforma.",
+        "en": "Discord login is not configured on this platform.",
+    },
+    "oauth_state_mismatch": {
+        "pt-BR": (
+            "A autorização do Discord expirou ou não veio deste navegador. "
+            "Comece de novo pelo botão \"Entrar com Discord\"."
+        ),
+        "en": (
+            "The Discord authorization expired or did not come from this browser. "
+            "Start again from the \"Log in with Discord\" button."
+        ),
+    },
+    "oauth_denied": {
+        "pt-BR": "A autorização no Discord foi cancelada.",
+        "en": "The Discord authorization was cancelled.",
+    },
+    "oauth_code_invalid": {
+        "pt-BR": "O código do Discord expirou ou já foi usado. Comece de novo.",
+        "en": "The Discord code expired or was already used. Start again.",
+    },
+    "discord_unavailable": {
+        "pt-BR": "Não foi possível falar com o Discord agora. Tente novamente em instantes.",
+        "en": "Could not reach Discord right now. Please try again in a moment.",
+    },
+    "cross_site_form": {
+        "pt-BR": "Formulário enviado por outro site: recusado. Use a página de login do Astra.",
+        "en": "Form sent from another site: refused. Use Astra's login page.",
+    },
+    "unsupported_body": {
+        "pt-BR": "Envie JSON (application/json) ou um formulário.",
+        "en": "Send JSON (application/json) or a form.",
+    },
+    "malformed_json": {
+        "pt-BR": "JSON inválido no corpo da requisição.",
+        "en": "Malformed JSON in the request body.",
+    },
 }
 
 

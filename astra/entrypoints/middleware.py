@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from astra.domain.errors import DomainError
 from astra.logs import get_logger
 
 log = get_logger("astra.http")
@@ -32,6 +33,10 @@ def json_error(status: int, code: str, message: str) -> web.Response:
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except DomainError as exc:
+        # A rule said no: its status and its message (pt-BR), nothing changed.
+        return json_response({"error": exc.code, "message": exc.message()},
+                             status=exc.http_status)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from astra.container import Container
+from astra.entrypoints.admin import api, auth, metrics
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
 
@@ -12,8 +13,20 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_admin_app(container: Container) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
+    settings = container.settings()
+    app = web.Application(middlewares=[errors_as_json, auth.admin_auth],
+                          client_max_size=MAX_BODY_BYTES)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "admin"
+    app[auth.ACCESS_KEY] = auth.AdminAccess(
+        token=settings.admin_token, monitor_token=settings.admin_monitor_token,
+        user=settings.admin_user, password=settings.admin_password,
+        session_secret=settings.session_secret,
+        secure=settings.public_url.startswith("https://"))
+    app[metrics.CONTAINER_KEY] = container
     app.router.add_get("/health", health)
+    app.router.add_post("/admin/login", auth.login)
+    app.router.add_post("/admin/logout", auth.logout)
+    app.router.add_get("/metrics", metrics.metrics)
+    api.add_routes(app, container)
     return app

@@ -7,7 +7,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
-from astra.entrypoints.portal import internal_api, sessions
+from astra.entrypoints.portal import api_routes, auth_routes, internal_api, sessions
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
     WebhookQueue,
@@ -22,7 +22,7 @@ def create_portal_app(container: Container) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "portal"
-    queue = WebhookQueue(container.payments())
+    queue = WebhookQueue(container.payments(), container.webhook_stats())
     app[WEBHOOK_QUEUE_KEY] = queue
     app.on_startup.append(queue.start)
     app.on_shutdown.append(queue.stop)
@@ -38,4 +38,6 @@ def create_portal_app(container: Container) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
     internal_api.add_routes(app, container)
+    api_routes.add_routes(app, container)
+    auth_routes.add_routes(app, container)
     return app

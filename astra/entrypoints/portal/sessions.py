@@ -34,6 +34,8 @@ CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/internal/", "/auth/local/login",
 SECRET_KEY = web.AppKey("session_secret", str)
 SECURE_KEY = web.AppKey("session_secure", bool)
 USERS_KEY = web.AppKey("session_users", object)  # callable(user_id) -> user doc | None
+USER_KEY = web.RequestKey("user", object)
+SESSION_KEY = web.RequestKey("session", object)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -83,18 +85,18 @@ def end_session(response: web.StreamResponse) -> None:
 
 
 def current_user(request: web.Request) -> dict[str, Any] | None:
-    return request.get("user")
+    return request.get(USER_KEY)
 
 
 def csrf_token(request: web.Request) -> str | None:
-    session = request.get("session")
+    session = request.get(SESSION_KEY)
     return session.get("csrf") if session else None
 
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request["user"] = None
-    request["session"] = None
+    request[USER_KEY] = None
+    request[SESSION_KEY] = None
     raw = request.cookies.get(COOKIE)
     if raw:
         payload = unsign(request.app[SECRET_KEY], raw)
@@ -103,9 +105,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             user = await asyncio.to_thread(load, str(payload.get("uid")))
             if user is not None and not user.get("blocked") and \
                     int(user.get("session_version") or 0) == int(payload.get("ver", -1)):
-                request["user"] = user
-                request["session"] = payload
-    if request.method not in SAFE_METHODS and request["session"] is not None and \
+                request[USER_KEY] = user
+                request[SESSION_KEY] = payload
+    if request.method not in SAFE_METHODS and request[SESSION_KEY] is not None and \
             not request.path.startswith(CSRF_EXEMPT_PREFIXES):
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type in ("application/x-www-form-urlencoded",
@@ -113,7 +115,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             form = await request.post()
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
-        if not sent or not hmac.compare_digest(sent, request["session"]["csrf"]):
+        if not sent or not hmac.compare_digest(sent, request[SESSION_KEY]["csrf"]):
             return json_error(403, "csrf_failed",
                               "Missing or wrong CSRF token (send X-CSRF-Token; see /api/me).")
     return await handler(request)
@@ -124,7 +126,7 @@ def require_user(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
-        if request.get("user") is None:
+        if request.get(USER_KEY) is None:
             if request.path.startswith("/api/"):
                 return json_error(401, "unauthenticated", "Log in first.")
             raise web.HTTPSeeOther(f"/login?next={request.path}")

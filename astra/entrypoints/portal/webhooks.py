@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from astra.entrypoints.middleware import json_error, json_response
+from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.logs import get_logger
 from astra.ports.payments import GatewayError, GatewayUnavailable, InvalidWebhook
 
@@ -31,23 +31,13 @@ WORKERS = 4
 RETRY_DELAYS = (1.0, 3.0, 10.0)  # then the reconcile loop owns it
 
 
-@dataclass
-class WebhookStats:
-    accepted: int = 0
-    rejected: int = 0
-    ignored: int = 0
-    processed: int = 0
-    failed: int = 0
-    # seconds from acceptance to the settled order, last 1000
-    latencies: list[float] = field(default_factory=list)
-
-
 class WebhookQueue:
     """Accepted notifications waiting for a worker. Lives in the portal app."""
 
-    def __init__(self, payments: object) -> None:
+    def __init__(self, payments: object, stats: WebhookStats | None = None) -> None:
         self.payments = payments
-        self.stats = WebhookStats()
+        # Shared with the admin panel's /metrics when the container provides it.
+        self.stats = stats if stats is not None else WebhookStats()
         self._queue: asyncio.Queue[tuple[str, float, int]] = asyncio.Queue(MAX_QUEUED)
         self._queued: set[str] = set()
         self._workers: list[asyncio.Task[None]] = []

@@ -1,0 +1,199 @@
+"""A tiny Discord REST client for the portal, on one instance's bot token.
+
+The portal runs no bot: now and then it lists a guild's channels or posts a product for a
+seller. A short-lived aiohttp session with that instance's token is enough for that (the
+interactions.py client wants a gateway login first). Payloads come from
+`platform.message_payload`, so a post made from the portal is the one the bot itself would make.
+Discord's refusals become the chat port's errors, with the kind the portal must tell apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+
+from astra.adapters.chat.discord.platform import BOT_ACCESS, message_payload
+from astra.ports.chat import ChatError, InvalidBotToken, OutgoingMessage
+
+MANAGE_ROLES = 1 << 28  # role delivery, and the overwrites of a cart's private channel
+INVITE_PERMISSIONS = BOT_ACCESS | MANAGE_ROLES
+INVITE_SCOPES = ("bot", "applications.commands")
+# A short wait is cheaper than making the seller press the button again; a long one is not.
+MAX_RATE_LIMIT_WAIT = 2.0
+_SNOWFLAKE = re.compile(r"^\d{5,25}$")
+
+
+class MissingAccess(ChatError):
+    """Discord answered 403: the bot cannot see or act there (missing access or permissions)."""
+
+    def __init__(self, message: str = "missing access") -> None:
+        super().__init__(message, retryable=False)
+
+
+class UnknownResource(ChatError):
+    """Discord answered 404: no such channel or guild (or not one the bot is in)."""
+
+    def __init__(self, message: str = "unknown resource") -> None:
+        super().__init__(message, retryable=False)
+
+
+class RateLimited(ChatError):
+    """Discord answered 429 for longer than is worth waiting; `retry_after` is in seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:.1f}s")
+        self.retry_after = retry_after
+
+
+def invite_url(
+    application_id: str,
+    *,
+    oauth_base: str = "https://discord.com",
+    permissions: int = INVITE_PERMISSIONS,
+) -> str:
+    """The link that adds the bot to a server with the permissions it needs to sell there."""
+    query = urlencode(
+        {
+            "client_id": application_id,
+            "scope": " ".join(INVITE_SCOPES),
+            "permissions": str(permissions),
+        }
+    )
+    return f"{oauth_base.rstrip('/')}/oauth2/authorize?{query}"
+
+
+def _snowflake(value: str, what: str) -> str:
+    # Ids become URL path segments: nothing but digits may get there.
+    if not isinstance(value, str) or not _SNOWFLAKE.fullmatch(value):
+        raise UnknownResource(f"malformed {what} id")
+    return value
+
+
+class DiscordRest:
+    """`async with DiscordRest(token, api_base) as discord: await discord.guild_channels(...)`."""
+
+    def __init__(self, token: str, api_base: str, *, timeout: float = 15.0) -> None:
+        self._headers = {
+            "Authorization": f"Bot {token}",
+            "User-Agent": "DiscordBot (https://astra.local, 1)",
+        }
+        self._api_base = api_base.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> DiscordRest:
+        self._http = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _request(
+        self, method: str, path: str, *, json: Any = None, form: list[Any] | None = None
+    ) -> Any:
+        assert self._http is not None, "use `async with DiscordRest(...)`"
+        for attempt in range(2):
+            data = _form(form) if form is not None else None
+            try:
+                async with self._http.request(
+                    method, f"{self._api_base}{path}", json=json, data=data
+                ) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    retry_header = resp.headers.get("Retry-After")
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise ChatError(f"discord unreachable: {type(exc).__name__}") from None
+            payload = _decode(body)
+            if 200 <= status < 300:
+                return payload
+            if status == 429:
+                retry_after = _retry_after(payload, retry_header)
+                if attempt == 0 and retry_after <= MAX_RATE_LIMIT_WAIT:
+                    await asyncio.sleep(retry_after)
+                    continue
+                raise RateLimited(retry_after)
+            raise _error(status, payload)
+        raise AssertionError("unreachable")
+
+    async def bot_guilds(self) -> list[dict[str, Any]]:
+        """[{id, name}] of the servers the bot is in."""
+        data = await self._request("GET", "/users/@me/guilds")
+        return [{"id": str(g["id"]), "name": g.get("name") or ""} for g in data or []]
+
+    async def guild_channels(self, guild_id: str) -> list[dict[str, Any]]:
+        """[{id, name, type, parent_id, position}] of a guild, in Discord's order."""
+        data = await self._request("GET", f"/guilds/{_snowflake(guild_id, 'guild')}/channels")
+        channels = [
+            {
+                "id": str(c["id"]),
+                "name": c.get("name") or "",
+                "type": int(c.get("type") or 0),
+                "parent_id": str(c["parent_id"]) if c.get("parent_id") else None,
+                "position": int(c.get("position") or 0),
+            }
+            for c in data or []
+        ]
+        return sorted(channels, key=lambda c: (c["position"], c["id"]))
+
+    async def send_message(self, channel_id: str, message: OutgoingMessage) -> str:
+        """Post with embeds, components and files; returns the message id."""
+        path = f"/channels/{_snowflake(channel_id, 'channel')}/messages"
+        payload = message_payload(message)
+        if not message.files:
+            data = await self._request("POST", path, json=payload)
+        else:
+            payload["attachments"] = [
+                {"id": i, "filename": name} for i, (name, _) in enumerate(message.files)
+            ]
+            fields = [("payload_json", orjson.dumps(payload), None, "application/json")]
+            fields += [
+                (f"files[{i}]", content, name, "application/octet-stream")
+                for i, (name, content) in enumerate(message.files)
+            ]
+            data = await self._request("POST", path, form=fields)
+        return str(data["id"])
+
+
+def _form(fields: list[Any]) -> aiohttp.FormData:
+    # Built per attempt: a FormData can be sent only once.
+    form = aiohttp.FormData()
+    for name, value, filename, content_type in fields:
+        form.add_field(name, value, filename=filename, content_type=content_type)
+    return form
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _retry_after(payload: Any, header: str | None) -> float:
+    value: Any = payload.get("retry_after") if isinstance(payload, dict) else None
+    if value is None:
+        value = header
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _error(status: int, payload: Any) -> ChatError:
+    detail = ""
+    if isinstance(payload, dict):
+        detail = f" ({payload.get('code')}: {payload.get('message')})"
+    if status == 401:
+        return InvalidBotToken()
+    if status == 403:
+        return MissingAccess(f"discord 403{detail}")
+    if status == 404:
+        return UnknownResource(f"discord 404{detail}")
+    return ChatError(f"discord {status}{detail}", retryable=status >= 500)

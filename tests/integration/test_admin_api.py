@@ -1,0 +1,123 @@
+"""The admin panel's API over a real server and a real store: access, monitor mode, lockout,
+operations, withdrawals, plugins, diagnostics, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from astra.entrypoints.admin.app import create_admin_app
+from tests.integration.sales_world import INSTANCE, OWNER, make_shop
+
+BUYER = "111111111111111111"
+TOKEN = "admin-token-for-tests-0123456789"
+MONITOR = "monitor-token-for-tests-0123456789"
+
+
+def _shop(data_dir: Path):
+    return make_shop(data_dir, keys=3, admin_token=TOKEN, admin_monitor_token=MONITOR,
+                     admin_user="ops", admin_password="correct horse battery")
+
+
+def _sell(shop, buyer: str = BUYER):
+    shop.sales.add_item(INSTANCE, buyer, shop.product_id, shop.variant_id, 1)
+    order = shop.sales.checkout(INSTANCE, buyer)
+    return shop.settlement.confirm_payment(INSTANCE, order.id, amount_cents=order.total_cents,
+                                           payment_id=f"p-{buyer}")
+
+
+async def test_access_monitor_mode_and_lockout(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        assert (await client.get("/api/orders")).status == 401
+        bad = await client.get("/api/orders", headers={"Authorization": "Bearer wrong"})
+        assert bad.status == 401
+        ok = await client.get("/api/orders", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status == 200
+        monitor = {"Authorization": f"Bearer {MONITOR}"}
+        assert (await client.get("/api/diagnostics", headers=monitor)).status == 200
+        for path in ("/api/orders/retry-waiting-stock", "/api/plugins/coupons",
+                     "/api/admin/withdrawals/x/complete", f"/api/runtime/{INSTANCE}/stop"):
+            resp = await client.post(path, json={"enabled": False}, headers=monitor)
+            assert resp.status == 403, path
+        for _ in range(5):
+            resp = await client.post("/admin/login", json={"user": "ops", "password": "nope"})
+            assert resp.status == 401
+        locked = await client.post("/admin/login",
+                                   json={"user": "ops", "password": "correct horse battery"})
+        assert locked.status == 429 and int(locked.headers["Retry-After"]) > 800
+
+
+async def test_login_session_needs_csrf_for_writes(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        resp = await client.post("/admin/login",
+                                 json={"user": "ops", "password": "correct horse battery"})
+        csrf = (await resp.json())["csrf_token"]
+        assert (await client.get("/api/status")).status == 200
+        no_csrf = await client.post("/api/plugins/coupons", json={"enabled": False})
+        assert no_csrf.status == 403
+        done = await client.post("/api/plugins/coupons", json={"enabled": False},
+                                 headers={"X-CSRF-Token": csrf})
+        assert done.status == 200
+        with shop.store.portal(write=False) as uow:
+            entry = next(a for a in uow.audit.all() if a["action"] == "plugin.disabled")
+        assert entry["actor"] == "admin:ops"
+
+
+async def test_operations_withdrawals_and_diagnostics(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    order = _sell(shop)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        orders = await (await client.get("/api/orders?status=paid", headers=auth)).json()
+        assert [o["id"] for o in orders] == [order.id] and orders[0]["instance_id"] == INSTANCE
+        keys_view = await (await client.get("/api/stock", headers=auth)).json()
+        assert keys_view[INSTANCE][shop.variant_id]["sold"] == 1
+        overview = await (await client.get("/api/business/overview?period=month",
+                                           headers=auth)).json()
+        assert overview["gmv_cents"] == 1990 and overview["platform_fees_cents"] == 119
+        assert overview["funnel"] == {"carts": 1, "orders": 1, "paid": 1, "delivered": 0}
+
+        w = shop.wallet.request_withdrawal(OWNER, 1000, "test@example.com")
+        pending = await (await client.get("/api/admin/withdrawals?status=requested",
+                                          headers=auth)).json()
+        assert [x["id"] for x in pending] == [w.id]
+        no_reason = await client.post(f"/api/admin/withdrawals/{w.id}/reject", json={},
+                                      headers=auth)
+        assert no_reason.status == 422
+        rejected = await client.post(f"/api/admin/withdrawals/{w.id}/reject",
+                                     json={"reason": "chave PIX errada"}, headers=auth)
+        assert (await rejected.json())["status"] == "rejected"
+        assert shop.wallet.balance(OWNER) == 1871
+        again = await client.post(f"/api/admin/withdrawals/{w.id}/complete", headers=auth)
+        assert again.status == 409
+
+        redeliver = await client.post(f"/api/orders/{order.id}/manual-deliver", headers=auth)
+        assert (await redeliver.json())["status"] == "pending"
+        unknown = await client.post("/api/orders/ord_nope/manual-deliver", headers=auth)
+        assert unknown.status == 404
+        blocked = await client.post(f"/api/customers/{BUYER}/block",
+                                    json={"instance": INSTANCE, "blocked": True,
+                                          "reason": "chargeback"}, headers=auth)
+        assert (await blocked.json())["blocked"] is True
+
+        # plant an inconsistency: a key reserved by a cart that no longer exists
+        with shop.store.instance(INSTANCE) as uow:
+            key = uow.stock.first(variant_id=shop.variant_id, state="available")
+            key.update(state="reserved", cart_id="cart_gone")
+            uow.stock.put(key)
+            uow.commit()
+        report = await (await client.get("/api/diagnostics", headers=auth)).json()
+        checks = {(f["check"], f["severity"]) for f in report["findings"]}
+        assert ("reservations", "warning") in checks
+        assert ("payments", "warning") in checks  # the sandbox is said loudly
+
+        metrics = await client.get("/metrics", headers=auth)
+        text = await metrics.text()
+        assert metrics.status == 200 and 'astra_orders{status="paid"} 1' in text
+        assert "astra_delivery_queue_depth 1" in text and "astra_webhooks_total" in text
+        assert (await client.get("/metrics")).status == 401
+        bad_json = await client.post("/api/plugins/coupons", data=b"{nope", headers=auth)
+        assert bad_json.status == 422

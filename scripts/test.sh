@@ -16,6 +16,14 @@ fi
 
 .venv/bin/ruff check .
 
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`, which
+# downloads a browser this network cannot reach).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
+  apt-get update -q >/dev/null && \
+    apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null || \
+    echo "test.sh: could not install chromium; the browser tests will fail under CI" >&2
+fi
+
 DOCKERD_PID_FILE=/tmp/astra-dockerd.pid
 if [ "$(id -u)" = 0 ]; then
   pid_before=$(cat "$DOCKERD_PID_FILE" 2>/dev/null || true)

@@ -8,6 +8,7 @@ names no internals, while the log keeps the traceback (through the redacting log
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -23,6 +24,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def json_response(data: object, status: int = 200) -> web.Response:
     # Exactly `application/json`: some clients (interactions.py among them) decode nothing else.
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def read_form(request: web.Request) -> Any:
+    """The request's form (urlencoded or multipart). A malformed body (a multipart without its
+    boundary, say) is the client's mistake: 400, not a crash."""
+    try:
+        return await request.post()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(reason="Malformed form body") from exc
 
 
 def json_error(status: int, code: str, message: str) -> web.Response:

@@ -29,7 +29,7 @@ from astra.domain.errors import DomainError
 from astra.domain.messages import DEFAULT_LANGUAGE, LANGUAGES, render
 from astra.domain.services.accounts import public_user
 from astra.domain.services.plans import plan_state
-from astra.entrypoints.middleware import json_error, json_response
+from astra.entrypoints.middleware import json_error, json_response, read_form
 from astra.entrypoints.portal import sessions
 from astra.logs import get_logger
 
@@ -124,7 +124,7 @@ async def _read_fields(request: web.Request) -> tuple[dict[str, Any], bool]:
     if request.content_type in FORM_TYPES:
         if not _same_origin(request):
             raise _Refusal(403, "cross_site_form")
-        form = await request.post()
+        form = await read_form(request)
         return {k: v for k, v in form.items() if isinstance(v, str)}, True
     if request.content_type == "application/json":
         try:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from astra.entrypoints.middleware import json_error
+from astra.entrypoints.middleware import json_error, read_form
 
 COOKIE = "astra_session"
 MAX_AGE = 7 * 24 * 3600
@@ -112,7 +112,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type in ("application/x-www-form-urlencoded",
                                                      "multipart/form-data"):
-            form = await request.post()
+            form = await read_form(request)
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
         if not sent or not hmac.compare_digest(sent, request[SESSION_KEY]["csrf"]):

@@ -10,6 +10,7 @@ from astra.domain.catalog import Product
 from astra.domain.coupon import Coupon
 from astra.domain.money import format_brl
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
+from astra.entrypoints.middleware import read_form
 from astra.entrypoints.portal import api_schemas as schemas
 from astra.entrypoints.portal.seller_api import (
     ApiError,
@@ -108,7 +109,7 @@ async def _stock_upload(request: web.Request) -> tuple[str, bytes | str]:
         keys = body["keys"]
         return body["variant_id"], "\n".join(keys) if isinstance(keys, list) else keys
     try:
-        form = await request.post()
+        form = await read_form(request)
     except web.HTTPException:
         raise
     except Exception:

@@ -30,3 +30,28 @@ class TestProcessRuntimeContract(RuntimeContract):
                                environment)
 
         return make
+
+
+def test_a_runtime_left_by_a_dead_platform_is_replaced_not_doubled(tmp_path: Path) -> None:
+    spec = RuntimeSpec("ct-orphan", "usr", "", "rt", "k" * 43,
+                       str(tmp_path / "data" / "instances" / "ct-orphan"),
+                       {"DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"})
+    first = ProcessRuntime(tmp_path / "data", restart_limit=0)
+    # A spec without a token exits at once; keep a long-lived one instead: a sleeping stand-in
+    # started the way the runtime starts bots, recorded in the pid file.
+    import subprocess
+    import sys
+
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "instance",
+                               "run", "ct-orphan"], start_new_session=True)
+    pid_file = tmp_path / "data" / "instances" / "ct-orphan" / "runtime.pid"
+    pid_file.parent.mkdir(parents=True)
+    pid_file.write_text(str(orphan.pid))
+    try:
+        first.ensure(spec)
+        assert orphan.wait(timeout=10) is not None  # the orphan was ended before the start
+        assert pid_file.read_text() != str(orphan.pid)
+    finally:
+        first.shutdown()
+        if orphan.poll() is None:
+            orphan.kill()

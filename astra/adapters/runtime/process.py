@@ -27,6 +27,14 @@ STOP_TIMEOUT = 15.0
 EXIT_INVALID_TOKEN = 3  # `astra instance run` exits with it when Discord refuses the token
 
 
+def _gone(pid: int) -> bool:
+    """Exited (a zombie counts: it only waits for its parent to read its status)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def spec_hash(spec: RuntimeSpec) -> str:
     """Identifies a spec without keeping its secrets around in clear."""
     parts = [
@@ -98,10 +106,37 @@ class ProcessRuntime:
     def _log_path(self, instance_id: str) -> Path:
         return self.data_dir / "instances" / instance_id / "runtime.log"
 
+    def _pid_path(self, instance_id: str) -> Path:
+        return self.data_dir / "instances" / instance_id / "runtime.pid"
+
+    def _kill_orphan(self, instance_id: str) -> None:
+        """A runtime left running by a platform that died (kill -9) would be a second bot on
+        the same token: end it before starting ours. Only a process whose command line is this
+        instance's `instance run` is touched."""
+        path = self._pid_path(instance_id)
+        try:
+            pid = int(path.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if cmdline[-3:-1] != [b"run", instance_id.encode()] and \
+                cmdline[-2:] != [b"run", instance_id.encode()]:
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                if _gone(pid):
+                    return
+                time.sleep(0.05)
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def _spawn(self, sup: _Supervised) -> None:
         spec = sup.spec
         log_path = self._log_path(spec.instance_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._kill_orphan(spec.instance_id)
         with open(log_path, "ab", buffering=0) as log:
             sup.proc = subprocess.Popen(
                 [self.python, "-m", "astra.entrypoints.cli", "instance", "run", spec.instance_id],
@@ -112,6 +147,7 @@ class ProcessRuntime:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self._pid_path(spec.instance_id).write_text(str(sup.proc.pid))
         sup.started_at = time.time()
         sup.state = ProcessState.RUNNING
         sup.exit_code = None

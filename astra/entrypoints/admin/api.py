@@ -16,8 +16,9 @@ from aiohttp import web
 from astra.domain.errors import InvalidInput, NotFoundError
 from astra.domain.services.diagnostics import Diagnostics
 from astra.domain.services.reporting import Reporting
-from astra.entrypoints.admin.auth import ADMIN_KEY, actor
+from astra.entrypoints.admin.auth import ADMIN_KEY, COOKIE, actor
 from astra.entrypoints.middleware import json_response
+from astra.entrypoints.portal import openapi
 from astra.ports.runtime import RuntimeUnavailable
 from astra.ports.store import INSTANCE_ID_PATTERN
 
@@ -256,6 +257,8 @@ async def plugins(request: web.Request) -> web.Response:
     """Installed plugins with their hooks, toggles and errors (?instance for its overrides)."""
     manager = _c(request).plugins()
     instance = request.query.get("instance")
+    if instance:
+        await _run(_instances, request)  # an unknown or malformed id is a 404, not a 500
     rows = await _run(manager.plugins)
     effective = await _run(manager.effective, instance)
     return json_response([{**r, "enabled": effective.get(r["name"])} for r in rows])
@@ -273,8 +276,11 @@ async def toggle_plugin(request: web.Request) -> web.Response:
         raise InvalidInput("invalid_field", field="enabled")
     manager = _c(request).plugins()
     if data.get("instance"):
-        await _run(manager.set_instance, str(data["instance"]), name, enabled,
-                   actor(request))
+        instance_id = str(data["instance"])
+        if (not INSTANCE_ID_PATTERN.fullmatch(instance_id)
+                or instance_id not in await _run(_c(request).store().instance_ids)):
+            raise NotFoundError("instância", instance_id)  # never a 500, never a new directory
+        await _run(manager.set_instance, instance_id, name, enabled, actor(request))
     else:
         await _run(manager.set_global, name, enabled, actor(request))
     return json_response({"ok": True, "name": name, "enabled": enabled})
@@ -404,9 +410,83 @@ async def runtime_action(request: web.Request) -> web.Response:
     return json_response(doc)
 
 
+# -- OpenAPI -----------------------------------------------------------------------------------
+
+_STRING = {"type": "string", "maxLength": 200}
+_INSTANCE = {"type": "string", "pattern": INSTANCE_ID_PATTERN.pattern}
+_BODIES: dict[Callable[..., Any], dict[str, Any]] = {
+    toggle_plugin: {"type": "object", "required": ["enabled"],
+                    "properties": {"enabled": {"type": ["boolean", "null"]},
+                                   "instance": _INSTANCE}},
+    reject_withdrawal: {"type": "object", "required": ["reason"],
+                        "properties": {"reason": {**_STRING, "minLength": 1}}},
+    refund: {"type": "object", "properties": {"reason": _STRING}},
+    block_customer: {"type": "object", "required": ["instance"],
+                     "properties": {"instance": _INSTANCE, "blocked": {"type": "boolean"},
+                                    "reason": _STRING}},
+}
+_FILTERS = ("instance", "status", "q")
+_QUERY: dict[str, tuple[str, ...]] = {
+    "/api/business/overview": ("period",),
+    "/api/orders": _FILTERS, "/api/carts": _FILTERS, "/api/deliveries": _FILTERS,
+    "/api/customers": ("instance", "q"), "/api/products": ("instance", "q"),
+    "/api/coupons": ("instance", "q"), "/api/stock": ("instance",),
+    "/api/logs/recent": ("instance", "action", "actor"), "/api/plugins": ("instance",),
+    "/api/admin/withdrawals": ("status",), "/api/orders/retry-waiting-stock": ("instance",),
+}
+
+
+def _describe_handlers() -> None:
+    """Declare every API handler authenticated (and the writes' bodies) for the document."""
+    reads = (status, overview, orders, carts, deliveries, customers, products, coupons, stock,
+             accounts, runtime_list, runtime_logs, logs_recent, diagnostics, plugins)
+    writes = (runtime_action, complete_withdrawal, retry_waiting_stock, manual_deliver, resync,
+              cancel_cart, confirm_cart, *_BODIES)
+    for handler in reads:
+        openapi.describe(handler)
+    for handler in writes:
+        openapi.describe(handler, body=_BODIES.get(handler), errors=(404, 409, 422))
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of the admin panel's HTTP API (pages left out)."""
+    doc = openapi.document(request.app, "Astra admin")
+    paths: dict[str, Any] = {}
+    for path, ops in doc["paths"].items():
+        if path.startswith("/static"):
+            continue
+        if path == "/admin" or path.startswith("/admin/"):
+            ops = {m: op for m, op in ops.items() if m != "get"}  # HTML pages
+        for method, op in ops.items():
+            if op.get("security"):
+                op["security"] = [{"bearer": []}, {"session": []}]
+            for param in op.get("parameters", []):
+                if param["name"] == "X-CSRF-Token":
+                    param["description"] = ("The csrf_token POST /admin/login answered; "
+                                            "required with the session cookie.")
+            if method == "get" or path == "/api/orders/retry-waiting-stock":
+                op.setdefault("parameters", []).extend(
+                    {"name": name, "in": "query", "required": False,
+                     "schema": {"enum": ["day", "week", "month"]} if name == "period"
+                     else {"type": "string"}}
+                    for name in _QUERY.get(path, ()))
+        if ops:
+            paths[path] = ops
+    doc["paths"] = paths
+    doc["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "ADMIN_PANEL_TOKEN (or ADMIN_MONITOR_TOKEN: read-only)"},
+        "session": {"type": "apiKey", "in": "cookie", "name": COOKIE,
+                    "description": "From POST /admin/login"},
+    }
+    return json_response(doc)
+
+
 def add_routes(app: web.Application, container: Any) -> None:
     app[CONTAINER_KEY] = container
+    _describe_handlers()
     r = app.router
+    r.add_get("/api/openapi.json", openapi_json)
     r.add_get("/api/status", status)
     r.add_get("/api/business/overview", overview)
     r.add_get("/api/orders", orders)

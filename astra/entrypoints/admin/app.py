@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from astra.container import Container
-from astra.entrypoints.admin import api, auth, metrics
+from astra.entrypoints.admin import api, auth, metrics, pages
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
 
@@ -14,7 +14,8 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def create_admin_app(container: Container) -> web.Application:
     settings = container.settings()
-    app = web.Application(middlewares=[errors_as_json, auth.admin_auth],
+    # pages.login_redirect sits outside admin_auth: it turns a page visit's 401 into the login.
+    app = web.Application(middlewares=[errors_as_json, pages.login_redirect, auth.admin_auth],
                           client_max_size=MAX_BODY_BYTES)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "admin"
@@ -29,4 +30,5 @@ def create_admin_app(container: Container) -> web.Application:
     app.router.add_post("/admin/logout", auth.logout)
     app.router.add_get("/metrics", metrics.metrics)
     api.add_routes(app, container)
+    pages.add_routes(app)
     return app

@@ -89,7 +89,8 @@ async def admin_auth(request: web.Request, handler: Handler) -> web.StreamRespon
     if request[ADMIN_KEY] is None:
         return json_error(401, "unauthenticated",
                           "Admin credentials required (Bearer token or /admin/login).")
-    if request.method not in SAFE:
+    if request.method not in SAFE and request.path != "/admin/logout":
+        # Logging out is not a write: monitor sessions may end themselves too.
         if request[ADMIN_KEY]["role"] != "admin":
             return json_error(403, "read_only", "Monitor mode is read-only.")
         if via_cookie and not hmac.compare_digest(request.headers.get("X-CSRF-Token", ""),

@@ -7,7 +7,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
 from astra.entrypoints.middleware import errors_as_json
-from astra.entrypoints.portal import api_routes, auth_routes, internal_api, sessions
+from astra.entrypoints.portal import api_routes, auth_routes, internal_api, pages, sessions
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
     WebhookQueue,
@@ -40,4 +40,5 @@ def create_portal_app(container: Container) -> web.Application:
     internal_api.add_routes(app, container)
     api_routes.add_routes(app, container)
     auth_routes.add_routes(app, container)
+    pages.add_routes(app, container)
     return app

@@ -77,7 +77,8 @@ def actor(request: web.Request) -> str:
 
 def language_of(request: web.Request) -> str:
     user = current_user(request) or {}
-    language = user.get("language")
+    # The user's choice, else the page's language switch (the `lang` cookie).
+    language = user.get("language") or request.cookies.get("lang")
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 

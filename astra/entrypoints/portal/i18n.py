@@ -1,0 +1,514 @@
+"""The portal pages' text: pt-BR by default, English with the `lang` cookie.
+
+`TEXT` maps a key to its (pt-BR, English) pair. `CLIENT_KEYS` are the ones the page's script
+needs (it reads them from a JSON block in the page, never from the network).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from astra.domain.messages import DEFAULT_LANGUAGE, LANGUAGES
+
+LANGUAGE_COOKIE = "lang"
+
+TEXT: dict[str, tuple[str, str]] = {
+    # layout
+    "brand.tagline": ("Bots de venda no Discord com PIX", "Discord sales bots paid by PIX"),
+    "nav.main": ("Navegação principal", "Main navigation"),
+    "nav.dashboard": ("Painel", "Dashboard"),
+    "nav.instances": ("Instâncias", "Instances"),
+    "nav.store": ("Loja", "Store"),
+    "nav.wallet": ("Carteira", "Wallet"),
+    "nav.account": ("Conta", "Account"),
+    "lang.label": ("Idioma", "Language"),
+    "lang.switch": ("Mudar idioma", "Change language"),
+    "skip": ("Pular para o conteúdo", "Skip to content"),
+    "noscript": (
+        "Ative o JavaScript para fazer alterações nesta página.",
+        "Turn on JavaScript to make changes on this page.",
+    ),
+    "close": ("Fechar", "Close"),
+    "cancel": ("Cancelar", "Cancel"),
+    "confirm": ("Confirmar", "Confirm"),
+    "copy": ("Copiar", "Copy"),
+    "save": ("Salvar", "Save"),
+    "optional": ("opcional", "optional"),
+    "logout": ("Sair", "Log out"),
+    "footer": ("Astra · pagamentos por PIX", "Astra · payments by PIX"),
+    # landing and auth
+    "landing.title": ("Sua loja no Discord, paga por PIX", "Your store on Discord, paid by PIX"),
+    "landing.lead": (
+        "Crie um bot de vendas com seu próprio token, cadastre produtos e estoque de chaves, "
+        "e receba por PIX com entrega automática na DM do comprador.",
+        "Create a sales bot with your own token, add products and key stock, and get paid "
+        "by PIX with automatic delivery to the buyer's DMs.",
+    ),
+    "landing.f1.title": ("Seu bot, sua marca", "Your bot, your brand"),
+    "landing.f1.text": (
+        "Cada loja roda isolada com o token do seu bot.",
+        "Each store runs isolated with your own bot token.",
+    ),
+    "landing.f2.title": ("PIX na hora", "Instant PIX"),
+    "landing.f2.text": (
+        "QR code e copia-e-cola no carrinho; a chave chega sozinha.",
+        "QR code and copy-paste code in the cart; the key arrives by itself.",
+    ),
+    "landing.f3.title": ("Saque quando quiser", "Withdraw any time"),
+    "landing.f3.text": (
+        "Acompanhe o saldo e peça o saque para sua chave PIX.",
+        "Follow your balance and withdraw to your PIX key.",
+    ),
+    "landing.pricing": (
+        "{days} dias grátis, depois {price}/mês. Taxa de {fee} por venda.",
+        "{days} days free, then {price}/month. {fee} fee per sale.",
+    ),
+    "landing.go": ("Ir para o painel", "Go to the dashboard"),
+    "landing.signed_in": ("Você entrou como {email}.", "You are logged in as {email}."),
+    "auth.login": ("Entrar", "Log in"),
+    "auth.register": ("Criar conta", "Sign up"),
+    "auth.login.title": ("Entrar no Astra", "Log in to Astra"),
+    "auth.register.title": ("Crie sua conta", "Create your account"),
+    "auth.email": ("E-mail", "E-mail"),
+    "auth.password": ("Senha", "Password"),
+    "auth.password.hint": ("Pelo menos 8 caracteres.", "At least 8 characters."),
+    "auth.name": ("Seu nome", "Your name"),
+    "auth.or": ("ou", "or"),
+    "auth.discord": ("Entrar com Discord", "Log in with Discord"),
+    "auth.no_account": ("Ainda não tem conta?", "No account yet?"),
+    "auth.have_account": ("Já tem conta?", "Already have an account?"),
+    "auth.tabs": ("Entrar ou criar conta", "Log in or sign up"),
+    # plan banner
+    "plan.none": (
+        "Você ainda não tem um plano. Comece o teste grátis de {days} dias para criar seu bot.",
+        "You have no plan yet. Start the {days}-day free trial to create your bot.",
+    ),
+    "plan.none_no_trial": (
+        "Você ainda não tem um plano. Assine para criar seu bot.",
+        "You have no plan yet. Subscribe to create your bot.",
+    ),
+    "plan.trial": (
+        "Teste grátis: {days} dia(s) restante(s), até {until}.",
+        "Free trial: {days} day(s) left, until {until}.",
+    ),
+    "plan.paid": (
+        "Plano mensal ativo: {days} dia(s) restante(s), até {until}.",
+        "Monthly plan active: {days} day(s) left, until {until}.",
+    ),
+    "plan.expired": (
+        "Seu plano expirou em {until}. Seus bots estão suspensos até a renovação.",
+        "Your plan expired on {until}. Your bots are suspended until you renew.",
+    ),
+    "plan.start_trial": ("Começar teste grátis", "Start free trial"),
+    "plan.buy": ("Assinar plano · {price}", "Buy plan · {price}"),
+    "plan.renew": ("Renovar · {price}", "Renew · {price}"),
+    "plan.trial_started": ("Teste grátis iniciado!", "Free trial started!"),
+    "pix.title": ("Pague com PIX", "Pay with PIX"),
+    "pix.scan": (
+        "Escaneie o QR code no app do seu banco ou use o copia-e-cola.",
+        "Scan the QR code in your bank's app or use the copy-paste code.",
+    ),
+    "pix.code": ("PIX copia-e-cola", "PIX copy-paste code"),
+    "pix.amount": ("Valor", "Amount"),
+    "pix.expires": ("Vence em", "Expires"),
+    "pix.qr_alt": ("QR code do PIX", "PIX QR code"),
+    "pix.waiting": (
+        "Aguardando o pagamento… esta página se atualiza sozinha.",
+        "Waiting for the payment… this page updates by itself.",
+    ),
+    "pix.sandbox": (
+        "Pagamentos simulados (sandbox): aprove com o comando astra payments approve {charge}",
+        "Simulated payments (sandbox): approve with the command astra payments approve {charge}",
+    ),
+    "pix.paid": ("Pagamento confirmado! Plano ativo.", "Payment confirmed! Plan active."),
+    # dashboard
+    "dash.title": ("Painel", "Dashboard"),
+    "dash.hello": ("Olá, {name}!", "Hello, {name}!"),
+    "dash.instances": ("Instâncias", "Instances"),
+    "dash.instances.sub": ("{online} online de {total}", "{online} online of {total}"),
+    "dash.sales": ("Vendas", "Sales"),
+    "dash.sales.sub": ("{paid} paga(s) · {pending} aguardando", "{paid} paid · {pending} pending"),
+    "dash.net": ("Líquido", "Net"),
+    "dash.balance": ("Saldo na carteira", "Wallet balance"),
+    "dash.balance.sub": ("{amount} em saque", "{amount} being withdrawn"),
+    "dash.start": ("Primeiros passos", "Getting started"),
+    "dash.step.plan": ("Ative um plano ou o teste grátis", "Activate a plan or the free trial"),
+    "dash.step.instance": ("Crie uma instância (seu bot)", "Create an instance (your bot)"),
+    "dash.step.token": ("Cadastre o token do bot", "Set the bot token"),
+    "dash.step.product": ("Cadastre um produto com estoque", "Add a product with stock"),
+    "dash.step.post": ("Publique o produto num canal", "Post the product in a channel"),
+    "dash.done": ("feito", "done"),
+    "dash.todo": ("a fazer", "to do"),
+    "dash.your_instances": ("Suas instâncias", "Your instances"),
+    "dash.no_instances": ("Nenhuma instância ainda.", "No instances yet."),
+    "dash.create_first": ("Criar minha primeira instância", "Create my first instance"),
+    "dash.open_store": ("Abrir loja", "Open store"),
+    "dash.recent": ("Últimas vendas", "Latest sales"),
+    "dash.no_sales": (
+        "Nenhuma venda ainda. Publique um produto no Discord para começar.",
+        "No sales yet. Post a product on Discord to get started.",
+    ),
+    "dash.all_sales": ("Ver vendas", "See sales"),
+    "dash.manage": ("Gerenciar", "Manage"),
+    # instance status
+    "status.online": ("online", "online"),
+    "status.offline": ("offline", "offline"),
+    "status.error": ("erro", "error"),
+    "status.suspended": ("suspenso", "suspended"),
+    "status.starting": ("iniciando", "starting"),
+    "desired.running": ("ligado", "on"),
+    "desired.stopped": ("desligado", "off"),
+    "desired.restart": ("reiniciando", "restarting"),
+    # instances page
+    "inst.title": ("Instâncias", "Instances"),
+    "inst.lead": (
+        "Cada instância é um bot do Discord com sua própria loja.",
+        "Each instance is a Discord bot with its own store.",
+    ),
+    "inst.new": ("Nova instância", "New instance"),
+    "inst.name": ("Nome da loja", "Store name"),
+    "inst.id": ("Identificador", "Identifier"),
+    "inst.id.hint": (
+        "3 a 40 letras minúsculas, números ou hífens. Não muda depois.",
+        "3 to 40 lowercase letters, digits or hyphens. It cannot change later.",
+    ),
+    "inst.token": ("Token do bot", "Bot token"),
+    "inst.token.hint": (
+        "Discord Developer Portal → seu app → Bot → Reset Token. Guardado criptografado e nunca "
+        "mostrado de novo.",
+        "Discord Developer Portal → your app → Bot → Reset Token. Stored encrypted and never "
+        "shown again.",
+    ),
+    "inst.create": ("Criar instância", "Create instance"),
+    "inst.created": ("Instância criada.", "Instance created."),
+    "inst.none": (
+        "Você ainda não tem instâncias. Crie a primeira acima.",
+        "You have no instances yet. Create the first one above.",
+    ),
+    "inst.plan_needed": (
+        "Ative o teste grátis ou um plano para criar instâncias.",
+        "Start the free trial or a plan to create instances.",
+    ),
+    "inst.bot": ("Bot", "Bot"),
+    "inst.no_token": ("Sem token", "No token"),
+    "inst.desired": ("Estado pedido", "Requested state"),
+    "inst.start": ("Ligar", "Start"),
+    "inst.stop": ("Desligar", "Stop"),
+    "inst.restart": ("Reiniciar", "Restart"),
+    "inst.started": (
+        "Pedido enviado: o bot liga em instantes.",
+        "Requested: the bot starts shortly.",
+    ),
+    "inst.stopped": ("Bot desligado.", "Bot stopped."),
+    "inst.restarted": ("Reinício pedido.", "Restart requested."),
+    "inst.set_token": ("Definir token", "Set token"),
+    "inst.change_token": ("Trocar token", "Change token"),
+    "inst.clear_token": ("Remover token", "Remove token"),
+    "inst.clear_token.confirm": (
+        "Remover o token? O bot será desligado.",
+        "Remove the token? The bot will stop.",
+    ),
+    "inst.token_saved": ("Token verificado e salvo.", "Token checked and saved."),
+    "inst.token_cleared": ("Token removido.", "Token removed."),
+    "inst.invite": ("Convidar bot para o servidor", "Invite the bot to your server"),
+    "inst.invite.none": (
+        "Defina o token para gerar o link de convite.",
+        "Set the token to get the invite link.",
+    ),
+    "inst.key": ("Chave da instância", "Instance key"),
+    "inst.key.has": ("Chave definida", "Key set"),
+    "inst.key.none": ("Sem chave", "No key"),
+    "inst.rotate": ("Gerar nova chave", "Generate a new key"),
+    "inst.rotate.confirm": (
+        "Gerar uma nova chave? A chave atual deixa de funcionar.",
+        "Generate a new key? The current key stops working.",
+    ),
+    "inst.key.title": ("Sua nova chave", "Your new key"),
+    "inst.key.once": (
+        "Guarde esta chave agora: ela não será mostrada de novo. Use-a em /loja vincular.",
+        "Save this key now: it will not be shown again. Use it with /loja vincular.",
+    ),
+    "inst.logs": ("Últimas linhas do log", "Last log lines"),
+    "inst.logs.none": ("Nenhuma linha de log ainda.", "No log lines yet."),
+    "inst.logs.unavailable": ("Log indisponível agora.", "Log unavailable right now."),
+    "inst.settings": ("Configurações", "Settings"),
+    "inst.bot_language": ("Idioma do bot", "Bot language"),
+    "inst.cart_minutes": ("Tempo do carrinho (minutos)", "Cart time (minutes)"),
+    "inst.saved": ("Configurações salvas.", "Settings saved."),
+    "inst.delete": ("Excluir instância", "Delete instance"),
+    "inst.delete.confirm": (
+        "Excluir esta instância? O bot para e ela some da lista; os dados ficam guardados.",
+        "Delete this instance? The bot stops and it leaves your list; its data is kept.",
+    ),
+    "inst.deleted": ("Instância excluída.", "Instance deleted."),
+    "inst.reason": ("Motivo", "Reason"),
+    "inst.updated": ("Atualizado", "Updated"),
+    # store page
+    "store.title": ("Loja", "Store"),
+    "store.instance": ("Instância", "Instance"),
+    "store.switch": ("Trocar", "Switch"),
+    "store.none": (
+        "Crie uma instância para montar sua loja.",
+        "Create an instance to set up your store.",
+    ),
+    "store.missing": ("Instância não encontrada.", "Instance not found."),
+    "store.products": ("Produtos", "Products"),
+    "store.no_products": ("Nenhum produto ainda.", "No products yet."),
+    "store.new_product": ("Novo produto", "New product"),
+    "store.product_name": ("Nome do produto", "Product name"),
+    "store.description": ("Descrição", "Description"),
+    "store.delivery": ("Entrega", "Delivery"),
+    "delivery.key": ("Chave (estoque)", "Key (stock)"),
+    "delivery.text": ("Texto", "Text"),
+    "delivery.file": ("Arquivo (link)", "File (link)"),
+    "delivery.role": ("Cargo", "Role"),
+    "store.content": ("Conteúdo entregue", "Delivered content"),
+    "store.content.hint": (
+        "Para texto: o texto; arquivo: o link; cargo: o ID do cargo.",
+        "For text: the text; file: the link; role: the role id.",
+    ),
+    "store.variants": ("Variantes", "Variants"),
+    "store.variant": ("Variante", "Variant"),
+    "store.variant_name": ("Nome da variante", "Variant name"),
+    "store.price": ("Preço (R$)", "Price (R$)"),
+    "store.price_col": ("Preço", "Price"),
+    "store.max": ("Máx. por pedido", "Max per order"),
+    "store.add_variant": ("+ Variante", "+ Variant"),
+    "store.remove_variant": ("Remover variante", "Remove variant"),
+    "store.create_product": ("Cadastrar produto", "Add product"),
+    "store.product_created": ("Produto cadastrado.", "Product added."),
+    "store.stock": ("Estoque", "Stock"),
+    "store.available": ("disponível", "available"),
+    "store.reserved": ("reservado", "reserved"),
+    "store.sold": ("vendido", "sold"),
+    "store.upload": ("Adicionar estoque", "Add stock"),
+    "store.keys": ("Chaves (uma por linha)", "Keys (one per line)"),
+    "store.file": ("ou um arquivo .txt", "or a .txt file"),
+    "store.send_stock": ("Enviar estoque", "Upload stock"),
+    "store.report": (
+        "{added} chave(s) adicionada(s), {skipped} ignorada(s).",
+        "{added} key(s) added, {skipped} skipped.",
+    ),
+    "store.report.detail": (
+        "Repetidas no envio: {dup} · já no estoque: {existing} · em branco: {blank} · "
+        "longas demais: {long} · inválidas: {invalid}.",
+        "Repeated in the upload: {dup} · already in stock: {existing} · blank: {blank} · "
+        "too long: {long} · invalid: {invalid}.",
+    ),
+    "store.report.lines": ("Linhas ignoradas: {lines}", "Skipped lines: {lines}"),
+    "store.post": ("Publicar no Discord", "Post on Discord"),
+    "store.channel": ("Canal", "Channel"),
+    "store.guild": ("Servidor", "Server"),
+    "store.loading": ("Carregando canais…", "Loading channels…"),
+    "store.no_channels": (
+        "O bot não está em nenhum servidor: convide-o primeiro.",
+        "The bot is in no server: invite it first.",
+    ),
+    "store.pick_guild": ("Escolha o servidor", "Pick the server"),
+    "store.need_token": (
+        "Defina o token do bot em Instâncias para publicar.",
+        "Set the bot token in Instances to post.",
+    ),
+    "store.posted": ("Produto publicado no canal.", "Product posted in the channel."),
+    "store.posted_in": ("Publicado em {n} canal(is)", "Posted in {n} channel(s)"),
+    "store.deactivate": ("Desativar", "Deactivate"),
+    "store.activate": ("Ativar", "Activate"),
+    "store.inactive": ("desativado", "inactive"),
+    "store.deactivate.confirm": (
+        "Tirar este produto de venda? Estoque e pedidos ficam guardados.",
+        "Take this product off sale? Its stock and orders are kept.",
+    ),
+    "store.product_updated": ("Produto atualizado.", "Product updated."),
+    "store.coupons": ("Cupons", "Coupons"),
+    "store.no_coupons": ("Nenhum cupom ainda.", "No coupons yet."),
+    "store.code": ("Código", "Code"),
+    "store.kind": ("Tipo", "Type"),
+    "store.kind.percent": ("Porcentagem", "Percent"),
+    "store.kind.fixed": ("Valor fixo", "Fixed amount"),
+    "store.value": ("Desconto", "Discount"),
+    "store.value.hint": (
+        "Porcentagem: 1 a 100. Valor fixo: em reais, como 5,00.",
+        "Percent: 1 to 100. Fixed: in reais, like 5,00.",
+    ),
+    "store.min_order": ("Pedido mínimo (R$)", "Minimum order (R$)"),
+    "store.max_uses": ("Usos máximos", "Maximum uses"),
+    "store.per_buyer": ("Usos por comprador", "Uses per buyer"),
+    "store.expires": ("Expira em", "Expires"),
+    "store.uses": ("Usos", "Uses"),
+    "store.state": ("Situação", "State"),
+    "store.active": ("ativo", "active"),
+    "store.disabled": ("desativado", "disabled"),
+    "store.create_coupon": ("Criar cupom", "Create coupon"),
+    "store.coupon_created": ("Cupom criado.", "Coupon created."),
+    "store.disable": ("Desativar", "Disable"),
+    "store.enable": ("Reativar", "Enable"),
+    "store.coupon_updated": ("Cupom atualizado.", "Coupon updated."),
+    "store.sales": ("Vendas", "Sales"),
+    "store.no_sales": ("Nenhuma venda ainda.", "No sales yet."),
+    "store.gross": ("Bruto", "Gross"),
+    "store.fee": ("Taxa", "Fee"),
+    "store.net": ("Líquido", "Net"),
+    "store.orders": ("Pedidos", "Orders"),
+    "store.paid_orders": ("Pagos", "Paid"),
+    "store.orders_sub": (
+        "{paid} pago(s) de {orders} pedido(s)",
+        "{paid} paid of {orders} order(s)",
+    ),
+    "store.refunded": ("Reembolsado", "Refunded"),
+    "store.order": ("Pedido", "Order"),
+    "store.date": ("Data", "Date"),
+    "store.buyer": ("Comprador", "Buyer"),
+    "store.items": ("Itens", "Items"),
+    "store.total": ("Total", "Total"),
+    "store.showing": ("Mostrando {shown} de {total}.", "Showing {shown} of {total}."),
+    "store.actions": ("Ações", "Actions"),
+    "order.pending": ("aguardando PIX", "awaiting PIX"),
+    "order.paid": ("pago", "paid"),
+    "order.waiting_stock": ("sem estoque", "waiting stock"),
+    "order.delivered": ("entregue", "delivered"),
+    "order.expired": ("expirado", "expired"),
+    "order.cancelled": ("cancelado", "cancelled"),
+    "order.refunded": ("reembolsado", "refunded"),
+    # wallet
+    "wallet.title": ("Carteira", "Wallet"),
+    "wallet.balance": ("Saldo disponível", "Available balance"),
+    "wallet.withdrawing": ("Em saque", "Being withdrawn"),
+    "wallet.fee_note": (
+        "Cada venda entra no saldo já sem a taxa da plataforma ({fee}).",
+        "Each sale is credited net of the platform fee ({fee}).",
+    ),
+    "wallet.request": ("Pedir saque", "Request a withdrawal"),
+    "wallet.amount": ("Valor (R$)", "Amount (R$)"),
+    "wallet.amount.hint": ("Mínimo de {min}.", "Minimum {min}."),
+    "wallet.pix_key": ("Chave PIX", "PIX key"),
+    "wallet.pix_key.hint": (
+        "CPF, CNPJ, e-mail, celular (+55…) ou chave aleatória.",
+        "CPF, CNPJ, e-mail, phone (+55…) or random key.",
+    ),
+    "wallet.requested": ("Saque pedido.", "Withdrawal requested."),
+    "wallet.withdrawals": ("Saques", "Withdrawals"),
+    "wallet.no_withdrawals": ("Nenhum saque ainda.", "No withdrawals yet."),
+    "wallet.cancel": ("Cancelar saque", "Cancel withdrawal"),
+    "wallet.cancel.confirm": (
+        "Cancelar este saque? O valor volta para o saldo.",
+        "Cancel this withdrawal? The amount returns to your balance.",
+    ),
+    "wallet.cancelled": ("Saque cancelado.", "Withdrawal cancelled."),
+    "wallet.ledger": ("Extrato", "Statement"),
+    "wallet.no_entries": ("Nenhum lançamento ainda.", "No entries yet."),
+    "wallet.description": ("Descrição", "Description"),
+    "wallet.kind": ("Tipo", "Type"),
+    "wallet.status": ("Situação", "Status"),
+    "wallet.reason": ("Motivo", "Reason"),
+    "ledger.sale_credit": ("venda", "sale"),
+    "ledger.sale_reversal": ("estorno de venda", "sale reversal"),
+    "ledger.withdrawal_debit": ("saque", "withdrawal"),
+    "ledger.withdrawal_reversal": ("saque devolvido", "withdrawal returned"),
+    "withdrawal.requested": ("pedido", "requested"),
+    "withdrawal.paid": ("pago", "paid"),
+    "withdrawal.rejected": ("recusado", "rejected"),
+    "withdrawal.cancelled": ("cancelado", "cancelled"),
+    # account
+    "acct.title": ("Conta", "Account"),
+    "acct.profile": ("Perfil", "Profile"),
+    "acct.name": ("Nome", "Name"),
+    "acct.member_since": ("Cliente desde", "Member since"),
+    "acct.plan": ("Plano", "Plan"),
+    "plan_kind.none": ("nenhum", "none"),
+    "plan_kind.trial": ("teste grátis", "free trial"),
+    "plan_kind.paid": ("mensal", "monthly"),
+    "acct.password": ("Trocar senha", "Change password"),
+    "acct.set_password": ("Definir senha", "Set a password"),
+    "acct.current_password": ("Senha atual", "Current password"),
+    "acct.new_password": ("Nova senha", "New password"),
+    "acct.confirm_password": ("Repita a nova senha", "Repeat the new password"),
+    "acct.password_mismatch": ("As senhas não conferem.", "The passwords do not match."),
+    "acct.password_changed": (
+        "Senha alterada. As outras sessões foram encerradas.",
+        "Password changed. Your other sessions were ended.",
+    ),
+    "acct.discord": ("Discord", "Discord"),
+    "acct.discord.linked": ("Vinculado como {name}.", "Linked as {name}."),
+    "acct.discord.not_linked": (
+        "Vincule sua conta do Discord para entrar com ela.",
+        "Link your Discord account to log in with it.",
+    ),
+    "acct.discord.link": ("Vincular Discord", "Link Discord"),
+    "acct.discord.relink": ("Vincular outra conta", "Link another account"),
+    "acct.discord.off": (
+        "O login com Discord não está configurado nesta instalação.",
+        "Discord login is not set up on this installation.",
+    ),
+    "acct.session": ("Sessão", "Session"),
+    "acct.logout.text": ("Sair deste navegador.", "Log out of this browser."),
+    # client-side
+    "js.error": (
+        "Algo deu errado. Tente novamente em instantes.",
+        "Something went wrong. Please try again shortly.",
+    ),
+    "js.network": (
+        "Sem conexão com o servidor. Confira sua internet.",
+        "Cannot reach the server. Check your connection.",
+    ),
+    "js.bad_price": (
+        "Preço inválido: {value}. Use, por exemplo, 19,90.",
+        "Invalid price: {value}. Use, for example, 19,90.",
+    ),
+    "js.bad_amount": (
+        "Valor inválido: {value}. Use, por exemplo, 50,00.",
+        "Invalid amount: {value}. Use, for example, 50,00.",
+    ),
+    "js.copied": ("Copiado!", "Copied!"),
+    "js.working": ("Enviando…", "Sending…"),
+    "js.need_keys": (
+        "Cole as chaves ou escolha um arquivo .txt.",
+        "Paste the keys or pick a .txt file.",
+    ),
+    "js.pick_channel": ("Escolha um canal.", "Pick a channel."),
+}
+
+# Keys the browser script needs; everything else is rendered on the server.
+CLIENT_PREFIXES = (
+    "js.",
+    "status.",
+    "desired.",
+    "store.report",
+    "store.loading",
+    "store.no_channels",
+    "store.pick_guild",
+    "store.channel",
+    "store.available",
+    "store.reserved",
+    "store.sold",
+    "inst.logs.",
+    "pix.",
+    "acct.password_mismatch",
+    "close",
+    "confirm",
+    "cancel",
+)
+
+
+def language_of(request: web.Request) -> str:
+    wanted = request.cookies.get(LANGUAGE_COOKIE, "")
+    return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+
+
+class Translator:
+    """`t("key", **params)` in a template: the text in the page's language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+        self.index = 0 if self.language == DEFAULT_LANGUAGE else 1
+
+    def __call__(self, key: str, **params: object) -> str:
+        pair = TEXT.get(key)
+        if pair is None:
+            return key
+        text = pair[self.index]
+        return text.format(**params) if params else text
+
+
+def client_strings(language: str) -> dict[str, str]:
+    t = Translator(language)
+    return {key: t(key) for key in TEXT if key.startswith(CLIENT_PREFIXES)}

@@ -3,6 +3,7 @@ operations, withdrawals, plugins, diagnostics, metrics."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -121,3 +122,70 @@ async def test_operations_withdrawals_and_diagnostics(data_dir: Path) -> None:
         assert (await client.get("/metrics")).status == 401
         bad_json = await client.post("/api/plugins/coupons", data=b"{nope", headers=auth)
         assert bad_json.status == 422
+
+
+async def test_diagnostics_find_every_planted_inconsistency(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    first = _sell(shop, "111111111111111111")
+    second = _sell(shop, "222222222222222222")
+    shop.clock.advance(timedelta(minutes=30))  # both paid long ago, never delivered
+    with shop.store.instance(INSTANCE) as uow:
+        # a key sold to two orders
+        doc = uow.orders.require(second.id)
+        doc["lines"][0]["key_ids"] = list(first.lines[0].key_ids)
+        uow.orders.put(doc)
+        # a reservation held by a cart that is gone
+        key = uow.stock.first(variant_id=shop.variant_id, state="available")
+        key.update(state="reserved", cart_id="cart_gone")
+        uow.stock.put(key)
+        # a paid order whose sale credit vanished
+        uow.postings.delete(f"sale:{INSTANCE}:{second.id}")
+        # a product without variants
+        product = uow.products.require(shop.product_id)
+        uow.products.put({**product, "id": "prod_empty", "variants": []})
+        uow.commit()
+    with shop.store.portal() as uow:  # a negative wallet
+        uow.ledger.add({"id": "manual:neg", "user_id": "usr_neg", "kind": "withdrawal_debit",
+                        "amount_cents": -500, "at": "2026-11-29T12:00:00+00:00"})
+        uow.commit()
+    shop.store.close()
+    broken = data_dir / "instances" / "other-shop"
+    broken.mkdir(parents=True)
+    (broken / "orders.json").write_text("{damaged")  # a corrupt file
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        report = await (await client.get("/api/diagnostics", headers=auth)).json()
+    found = {(f["check"], f["severity"]) for f in report["findings"]}
+    messages = " | ".join(f["message"] for f in report["findings"])
+    for expected in [("keys", "error"), ("reservations", "warning"), ("deliveries", "warning"),
+                     ("ledger", "error"), ("wallets", "error"), ("catalog", "warning"),
+                     ("files", "error")]:
+        assert expected in found, (expected, messages)
+    assert "belongs to 2 orders" in messages and "orders.json" in messages
+    assert all(f["hint"] for f in report["findings"])
+
+
+async def test_accounts_extend_and_block(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    with shop.store.portal() as uow:
+        uow.users.put({"id": "usr_s", "email": "s@example.com", "session_version": 0})
+        uow.commit()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        for days in (0, "30", 99999):
+            bad = await client.post("/api/accounts/usr_s/extend", json={"days": days},
+                                    headers=auth)
+            assert bad.status == 422
+        ok = await client.post("/api/accounts/usr_s/extend", json={"days": 30}, headers=auth)
+        assert (await ok.json())["plan"]["kind"] == "paid"
+        assert shop.plans.status("usr_s")["days_left"] == 30  # the test clock stands still
+        block = await client.post("/api/accounts/usr_s/block", json={"blocked": True},
+                                  headers=auth)
+        assert (await block.json())["blocked"] is True
+        missing = await client.post("/api/accounts/usr_x/block", json={}, headers=auth)
+        assert missing.status == 404
+    with shop.store.portal(write=False) as uow:
+        user = uow.users.require("usr_s")
+        actions = [a["action"] for a in uow.audit.all()]
+    assert user["blocked"] and user["session_version"] == 1
+    assert "plan.extended" in actions and "account.blocked" in actions

@@ -333,3 +333,14 @@ def test_damaged_backup_is_refused(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(StoreCorrupt, match="checksum"):
         restore(tmp_path / "bk", tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_closed_store_reopens_on_next_use(data_dir: Path) -> None:
+    store = JsonStore(data_dir)
+    _fill(store, 2)
+    store.close()
+    with store.instance("shop-1", write=False) as uow:
+        assert uow.orders.count() == 2
+    _fill(store, 3)  # writes o0..o2 again: still works after the close
+    with JsonStore(data_dir).instance("shop-1", write=False) as uow:
+        assert uow.orders.count() == 3

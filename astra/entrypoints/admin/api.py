@@ -19,6 +19,7 @@ from astra.domain.services.reporting import Reporting
 from astra.entrypoints.admin.auth import ADMIN_KEY, COOKIE, actor
 from astra.entrypoints.middleware import json_response
 from astra.entrypoints.portal import openapi
+from astra.ports.payments import GatewayError, GatewayUnavailable
 from astra.ports.runtime import RuntimeUnavailable
 from astra.ports.store import INSTANCE_ID_PATTERN
 
@@ -245,7 +246,19 @@ async def diagnostics(request: web.Request) -> web.Response:
         findings.append({"check": "payments", "severity": "warning",
                          "message": "payments are simulated (sandbox)",
                          "hint": "set MERCADOPAGO_ACCESS_TOKEN to take real PIX"})
-    elif not settings.mercadopago_webhook_secret:
+    else:
+        # A read of a payment that does not exist: 404 means the credentials work.
+        try:
+            await _run(c.gateway().get_charge, "1")
+        except GatewayUnavailable as exc:
+            findings.append({"check": "payments", "severity": "warning",
+                             "message": f"Mercado Pago unreachable: {exc}",
+                             "hint": "check the network; the reconcile loop retries"})
+        except GatewayError as exc:
+            findings.append({"check": "payments", "severity": "error",
+                             "message": f"Mercado Pago refused the credentials: {exc}",
+                             "hint": "set a valid MERCADOPAGO_ACCESS_TOKEN"})
+    if not c.gateway().simulated and not settings.mercadopago_webhook_secret:
         findings.append({"check": "webhook", "severity": "error",
                          "message": "MERCADOPAGO_WEBHOOK_SECRET is not set: webhooks are "
                                     "accepted unsigned", "hint": "copy it from Mercado Pago"})
@@ -399,6 +412,70 @@ async def block_customer(request: web.Request) -> web.Response:
     return json_response(await _run(apply))
 
 
+async def extend_plan(request: web.Request) -> web.Response:
+    """Add days to a seller's plan ({"days": 1..3650}), from its end or from now."""
+    data = await _body(request)
+    days = data.get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+        raise InvalidInput("invalid_field", field="days")
+    c = _c(request)
+    user_id = request.match_info["id"]
+
+    def apply() -> dict[str, Any]:
+        from datetime import timedelta
+
+        from astra.domain.services.audit_log import record
+        from astra.domain.services.plans import plan_state
+        from astra.domain.timestamps import iso, parse_iso
+
+        now = c.clock().now()
+        with c.store().portal() as uow:
+            user = uow.users.get(user_id)
+            if user is None:
+                raise NotFoundError("conta", user_id)
+            state = plan_state(user, now)
+            base = parse_iso(state["until"]) if state["active"] else now
+            user["plan"] = {"kind": "paid" if state["kind"] in ("paid", "none") else
+                            state["kind"], "until": iso(base + timedelta(days=days))}
+            uow.users.put(user)
+            record(uow, at=now, actor=actor(request), action="plan.extended",
+                   target=f"user:{user_id}", days=days, until=user["plan"]["until"])
+            uow.commit()
+        return {"id": user_id, "plan": user["plan"]}
+
+    return json_response(await _run(apply))
+
+
+async def block_account(request: web.Request) -> web.Response:
+    """Block or unblock a seller's account ({"blocked", "reason"}): a blocked account cannot log
+    in, and its instances are suspended by the runtime monitor."""
+    data = await _body(request)
+    blocked = data.get("blocked", True)
+    if not isinstance(blocked, bool):
+        raise InvalidInput("invalid_field", field="blocked")
+    c = _c(request)
+    user_id = request.match_info["id"]
+
+    def apply() -> dict[str, Any]:
+        from astra.domain.services.audit_log import record
+
+        with c.store().portal() as uow:
+            user = uow.users.get(user_id)
+            if user is None:
+                raise NotFoundError("conta", user_id)
+            user["blocked"] = blocked
+            # Blocking also ends the account's sessions.
+            user["session_version"] = int(user.get("session_version") or 0) + int(blocked)
+            uow.users.put(user)
+            record(uow, at=c.clock().now(), actor=actor(request),
+                   action="account.blocked" if blocked else "account.unblocked",
+                   target=f"user:{user_id}", reason=str(data.get("reason") or "")[:200])
+            uow.commit()
+        return {"id": user_id, "blocked": blocked}
+
+    return json_response(await _run(apply))
+
+
 async def runtime_action(request: web.Request) -> web.Response:
     """Start, stop or restart an instance's bot."""
     action = request.match_info["action"]
@@ -514,3 +591,5 @@ def add_routes(app: web.Application, container: Any) -> None:
     r.add_post("/api/carts/{id}/cancel", cancel_cart)
     r.add_post("/api/carts/{id}/confirm-manual", confirm_cart)
     r.add_post("/api/customers/{id}/block", block_customer)
+    r.add_post("/api/accounts/{id}/extend", extend_plan)
+    r.add_post("/api/accounts/{id}/block", block_account)

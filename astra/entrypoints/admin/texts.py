@@ -201,8 +201,18 @@ TEXTS: dict[str, tuple[str, str]] = {
     "plan.trial": ("teste", "trial"),
     "plan.paid": ("pago", "paid"),
     "plan.expired": ("expirado", "expired"),
-    "contas.note": ("Estender plano e bloquear contas ainda não têm rota na API do admin.",
-                    "Extending plans and blocking accounts have no admin API route yet."),
+    "contas.note": ("Estender soma 30 dias ao plano; bloquear encerra as sessões e suspende "
+                    "as instâncias da conta.",
+                    "Extend adds 30 days to the plan; blocking ends the account's sessions and "
+                    "suspends its instances."),
+    "act.extend": ("Estender 30 dias", "Extend 30 days"),
+    "act.extend.q": ("Somar 30 dias ao plano de {name}?", "Add 30 days to {name}'s plan?"),
+    "act.block_account": ("Bloquear", "Block"),
+    "act.block_account.q": ("Bloquear a conta {name}? As sessões acabam e as instâncias são "
+                            "suspensas.", "Block the account {name}? Its sessions end and its "
+                            "instances are suspended."),
+    "act.unblock_account": ("Desbloquear", "Unblock"),
+    "act.unblock_account.q": ("Desbloquear a conta {name}?", "Unblock the account {name}?"),
     # runtime
     "runtime.title": ("Runtime das instâncias", "Instance runtime"),
     "owner": ("Dono", "Owner"),

@@ -120,8 +120,10 @@ class JsonStore:
                 pass
 
     def close(self) -> None:
+        """Release files and locks. Using the store again afterwards reloads from disk."""
         for state in self._states.values():
             state.close()
+            state.loaded = False
         for lock in self._locks.values():
             lock.close()
 

@@ -183,3 +183,23 @@ def test_serve_stops_on_signals(tmp_path: Path, sig: signal.Signals) -> None:
     _, err = server.proc.communicate(timeout=30)
     assert server.proc.returncode == 0, err
     assert "serve.stopped" in err
+
+
+async def test_every_answer_carries_security_headers(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data")
+    try:
+        server.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            for port, path in ((server.portal, "/health"), (server.portal, "/api/me"),
+                               (server.portal, "/nowhere"), (server.admin, "/api/orders")):
+                async with http.get(f"http://127.0.0.1:{port}{path}") as resp:
+                    assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+                    assert resp.headers["X-Frame-Options"] == "DENY"
+                    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+                    assert resp.status < 500
+            big = b"x" * (3 * 1024 * 1024)
+            async with http.post(f"http://127.0.0.1:{server.portal}/auth/local/login",
+                                 data=big, headers={"Content-Type": "application/json"}) as resp:
+                assert resp.status == 413
+    finally:
+        server.stop()

@@ -200,6 +200,18 @@ class _Window:
             del self._events[next(iter(self._events))]
 
 
+
+def _audit_failure(uow: Any, now: datetime, actor: str, action: str, target: str,
+                   guard: dict[str, Any], client: str | None) -> int:
+    """Audit one failed password, and the lock it caused if it did; returns the lock's
+    remaining seconds (0 when not locked)."""
+    locked = _locked_for(guard, now)
+    record(uow, at=now, actor=actor, action=action, target=target, client=client)
+    if locked:
+        record(uow, at=now, actor="system", action="account.locked", target=target,
+               until=guard["locked_until"], client=client)
+    return locked
+
 class AccountService:
     def __init__(
         self,
@@ -328,25 +340,8 @@ class AccountService:
                 guard = _with_failure(self._unknown_guard(key), now, self.config)
                 self._set_unknown_guard(key, guard)
                 target = f"email:{key}"
-            locked = _locked_for(guard, now)
-            record(
-                uow,
-                at=now,
-                actor="anonymous",
-                action="account.login_failed",
-                target=target,
-                client=client,
-            )
-            if locked:
-                record(
-                    uow,
-                    at=now,
-                    actor="system",
-                    action="account.locked",
-                    target=target,
-                    until=guard["locked_until"],
-                    client=client,
-                )
+            locked = _audit_failure(uow, now, "anonymous", "account.login_failed", target,
+                                    guard, client)
             uow.commit()
         return locked
 
@@ -436,25 +431,8 @@ class AccountService:
             user["login_guard"] = guard
             uow.users.put(user)
             target = f"user:{user_id}"
-            locked = _locked_for(guard, now)
-            record(
-                uow,
-                at=now,
-                actor=target,
-                action="account.password_change_failed",
-                target=target,
-                client=client,
-            )
-            if locked:
-                record(
-                    uow,
-                    at=now,
-                    actor="system",
-                    action="account.locked",
-                    target=target,
-                    until=guard["locked_until"],
-                    client=client,
-                )
+            locked = _audit_failure(uow, now, target, "account.password_change_failed",
+                                    target, guard, client)
             uow.commit()
         return locked
 

@@ -189,3 +189,20 @@ async def test_accounts_extend_and_block(data_dir: Path) -> None:
         actions = [a["action"] for a in uow.audit.all()]
     assert user["blocked"] and user["session_version"] == 1
     assert "plan.extended" in actions and "account.blocked" in actions
+
+
+async def test_sandbox_orders_can_be_approved_from_the_panel(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    shop.sales.add_item(INSTANCE, BUYER, shop.product_id, shop.variant_id, 1)
+    order, _ = shop.payments.pay_cart(INSTANCE, BUYER)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        monitor = await client.post(f"/api/orders/{order.id}/sandbox-approve",
+                                    headers={"Authorization": f"Bearer {MONITOR}"})
+        assert monitor.status == 403
+        done = await client.post(f"/api/orders/{order.id}/sandbox-approve", headers=auth)
+        assert (await done.json())["action"] == "paid"
+        again = await client.post(f"/api/orders/{order.id}/sandbox-approve", headers=auth)
+        assert again.status == 200  # approving twice changes nothing
+    assert shop.sales.get_order(INSTANCE, order.id).status == "paid"
+    assert shop.wallet.balance(OWNER) == 1871

@@ -333,6 +333,25 @@ async def resync(request: web.Request) -> web.Response:
     return json_response({"instance_id": instance_id, "action": outcome.action})
 
 
+async def sandbox_approve(request: web.Request) -> web.Response:
+    """Sandbox only: approve an order's simulated PIX charge and settle it now."""
+    order_id = request.match_info["id"]
+    c = _c(request)
+    gateway = c.gateway()
+    if not getattr(gateway, "simulated", False):
+        raise NotFoundError("ação", "sandbox-approve")  # real payments are never faked
+    instance_id = await _run(_order_instance, request, order_id)
+    order = await _run(c.sales().get_order, instance_id, order_id)
+    if not order.charge_id:
+        raise InvalidInput("invalid_field", field="charge")
+    try:
+        charge = await _run(gateway.approve, order.charge_id)
+    except GatewayError as exc:
+        raise InvalidInput("invalid_transition", what="a cobrança", state=str(exc)) from None
+    outcome = await _run(c.payments().apply_charge, charge)
+    return json_response({"instance_id": instance_id, "action": outcome.action})
+
+
 async def refund(request: web.Request) -> web.Response:
     """Refund a paid order at the gateway (full) and reverse the seller's credit."""
     order_id = request.match_info["id"]
@@ -588,6 +607,7 @@ def add_routes(app: web.Application, container: Any) -> None:
     r.add_post("/api/orders/{id}/manual-deliver", manual_deliver)
     r.add_post("/api/orders/{id}/resync", resync)
     r.add_post("/api/orders/{id}/refund", refund)
+    r.add_post("/api/orders/{id}/sandbox-approve", sandbox_approve)
     r.add_post("/api/carts/{id}/cancel", cancel_cart)
     r.add_post("/api/carts/{id}/confirm-manual", confirm_cart)
     r.add_post("/api/customers/{id}/block", block_customer)

@@ -28,6 +28,7 @@ from astra.domain.order import OrderStatus
 from astra.domain.timestamps import parse_iso
 from astra.domain.wallet import WithdrawalStatus
 from astra.entrypoints.admin import api, charts
+from astra.entrypoints.admin.api import CONTAINER_KEY
 from astra.entrypoints.admin.auth import ADMIN_KEY, COOKIE
 from astra.entrypoints.admin.texts import DEFAULT, LANGUAGES, status_label, translator
 from astra.ports.runtime import RuntimeUnavailable
@@ -144,6 +145,8 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
         "who": admin.get("name", ""),
         "role": admin.get("role", ""),
         "monitor": admin.get("role") != "admin",
+        # Sandbox payments get an "approve" button in Pedidos (never with real Mercado Pago).
+        "sandbox": bool(getattr(request.app[CONTAINER_KEY].gateway(), "simulated", False)),
         "csrf": admin.get("csrf", ""),
         "version": __version__,
         "errors": [],

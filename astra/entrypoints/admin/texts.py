@@ -129,6 +129,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "act.redeliver": ("Reentregar", "Redeliver"),
     "act.redeliver.q": ("Entregar o pedido {id} de novo agora? A entrega volta para a fila.",
                         "Deliver order {id} again now? Its delivery goes back to the queue."),
+    "act.sandbox_approve": ("Aprovar (sandbox)", "Approve (sandbox)"),
+    "act.sandbox_approve.q": ("Simular o pagamento PIX do pedido {id}? Só no sandbox: nenhum "
+                              "dinheiro se move.", "Simulate the PIX payment of order {id}? "
+                              "Sandbox only: no money moves."),
     "act.resync": ("Sincronizar", "Resync"),
     "act.resync.q": ("Consultar o gateway sobre o pagamento do pedido {id} e aplicar o resultado?",
                      "Ask the gateway about order {id}'s payment and apply what it says?"),

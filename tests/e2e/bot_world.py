@@ -92,7 +92,8 @@ def text_of(handle: Any) -> str:
 
 
 @asynccontextmanager
-async def running_shop(data_dir: Path, *, tenant: bool = False) -> AsyncIterator[Shop]:
+async def running_shop(data_dir: Path, *, tenant: bool = False,
+                       **extra_settings: Any) -> AsyncIterator[Shop]:
     """With `tenant=True` the bot runs as an instance runtime does: its own container built
     from a runtime's settings (no platform secret; payments through the internal API)."""
     discord = FakeDiscord(bot_token=BOT_TOKEN)
@@ -108,6 +109,7 @@ async def running_shop(data_dir: Path, *, tenant: bool = False) -> AsyncIterator
             mercadopago_api_base=mp_base,
             mercadopago_webhook_secret=WEBHOOK_SECRET,
             public_url=f"http://127.0.0.1:{port}",
+            **extra_settings,
         )
     )
     container = build_container(settings)

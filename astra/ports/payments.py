@@ -84,6 +84,23 @@ class Charge:
     provider: str = "mercadopago"
     raw_status_detail: str = ""
 
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], *, default_provider: str = "") -> Charge:
+        """The inverse of `to_doc`: a charge as an order, a plan transaction or the internal
+        API stored or sent it."""
+        return cls(
+            id=str(doc["id"]), status=ChargeStatus(doc["status"]),
+            amount_cents=int(doc["amount_cents"]),
+            external_reference=str(doc.get("external_reference") or ""),
+            metadata=dict(doc.get("metadata") or {}), qr_code=doc.get("qr_code") or "",
+            qr_code_png_base64=doc.get("qr_code_png_base64") or "",
+            ticket_url=doc.get("ticket_url") or "", expires_at=doc.get("expires_at"),
+            approved_at=doc.get("approved_at"),
+            refunded_cents=int(doc.get("refunded_cents") or 0),
+            provider=doc.get("provider") or default_provider,
+            raw_status_detail=doc.get("status_detail") or "",
+        )
+
     def to_doc(self, *, with_qr: bool = True) -> dict[str, Any]:
         doc = {
             "id": self.id,

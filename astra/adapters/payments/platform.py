@@ -16,7 +16,6 @@ import requests
 from astra.ports.payments import (
     Charge,
     ChargeRequest,
-    ChargeStatus,
     GatewayError,
     GatewayUnavailable,
     Notification,
@@ -26,21 +25,7 @@ TIMEOUT_SECONDS = 15.0
 
 
 def charge_from_doc(doc: dict[str, Any]) -> Charge:
-    return Charge(
-        id=str(doc["id"]),
-        status=ChargeStatus(doc["status"]),
-        amount_cents=int(doc["amount_cents"]),
-        external_reference=str(doc.get("external_reference") or ""),
-        metadata=dict(doc.get("metadata") or {}),
-        qr_code=doc.get("qr_code") or "",
-        qr_code_png_base64=doc.get("qr_code_png_base64") or "",
-        ticket_url=doc.get("ticket_url") or "",
-        expires_at=doc.get("expires_at"),
-        approved_at=doc.get("approved_at"),
-        refunded_cents=int(doc.get("refunded_cents") or 0),
-        provider=doc.get("provider") or "platform",
-        raw_status_detail=doc.get("status_detail") or "",
-    )
+    return Charge.from_doc(doc, default_provider="platform")
 
 
 def request_to_doc(request: ChargeRequest) -> dict[str, Any]:

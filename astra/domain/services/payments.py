@@ -69,7 +69,7 @@ class PaymentService:
         if order.status is not OrderStatus.PENDING:
             return order, None
         if order.charge and order.charge.get("status") == ChargeStatus.PENDING.value:
-            return order, self._charge_from_doc(order.charge)
+            return order, Charge.from_doc(order.charge)
         with self.store.instance(instance_id, write=False) as uow:
             shop = (uow.settings.get(SETTINGS_ID) or {}).get("name") or instance_id
         created = parse_iso(order.created_at)
@@ -98,21 +98,6 @@ class PaymentService:
             raise PaymentUnavailable() from None
         order = self.sales.attach_charge(instance_id, order.id, charge.to_doc())
         return order, charge
-
-    @staticmethod
-    def _charge_from_doc(doc: dict[str, Any]) -> Charge:
-        return Charge(
-            id=doc["id"],
-            status=ChargeStatus(doc["status"]),
-            amount_cents=doc["amount_cents"],
-            external_reference=doc.get("external_reference", ""),
-            metadata=doc.get("metadata", {}),
-            qr_code=doc.get("qr_code", ""),
-            qr_code_png_base64=doc.get("qr_code_png_base64", ""),
-            ticket_url=doc.get("ticket_url", ""),
-            expires_at=doc.get("expires_at"),
-            provider=doc.get("provider", ""),
-        )
 
     # -- every payment signal ends here --------------------------------------------------------
 

@@ -6,7 +6,7 @@ runs only while its owner's plan is active; the runtime monitor suspends it when
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -165,7 +165,7 @@ class PlanService:
                 )
                 uow.commit()
         if tx.get("charge") and tx["charge"].get("status") == ChargeStatus.PENDING.value:
-            return tx, self._charge_from_tx(tx)
+            return tx, replace(Charge.from_doc(tx["charge"]), external_reference=tx["id"])
         request = ChargeRequest(
             amount_cents=tx["amount_cents"],
             description=f"Astra - plano {tx['days']} dias",
@@ -187,22 +187,6 @@ class PlanService:
             uow.plan_transactions.put(tx)
             uow.commit()
         return tx, charge
-
-    @staticmethod
-    def _charge_from_tx(tx: dict[str, Any]) -> Charge:
-        c = tx["charge"]
-        return Charge(
-            id=c["id"],
-            status=ChargeStatus(c["status"]),
-            amount_cents=c["amount_cents"],
-            external_reference=tx["id"],
-            metadata=c.get("metadata", {}),
-            qr_code=c.get("qr_code", ""),
-            qr_code_png_base64=c.get("qr_code_png_base64", ""),
-            ticket_url=c.get("ticket_url", ""),
-            expires_at=c.get("expires_at"),
-            provider=c.get("provider", ""),
-        )
 
     def apply_charge(self, charge: Charge) -> Outcome:
         """Activate (once) the plan a charge paid for; a refund or chargeback is recorded."""

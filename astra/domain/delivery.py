@@ -41,9 +41,16 @@ class Delivery:
     delivered_lines: list[int] = field(default_factory=list)
     # A worker that claimed this delivery holds it until then; another worker skips it.
     lease_until: str | None = None
+    # Who holds the lease ("bot:<pid>:<start ms>", "portal"): a bot that starts up frees the
+    # leases a dead process of its instance left behind instead of waiting them out.
+    lease_holder: str | None = None
 
     # Attempts before this index were before the last staff redelivery: the backoff restarts.
     retry_from: int = 0
+    # Bumped by each staff redelivery. It is part of every message's idempotency key, so a
+    # redelivery sends again while a retry of the same generation is dropped as a duplicate.
+    # (retry_from cannot serve: it does not move between two redeliveries with no attempt.)
+    generation: int = 0
 
     def next_retry(self, now: datetime) -> datetime | None:
         failures = sum(1 for a in self.attempts[self.retry_from :] if not a.get("ok"))

@@ -74,6 +74,10 @@ class DeliveryItem:
     product: Product
     keys: list[str]
     message: str  # the rendered DM template
+    # The same on every attempt at this line until staff asks for a redelivery. Derive message
+    # nonces from it, so a resend after a crash (DM sent, result not recorded) is dropped by
+    # the platform instead of reaching the buyer twice. Empty: send without nonces.
+    idempotency_key: str = ""
 
 
 class SalesHooks(Protocol):

@@ -2,10 +2,16 @@
 
 When a buyer's DMs are closed the message goes to the order's cart channel, mentioning the buyer,
 and failing that to the staff channel, so a paid order is never left undelivered in silence.
+
+Every message carries a nonce derived from the line's idempotency key, where it goes and its
+place in the split: a retry after a crash sends the same nonces, and Discord returns the message
+it already has instead of DMing the keys twice.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +28,17 @@ DEFAULT_ENABLED = True
 MAX_MESSAGE = 2000  # Discord's limit on a message's content
 
 _MESSAGE_KINDS = (DeliveryKind.KEY, DeliveryKind.TEXT, DeliveryKind.FILE)
+
+
+def message_nonce(idempotency_key: str, target: str, chunk: int) -> str | None:
+    """The nonce of one message of a delivery: the same on every attempt, 24 characters (Discord
+    takes at most 25). `target` tells a DM from a fallback channel, so a DM that failed does not
+    stop the channel post that replaces it. None without a key: one constant nonce would make
+    Discord drop every delivery after the first."""
+    if not idempotency_key:
+        return None
+    seed = f"{idempotency_key}|{target}|{chunk}".encode()
+    return base64.b32encode(hashlib.blake2b(seed, digest_size=15).digest()).decode().lower()
 
 
 def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
@@ -61,20 +78,32 @@ def _content(item: DeliveryItem) -> str:
 
 
 async def _send_all(
-    send: Callable[[str, OutgoingMessage], Awaitable[str]], target: str, chunks: list[str]
+    send: Callable[[str, OutgoingMessage], Awaitable[str]],
+    target: str,
+    chunks: list[str],
+    *,
+    key: str,
+    kind: str,
 ) -> None:
-    for chunk in chunks:
-        await send(target, OutgoingMessage(content=chunk))
+    for index, chunk in enumerate(chunks):
+        nonce = message_nonce(key, f"{kind}:{target}", index)
+        await send(target, OutgoingMessage(content=chunk, nonce=nonce))
 
 
 async def _deliver_message(
-    ctx: SaleContext, buyer_id: str, text: str, chat: ChatPlatform, services: dict[str, Any]
+    ctx: SaleContext,
+    item: DeliveryItem,
+    buyer_id: str,
+    text: str,
+    chat: ChatPlatform,
+    services: dict[str, Any],
 ) -> DeliveryOutcome:
     chunks = split_message(text)
     if not chunks:
         return DeliveryOutcome(ok=False, error="nothing to deliver", retryable=False)
+    key = item.idempotency_key
     try:
-        await _send_all(chat.send_dm, buyer_id, chunks)
+        await _send_all(chat.send_dm, buyer_id, chunks, key=key, kind="dm")
         return DeliveryOutcome(ok=True, channel="dm")
     except DirectMessagesClosed as closed:
         last_error: ChatError = closed
@@ -91,7 +120,7 @@ async def _deliver_message(
         if not channel_id:
             continue
         try:
-            await _send_all(chat.send_message, str(channel_id), public)
+            await _send_all(chat.send_message, str(channel_id), public, key=key, kind=channel)
             return DeliveryOutcome(ok=True, channel=channel)
         except ChatError as err:
             last_error = err
@@ -113,7 +142,13 @@ async def _deliver_role(
     except ChatError as err:
         return DeliveryOutcome(ok=False, channel="role", error=str(err), retryable=err.retryable)
     try:
-        await _send_all(chat.send_dm, buyer_id, split_message(item.message))
+        await _send_all(
+            chat.send_dm,
+            buyer_id,
+            split_message(item.message),
+            key=item.idempotency_key,
+            kind="dm",
+        )
     except ChatError as err:
         # The role is what was bought and it is granted; the DM is only a courtesy.
         get_logger(__name__).info("delivery.role_dm_failed", order=item.order.id, error=str(err))
@@ -133,4 +168,4 @@ async def astra_deliver_line(
     buyer_id = ctx.buyer_id or item.order.buyer_id
     if kind == DeliveryKind.ROLE:
         return await _deliver_role(ctx, item, buyer_id, chat)
-    return await _deliver_message(ctx, buyer_id, _content(item), chat, services)
+    return await _deliver_message(ctx, item, buyer_id, _content(item), chat, services)

@@ -69,6 +69,9 @@ class OutgoingMessage:
     files: list[tuple[str, bytes]] = field(default_factory=list)
     # rows of components (a select fills a row on its own)
     components: list[list[Component]] = field(default_factory=list)
+    # At most 25 characters. A new message with the nonce of a recent one from the same sender
+    # is not sent again: the platform answers with the first (retries stay idempotent).
+    nonce: str | None = None
 
 
 class ChatPlatform(Protocol):

@@ -46,6 +46,10 @@ class Shop:
     post_channel: Any
     buyer_role: Any
     instance_key: str
+    # How the bot is (re)started: see restart_bot.
+    new_bot: Callable[[], InstanceBot] | None = None
+    bot_stop: asyncio.Event | None = None
+    bot_runner: asyncio.Task[None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.container, name)()
@@ -60,6 +64,27 @@ class Shop:
                 return result
             await asyncio.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}")
+
+    async def run_bot(self) -> None:
+        self.bot_stop = asyncio.Event()
+        self.bot_runner = asyncio.create_task(self.bot.run(self.bot_stop))
+        await asyncio.wait_for(self.bot.ready.wait(), 10)
+        await self.discord.wait_ready()
+
+    async def stop_bot(self) -> None:
+        """What SIGTERM does to `astra instance run`."""
+        if self.bot_stop is not None and self.bot_runner is not None:
+            self.bot_stop.set()
+            await asyncio.wait_for(self.bot_runner, 15)
+        self.bot_stop = self.bot_runner = None
+
+    async def restart_bot(self) -> None:
+        """What a runtime restart does: the bot stopped, a new one (a new process, as far as
+        delivery leases go) started on the same data and the same Discord."""
+        assert self.new_bot is not None
+        await self.stop_bot()
+        self.bot = self.new_bot()
+        await self.run_bot()
 
     def buyer(self, name: str, *, dms_closed: bool = False) -> Any:
         user = self.discord.add_user(name, dms_closed=dms_closed)
@@ -154,35 +179,35 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
                 )
             )
         )
-    bot = InstanceBot(
-        bot_container,
-        INSTANCE,
-        token,
-        delivery_interval=0.05,
-        janitor_interval=0.1,
-        close_paid_after=timedelta(seconds=0),
-    )
-    stop = asyncio.Event()
-    runner = asyncio.create_task(bot.run(stop))
+
+    def new_bot() -> InstanceBot:
+        return InstanceBot(
+            bot_container,
+            INSTANCE,
+            token,
+            delivery_interval=0.05,
+            janitor_interval=0.1,
+            close_paid_after=timedelta(seconds=0),
+        )
+
     shop = Shop(
         container,
         discord,
         mp,
-        bot,
+        new_bot(),
         guild,
         seller_user,
         sales_channel,
         post_channel,
         buyer_role,
         key,
+        new_bot=new_bot,
     )
     try:
-        await asyncio.wait_for(bot.ready.wait(), 10)
-        await discord.wait_ready()
+        await shop.run_bot()
         yield shop
     finally:
-        stop.set()
-        await asyncio.wait_for(runner, 15)
+        await shop.stop_bot()
         await portal.cleanup()
         await discord.stop()
         await asyncio.to_thread(mp.stop)

@@ -51,7 +51,7 @@ with warnings.catch_warnings():
         slash_option,
     )
     from interactions.api.events import CommandError, ComponentError, Error, ModalError
-    from interactions.client.errors import Forbidden, LoginError, NotFound
+    from interactions.client.errors import Forbidden, HTTPException, LoginError, NotFound
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:'audioop' is deprecated:DeprecationWarning"),
@@ -343,6 +343,45 @@ async def test_direct_messages_and_closed_dms(world: World) -> None:
     with pytest.raises(NotFound) as missing:
         await http.get_channel("1")
     assert missing.value.code == 10003
+
+
+async def test_enforce_nonce_returns_the_earlier_message_instead_of_a_new_one(
+    world: World,
+) -> None:
+    fake, http, general = world.fake, world.client.http, world.general
+    payload = {"content": "sua chave: AAA-111", "nonce": "order-1-line-0", "enforce_nonce": True}
+    first = await http.create_message(payload, general)
+    again = await http.create_message({**payload, "content": "resent"}, general)
+    assert again["id"] == first["id"] and again["content"] == "sua chave: AAA-111"
+    assert again["nonce"] == "order-1-line-0"
+    assert [m["content"] for m in fake.messages(general)] == ["sua chave: AAA-111"]
+    assert [c.status for c in fake.calls_to("POST", f"/channels/{general}/messages")] == [200, 200]
+
+    # Without enforce_nonce the nonce is only echoed back; and the check is per channel here.
+    echoed = await http.create_message({"content": "echo", "nonce": "order-1-line-0"}, general)
+    assert echoed["id"] != first["id"] and echoed["nonce"] == "order-1-line-0"
+    dm = await http.create_dm(world.buyer.id)
+    in_dm = await http.create_message(payload, dm["id"])
+    assert in_dm["id"] != first["id"] and fake.dm_messages(world.buyer)[-1]["id"] == in_dm["id"]
+
+    # Only "the past few minutes" count, and a deleted message is not returned.
+    fake.nonce_window = 0.05
+    await asyncio.sleep(0.1)
+    later = await http.create_message(payload, general)
+    assert later["id"] not in (first["id"], echoed["id"])
+    fake.nonce_window = 300
+    await http.delete_message(general, later["id"])
+    after_delete = await http.create_message(payload, general)
+    assert after_delete["id"] != later["id"]
+
+    with pytest.raises(HTTPException) as too_long:
+        await http.create_message({**payload, "nonce": "x" * 26}, general)
+    assert too_long.value.status == 400 and too_long.value.code == 50035
+    assert too_long.value.errors == {
+        "nonce": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
+                               "message": "Must be 25 or fewer in length."}]}
+    }
+    assert (await http.create_message({**payload, "nonce": "y" * 25}, general))["nonce"] == "y" * 25
 
 
 async def test_private_channels_and_roles_through_http(world: World) -> None:

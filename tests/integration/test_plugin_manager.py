@@ -4,6 +4,7 @@ stand-in for Discord."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -400,6 +401,7 @@ class RecordingChat:
         self.dms: list[tuple[str, str]] = []
         self.posts: list[tuple[str, str]] = []
         self.roles: list[tuple[str, str, str]] = []
+        self.nonces: list[str | None] = []
 
     async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
         if self.fail:
@@ -408,6 +410,7 @@ class RecordingChat:
             raise DirectMessagesClosed()
         assert len(message.content) <= MAX_MESSAGE
         self.dms.append((user_id, message.content))
+        self.nonces.append(message.nonce)
         return f"m{len(self.dms)}"
 
     async def send_message(self, channel_id: str, message: OutgoingMessage) -> str:
@@ -415,6 +418,7 @@ class RecordingChat:
             raise ChatError("missing access", retryable=False)
         assert len(message.content) <= MAX_MESSAGE
         self.posts.append((channel_id, message.content))
+        self.nonces.append(message.nonce)
         return f"p{len(self.posts)}"
 
     async def grant_role(self, guild_id: str, user_id: str, role_id: str) -> None:
@@ -528,6 +532,28 @@ async def test_long_key_lists_are_split_without_cutting_a_key(manager: PluginMan
     assert all(len(text) <= MAX_MESSAGE for _, text in chat.dms)
     sent = [ln for _, text in chat.dms for ln in text.splitlines()]
     assert sent == ["Obrigado!", *keys]
+
+
+async def test_messages_carry_nonces_stable_per_generation_target_and_chunk(
+    manager: PluginManager,
+) -> None:
+    keys = [f"KEY-{i:05d}-ABCDEFGHIJKLMNOP" for i in range(300)]  # several messages
+    hooks = manager.for_instance("shop-1")
+
+    async def nonces(key: str, **chat_options: Any) -> list[str | None]:
+        chat = RecordingChat(**chat_options)
+        item = dataclasses.replace(an_item(keys=keys), idempotency_key=key)
+        await hooks.deliver(ctx(), item, {"chat": chat, "cart_channel_id": "cart-7"})
+        return chat.nonces
+
+    first = await nonces("shop-1:o1:0:0")
+    assert len(first) >= 5 and len(set(first)) == len(first)
+    assert all(n is not None and len(n) <= 25 for n in first)
+    assert await nonces("shop-1:o1:0:0") == first  # a retry: Discord drops the duplicates
+    assert set(await nonces("shop-1:o1:0:1")).isdisjoint(first)  # a staff redelivery
+    assert set(await nonces("shop-1:o1:0:0", dms_closed=True)).isdisjoint(first)  # fallback
+    # No key, no nonce: a constant one would make Discord drop every delivery but the first.
+    assert set(await nonces("")) == {None}
 
 
 async def test_unknown_kind_or_disabled_delivery_gives_none(manager: PluginManager) -> None:

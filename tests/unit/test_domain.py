@@ -165,3 +165,13 @@ def test_delivery_backoff_schedule() -> None:
         assert d.next_retry(now) == now + timedelta(minutes=minutes)
     d.attempts.append({"ok": False})
     assert d.next_retry(now) is None
+
+
+def test_delivery_stored_before_lease_holders_and_generations_still_loads() -> None:
+    old = {
+        "id": "o", "order_id": "o", "buyer_id": "1", "status": "pending", "created_at": "",
+        "lease_until": "2026-01-01T00:02:00+00:00", "retry_from": 0,
+    }
+    d = Delivery.from_doc(old)
+    assert d.lease_holder is None and d.generation == 0
+    assert Delivery.from_doc(d.to_doc()) == d

@@ -3,6 +3,10 @@
 A delivery is claimed with a lease before any message is sent, so two workers (or a worker and
 a staff redelivery) never DM the same order at the same time; the chat calls happen outside the
 store's lock, and the result is recorded in a second unit of work.
+
+A process can die between "message sent" and "result recorded". Each line therefore carries an
+idempotency key (order, line, redelivery generation) from which the delivery plugin derives
+per-message nonces: the retry sends the same nonces and the chat platform drops the duplicates.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from astra.ports.secrets import InstanceVault
 from astra.ports.store import Store
 
 LEASE = timedelta(minutes=2)
+# Who holds a lease when the caller does not say (a bot's worker names itself).
+DEFAULT_HOLDER = "portal"
 
 
 def render_message(
@@ -84,7 +90,7 @@ class DeliveryService:
         with self.store.instance(instance_id, write=False) as uow:
             return uow.deliveries.count(status=DeliveryStatus.PENDING.value)
 
-    def _claim(self, instance_id: str, order_id: str, now: datetime):
+    def _claim(self, instance_id: str, order_id: str, now: datetime, holder: str):
         with self.store.instance(instance_id) as uow:
             doc = uow.deliveries.get(order_id)
             if doc is None:
@@ -94,6 +100,7 @@ class DeliveryService:
             if delivery.status is not DeliveryStatus.PENDING or (lease and lease > now):
                 return None
             delivery.lease_until = iso(now + LEASE)
+            delivery.lease_holder = holder
             uow.deliveries.put(delivery.to_doc())
             order = Order.from_doc(uow.orders.require(order_id))
             products = {
@@ -109,12 +116,18 @@ class DeliveryService:
         return delivery, order, products, keys, settings, cart.get("channel_id")
 
     async def deliver(
-        self, instance_id: str, order_id: str, services: dict[str, Any]
+        self,
+        instance_id: str,
+        order_id: str,
+        services: dict[str, Any],
+        *,
+        holder: str = DEFAULT_HOLDER,
     ) -> Delivery | None:
         """One attempt at delivering an order through the delivery plugins. Returns the updated
-        record, or None when another worker holds it or there is nothing to do."""
+        record, or None when another worker holds it or there is nothing to do. `holder` names
+        the caller in the lease (see release_leases)."""
         now = self.clock.now()
-        claimed = self._claim(instance_id, order_id, now)
+        claimed = self._claim(instance_id, order_id, now, holder)
         if claimed is None:
             return None
         delivery, order, products, key_docs, settings, cart_channel = claimed
@@ -140,6 +153,7 @@ class DeliveryService:
                 product=product,
                 keys=keys,
                 message=render_message(product, order, index, keys, settings),
+                idempotency_key=f"{instance_id}:{order.id}:{index}:{delivery.generation}",
             )
             outcome = await hooks.deliver(ctx, item, call_services)
             outcomes[index] = outcome or DeliveryOutcome(
@@ -169,6 +183,7 @@ class DeliveryService:
                 }
             )
             delivery.lease_until = None
+            delivery.lease_holder = None
             if delivery.status is DeliveryStatus.CANCELLED:
                 pass  # refunded while we were sending: keep it cancelled
             elif not failures:
@@ -243,7 +258,9 @@ class DeliveryService:
             delivery.next_attempt_at = iso(now)
             delivery.delivered_lines = []
             delivery.lease_until = None
+            delivery.lease_holder = None
             delivery.retry_from = len(delivery.attempts)
+            delivery.generation += 1
             uow.deliveries.put(delivery.to_doc())
             record(
                 uow,
@@ -254,3 +271,35 @@ class DeliveryService:
             )
             uow.commit()
         return delivery
+
+    def release_leases(self, instance_id: str, keep_holder: str) -> list[str]:
+        """Free the leases of pending deliveries held by anyone but `keep_holder`; returns their
+        order ids (due again now).
+
+        For a bot starting up: its instance has no other bot, so a lease it does not hold was
+        left by a process that died mid-delivery, and waiting for it to expire would hold the
+        buyer's keys back for minutes. Should the holder be alive after all, the second send
+        reuses the same message nonces and the chat platform drops it."""
+        now = self.clock.now()
+        released: list[str] = []
+        with self.store.instance(instance_id) as uow:
+            for doc in uow.deliveries.find(status=DeliveryStatus.PENDING.value):
+                delivery = Delivery.from_doc(doc)
+                if delivery.lease_until is None or delivery.lease_holder == keep_holder:
+                    continue
+                record(
+                    uow,
+                    at=now,
+                    actor="system",
+                    action="delivery.lease_released",
+                    target=f"order:{delivery.order_id}",
+                    holder=delivery.lease_holder,
+                    by=keep_holder,
+                )
+                delivery.lease_until = None
+                delivery.lease_holder = None
+                uow.deliveries.put(delivery.to_doc())
+                released.append(delivery.order_id)
+            if released:
+                uow.commit()
+        return released

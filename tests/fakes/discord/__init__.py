@@ -4,8 +4,9 @@ Written from Discord's public API documentation so that the real interactions.py
 adapter built on its HTTPClient, work against it unchanged: Discord's routes, JSON shapes
 (snowflake ids, ISO timestamps, string permission bitfields), error bodies
 ({"message", "code"[, "errors"]}), permission checks (50001/50013), 429s with X-RateLimit-*
-headers, and a gateway that speaks HELLO / IDENTIFY / READY / GUILD_CREATE / heartbeats /
-RESUME / RECONNECT / INVALID_SESSION.
+headers, message nonces with `enforce_nonce` (within `nonce_window` seconds), and a gateway
+that speaks HELLO / IDENTIFY / READY / GUILD_CREATE / heartbeats / RESUME / RECONNECT /
+INVALID_SESSION.
 
     fake = FakeDiscord(bot_token=TOKEN, application_id=APP_ID)
     await fake.start()                              # http://127.0.0.1:PORT

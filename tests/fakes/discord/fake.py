@@ -13,6 +13,7 @@ from .controls import InteractionControls
 from .entities import GUILD_MEMBERS, MESSAGE_CONTENT, Ref, ref
 from .gateway import Gateway
 from .handles import Interaction
+from .messages import NONCE_WINDOW
 from .ratelimit import RateLimiter
 from .rest import ForcedFailure, RestCall, build_app
 from .rest_guilds import GuildRoutes
@@ -35,7 +36,7 @@ class FakeDiscord(InteractionControls, World):
                  owner_id: Ref | None = None, heartbeat_interval: int = 41250,
                  privileged_intents: int = GUILD_MEMBERS | MESSAGE_CONTENT,
                  response_deadline: float = 3.0, token_lifetime: float = 900.0,
-                 enforce_permissions: bool = True) -> None:
+                 enforce_permissions: bool = True, nonce_window: float = NONCE_WINDOW) -> None:
         app_id = ref(application_id) if application_id is not None else Snowflakes(7).next()
         # A bot's user id is its application's id, unless told otherwise.
         World.__init__(self, bot_token=bot_token, application_id=app_id,
@@ -57,6 +58,7 @@ class FakeDiscord(InteractionControls, World):
         self.response_deadline = response_deadline
         self.token_lifetime = token_lifetime
         self.enforce_permissions = enforce_permissions
+        self.nonce_window = nonce_window
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import re
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -26,6 +27,9 @@ from .snowflakes import iso
 
 if TYPE_CHECKING:
     from .state import World
+
+# Discord checks an enforced nonce "for uniqueness in the past few minutes".
+NONCE_WINDOW = 300.0
 
 
 class MessageStore:
@@ -87,6 +91,8 @@ class MessageStore:
         }
         if payload.get("nonce") is not None:
             message["nonce"] = payload["nonce"]
+            key = (channel.id, author.id, str(payload["nonce"]))
+            self.nonces[key] = (time.monotonic(), message["id"])
         if payload.get("message_reference"):
             reference = dict(payload["message_reference"])
             reference.setdefault("channel_id", channel.id)
@@ -108,6 +114,15 @@ class MessageStore:
             if emit:
                 self._emit_message("MESSAGE_CREATE", channel, message)
         return message
+
+    def message_by_nonce(self: World, channel: Channel, author: User,
+                         nonce: str | int) -> dict[str, Any] | None:
+        """The message `author` created in `channel` with `nonce` within `nonce_window` seconds,
+        if it still exists (what `enforce_nonce` returns instead of creating a new one)."""
+        seen = self.nonces.get((channel.id, author.id, str(nonce)))
+        if seen is None or time.monotonic() - seen[0] > self.nonce_window:
+            return None
+        return self._find_message(seen[1])
 
     def edit_message(self: World, message: dict[str, Any], payload: dict[str, Any],
                      new_attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:

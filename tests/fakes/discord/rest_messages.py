@@ -11,7 +11,7 @@ from . import permissions as P
 from .entities import CATEGORY, DM, VOICE, Channel
 from .errors import ApiError, cannot_dm, invalid_field, unknown
 from .rest import API, RestCore, body_of, json_of, ok
-from .validation import validate_message
+from .validation import validate_message, validate_nonce
 
 
 class MessageRoutes(RestCore):
@@ -58,6 +58,13 @@ class MessageRoutes(RestCore):
         payload = json_of(request)
         self._check_can_post(channel, bool(body.files))
         validate_message(payload, has_files=bool(body.files))
+        validate_nonce(payload)
+        if payload.get("enforce_nonce") and payload.get("nonce") is not None:
+            # Discord: the same author's message with this nonce from the past few minutes is
+            # returned, and no new message is created.
+            earlier = self.world.message_by_nonce(channel, self.world.bot, payload["nonce"])
+            if earlier is not None:
+                return ok(earlier)
         reference = payload.get("message_reference")
         if reference and reference.get("message_id"):
             found = self.world._find_message(str(reference["message_id"]))

@@ -31,7 +31,7 @@ from .entities import (
     normalize_overwrite,
     ref,
 )
-from .messages import MessageStore
+from .messages import NONCE_WINDOW, MessageStore
 from .snowflakes import Snowflakes
 
 
@@ -50,6 +50,9 @@ class World(MessageStore):
         self.channel_messages: dict[str, list[dict[str, Any]]] = {}
         self.message_channel: dict[str, str] = {}  # message id -> channel id
         self.files: dict[str, StoredFile] = {}
+        # (channel id, author id, nonce) -> (monotonic time, message id), for enforce_nonce
+        self.nonces: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self.nonce_window = NONCE_WINDOW
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.bot = self._put_user(User(str(bot_user_id), bot_username, bot_username, bot=True))
         self.cdn_base = ""  # set when the server starts

@@ -57,6 +57,12 @@ def validate_message(payload: dict[str, Any], *, has_files: bool = False,
     _validate_components(components, ["components"])
 
 
+def validate_nonce(payload: dict[str, Any]) -> None:
+    """A message nonce (an integer or a string) is at most 25 characters."""
+    if isinstance(payload.get("nonce"), str):
+        _check_len(payload["nonce"], 25, ["nonce"])
+
+
 def _validate_embed(embed: dict[str, Any], path: list[str | int]) -> int:
     size = 0
     for key, limit in (("title", 256), ("description", 4096)):

@@ -91,6 +91,12 @@ def message_payload(message: OutgoingMessage, *, editing: bool = False) -> dict[
     }
     if editing and message.files:
         payload["attachments"] = []  # replace the old attachments with the new files
+    if message.nonce and not editing:
+        # Without enforce_nonce Discord only echoes the nonce back; with it, a message with the
+        # nonce of one we sent in the past few minutes is not created again (the first one is
+        # returned), which is what makes a retried delivery safe.
+        payload["nonce"] = message.nonce
+        payload["enforce_nonce"] = True
     return payload
 
 

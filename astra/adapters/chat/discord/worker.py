@@ -3,6 +3,11 @@
 Paid orders are found by polling the instance's outbox (a store refresh costs one `stat` when
 nothing changed), so it does not matter which process confirmed the payment: the webhook in the
 portal, the reconcile loop, or a sandbox button.
+
+A delivery cut between "DM sent" and "result recorded" would be sent again and, until its lease
+expired, not at all. So the outbox frees the leases a dead bot left when it starts, and a stop
+lets the delivery in hand finish before cancelling it; the message nonces make a resend harmless
+whenever a cut happens anyway (SIGKILL, a crash).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from astra.ports.chat import ChatError, OutgoingMessage
 DELIVERY_INTERVAL = 0.2
 JANITOR_INTERVAL = 5.0
 HEARTBEAT_INTERVAL = 10.0
+# How long a stop waits for the delivery in hand: it normally takes well under a second, and
+# Docker's default stop timeout (10 s) must leave time for the gateway to close after it.
+STOP_GRACE = 6.0
 CLOSE_PAID_AFTER = timedelta(seconds=60)
 HEARTBEAT_FILE = "heartbeat.json"
 
@@ -45,41 +53,62 @@ class WorkerExtension(interactions.Extension):
         delivery_interval: float = DELIVERY_INTERVAL,
         janitor_interval: float = JANITOR_INTERVAL,
         close_paid_after: timedelta = CLOSE_PAID_AFTER,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
         self.bot_ctx = bot_ctx
         self.delivery_interval = delivery_interval
         self.janitor_interval = janitor_interval
         self.close_paid_after = close_paid_after
+        self.stop_grace = stop_grace
         self.ready_at: float | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        # Names this process in the delivery leases it takes; the start time tells a restarted
+        # container (pid 1 again) from the one before it.
+        self.holder = f"bot:{os.getpid()}:{int(time.time() * 1000)}"
+        self._stopping = False
+        self._delivering = False  # the outbox is inside a step (not pausing between two)
+        self._outbox: asyncio.Task[None] | None = None
+        self._chores: list[asyncio.Task[None]] = []
 
     @interactions.listen(interactions.events.Ready)
     async def on_ready(self) -> None:
         self.ready_at = time.time()
-        if not self._tasks:
-            self._tasks = [
-                asyncio.create_task(
-                    self._every(self.delivery_interval, self.deliver_due), name="outbox"
-                ),
-                asyncio.create_task(
-                    self._every(self.janitor_interval, self.tidy_carts), name="janitor"
-                ),
-                asyncio.create_task(self._every(HEARTBEAT_INTERVAL, self.beat), name="heartbeat"),
-            ]
-        log.info("bot.ready", instance=self.bot_ctx.instance_id,
-                 user=str(self.bot.user.username))
+        self.start()
+        log.info("bot.ready", instance=self.bot_ctx.instance_id, user=str(self.bot.user.username))
         await self.beat()  # after the log line: whoever sees the heartbeat can read it
 
+    def start(self) -> None:
+        """The background loops, once (READY comes again after a new gateway session)."""
+        if self._outbox is not None:
+            return
+        self._outbox = asyncio.create_task(self._run_outbox(), name="outbox")
+        self._chores = [
+            asyncio.create_task(
+                self._every(self.janitor_interval, self.tidy_carts), name="janitor"
+            ),
+            asyncio.create_task(self._every(HEARTBEAT_INTERVAL, self.beat), name="heartbeat"),
+        ]
+
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        """Cancel the chores at once, but give the outbox up to `stop_grace` seconds to finish
+        the delivery in hand: cancelled between the DM and its record, the order would wait for
+        the next bot and be sent again (dropped then only thanks to its nonce)."""
+        self._stopping = True
+        tasks = [*self._chores, *([self._outbox] if self._outbox else [])]
+        if self._outbox is not None and self._delivering:
+            _, late = await asyncio.wait({self._outbox}, timeout=self.stop_grace)
+            if late:
+                log.warning(
+                    "bot.outbox_cut", instance=self.bot_ctx.instance_id, grace_s=self.stop_grace
+                )
+        for task in tasks:
+            task.cancel()  # a finished outbox ignores it
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks = []
+        self._outbox, self._chores = None, []
 
     async def _every(self, seconds: float, step: Any) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await step()
             except asyncio.CancelledError:
@@ -88,16 +117,45 @@ class WorkerExtension(interactions.Extension):
                 log.exception(
                     "bot.worker_failed", step=step.__name__, instance=self.bot_ctx.instance_id
                 )
+            if self._stopping:
+                return
             await asyncio.sleep(seconds)
 
     # -- deliveries ------------------------------------------------------------------------------
 
+    async def _run_outbox(self) -> None:
+        await self.release_leases()
+        await self._every(self.delivery_interval, self.deliver_due)
+
+    async def release_leases(self) -> None:
+        """Free the delivery leases other processes hold. This runtime is the only bot of its
+        instance, so they were left by a bot that died mid-delivery (a crash, SIGKILL, a host
+        restart); waiting them out would hold the buyers' keys back for minutes, and resending
+        is harmless because each message keeps its nonce."""
+        bot = self.bot_ctx
+        try:
+            released = await bot.run(bot.delivery.release_leases, bot.instance_id, self.holder)
+        except Exception:
+            # Not fatal: the leases expire on their own.
+            log.exception("bot.release_leases_failed", instance=bot.instance_id)
+            return
+        if released:
+            log.info("bot.leases_released", instance=bot.instance_id, orders=released)
+
     async def deliver_due(self) -> None:
         bot = self.bot_ctx
-        for order_id in await bot.run(bot.delivery.due, bot.instance_id):
-            delivery = await bot.delivery.deliver(bot.instance_id, order_id, {"chat": bot.chat})
-            if delivery is not None and delivery.status.value == "delivered":
-                await self.after_delivery(order_id, delivery.channel or "")
+        self._delivering = True
+        try:
+            for order_id in await bot.run(bot.delivery.due, bot.instance_id):
+                if self._stopping:
+                    return  # a stop waits for the delivery in hand, not for the whole queue
+                delivery = await bot.delivery.deliver(
+                    bot.instance_id, order_id, {"chat": bot.chat}, holder=self.holder
+                )
+                if delivery is not None and delivery.status.value == "delivered":
+                    await self.after_delivery(order_id, delivery.channel or "")
+        finally:
+            self._delivering = False
 
     async def after_delivery(self, order_id: str, channel: str) -> None:
         """Buyer role, the sales announcement, and a word in the cart channel."""

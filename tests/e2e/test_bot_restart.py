@@ -1,0 +1,104 @@
+"""The bot's outbox across stops and restarts: a stop lets the delivery in hand finish, and a
+restarted bot delivers what a dead one left half done at once, without a second DM."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.bot_world import INSTANCE, Shop, running_shop
+
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+async def _paid_order(shop: Shop, buyer: Any) -> Any:
+    def buy() -> Any:
+        product = shop.catalog.create_product(
+            INSTANCE,
+            {"name": "Steam Key", "variants": [{"name": "Mensal", "price_cents": 1990}]},
+            actor="test",
+        )
+        variant = product.variants[0].id
+        shop.catalog.import_stock(INSTANCE, product.id, variant, "KEY-RESTART-1", actor="test")
+        shop.sales.add_item(INSTANCE, str(buyer.id), product.id, variant, 1)
+        order = shop.sales.checkout(INSTANCE, str(buyer.id))
+        shop.settlement.confirm_payment(INSTANCE, order.id, amount_cents=1990, payment_id="p1")
+        return order
+
+    return await asyncio.to_thread(buy)
+
+
+def _delivery(shop: Shop, order_id: str) -> dict[str, Any]:
+    with shop.store.instance(INSTANCE, write=False) as uow:
+        return uow.deliveries.require(order_id)
+
+
+async def test_restarted_bot_delivers_what_a_dead_one_left_without_a_second_dm(
+    data_dir: Path,
+) -> None:
+    async with running_shop(data_dir) as shop:
+        buyer = shop.buyer("comprador")
+        delivery = shop.container.delivery()
+        recorded = delivery._record
+
+        def power_cut(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("power cut")  # the DM went out; its result is never recorded
+
+        delivery._record = power_cut
+        try:
+            order = await _paid_order(shop, buyer)
+            await shop.discord.wait_for_message(dm_user=buyer.id)
+            dead = shop.bot.worker.holder
+            leased = await shop.eventually(
+                lambda: _delivery(shop, order.id).get("lease_holder") == dead, what="the lease"
+            )
+            assert leased
+        finally:
+            delivery._record = recorded
+
+        started = time.monotonic()
+        await shop.restart_bot()
+        assert shop.bot.worker.holder != dead
+        await shop.eventually(
+            lambda: _delivery(shop, order.id)["status"] == "delivered", what="the delivery"
+        )
+        assert time.monotonic() - started < 10  # not the two minutes of the dead bot's lease
+        dms = shop.discord.dm_messages(buyer.id)
+        assert len(dms) == 1 and "KEY-RESTART-1" in dms[0]["content"]
+        with shop.store.instance(INSTANCE, write=False) as uow:
+            released = [a for a in uow.audit.all() if a["action"] == "delivery.lease_released"]
+        assert [a["details"]["holder"] for a in released] == [dead]
+
+
+async def test_stop_lets_the_delivery_in_hand_finish(data_dir: Path) -> None:
+    async with running_shop(data_dir) as shop:
+        buyer = shop.buyer("comprador")
+        # The DM is answered with a 429: interactions.py waits, then sends it again.
+        shop.discord.rate_limit_next(1, retry_after=1.0, path_contains="/messages")
+        order = await _paid_order(shop, buyer)
+        await shop.discord.wait_for(lambda: shop.discord.rate_limited, 5, "the DM's 429")
+        started = time.monotonic()
+        await shop.bot.worker.stop()
+        assert time.monotonic() - started < shop.bot.worker.stop_grace
+        done = _delivery(shop, order.id)
+        assert done["status"] == "delivered" and done["lease_until"] is None
+        assert len(shop.discord.dm_messages(buyer.id)) == 1
+
+
+async def test_stop_cuts_a_delivery_that_outlives_the_grace(data_dir: Path) -> None:
+    async with running_shop(data_dir) as shop:
+        buyer = shop.buyer("comprador")
+        shop.bot.worker.stop_grace = 0.2
+        shop.discord.rate_limit_next(1, retry_after=3.0, path_contains="/messages")
+        order = await _paid_order(shop, buyer)
+        await shop.discord.wait_for(lambda: shop.discord.rate_limited, 5, "the DM's 429")
+        started = time.monotonic()
+        await shop.bot.worker.stop()
+        assert time.monotonic() - started < 2
+        # Left for the next bot, which frees the lease when it starts.
+        cut = _delivery(shop, order.id)
+        assert cut["status"] == "pending" and cut["lease_holder"] == shop.bot.worker.holder

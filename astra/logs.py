@@ -46,6 +46,9 @@ _DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6,7}\.")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 # Mercado Pago access tokens and public keys: APP_USR-… in production, TEST-… in sandbox.
 _MERCADOPAGO = re.compile(r"(?<![A-Za-z0-9_-])(?:APP_USR|TEST)-[A-Fa-f0-9-]{16,}")
+# Astra instance keys (InstanceService.rotate_instance_key): astra_<instance id>_<random>. The
+# seller types one into `/loja vincular`, and interactions.py logs a command's options at info.
+_INSTANCE_KEY = re.compile(r"(?<![A-Za-z0-9_-])astra_[a-z0-9][a-z0-9-]{2,39}_[A-Za-z0-9_-]{32,}")
 # Whatever follows "Bearer " in a header dump; the scheme word is kept for readability.
 _BEARER = re.compile(r"(?<=[Bb]earer )[^\s\"',;]+")
 # Credentials in URL query strings, as access logs print them (the OAuth callback's `code`).
@@ -100,6 +103,8 @@ class _Redactor:
                 value = _JWT.sub(REDACTED, value)
         if "APP_USR-" in value or "TEST-" in value:
             value = _MERCADOPAGO.sub(REDACTED, value)
+        if "astra_" in value:
+            value = _INSTANCE_KEY.sub(REDACTED, value)
         if "earer " in value:
             value = _BEARER.sub(REDACTED, value)
         if "=" in value and ("?" in value or "&" in value):

@@ -118,6 +118,14 @@ def test_mercadopago_tokens() -> None:
     assert out == {"event": f"calling with {REDACTED}", "detail": f"sandbox={REDACTED}"}
 
 
+def test_instance_keys_in_logged_command_options() -> None:
+    # interactions.py logs `/loja vincular chave:<key>` at info level
+    key = "astra_loja-bot_" + "x" * 32
+    assert redact_text(f"kwargs = {{'chave': '{key}'}}") == f"kwargs = {{'chave': '{REDACTED}'}}"
+    for name in ("astra_cart_adjustments", "astra_delivery_queue_depth", "astra_session"):
+        assert redact_text(name) == name
+
+
 def test_bearer_header() -> None:
     assert redact_text("Authorization: Bearer abc.def-ghi") == "Authorization: Bearer [REDACTED]"
     assert redact_text("bearer xyz123, next") == "bearer [REDACTED], next"

@@ -228,3 +228,26 @@ async def test_purchase_through_a_tenant_runtime(data_dir: Path) -> None:
         dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
         assert "T-KEY-1" in dm["content"]
         await shop.eventually(lambda: shop.wallet.balance(OWNER) == 1871, what="credit")
+
+
+async def test_a_cart_whose_channel_never_opened_is_reached_by_picking_again(
+    data_dir: Path,
+) -> None:
+    """The bot stopped after reserving the key and before opening the channel: picking the
+    product again must lead the buyer to that cart, even when the pick itself is refused."""
+    async with running_shop(data_dir) as shop:
+        product_id, variant_id = await _setup_catalog(shop, ["C-1", "C-2", "C-3", "C-4", "C-5"])
+        buyer = shop.buyer("interrompido")
+        await asyncio.to_thread(
+            shop.sales.add_item, INSTANCE, str(buyer.id), product_id, variant_id, 5
+        )
+        assert (await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))).cart \
+            .channel_id is None
+        pick = await shop.discord.select(
+            shop.post_channel.id, buyer.id, f"astra:variant:{product_id}", [variant_id]
+        )
+        await pick.wait_message()
+        assert "no máximo 5" in text_of(pick) and "Seu carrinho está em" in text_of(pick)
+        view = await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))
+        assert view.cart.channel_id and shop.discord.can_view(view.cart.channel_id, buyer.id)
+        assert view.cart.lines[0].quantity == 5  # nothing changed but the channel

@@ -10,7 +10,7 @@ from interactions import ComponentContext, ModalContext
 from astra.adapters.chat.discord import ui
 from astra.adapters.chat.discord.context import BotContext, friendly
 from astra.adapters.chat.discord.texts import t
-from astra.domain.errors import InvalidInput
+from astra.domain.errors import DomainError, InvalidInput
 from astra.domain.services.sales import CartView
 from astra.ports.chat import ChatError, OutgoingMessage
 
@@ -71,18 +71,30 @@ class ShopExtension(interactions.Extension):
         await ctx.defer(ephemeral=True)
         product_id = ctx.custom_id.removeprefix(ui.VARIANT_PREFIX)
         variant_id = ctx.values[0]
-        view = await bot.run(
-            bot.sales.add_item,
-            bot.instance_id,
-            str(ctx.author.id),
-            product_id,
-            variant_id,
-            1,
-            username=str(ctx.author.username),
-        )
         language = await bot.language()
+        refused = ""
+        try:
+            view = await bot.run(
+                bot.sales.add_item,
+                bot.instance_id,
+                str(ctx.author.id),
+                product_id,
+                variant_id,
+                1,
+                username=str(ctx.author.username),
+            )
+        except DomainError as exc:
+            # A buyer who already has a cart is taken to it with the reason: the usual case is
+            # "at most N", from a buyer picking again because the cart channel never opened (the
+            # bot stopped between reserving the key and creating the channel).
+            existing = await bot.run(bot.sales.get_cart, bot.instance_id, str(ctx.author.id))
+            if existing is None:
+                raise
+            view, refused = existing, exc.message(language)
         channel_id = await self._show_cart(ctx, view, language)
-        await ctx.send(t(language, "added", channel=f"<#{channel_id}>"), ephemeral=True)
+        text = f"{refused}\n{t(language, 'cart_here', channel=f'<#{channel_id}>')}" if refused \
+            else t(language, "added", channel=f"<#{channel_id}>")
+        await ctx.send(text, ephemeral=True)
 
     # -- cart buttons ------------------------------------------------------------------------
 

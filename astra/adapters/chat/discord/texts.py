@@ -10,6 +10,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "pt-BR": "Adicionado ao carrinho! Continue em {channel}.",
         "en": "Added to your cart! Continue in {channel}.",
     },
+    "cart_here": {
+        "pt-BR": "Seu carrinho está em {channel}.",
+        "en": "Your cart is in {channel}.",
+    },
     "cart_title": {"pt-BR": "🛒 Seu carrinho", "en": "🛒 Your cart"},
     "cart_expires": {"pt-BR": "Reservado até {when}", "en": "Reserved until {when}"},
     "subtotal": {"pt-BR": "Subtotal", "en": "Subtotal"},

@@ -113,7 +113,7 @@ class ChatPlatform(Protocol):
     async def revoke_role(self, guild_id: str, user_id: str, role_id: str) -> None: ...
 
     async def list_channels(self, guild_id: str) -> list[dict[str, Any]]:
-        """[{id, name, type, parent_id}] of a guild."""
+        """[{id, name, type, parent_id, topic}] of a guild."""
         ...
 
     async def list_roles(self, guild_id: str) -> list[dict[str, Any]]:

@@ -251,3 +251,41 @@ async def test_a_cart_whose_channel_never_opened_is_reached_by_picking_again(
         view = await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))
         assert view.cart.channel_id and shop.discord.can_view(view.cart.channel_id, buyer.id)
         assert view.cart.lines[0].quantity == 5  # nothing changed but the channel
+
+
+async def test_an_unrecorded_cart_channel_is_reused_and_orphans_are_closed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel opened for a cart by an attempt that stopped before recording it is found by
+    its topic and reused; one no cart points at any more is closed by the janitor."""
+    from astra.adapters.chat.discord import ui, worker
+
+    async with running_shop(data_dir) as shop:
+        product_id, variant_id = await _setup_catalog(shop, ["U-1", "U-2"])
+        buyer = shop.buyer("retomado")
+        view = await asyncio.to_thread(
+            shop.sales.add_item, INSTANCE, str(buyer.id), product_id, variant_id, 1
+        )
+        unrecorded = shop.discord.add_channel(
+            shop.guild.id, "carrinho-retomado", topic=ui.cart_topic(view.cart.id)
+        )
+        pick = await shop.discord.select(
+            shop.post_channel.id, buyer.id, f"astra:variant:{product_id}", [variant_id]
+        )
+        await pick.wait_message()
+        cart = (await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))).cart
+        assert cart.channel_id == str(unrecorded.id)
+        assert str(unrecorded.id) in text_of(pick)
+
+        # a stale duplicate for the same cart, and one for a cart that does not exist here
+        stale = shop.discord.add_channel(
+            shop.guild.id, "carrinho-velho", topic=ui.cart_topic(view.cart.id)
+        )
+        foreign = shop.discord.add_channel(
+            shop.guild.id, "outra-loja", topic=ui.cart_topic("cart_of_another_shop")
+        )
+        monkeypatch.setattr(worker, "ORPHAN_MIN_AGE", 0.0)
+        await shop.bot.worker.close_orphan_channels()
+        left = {str(c["id"]) for c in shop.discord.channels_of(shop.guild.id)}
+        assert str(stale.id) not in left
+        assert {str(unrecorded.id), str(foreign.id)} <= left

@@ -234,6 +234,7 @@ class DiscordChat:
                 "name": c.get("name"),
                 "type": c.get("type"),
                 "parent_id": str(c["parent_id"]) if c.get("parent_id") else None,
+                "topic": c.get("topic") or "",
             }
             for c in data
         ]

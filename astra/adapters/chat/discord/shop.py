@@ -12,6 +12,7 @@ from astra.adapters.chat.discord.context import BotContext, friendly
 from astra.adapters.chat.discord.texts import t
 from astra.domain.errors import DomainError, InvalidInput
 from astra.domain.services.sales import CartView
+from astra.domain.timestamps import parse_iso
 from astra.ports.chat import ChatError, OutgoingMessage
 
 CART_CHANNEL_PREFIX = "carrinho-"
@@ -28,9 +29,12 @@ class ShopExtension(interactions.Extension):
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    async def _show_cart(self, ctx: interactions.BaseContext, view: CartView, language: str) -> str:
+    async def _show_cart(
+        self, ctx: interactions.BaseContext, view: CartView, language: str, *, fresh: bool = False
+    ) -> str:
         """Create the buyer's private cart channel if needed, and refresh its cart message.
-        Returns the channel id."""
+        Returns the channel id. `fresh`: the cart was created by this very interaction, so no
+        earlier attempt can have opened a channel for it."""
         bot = self.bot_ctx
         cart = view.cart
         message = ui.cart_message(view, language)
@@ -40,15 +44,17 @@ class ShopExtension(interactions.Extension):
                 return cart.channel_id
             except ChatError:
                 pass  # the channel was deleted by hand: open a new one
-        settings = await bot.run(bot.settings)
-        channel_id = await bot.chat.open_private_channel(
-            str(ctx.guild_id),
-            _cart_channel_name(ctx),
-            member_ids=[str(ctx.author.id)],
-            staff_role_id=settings.get("staff_role_id"),
-            category_id=settings.get("cart_category_id"),
-            topic=f"Astra {cart.id}",
-        )
+        channel_id = None if fresh else await self._unrecorded_channel(str(ctx.guild_id), cart.id)
+        if channel_id is None:
+            settings = await bot.run(bot.settings)
+            channel_id = await bot.chat.open_private_channel(
+                str(ctx.guild_id),
+                _cart_channel_name(ctx),
+                member_ids=[str(ctx.author.id)],
+                staff_role_id=settings.get("staff_role_id"),
+                category_id=settings.get("cart_category_id"),
+                topic=ui.cart_topic(cart.id),
+            )
         message_id = await bot.chat.send_message(
             channel_id,
             OutgoingMessage(
@@ -57,6 +63,17 @@ class ShopExtension(interactions.Extension):
         )
         await bot.run(bot.sales.bind_cart_channel, bot.instance_id, cart.id, channel_id, message_id)
         return channel_id
+
+    async def _unrecorded_channel(self, guild_id: str, cart_id: str) -> str | None:
+        """The channel an earlier attempt opened for this cart and stopped before recording
+        (the bot was stopped in between): reused, so the buyer is not left with an empty
+        second channel. Found by the topic every cart channel carries."""
+        try:
+            channels = await self.bot_ctx.chat.list_channels(guild_id)
+        except ChatError:
+            return None
+        topic = ui.cart_topic(cart_id)
+        return next((c["id"] for c in channels if c.get("topic") == topic), None)
 
     async def _refresh(self, ctx: interactions.BaseContext, view: CartView) -> None:
         language = await self.bot_ctx.language()
@@ -73,6 +90,7 @@ class ShopExtension(interactions.Extension):
         variant_id = ctx.values[0]
         language = await bot.language()
         refused = ""
+        started = bot.clock.now()
         try:
             view = await bot.run(
                 bot.sales.add_item,
@@ -91,7 +109,8 @@ class ShopExtension(interactions.Extension):
             if existing is None:
                 raise
             view, refused = existing, exc.message(language)
-        channel_id = await self._show_cart(ctx, view, language)
+        fresh = (parse_iso(view.cart.created_at) or started) >= started
+        channel_id = await self._show_cart(ctx, view, language, fresh=fresh)
         text = f"{refused}\n{t(language, 'cart_here', channel=f'<#{channel_id}>')}" if refused \
             else t(language, "added", channel=f"<#{channel_id}>")
         await ctx.send(text, ephemeral=True)

@@ -20,6 +20,17 @@ from astra.ports.payments import Charge
 
 COLOR = 0x7C3AED
 VARIANT_PREFIX = "astra:variant:"
+CART_TOPIC_PREFIX = "Astra "
+
+
+def cart_topic(cart_id: str) -> str:
+    """The topic of a cart's channel: how a channel is traced back to its cart."""
+    return f"{CART_TOPIC_PREFIX}{cart_id}"
+
+
+def snowflake_age_seconds(snowflake: str, now: float) -> float:
+    """How old a Discord id is (ids carry their creation time: ms since 2015 << 22)."""
+    return now - ((int(snowflake) >> 22) + 1_420_070_400_000) / 1000
 MAX_FIELD = 1024
 
 

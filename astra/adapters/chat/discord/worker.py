@@ -27,6 +27,8 @@ import orjson
 from astra.adapters.chat.discord import ui
 from astra.adapters.chat.discord.context import BotContext, log
 from astra.adapters.chat.discord.texts import t
+from astra.domain.cart import LIVE_STATES
+from astra.domain.errors import NotFoundError
 from astra.domain.order import Order
 from astra.domain.timestamps import parse_iso
 from astra.ports.chat import ChatError, OutgoingMessage
@@ -38,6 +40,10 @@ HEARTBEAT_INTERVAL = 10.0
 # Docker's default stop timeout (10 s) must leave time for the gateway to close after it.
 STOP_GRACE = 6.0
 CLOSE_PAID_AFTER = timedelta(seconds=60)
+# Cart channels that no cart points at are looked for this often (one REST call), and closed
+# once this old (an interaction that is still opening one must not lose it).
+ORPHAN_SWEEP_INTERVAL = 60.0
+ORPHAN_MIN_AGE = 120.0
 HEARTBEAT_FILE = "heartbeat.json"
 
 
@@ -65,6 +71,7 @@ class WorkerExtension(interactions.Extension):
         # container (pid 1 again) from the one before it.
         self.holder = f"bot:{os.getpid()}:{int(time.time() * 1000)}"
         self._stopping = False
+        self._swept_at = float("-inf")
         self._delivering = False  # the outbox is inside a step (not pausing between two)
         self._outbox: asyncio.Task[None] | None = None
         self._chores: list[asyncio.Task[None]] = []
@@ -193,6 +200,9 @@ class WorkerExtension(interactions.Extension):
         bot = self.bot_ctx
         # Expiry also runs in `astra serve`; running it here too keeps a lone bot honest.
         await bot.run(bot.sales.expire_due, bot.instance_id)
+        if time.monotonic() - self._swept_at >= ORPHAN_SWEEP_INTERVAL:
+            self._swept_at = time.monotonic()
+            await self.close_orphan_channels()
         carts = await bot.run(bot.sales.carts_with_open_channels, bot.instance_id)
         if not carts:
             return
@@ -220,6 +230,38 @@ class WorkerExtension(interactions.Extension):
                 log.warning("bot.close_channel_failed", cart=cart["id"], error=str(exc))
                 continue
             await bot.run(bot.sales.mark_cart_channel_closed, bot.instance_id, cart["id"])
+
+    async def close_orphan_channels(self) -> None:
+        """Close cart channels no cart points at: opened by an attempt that stopped before
+        recording the channel (a bot stopped mid-interaction), whose cart then ended or got
+        another channel. A young channel is left alone: its interaction may still be running,
+        and an open cart without a channel reuses it (ShopExtension._unrecorded_channel)."""
+        bot = self.bot_ctx
+        guild = (await bot.run(bot.settings)).get("guild_id")
+        if not guild:
+            return
+        try:
+            channels = await bot.chat.list_channels(str(guild))
+        except ChatError as exc:
+            log.warning("bot.orphan_sweep_failed", error=str(exc))
+            return
+        now = time.time()
+        for channel in channels:
+            topic = channel.get("topic") or ""
+            if not topic.startswith(ui.CART_TOPIC_PREFIX + "cart_") or \
+                    ui.snowflake_age_seconds(channel["id"], now) < ORPHAN_MIN_AGE:
+                continue
+            cart_id = topic.removeprefix(ui.CART_TOPIC_PREFIX)
+            try:
+                cart = await bot.run(bot.sales.get_cart_by_id, bot.instance_id, cart_id)
+            except NotFoundError:
+                continue  # not this instance's cart (two shops' bots in one server)
+            recorded = cart.channel_id
+            if recorded == channel["id"] or (recorded is None and cart.state in LIVE_STATES):
+                continue
+            with contextlib.suppress(ChatError):
+                await bot.chat.close_channel(channel["id"], reason="cart channel not in use")
+                log.info("bot.orphan_channel_closed", cart=cart_id, channel=channel["id"])
 
     async def _delivery_pending(self, cart: dict[str, Any]) -> bool:
         """A paid cart's channel stays while its order is undelivered (it is a fallback)."""

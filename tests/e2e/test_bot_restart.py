@@ -102,3 +102,24 @@ async def test_stop_cuts_a_delivery_that_outlives_the_grace(data_dir: Path) -> N
         # Left for the next bot, which frees the lease when it starts.
         cut = _delivery(shop, order.id)
         assert cut["status"] == "pending" and cut["lease_holder"] == shop.bot.worker.holder
+
+
+async def test_stop_lets_a_buyer_click_in_progress_get_its_answer(data_dir: Path) -> None:
+    """SIGTERM while a buyer's pick is being handled: the gateway stops at once, but the
+    handler finishes (channel opened, cart recorded, answer sent) before REST closes."""
+    from tests.e2e.test_bot_purchase import _setup_catalog
+
+    async with running_shop(data_dir) as shop:
+        product_id, variant_id = await _setup_catalog(shop, ["S-1", "S-2"])
+        buyer = shop.buyer("no-limite")
+        # Opening the cart channel is answered with a 429: the handler is mid-way for 1 s.
+        shop.discord.rate_limit_next(1, retry_after=1.0, path_contains="/channels")
+        pick = await shop.discord.select(
+            shop.post_channel.id, buyer.id, f"astra:variant:{product_id}", [variant_id]
+        )
+        await shop.discord.wait_for(lambda: shop.discord.rate_limited, 5, "the 429")
+        await shop.stop_bot()
+        answer = await pick.wait_message(timeout=1)
+        assert "Continue em" in (answer.get("content") or "")
+        cart = (await asyncio.to_thread(shop.sales.get_cart, INSTANCE, str(buyer.id))).cart
+        assert cart.channel_id and cart.message_id

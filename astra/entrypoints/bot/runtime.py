@@ -48,6 +48,11 @@ def _per_client(extension: type[interactions.Extension]) -> type[interactions.Ex
     return type(extension.__name__, (extension,), own)
 
 
+# How long a stop waits for interaction handlers in progress (a PIX charge takes one gateway
+# call); with the outbox's grace it stays inside Docker's 10 s stop timeout.
+HANDLER_GRACE = 6.0
+
+
 class InvalidToken(Exception):
     """Discord refused the bot token: restarting will not help."""
 
@@ -121,11 +126,14 @@ class InstanceBot:
                 task.cancel()
 
     async def shutdown(self, runner: asyncio.Task[Any] | None = None) -> None:
-        await self.worker.stop()
-        # The gateway first: stopping the client while its gateway loop still runs makes
-        # interactions.py spin at 100% CPU.
+        # The gateway first: no new interactions arrive, and stopping the client while its
+        # gateway loop still runs makes interactions.py spin at 100% CPU. The REST session
+        # stays open until the handlers in progress and the delivery in hand are done.
         with contextlib.suppress(Exception):
             await self.client._connection_state.stop()
+        _, left = await asyncio.gather(self.worker.stop(), self.ctx.drain(HANDLER_GRACE))
+        if left:
+            log.warning("bot.handlers_cut", instance=self.instance_id, handlers=left)
         with contextlib.suppress(Exception):
             await self.client.stop()
         if runner is not None and not runner.done():

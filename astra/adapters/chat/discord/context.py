@@ -27,6 +27,8 @@ class BotContext:
     instance_id: str
     container: Any  # astra.container.Container (kept loose: extensions only call services)
     chat: DiscordChat
+    # Interaction handlers running now: a stop waits for them (see drain).
+    inflight: int = 0
 
     def __getattr__(self, name: str) -> Any:
         # bot.sales, bot.payments, ... are the container's services
@@ -43,6 +45,15 @@ class BotContext:
     async def language(self) -> str:
         return (await self.run(self.settings)).get("language") or "pt-BR"
 
+    async def drain(self, timeout: float) -> int:
+        """Wait (up to `timeout`) for the interaction handlers in progress: a buyer who clicked
+        just before a restart gets their answer instead of a dead interaction and a half-done
+        step. Returns how many were still running when the wait ended."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.inflight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        return self.inflight
+
 
 def friendly(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """Every failure a buyer or seller can cause becomes an ephemeral message saying what to do;
@@ -51,6 +62,7 @@ def friendly(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
     @functools.wraps(handler)
     async def wrapper(self: Any, ctx: interactions.BaseContext, *args: Any, **kwargs: Any) -> Any:
         bot: BotContext = self.bot_ctx
+        bot.inflight += 1
         try:
             return await handler(self, ctx, *args, **kwargs)
         except DomainError as exc:
@@ -59,6 +71,8 @@ def friendly(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
         except Exception:
             log.exception("bot.handler_failed", handler=handler.__name__, instance=bot.instance_id)
             await _reply(ctx, t(await bot.language(), "error_generic"))
+        finally:
+            bot.inflight -= 1
         return None
 
     return wrapper

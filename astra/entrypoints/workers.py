@@ -132,6 +132,10 @@ class Reconciler:
                 except GatewayError as exc:
                     counts["gateway_errors"] = counts.get("gateway_errors", 0) + 1
                     log.warning("reconcile.gateway_error", order=order.id, error=str(exc))
+                except Exception:
+                    # One order that cannot be settled must not keep the others waiting.
+                    counts["errors"] = counts.get("errors", 0) + 1
+                    log.exception("reconcile.order_failed", order=order.id)
                 self._later(key, mono, schedule)
         for tx in self.container.plans().pending_transactions():
             key = f"plan:{tx['id']}"

@@ -413,6 +413,7 @@ class FakeMercadoPago:
         self._payment_keys: dict[str, _Idempotent] = {}
         self._refund_keys: dict[tuple[int, str], _Idempotent] = {}
         self._fail: list[tuple[int, bool]] = []
+        self._garbage: list[tuple[int, bytes, str]] = []
         self._clock_offset = 0.0
         self._held: list[_Notification] = []
         self._unsent: list[_Notification] = []
@@ -500,6 +501,13 @@ class FakeMercadoPago:
             if n <= 0:
                 self._fail.clear()
             self._fail.extend([(status, after_processing)] * n)
+
+    def garble_next(self, *bodies: bytes, status: int = 200,
+                    content_type: str = "application/json") -> None:
+        """The next API calls (one per body) answer these raw bytes instead, the call not
+        carried out: what a broken proxy, a CDN error page or a half-sent answer looks like."""
+        with self._lock:
+            self._garbage.extend((status, body, content_type) for body in bodies)
 
     def payment(self, payment_id: int | str) -> dict[str, Any]:
         """A copy of the payment as GET /v1/payments/{id} would return it."""
@@ -904,8 +912,13 @@ class FakeMercadoPago:
         )
         with self._lock:
             self.requests.append(record)
-            forced = self._fail.pop(0) if self._fail else None
-        if forced is not None and not forced[1]:
+            garbage = self._garbage.pop(0) if self._garbage else None
+            forced = self._fail.pop(0) if self._fail and garbage is None else None
+        if garbage is not None:
+            status, raw_body, content_type = garbage
+            response = web.Response(status=status, body=raw_body,
+                                    headers={"Content-Type": content_type})
+        elif forced is not None and not forced[1]:
             response = _failure(forced[0])
         elif not self._authorized(request):
             if request.headers.get("Authorization"):

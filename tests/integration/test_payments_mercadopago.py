@@ -4,6 +4,7 @@ endpoint on 127.0.0.1 receiving the fake's signed notifications."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -139,6 +140,55 @@ async def test_forged_stale_or_malformed_webhooks_change_nothing(world: World) -
     assert (await asyncio.to_thread(world.shop.sales.get_order, INSTANCE, order.id)).status \
         == "pending"
     assert world.ledger() == []
+
+
+def _garbage(charge_id: str, order_id: str) -> list[bytes]:
+    """Answers a broken proxy, a CDN page or a confused upstream could give for a payment."""
+    other = {"kind": "order", "instance_id": INSTANCE, "order_id": order_id}
+    return [
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        b'{"id": ' + charge_id.encode() + b', "status": "appro',
+        b"[]",
+        b"",
+        b'{"status": "approved", "transaction_amount": 19.9}',
+        b'{"id": ' + charge_id.encode() + b', "status": "approved", "transaction_amount": '
+        b'"lots", "metadata": "nope", "refunds": 7}',
+        # a well-formed approved payment, but not the one asked for
+        json.dumps({"id": 42, "status": "approved", "transaction_amount": 19.9,
+                    "external_reference": order_id, "metadata": other}).encode(),
+    ]
+
+
+async def test_garbage_from_the_gateway_changes_nothing(world: World) -> None:
+    """Whatever Mercado Pago's side answers, a webhook or a reconcile pass never pays an order
+    on it, never crashes, and the real answer still gets through afterwards."""
+    world.fake.webhook_mode.drop = 10
+    order, charge = await _pay(world)
+    garbage = _garbage(charge.id, order.id)
+    endpoint = f"{world.portal_url}/api/webhooks/mercadopago"
+    url, headers, body = world.fake.build_webhook(charge.id, url=endpoint)
+    async with aiohttp.ClientSession() as http:
+        for answer in garbage:
+            world.fake.garble_next(answer, content_type="text/html" if b"<html" in answer
+                                   else "application/json")
+            async with http.post(url, headers=headers, data=body) as resp:
+                assert resp.status == 200
+            await asyncio.sleep(0.15)
+    reconciler = Reconciler(world.shop.container)
+    for answer in garbage:
+        world.fake.garble_next(answer)
+        reconciler._next.clear()  # due now
+        counts = await asyncio.to_thread(reconciler.pass_once)
+        assert set(counts) <= {"gateway_errors", "noted"}, (answer, counts)
+    now = await asyncio.to_thread(world.shop.sales.get_order, INSTANCE, order.id)
+    assert now.status == "pending" and world.ledger() == []
+    assert (await asyncio.to_thread(world.shop.catalog.stock_counts, INSTANCE))[
+        world.shop.variant_id]["sold"] == 0
+    # the real approval still pays it, once
+    world.fake.webhook_mode.drop = 0
+    world.fake.approve(charge.id)
+    await world.wait_status(order.id, "paid")
+    assert [e["kind"] for e in world.ledger()] == ["sale_credit"]
 
 
 async def test_unknown_payment_and_other_topics_are_acknowledged(world: World) -> None:

@@ -111,7 +111,27 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def charge_from_payment(payment: dict[str, Any], provider: str = "mercadopago") -> Charge:
+def charge_from_payment(
+    payment: dict[str, Any], provider: str = "mercadopago", *, expected_id: str | None = None
+) -> Charge:
+    """A payment resource as a Charge. Anything that is not one (no id, an amount that is not
+    a number, metadata that is not an object, the answer for another payment than the one
+    asked for) is GatewayUnavailable: retried later, never taken for money received."""
+    try:
+        charge = _charge(payment, provider)
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+        raise GatewayUnavailable("mercadopago: malformed payment in the answer") from None
+    if expected_id is not None and charge.id != str(expected_id):
+        raise GatewayUnavailable("mercadopago: the answer is for another payment")
+    return charge
+
+
+def _charge(payment: dict[str, Any], provider: str) -> Charge:
+    if not isinstance(payment.get("id"), int | str) or not str(payment["id"]).isdigit():
+        raise ValueError("payment id")
+    metadata = payment.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise TypeError("metadata")
     poi = (payment.get("point_of_interaction") or {}).get("transaction_data") or {}
     refunded = sum(_cents(r.get("amount", 0)) for r in payment.get("refunds") or [])
     try:
@@ -123,7 +143,7 @@ def charge_from_payment(payment: dict[str, Any], provider: str = "mercadopago") 
         status=status,
         amount_cents=_cents(payment.get("transaction_amount", 0)),
         external_reference=str(payment.get("external_reference") or ""),
-        metadata=dict(payment.get("metadata") or {}),
+        metadata=dict(metadata),
         qr_code=poi.get("qr_code") or "",
         qr_code_png_base64=poi.get("qr_code_base64") or "",
         ticket_url=poi.get("ticket_url") or "",
@@ -290,7 +310,7 @@ class MercadoPagoGateway:
 
     def get_charge(self, charge_id: str) -> Charge | None:
         payment = self._call("get", self._sdk.payment().get, charge_id, missing_ok=True)
-        return charge_from_payment(payment) if payment else None
+        return charge_from_payment(payment, expected_id=charge_id) if payment else None
 
     def cancel_charge(self, charge_id: str) -> Charge | None:
         current = self.get_charge(charge_id)
@@ -308,7 +328,7 @@ class MercadoPagoGateway:
                 return again
             raise
         assert payment is not None
-        return charge_from_payment(payment)
+        return charge_from_payment(payment, expected_id=charge_id)
 
     def refund_charge(self, charge_id: str, amount_cents: int | None = None) -> Charge:
         body = None if amount_cents is None else {"amount": _reais(amount_cents)}

@@ -7,6 +7,7 @@ names no internals, while the log keeps the traceback (through the redacting log
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -54,6 +55,25 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception:
         log.exception("http.unhandled", method=request.method, path=request.path)
         return json_error(500, "internal_error", "Erro interno. Tente novamente em instantes.")
+
+
+# A request (reading its body included) gets this long. A client that trickles its body holds a
+# connection and a task: it gets 408. A handler that hangs (an upstream that never answers past
+# its own timeout) gets 503; the store's commits run in threads and finish whole either way.
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+@web.middleware
+async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+            return await handler(request)
+    except TimeoutError:
+        if request.body_exists and not request.content.at_eof():
+            log.warning("http.body_timeout", method=request.method, path=request.path)
+            return json_error(408, "request_timeout", "O envio da requisição demorou demais.")
+        log.warning("http.handler_timeout", method=request.method, path=request.path)
+        return json_error(503, "timeout", "Tempo esgotado. Tente novamente em instantes.")
 
 
 # Every response, pages or API, errors included: what a browser must not do with it. Pages set

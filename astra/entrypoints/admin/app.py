@@ -7,7 +7,7 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.admin import api, auth, metrics, pages
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
-from astra.entrypoints.middleware import errors_as_json, security_headers
+from astra.entrypoints.middleware import errors_as_json, request_timeout, security_headers
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -15,8 +15,10 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_admin_app(container: Container) -> web.Application:
     settings = container.settings()
     # pages.login_redirect sits outside admin_auth: it turns a page visit's 401 into the login.
-    app = web.Application(middlewares=[errors_as_json, pages.login_redirect, auth.admin_auth],
-                          client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[errors_as_json, request_timeout, pages.login_redirect, auth.admin_auth],
+        client_max_size=MAX_BODY_BYTES,
+    )
     app.on_response_prepare.append(security_headers)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "admin"

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
-from astra.entrypoints.middleware import errors_as_json, security_headers
+from astra.entrypoints.middleware import errors_as_json, request_timeout, security_headers
 from astra.entrypoints.portal import api_routes, auth_routes, internal_api, pages, sessions
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
@@ -19,7 +19,9 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def create_portal_app(container: Container) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[errors_as_json, request_timeout], client_max_size=MAX_BODY_BYTES
+    )
     app.on_response_prepare.append(security_headers)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "portal"

@@ -422,6 +422,7 @@ def _audit(data_dir: Path, mp: FakeMercadoPagoThread, keys: list[str],
 async def test_two_hundred_buyers_while_the_platform_is_killed(tmp_path: Path,
                                                                artifacts_dir: Path) -> None:
     seed = int(os.environ.get("ASTRA_TORTURE_SEED") or secrets.randbits(32))
+    print(f"torture seed {seed} (replay with ASTRA_TORTURE_SEED={seed})")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     discord = FakeDiscord(bot_token=BOT_TOKEN)

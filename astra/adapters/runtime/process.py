@@ -124,7 +124,9 @@ class ProcessRuntime:
             return
         try:
             os.killpg(pid, signal.SIGTERM)
-            for _ in range(100):
+            # As long as a stop of our own: the bot finishes the clicks and the delivery in hand.
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while time.monotonic() < deadline:
                 if _gone(pid):
                     return
                 time.sleep(0.05)

@@ -407,6 +407,7 @@ class PluginHooks:
     ) -> DeliveryOutcome | None:
         hook = "astra_deliver_line"
         kwargs = {"ctx": ctx, "item": item, "services": services}
+        failed: list[str] = []
         for impl in self._impls(hook):
             try:
                 result = impl.function(*[kwargs[arg] for arg in impl.argnames])
@@ -414,12 +415,18 @@ class PluginHooks:
                     result = await result
             except Exception as exc:
                 self._fail(impl, hook, exc)
+                failed.append(f"{impl.plugin_name}: {type(exc).__name__}")
                 continue
             if result is None:
                 continue
             if isinstance(result, DeliveryOutcome):
                 return result  # firstresult
             self._fail(impl, hook, TypeError(f"returned {type(result).__name__}"))
+        if failed:
+            # Say which plugin broke, not "nobody delivers this": staff read it in Entregas.
+            return DeliveryOutcome(
+                ok=False, error="delivery plugin failed: " + "; ".join(failed), retryable=True
+            )
         return None
 
     def notify(self, ctx: SaleContext, event: DomainEvent) -> None:

@@ -175,6 +175,15 @@ class World:
                 for row in m.get("components") or []
                 for c in row.get("components") or []]
 
+    def codes_shown(self, channel: str) -> set[str]:
+        return {e.get("description") or "" for m in self.discord.messages(channel)
+                for e in m.get("embeds") or []}
+
+    @staticmethod
+    def qr_code(payment: dict[str, Any]) -> str:
+        return ((payment.get("point_of_interaction") or {}).get("transaction_data") or {}) \
+            .get("qr_code") or "?"
+
     def payments_of(self, buyer: Any) -> list[dict[str, Any]]:
         email = f"discord-{buyer.id}@"
         with self.mp.fake._lock:
@@ -226,11 +235,15 @@ class World:
                             await check.wait_message(timeout=8)
                     await asyncio.sleep(0.3)
                     continue
-                if pending and pending[-1]["id"] not in approved:
-                    await self.approve(pending[-1]["id"])
-                    approved.add(pending[-1]["id"])
-                    continue
                 channel = self.cart_channel(buyer)
+                # A person pays the PIX code they were shown, nothing else.
+                shown = self.codes_shown(channel) if channel else set()
+                payable = [p for p in pending if p["id"] not in approved
+                           and any(self.qr_code(p) in text for text in shown)]
+                if payable:
+                    await self.approve(payable[-1]["id"])
+                    approved.add(payable[-1]["id"])
+                    continue
                 if channel and "astra:cart:pay" in self.buttons(channel):
                     pay = await self.discord.click(channel, buyer.id, "astra:cart:pay")
                     await pay.wait_message(timeout=8)

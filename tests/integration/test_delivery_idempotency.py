@@ -203,3 +203,28 @@ def test_release_leases_frees_only_the_leases_of_others(data_dir: Path) -> None:
         released = [a for a in uow.audit.all() if a["action"] == "delivery.lease_released"]
     assert held["lease_holder"] == ALIVE and held["lease_until"]
     assert [(a["target"], a["details"]["holder"]) for a in released] == [(f"order:{dead}", DEAD)]
+
+
+async def test_a_dm_whose_answer_is_lost_is_confirmed_not_repeated(world: World) -> None:
+    """Discord creates the DM, then the connection drops before its answer: the adapter asks
+    again with the same nonce and gets the same message back; the order is delivered now."""
+    order = world.paid_order()
+    world.fake.lose_answer_next(1, method="POST", path_contains="/messages")
+    done = await world.deliver(order.id)
+    assert done.status == "delivered"
+    assert len(world.dms()) == 1
+    assert not world.fake.lost_answers[0]["remaining"]
+
+
+async def test_a_lost_answer_on_a_call_that_cannot_be_repeated_is_a_retryable_error(
+    world: World,
+) -> None:
+    from astra.ports.chat import ChatError
+
+    guild = world.fake.add_guild("Loja", owner=world.fake.add_user("dono").id)
+    world.fake.lose_answer_next(1, method="POST", path_contains="/channels")
+    with pytest.raises(ChatError) as lost:
+        await world.chat.open_private_channel(str(guild.id), "carrinho-x", member_ids=[])
+    assert lost.value.retryable
+    # Discord did create it: the caller finds it by its topic (see the shop's cart flow).
+    assert [c["name"] for c in world.fake.channels_of(guild.id)].count("carrinho-x") == 1

@@ -494,6 +494,17 @@ async def test_closed_dms_and_nowhere_else_is_a_failure(manager: PluginManager) 
     assert outcome is not None and not outcome.ok and not outcome.retryable
 
 
+async def test_a_crashing_delivery_plugin_is_named_in_the_outcome(
+    manager: PluginManager,
+) -> None:
+    chat = RecordingChat(fail=RuntimeError("Session is closed"))
+    outcome = await manager.for_instance("shop-1").deliver(ctx(), an_item(), {"chat": chat})
+    assert outcome == DeliveryOutcome(
+        ok=False, error="delivery plugin failed: delivery: RuntimeError", retryable=True
+    )
+    assert {p["name"]: p["errors"] for p in manager.plugins()}["delivery"] == 1
+
+
 async def test_chat_error_is_a_failed_outcome(manager: PluginManager) -> None:
     chat = RecordingChat(fail=ChatError("503 from Discord", retryable=True))
     outcome = await manager.for_instance("shop-1").deliver(ctx(), an_item(), {"chat": chat})

@@ -51,6 +51,7 @@ class FakeDiscord(InteractionControls, World):
         self.emit = self.gateway.dispatch
         self.rate_limiter = RateLimiter()
         self.forced_failures: list[ForcedFailure] = []
+        self.lost_answers: list[dict[str, Any]] = []
         self.calls: list[RestCall] = []
         self.interactions: list[Interaction] = []
         self.interactions_by_id: dict[str, Interaction] = {}
@@ -160,6 +161,13 @@ class FakeDiscord(InteractionControls, World):
     @property
     def rate_limited(self) -> list[Any]:
         return list(self.rate_limiter.hits)
+
+    def lose_answer_next(self, n: int = 1, *, method: str | None = None,
+                         path_contains: str | None = None) -> None:
+        """Carry out the next `n` matching REST calls, then drop the connection instead of
+        answering (a keep-alive closed under the request, a reset): did it happen or not?"""
+        self.lost_answers.append({"remaining": n, "method": method,
+                                  "path_contains": path_contains})
 
     def fail_next(self, n: int = 1, status: int = 500, *, code: int = 0,
                   message: str | None = None, path_contains: str | None = None) -> None:

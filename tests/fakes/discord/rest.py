@@ -222,6 +222,13 @@ def _middleware_for(fake: FakeDiscord) -> Any:
                 raise ApiError(405, 0, "405: Method Not Allowed") from None
         except ApiError as exc:
             response = exc.response()
+        if response.status < 300 and _lost_answer(fake, request.method, path):
+            # Carried out, but the connection drops before the answer: the caller cannot tell.
+            call.status = 0
+            fake.world.changed()
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("fake Discord dropped the connection")
         if response.status != 429:
             for key, value in normal_headers(bucket_key).items():
                 response.headers.setdefault(key, value)
@@ -259,3 +266,12 @@ def _forced_failure(fake: FakeDiscord, path: str) -> ApiError | None:
             fake.forced_failures = [r for r in fake.forced_failures if r.remaining > 0]
             return ApiError(rule.status, rule.code, rule.message)
     return None
+
+
+def _lost_answer(fake: FakeDiscord, method: str, path: str) -> bool:
+    for rule in fake.lost_answers:
+        if rule["remaining"] > 0 and rule["method"] in (None, method) and \
+                (rule["path_contains"] is None or rule["path_contains"] in path):
+            rule["remaining"] -= 1
+            return True
+    return False

@@ -7,9 +7,12 @@ errors into the port's.
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import interactions
 from interactions.client.errors import HTTPException
 
@@ -25,6 +28,10 @@ from astra.ports.chat import (
 
 CANNOT_DM = 50007
 UNKNOWN_CHANNEL = 10003
+
+# What a lost connection looks like from aiohttp (ClientOSError is an OSError too).
+_CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+CONNECTION_RETRY_PAUSE = 0.5
 
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -129,44 +136,59 @@ class DiscordChat:
     def bot_id(self) -> str:
         return str(self.client.user.id)
 
+    async def _call(self, request: Callable[[], Awaitable[Any]], *, idempotent: bool) -> Any:
+        """One REST call, Discord's errors as the port's. A connection lost mid-call (a
+        keep-alive the server closed, a reset, a timeout) leaves unknown whether Discord acted:
+        a call that is safe to repeat (a read, a PUT, a message with an enforced nonce) is
+        tried once more; anything else is a retryable ChatError for the caller to schedule."""
+        for attempt in range(2):
+            try:
+                return await request()
+            except HTTPException as exc:
+                raise translate(exc) from None
+            except _CONNECTION_ERRORS as exc:
+                if idempotent and attempt == 0:
+                    await asyncio.sleep(CONNECTION_RETRY_PAUSE)
+                    continue
+                raise ChatError(f"discord unreachable: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")
+
     async def send_message(self, channel_id: str, message: OutgoingMessage) -> str:
-        try:
-            data = await self.http.create_message(
+        data = await self._call(
+            lambda: self.http.create_message(
                 message_payload(message), channel_id, files=_files(message)
-            )
-        except HTTPException as exc:
-            raise translate(exc) from None
+            ),
+            idempotent=message.nonce is not None,
+        )
         return str(data["id"])
 
     async def edit_message(
         self, channel_id: str, message_id: str, message: OutgoingMessage
     ) -> None:
-        try:
-            await self.http.edit_message(
+        await self._call(
+            lambda: self.http.edit_message(
                 message_payload(message, editing=True),
                 channel_id,
                 message_id,
                 files=_files(message),
-            )
-        except HTTPException as exc:
-            raise translate(exc) from None
+            ),
+            idempotent=True,
+        )
 
     async def delete_message(self, channel_id: str, message_id: str) -> None:
-        try:
-            await self.http.delete_message(channel_id, message_id)
-        except HTTPException as exc:
-            if exc.status != 404:
-                raise translate(exc) from None
+        async def delete() -> None:
+            try:
+                await self.http.delete_message(channel_id, message_id)
+            except HTTPException as exc:
+                if exc.status != 404:  # already gone is what we wanted
+                    raise
+
+        await self._call(delete, idempotent=True)
 
     async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
-        try:
-            channel = await self.http.create_dm(user_id)
-            data = await self.http.create_message(
-                message_payload(message), channel["id"], files=_files(message)
-            )
-        except HTTPException as exc:
-            raise translate(exc) from None
-        return str(data["id"])
+        # Opening a DM channel returns the existing one: safe to repeat.
+        channel = await self._call(lambda: self.http.create_dm(user_id), idempotent=True)
+        return await self.send_message(str(channel["id"]), message)
 
     async def open_private_channel(
         self,
@@ -190,8 +212,10 @@ class DiscordChat:
             overwrites.append(
                 {"id": str(staff_role_id), "type": 0, "allow": str(MEMBER_ACCESS), "deny": "0"}
             )
-        try:
-            data = await self.http.create_guild_channel(
+        # Not repeated on a lost connection: a second channel could be born. The caller finds
+        # an unrecorded one by its topic (ShopExtension._unrecorded_channel).
+        data = await self._call(
+            lambda: self.http.create_guild_channel(
                 guild_id,
                 name[:100],
                 0,
@@ -199,35 +223,34 @@ class DiscordChat:
                 permission_overwrites=overwrites,
                 parent_id=category_id or None,
                 reason="Astra: carrinho",
-            )
-        except HTTPException as exc:
-            raise translate(exc) from None
+            ),
+            idempotent=False,
+        )
         return str(data["id"])
 
     async def close_channel(self, channel_id: str, reason: str = "") -> None:
-        try:
-            await self.http.delete_channel(channel_id, reason=reason or None)
-        except HTTPException as exc:
-            if exc.code != UNKNOWN_CHANNEL and exc.status != 404:
-                raise translate(exc) from None
+        async def close() -> None:
+            try:
+                await self.http.delete_channel(channel_id, reason=reason or None)
+            except HTTPException as exc:
+                if exc.code != UNKNOWN_CHANNEL and exc.status != 404:
+                    raise
+
+        await self._call(close, idempotent=True)
 
     async def grant_role(self, guild_id: str, user_id: str, role_id: str) -> None:
-        try:
-            await self.http.add_guild_member_role(guild_id, user_id, role_id)
-        except HTTPException as exc:
-            raise translate(exc) from None
+        await self._call(
+            lambda: self.http.add_guild_member_role(guild_id, user_id, role_id), idempotent=True
+        )
 
     async def revoke_role(self, guild_id: str, user_id: str, role_id: str) -> None:
-        try:
-            await self.http.remove_guild_member_role(guild_id, user_id, role_id)
-        except HTTPException as exc:
-            raise translate(exc) from None
+        await self._call(
+            lambda: self.http.remove_guild_member_role(guild_id, user_id, role_id),
+            idempotent=True,
+        )
 
     async def list_channels(self, guild_id: str) -> list[dict[str, Any]]:
-        try:
-            data = await self.http.get_guild_channels(guild_id)
-        except HTTPException as exc:
-            raise translate(exc) from None
+        data = await self._call(lambda: self.http.get_guild_channels(guild_id), idempotent=True)
         return [
             {
                 "id": str(c["id"]),
@@ -240,10 +263,7 @@ class DiscordChat:
         ]
 
     async def list_roles(self, guild_id: str) -> list[dict[str, Any]]:
-        try:
-            data = await self.http.get_roles(guild_id)
-        except HTTPException as exc:
-            raise translate(exc) from None
+        data = await self._call(lambda: self.http.get_roles(guild_id), idempotent=True)
         return [
             {
                 "id": str(r["id"]),

@@ -6,7 +6,7 @@ import base64
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -154,7 +154,8 @@ def test_plan_trial_once_then_paid_plan_extends(data_dir: Path) -> None:
 
 
 def test_cli_settles_sandbox_charges(data_dir: Path) -> None:
-    shop = make_shop(data_dir, keys=2)
+    # The CLI runs on the wall clock: the shop must too, or its cart is long expired there.
+    shop = make_shop(data_dir, keys=2, start=datetime.now(UTC))
     shop.sales.add_item(INSTANCE, BUYER, shop.product_id, shop.variant_id, 1)
     order, charge = shop.payments.pay_cart(INSTANCE, BUYER)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "MERCADOPAGO_"))}

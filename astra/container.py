@@ -11,9 +11,6 @@ import hashlib
 from dependency_injector import containers, providers
 
 from astra.adapters.clock import SystemClock
-from astra.adapters.payments.mercadopago import MercadoPagoGateway
-from astra.adapters.payments.platform import PlatformGateway
-from astra.adapters.payments.sandbox import SandboxGateway
 from astra.adapters.runtime.heartbeat import HeartbeatFiles
 from astra.adapters.secrets import AesGcmCipher, HmacHasher, InstanceCipher
 from astra.adapters.store.json import JsonStore
@@ -65,8 +62,13 @@ def _own_key_verifier(settings: Settings) -> str:
 
 def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
     """Mercado Pago when an access token is set; otherwise the sandbox (simulated payments).
-    Inside an instance runtime: the platform's internal API."""
+    Inside an instance runtime: the platform's internal API.
+
+    Each is imported only when chosen: a bot runtime (one per instance, memory counted) never
+    loads the Mercado Pago SDK and `requests`, nor the sandbox's QR code writer."""
     if settings.tenant:
+        from astra.adapters.payments.platform import PlatformGateway
+
         return PlatformGateway(
             settings.platform_url,
             settings.instance_id,
@@ -74,6 +76,8 @@ def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
             simulated=settings.payments_simulated,
         )
     if settings.mercadopago_access_token:
+        from astra.adapters.payments.mercadopago import MercadoPagoGateway
+
         notification_url = (
             f"{settings.public_url}/api/webhooks/mercadopago" if settings.public_url else None
         )
@@ -83,6 +87,8 @@ def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
             webhook_secret=settings.mercadopago_webhook_secret,
             notification_url=notification_url,
         )
+    from astra.adapters.payments.sandbox import SandboxGateway
+
     return SandboxGateway(store, clock, webhook_secret=settings.mercadopago_webhook_secret)
 
 

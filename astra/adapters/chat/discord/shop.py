@@ -72,8 +72,8 @@ class ShopExtension(interactions.Extension):
             channels = await self.bot_ctx.chat.list_channels(guild_id)
         except ChatError:
             return None
-        topic = ui.cart_topic(cart_id)
-        return next((c["id"] for c in channels if c.get("topic") == topic), None)
+        return next((c["id"] for c in channels if ui.cart_of_topic(c.get("topic")) == cart_id),
+                    None)
 
     async def _refresh(self, ctx: interactions.BaseContext, view: CartView) -> None:
         language = await self.bot_ctx.language()

@@ -20,18 +20,27 @@ from astra.ports.payments import Charge
 
 COLOR = 0x7C3AED
 VARIANT_PREFIX = "astra:variant:"
-CART_TOPIC_PREFIX = "Astra "
+MAX_FIELD = 1024
+_CART_TOPIC_PREFIX = "Astra "
+DISCORD_EPOCH_MS = 1_420_070_400_000  # 2015-01-01, where Discord ids count from
 
 
 def cart_topic(cart_id: str) -> str:
     """The topic of a cart's channel: how a channel is traced back to its cart."""
-    return f"{CART_TOPIC_PREFIX}{cart_id}"
+    return f"{_CART_TOPIC_PREFIX}{cart_id}"
+
+
+def cart_of_topic(topic: str | None) -> str | None:
+    """The cart id a channel's topic names (the inverse of cart_topic); None for any other
+    channel."""
+    if topic and topic.startswith(_CART_TOPIC_PREFIX + "cart_"):
+        return topic.removeprefix(_CART_TOPIC_PREFIX)
+    return None
 
 
 def snowflake_age_seconds(snowflake: str, now: float) -> float:
-    """How old a Discord id is (ids carry their creation time: ms since 2015 << 22)."""
-    return now - ((int(snowflake) >> 22) + 1_420_070_400_000) / 1000
-MAX_FIELD = 1024
+    """How old a Discord id is (ids carry their creation time: ms since the epoch << 22)."""
+    return now - ((int(snowflake) >> 22) + DISCORD_EPOCH_MS) / 1000
 
 
 def discord_time(iso_text: str | None, style: str = "t") -> str:

@@ -247,11 +247,9 @@ class WorkerExtension(interactions.Extension):
             return
         now = time.time()
         for channel in channels:
-            topic = channel.get("topic") or ""
-            if not topic.startswith(ui.CART_TOPIC_PREFIX + "cart_") or \
-                    ui.snowflake_age_seconds(channel["id"], now) < ORPHAN_MIN_AGE:
+            cart_id = ui.cart_of_topic(channel.get("topic"))
+            if cart_id is None or ui.snowflake_age_seconds(channel["id"], now) < ORPHAN_MIN_AGE:
                 continue
-            cart_id = topic.removeprefix(ui.CART_TOPIC_PREFIX)
             try:
                 cart = await bot.run(bot.sales.get_cart_by_id, bot.instance_id, cart_id)
             except NotFoundError:

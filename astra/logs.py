@@ -23,6 +23,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from astra.ports.store import INSTANCE_ID_PATTERN
 from astra.settings import LogFormat, Settings
 
 REDACTED = "[REDACTED]"
@@ -48,7 +49,9 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _MERCADOPAGO = re.compile(r"(?<![A-Za-z0-9_-])(?:APP_USR|TEST)-[A-Fa-f0-9-]{16,}")
 # Astra instance keys (InstanceService.rotate_instance_key): astra_<instance id>_<random>. The
 # seller types one into `/loja vincular`, and interactions.py logs a command's options at info.
-_INSTANCE_KEY = re.compile(r"(?<![A-Za-z0-9_-])astra_[a-z0-9][a-z0-9-]{2,39}_[A-Za-z0-9_-]{32,}")
+_INSTANCE_KEY = re.compile(
+    r"(?<![A-Za-z0-9_-])astra_" + INSTANCE_ID_PATTERN.pattern.strip("^$") + r"_[A-Za-z0-9_-]{32,}"
+)
 # Whatever follows "Bearer " in a header dump; the scheme word is kept for readability.
 _BEARER = re.compile(r"(?<=[Bb]earer )[^\s\"',;]+")
 # Credentials in URL query strings, as access logs print them (the OAuth callback's `code`).

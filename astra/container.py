@@ -11,8 +11,8 @@ import hashlib
 from dependency_injector import containers, providers
 
 from astra.adapters.clock import SystemClock
-from astra.adapters.runtime.heartbeat import HeartbeatFiles
-from astra.adapters.secrets import AesGcmCipher, HmacHasher, InstanceCipher
+from astra.adapters.instance_api.inprocess import HeartbeatBoard
+from astra.adapters.secrets import AesGcmCipher, HmacHasher
 from astra.adapters.store.json import JsonStore
 from astra.domain.services.accounts import AccountService
 from astra.domain.services.catalog import CatalogService
@@ -32,49 +32,14 @@ from astra.settings import Settings, load_settings
 
 
 def _vaults(cipher: AesGcmCipher):
-    # Stock keys are sealed with the instance's own key: what its runtime can hold.
+    # Stock keys are sealed with a key derived per instance: one instance's keys never open
+    # another's. Only the platform holds them (deliveries are the platform's, see courier.py).
     return cipher.for_instance
-
-
-def _tenant_vaults(settings: Settings, cipher: AesGcmCipher):
-    """Inside an instance runtime: only its own vault, from the key it was given."""
-    if not settings.tenant:
-        return _vaults(cipher)
-    own = InstanceCipher(settings.vault_key, settings.instance_id)
-
-    def vault_of(instance_id: str) -> InstanceCipher:
-        if instance_id != settings.instance_id:
-            raise PermissionError("an instance runtime holds only its own vault")
-        return own
-
-    return vault_of
-
-
-def _no_wallet_in_tenant(settings: Settings, wallet: WalletService) -> WalletService | None:
-    # A runtime cannot reach the wallet (the portal's files): its postings wait in its own
-    # outbox for the platform's housekeeping.
-    return None if settings.tenant else wallet
-
-
-def _own_key_verifier(settings: Settings) -> str:
-    return settings.instance_key_verifier if settings.tenant else ""
 
 
 def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
     """Mercado Pago when an access token is set; otherwise the sandbox (simulated payments).
-    Inside an instance runtime: the platform's internal API.
-
-    Each is imported only when chosen: a bot runtime (one per instance, memory counted) never
-    loads the Mercado Pago SDK and `requests`, nor the sandbox's QR code writer."""
-    if settings.tenant:
-        from astra.adapters.payments.platform import PlatformGateway
-
-        return PlatformGateway(
-            settings.platform_url,
-            settings.instance_id,
-            settings.instance_key,
-            simulated=settings.payments_simulated,
-        )
+    Each is imported only when chosen (the SDK and `requests` are not light)."""
     if settings.mercadopago_access_token:
         from astra.adapters.payments.mercadopago import MercadoPagoGateway
 
@@ -119,12 +84,9 @@ def _runtime_scope(settings: Settings) -> str:
     return hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
 
 
-def _resolved_data_dir(settings: Settings) -> str:
-    return str(settings.data_dir.resolve())
-
-
 def _runtime_environment(settings: Settings) -> dict[str, str]:
-    """What every instance runtime may know: public endpoints and how to log."""
+    """What every instance runtime may know: the platform's internal API, public endpoints and
+    how to log."""
     platform = settings.platform_url or f"http://127.0.0.1:{settings.portal_port}"
     env = {
         "DISCORD_API_BASE": settings.discord_api_base,
@@ -132,8 +94,6 @@ def _runtime_environment(settings: Settings) -> dict[str, str]:
         "ASTRA_LOG_LEVEL": settings.log_level,
         "ASTRA_LOG_FORMAT": "json",
     }
-    if settings.payments_sandbox:
-        env["ASTRA_PAYMENTS_SIMULATED"] = "1"
     return env
 
 
@@ -144,7 +104,8 @@ class Container(containers.DeclarativeContainer):
     store = providers.Singleton(JsonStore, data_dir=settings.provided.data_dir)
     cipher = providers.Singleton(AesGcmCipher, master_key=settings.provided.master_key)
     hasher = providers.Singleton(HmacHasher, master_key=settings.provided.master_key)
-    vaults = providers.Singleton(_tenant_vaults, settings, cipher)
+    vaults = providers.Singleton(_vaults, cipher)
+    heartbeats = providers.Singleton(HeartbeatBoard)
 
     accounts = providers.Singleton(AccountService, store=store, clock=clock, hasher=hasher)
 
@@ -167,7 +128,7 @@ class Container(containers.DeclarativeContainer):
         config=providers.Factory(
             SettlementConfig, platform_fee_bps=settings.provided.platform_fee_bps
         ),
-        wallet=providers.Callable(_no_wallet_in_tenant, settings, wallet),
+        wallet=wallet,
     )
     instances = providers.Singleton(
         InstanceService,
@@ -175,7 +136,6 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         cipher=cipher,
         hasher=hasher,
-        own_key_verifier=providers.Callable(_own_key_verifier, settings),
     )
     catalog = providers.Singleton(
         CatalogService, store=store, clock=clock, vaults=vaults, publisher=publisher
@@ -202,9 +162,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         runtime=runtime,
         instances=instances,
-        cipher=cipher,
-        heartbeats=providers.Singleton(HeartbeatFiles, settings.provided.data_dir),
-        data_dir=providers.Callable(_resolved_data_dir, settings),
+        heartbeats=heartbeats,
         environment=providers.Callable(_runtime_environment, settings),
     )
     plans = providers.Singleton(

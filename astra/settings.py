@@ -85,13 +85,11 @@ class Settings:
     runtime_restart_limit: int = 3
     # Where an instance runtime reaches the platform's internal API (its portal).
     platform_url: str = ""
-    # Set only inside an instance runtime: it is that instance and nothing more.
+    # Set only inside an instance runtime: it is that instance and nothing more, and reaches
+    # its data through the platform's internal API with this credential.
     tenant: bool = False
-    payments_simulated: bool = False  # told to a runtime whose platform uses the sandbox
     instance_id: str = ""
     instance_key: str = _secret()  # the runtime's credential for the internal API
-    instance_key_verifier: str = ""  # checks the seller's instance key (/loja vincular)
-    vault_key: str = _secret()
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
 
@@ -178,7 +176,7 @@ def ensure_dev_secrets(settings: Settings) -> Settings:
     missing = [attr for attr, _ in _PLATFORM_SECRETS if not getattr(settings, attr)]
     if settings.tenant:
         # An instance runtime holds no platform secret: placeholders, never written anywhere,
-        # that decrypt nothing (its stock keys come with its own vault key).
+        # that decrypt nothing (it opens no store; the platform holds every key).
         return dataclasses.replace(
             settings, **{attr: secrets.token_urlsafe(32) for attr in missing}
         )
@@ -289,11 +287,8 @@ class _Parser:
             ),
             "platform_url": self._url("ASTRA_PLATFORM_URL", d.platform_url),
             "tenant": self._bool("ASTRA_TENANT", False),
-            "payments_simulated": self._bool("ASTRA_PAYMENTS_SIMULATED", False),
             "instance_id": s("ASTRA_INSTANCE_ID"),
             "instance_key": s("ASTRA_INSTANCE_KEY"),
-            "instance_key_verifier": s("ASTRA_INSTANCE_KEY_VERIFIER"),
-            "vault_key": s("ASTRA_VAULT_KEY"),
             "log_level": self._choice("ASTRA_LOG_LEVEL", d.log_level, LogLevel),
             "log_format": self._choice("ASTRA_LOG_FORMAT", d.log_format, LogFormat),
         }

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from astra.domain.errors import DomainError
 from astra.logs import get_logger
+from astra.ports.store import StoreBusy, StoreError
 
 log = get_logger("astra.http")
 
@@ -52,6 +53,19 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         return json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except StoreBusy as exc:
+        # One domain stuck (its lock not free in time): this request, not the platform.
+        log.warning("http.store_busy", method=request.method, path=request.path,
+                    domain=exc.domain)
+        response = json_error(503, "busy", "Dados ocupados no momento. Tente de novo em instantes.")
+        response.headers["Retry-After"] = "5"
+        return response
+    except StoreError as exc:
+        # A damaged (quarantined) instance: its own requests fail, clearly; nobody else's do.
+        log.error("http.store_unavailable", method=request.method, path=request.path,
+                  error=str(exc))
+        return json_error(503, "store_unavailable",
+                          "Os dados desta loja estão indisponíveis. A equipe foi avisada.")
     except Exception:
         log.exception("http.unhandled", method=request.method, path=request.path)
         return json_error(500, "internal_error", "Erro interno. Tente novamente em instantes.")

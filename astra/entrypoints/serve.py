@@ -11,6 +11,7 @@ from aiohttp import web
 
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
+from astra.entrypoints.courier import Courier
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
@@ -29,8 +30,13 @@ async def serve(
 ) -> None:
     settings = container.settings()
     store = container.store()
-    # Load every domain first: a damaged file stops start-up here, naming the file.
-    await asyncio.to_thread(store.open)
+    # Load every domain first. A damaged portal file stops start-up here, naming the file; a
+    # damaged instance is quarantined (left untouched, its bot stopped, shown as error/damaged
+    # by the runtime monitor, Diagnóstico and `astra doctor`) and everyone else is served.
+    damaged = await asyncio.to_thread(store.open, quarantine=True)
+    for instance_id, problem in damaged.items():
+        log.error("serve.instance_quarantined", instance=instance_id, file=problem.path,
+                  problem=problem.problem)
     log.info(
         "serve.starting",
         mode=settings.mode,
@@ -72,6 +78,7 @@ async def serve(
             asyncio.create_task(housekeeping_loop(container, stop), name="housekeeping"),
             asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
             asyncio.create_task(monitor_loop(container, stop), name="monitor"),
+            asyncio.create_task(Courier(container).run(stop), name="courier"),
         ]
         if on_ready is not None:
             on_ready(ports)

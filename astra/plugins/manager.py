@@ -271,7 +271,8 @@ class PluginManager:
         except LockOrderError:
             raise  # a caller's bug (portal unit of work open in this thread), not an outage
         except (OSError, StoreError) as exc:
-            # A tenant container mounts only its own instance directory: defaults it is.
+            # A damaged portal domain must not stop sales: defaults it is, and the operator is
+            # told once.
             if not self._portal_unreadable:
                 self._portal_unreadable = True
                 _log().warning("plugin.global_toggles_unreadable", error=repr(exc))

@@ -33,14 +33,13 @@ class ProcessState(StrEnum):
 @dataclass(frozen=True)
 class RuntimeSpec:
     """Everything an instance's runtime receives. Deliberately small: its bot token, its id and
-    key, its own data directory, and the public endpoints — never a platform secret."""
+    runtime credential (for the platform's internal API), and the public endpoints — never a
+    platform secret, a store path or a key to its stock."""
 
     instance_id: str
     owner_id: str
     bot_token: str
-    instance_key: str
-    vault_key: str  # the instance's derived key for its stock (not the master key)
-    data_dir: str  # the instance's own directory, data/instances/<id>
+    instance_key: str  # the runtime credential (rt_...), not the seller's instance key
     environment: dict[str, str] = field(default_factory=dict)  # public endpoints, log level
 
 

@@ -64,6 +64,15 @@ class StoreError(Exception):
     """Base class of every store failure."""
 
 
+class StoreBusy(StoreError):
+    """A domain's lock was not free within the deadline: that domain is unavailable for now
+    (503), the others are not affected."""
+
+    def __init__(self, domain: str, seconds: float) -> None:
+        super().__init__(f"{domain}: lock not free within {seconds:.0f} s")
+        self.domain = domain
+
+
 class StoreCorrupt(StoreError):
     """A data file cannot be read as it is. Start-up stops; the file is left untouched."""
 
@@ -218,8 +227,9 @@ class Store(Protocol):
         """Instances that have data in this store."""
         ...
 
-    def open(self) -> None:
-        """Load and verify every domain; raises StoreCorrupt naming the first bad file."""
+    def open(self, *, quarantine: bool = False) -> dict[str, StoreCorrupt]:
+        """Load and verify every domain; raises StoreCorrupt naming the first bad file, or with
+        `quarantine` returns the damaged instance domains (the portal must always load)."""
         ...
 
     def check(self) -> list[Problem]:

@@ -1,5 +1,6 @@
-"""A whole shop for the bot tests: fake Discord + fake Mercado Pago + the portal's webhook
-endpoint + one instance's real bot (interactions.py), on one data directory."""
+"""A whole shop for the bot tests: fake Discord + fake Mercado Pago + the portal (webhook and
+internal API) + the platform's courier + one instance's real bot (interactions.py), on one data
+directory."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
+from astra.adapters.instance_api.http import HttpInstanceAPI
+from astra.adapters.instance_api.inprocess import InProcessInstanceAPI
 from astra.container import Container, build_container
 from astra.entrypoints.bot.runtime import InstanceBot
+from astra.entrypoints.courier import Courier
 from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.workers import housekeeping_loop
 from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.mercadopago import FakeMercadoPagoThread
@@ -50,6 +55,10 @@ class Shop:
     new_bot: Callable[[], InstanceBot] | None = None
     bot_stop: asyncio.Event | None = None
     bot_runner: asyncio.Task[None] | None = None
+    # The platform's courier (deliveries), as `astra serve` runs it.
+    courier: Courier | None = None
+    courier_stop: asyncio.Event | None = None
+    courier_task: asyncio.Task[None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.container, name)()
@@ -70,6 +79,20 @@ class Shop:
         self.bot_runner = asyncio.create_task(self.bot.run(self.bot_stop))
         await asyncio.wait_for(self.bot.ready.wait(), 10)
         await self.discord.wait_ready()
+
+    def start_courier(self, interval: float = 0.2) -> Courier:
+        """A courier as a (re)started platform runs it: a new holder for its leases."""
+        self.courier = Courier(self.container, interval=interval)
+        self.courier_stop = asyncio.Event()
+        self.courier_task = asyncio.create_task(self.courier.run(self.courier_stop))
+        return self.courier
+
+    async def stop_courier(self) -> None:
+        """What SIGTERM does to the platform's courier: the delivery in hand is finished."""
+        if self.courier_stop is not None and self.courier_task is not None:
+            self.courier_stop.set()
+            await asyncio.wait_for(self.courier_task, 15)
+        self.courier_stop = self.courier_task = None
 
     async def stop_bot(self) -> None:
         """What SIGTERM does to `astra instance run`."""
@@ -119,8 +142,8 @@ def text_of(handle: Any) -> str:
 @asynccontextmanager
 async def running_shop(data_dir: Path, *, tenant: bool = False,
                        **extra_settings: Any) -> AsyncIterator[Shop]:
-    """With `tenant=True` the bot runs as an instance runtime does: its own container built
-    from a runtime's settings (no platform secret; payments through the internal API)."""
+    """With `tenant=True` the bot runs as an instance runtime does: everything through the
+    platform's internal API over HTTP, with its runtime credential and nothing else."""
     discord = FakeDiscord(bot_token=BOT_TOKEN)
     await discord.start()
     mp = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
@@ -161,31 +184,18 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
     await asyncio.to_thread(instances.set_bot_token, INSTANCE, BOT_TOKEN, profile, actor="test")
     key = await asyncio.to_thread(instances.rotate_instance_key, INSTANCE, actor="test")
     token = await asyncio.to_thread(instances.bot_token, INSTANCE)
-    bot_container = container
-    if tenant:
-        doc = await asyncio.to_thread(_instance_doc, container)
-        spec = await asyncio.to_thread(container.monitor().spec, doc, token)
-        bot_container = build_container(
-            ensure_dev_secrets(
-                Settings(
-                    data_dir=data_dir,
-                    discord_api_base=discord.api_url,
-                    tenant=True,
-                    instance_id=INSTANCE,
-                    instance_key=spec.instance_key,
-                    vault_key=spec.vault_key,
-                    platform_url=f"http://127.0.0.1:{port}",
-                    instance_key_verifier=spec.environment["ASTRA_INSTANCE_KEY_VERIFIER"],
-                )
-            )
-        )
+    credential = await asyncio.to_thread(instances.runtime_credential, INSTANCE)
 
     def new_bot() -> InstanceBot:
+        api: Any = (
+            HttpInstanceAPI(f"http://127.0.0.1:{port}", INSTANCE, credential)
+            if tenant
+            else InProcessInstanceAPI(container, INSTANCE)
+        )
         return InstanceBot(
-            bot_container,
-            INSTANCE,
+            api,
             token,
-            delivery_interval=0.05,
+            discord_api_base=discord.api_url,
             janitor_interval=0.1,
             close_paid_after=timedelta(seconds=0),
         )
@@ -203,11 +213,18 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
         key,
         new_bot=new_bot,
     )
+    # The platform's housekeeping (cart expiry, wallet postings), as `astra serve` runs it.
+    housekeeping_stop = asyncio.Event()
+    housekeeping = asyncio.create_task(housekeeping_loop(container, housekeeping_stop, 0.2))
     try:
+        shop.start_courier()
         await shop.run_bot()
         yield shop
     finally:
         await shop.stop_bot()
+        await shop.stop_courier()
+        housekeeping_stop.set()
+        await asyncio.wait_for(housekeeping, 10)
         await portal.cleanup()
         await discord.stop()
         await asyncio.to_thread(mp.stop)

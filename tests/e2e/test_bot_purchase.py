@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from astra.adapters.instance_api.http import HttpInstanceAPI
 from tests.e2e.bot_world import INSTANCE, OWNER, Shop, running_shop, text_of
 
 pytestmark = [
@@ -210,10 +211,11 @@ async def test_rate_limits_and_gateway_drop_lose_nothing(data_dir: Path) -> None
 
 
 async def test_purchase_through_a_tenant_runtime(data_dir: Path) -> None:
-    """The bot holds no Mercado Pago token and no master key: it charges through the
-    platform's internal API and opens its keys with its own vault key."""
+    """The bot holds its bot token and runtime credential, nothing else: every cart step and
+    the charge go through the platform's internal API, and the keys reach the buyer from the
+    platform's courier."""
     async with running_shop(data_dir, tenant=True) as shop:
-        assert shop.bot.ctx.container.settings().tenant
+        assert isinstance(shop.bot.ctx.api, HttpInstanceAPI)
         product_id, variant_id = await _setup_catalog(shop, ["T-KEY-1", "T-KEY-2"])
         buyer = shop.buyer("remoto")
         opened = await _open_cart(shop, buyer, product_id, variant_id)

@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
+from aiohttp import web
 
 from astra.container import build_container
 from astra.domain.timestamps import iso
+from astra.entrypoints.portal.app import create_portal_app
 from astra.settings import Settings, ensure_dev_secrets
-from tests.e2e.bot_world import BOT_TOKEN, INSTANCE, running_shop, text_of
+from tests.e2e.bot_world import BOT_TOKEN, INSTANCE, free_port, running_shop, text_of
 from tests.e2e.test_bot_purchase import _open_cart, _setup_catalog
 from tests.fakes.discord import FakeDiscord
 
@@ -24,42 +25,75 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_instance_run_process_reports_heartbeat_and_stops_on_sigterm(data_dir: Path) -> None:
+async def test_instance_run_as_a_tenant_opens_no_store_and_beats_through_the_api(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """`astra instance run` as its runtime starts it: no data directory, no store path, its
+    token and credential only. It reaches READY, its heartbeat arrives through the internal
+    API, it never holds a file of the data directory open, and SIGTERM stops it cleanly."""
     discord = FakeDiscord(bot_token=BOT_TOKEN)
     await discord.start()
+    container = build_container(ensure_dev_secrets(Settings(data_dir=data_dir)))
+    portal = web.AppRunner(create_portal_app(container))
+    await portal.setup()
+    port = free_port()
+    await web.TCPSite(portal, "127.0.0.1", port).start()
     try:
-        container = build_container(ensure_dev_secrets(Settings(data_dir=data_dir)))
-        container.instances().create(INSTANCE, owner_id="usr_1", name="Loja", actor="test")
-        container.instances().set_bot_token(
-            INSTANCE, BOT_TOKEN, {"id": str(discord.bot.id)}, actor="test"
+        instances = container.instances()
+        await asyncio.to_thread(
+            instances.create, INSTANCE, owner_id="usr_1", name="Loja", actor="test"
         )
-        container.store().close()
+        await asyncio.to_thread(
+            instances.set_bot_token, INSTANCE, BOT_TOKEN, {"id": str(discord.bot.id)},
+            actor="test",
+        )
+        credential = await asyncio.to_thread(instances.runtime_credential, INSTANCE)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DISCORD_"))}
-        env.update({"ASTRA_DATA_DIR": str(data_dir), "DISCORD_API_BASE": discord.api_url})
+        env.update(
+            {
+                "ASTRA_TENANT": "1",
+                "ASTRA_INSTANCE_ID": INSTANCE,
+                "ASTRA_INSTANCE_KEY": credential,
+                "ASTRA_BOT_TOKEN": BOT_TOKEN,
+                "ASTRA_PLATFORM_URL": f"http://127.0.0.1:{port}",
+                "DISCORD_API_BASE": discord.api_url,
+            }
+        )
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
         proc = subprocess.Popen(
             [sys.executable, "-m", "astra.entrypoints.cli", "instance", "run", INSTANCE],
-            cwd=data_dir.parent,
+            cwd=scratch,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        heartbeat = data_dir / "instances" / INSTANCE / "heartbeat.json"
         deadline = time.monotonic() + 30
-        while not heartbeat.exists() and time.monotonic() < deadline and proc.poll() is None:
+        board = container.heartbeats()
+        while time.monotonic() < deadline and proc.poll() is None:
+            beat = board(INSTANCE)
+            if beat and beat.get("ready_at"):
+                break
             await asyncio.sleep(0.05)
-        beat = orjson.loads(heartbeat.read_bytes())
-        assert beat["ready_at"] and beat["pid"] == proc.pid and beat["guilds"] == 0
+        beat = board(INSTANCE)
+        assert beat and beat["ready_at"] and beat["pid"] == proc.pid and beat["guilds"] == 0
         assert discord.ready_count == 1
+        held = [os.readlink(f) for f in Path(f"/proc/{proc.pid}/fd").iterdir()
+                if f.is_symlink()]
+        assert not [f for f in held if f.startswith(str(data_dir.resolve()))], held
+        assert not any(scratch.iterdir())  # nothing written even in its own scratch
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.to_thread(proc.communicate, timeout=20)
         assert proc.returncode == 0, err
         assert time.monotonic() - started < 10
         assert "bot.stopped" in err and "Traceback" not in err
-        assert BOT_TOKEN not in err  # the token is never logged
+        assert BOT_TOKEN not in err and credential not in err  # secrets are never logged
     finally:
+        await portal.cleanup()
         await discord.stop()
+        container.store().close()
 
 
 async def test_buyer_mistakes_get_clear_ephemeral_messages(data_dir: Path) -> None:

@@ -152,7 +152,9 @@ class PortalViews:
     routes: Routes
 
 
-async def _seller_views(shop: Shop, product_id: str, charge_id: str) -> PortalViews:
+async def _seller_views(
+    shop: Shop, product_id: str, charge_id: str, order: Any, buyer_id: str
+) -> PortalViews:
     """Everything the portal answers the instance's owner and another seller after the sale."""
     await asyncio.to_thread(_seed_owner_account, shop)
     base = shop.container.settings().public_url  # the running portal, on loopback
@@ -216,7 +218,10 @@ async def _seller_views(shop: Shop, product_id: str, charge_id: str) -> PortalVi
         # A fresh app on the same container has the running portal's route table.
         routes = _get_routes(create_portal_app(shop.container), openapi)
         values = {"id": INSTANCE, "instance_id": INSTANCE, "productId": product_id,
-                  "code": COUPON, "charge_id": charge_id, "withdrawal_id": withdrawal["id"]}
+                  "code": COUPON, "charge_id": charge_id, "withdrawal_id": withdrawal["id"],
+                  # the internal API's, read below as the instance's runtime reads them
+                  "buyer_id": buyer_id, "order_id": order.id, "cart_id": order.cart_id,
+                  "product_id": product_id, "variant_id": order.lines[0].variant_id}
         variants = {
             "/": ["/?mode=login"],
             "/dashboard/store": [f"/dashboard/store?instance={INSTANCE}"],
@@ -247,8 +252,20 @@ async def _seller_views(shop: Shop, product_id: str, charge_id: str) -> PortalVi
         status, _ = await owner.json("POST", "/auth/logout")
         assert status == 200
         assert (await owner.call("GET", "/api/me")).status == 401
+
+    # The internal API as the instance's own runtime reads it: its data, none of its secrets.
+    credential = await asyncio.to_thread(shop.instances.runtime_credential, INSTANCE)
+    async with aiohttp.ClientSession(
+        base, headers={"Authorization": f"Bearer {credential}"}
+    ) as h3:
+        runtime = Browser("runtime", h3)
+        internal = [p for p in routes.rest if p.startswith("/internal/")]
+        for path in internal:
+            answer = await runtime.call("GET", _fill(path, values))
+            assert answer.status == 200, (path, answer.status, answer.body[:300])
+    assert len(internal) >= 8, internal
     assert len(routes.api) >= 10 and len(routes.pages) >= 7, routes
-    return PortalViews(owner.answers + other.answers, rotated["key"], routes)
+    return PortalViews(owner.answers + other.answers + runtime.answers, rotated["key"], routes)
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -293,7 +310,7 @@ async def test_no_secret_in_logs_pages_or_answers(data_dir: Path) -> None:
                     resp = await admin.get(page, headers=auth)
                     answers.append(await resp.text())
 
-            portal = await _seller_views(shop, product_id, order.charge_id)
+            portal = await _seller_views(shop, product_id, order.charge_id, order, str(buyer.id))
             # every message the bot sent anywhere but the buyer's DM
             public = [m for ch in shop.discord.channels_of(shop.guild.id)
                       for m in shop.discord.messages(ch["id"])]

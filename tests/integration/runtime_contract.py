@@ -12,8 +12,7 @@ Subclass `RuntimeContract` in an adapter's test module and give it two fixtures:
         @pytest.fixture
         def spec_factory(self, tmp_path):
             def make(instance_id, *, bot_token, environment):
-                return RuntimeSpec(instance_id, "usr_contract", bot_token, "ikey", "vkey",
-                                   str(tmp_path / "data" / "instances" / instance_id), environment)
+                return RuntimeSpec(instance_id, "usr_contract", bot_token, "rt_key", environment)
             return make
 
 `runtime` is the adapter under test, with a small restart limit (2 or 3) so a crash loop ends
@@ -103,7 +102,12 @@ class RuntimeFixtures:
             return spec_factory(
                 instance_id,
                 bot_token=bot_token,
-                environment={"DISCORD_API_BASE": silent_discord, "ASTRA_LOG_FORMAT": "json"},
+                environment={
+                    "DISCORD_API_BASE": silent_discord,
+                    # Never reached: the bot asks its platform nothing before READY.
+                    "ASTRA_PLATFORM_URL": silent_discord.split("/api")[0],
+                    "ASTRA_LOG_FORMAT": "json",
+                },
             )
 
         return make

@@ -18,6 +18,7 @@ from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscordThread
 from tests.integration.test_docker_runtime import docker_client, runtime_image  # noqa: F401
 from tests.integration.test_runtime_monitor import _until
+from tests.platform_thread import PortalThread, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
@@ -30,10 +31,13 @@ def test_monitor_runs_a_real_container_online_and_suspends_it(
     discord = FakeDiscordThread(bot_token=TOKEN)
     discord.start()
     runtime = DockerRuntime(runtime_image, network="host", restart_limit=2, scope=SCOPE)
+    port = free_port()
     container = build_container(ensure_dev_secrets(Settings(
         data_dir=data_dir, discord_api_base=discord.api_url, runtime="docker",
+        platform_url=f"http://127.0.0.1:{port}",
         mercadopago_access_token="APP_USR-9999999999999999-010101-abcdefabcdef-1")))
     container.runtime.override(providers.Object(runtime))
+    portal = PortalThread(container, port).__enter__()
     try:
         with container.store().portal() as uow:
             until = iso(datetime.now(UTC) + timedelta(days=3))
@@ -48,8 +52,7 @@ def test_monitor_runs_a_real_container_online_and_suspends_it(
         box = docker_client.containers.get("astra-instance-loja-docker")
         env = "\n".join(box.attrs["Config"]["Env"])
         assert "APP_USR-" not in env and "ASTRA_MASTER_KEY" not in env
-        assert [m["Destination"] for m in box.attrs["Mounts"]] == [
-            "/data/instances/loja-docker"]
+        assert box.attrs["Mounts"] == []  # its data comes through the internal API
         logs = runtime.logs("loja-docker", 200)
         assert any("bot.ready" in line for line in logs), logs
 
@@ -83,4 +86,5 @@ def test_monitor_runs_a_real_container_online_and_suspends_it(
             assert uow.instances.require("loja-docker")["status_reason"] == "docker_unavailable"
     finally:
         runtime.remove("loja-docker")
+        portal.__exit__(None, None, None)
         discord.stop()

@@ -92,9 +92,7 @@ def make_spec(tmp_path: Path) -> Callable[..., RuntimeSpec]:
             instance_id=instance_id,
             owner_id=OWNER,
             bot_token=bot_token,
-            instance_key=f"ik_{instance_id}",
-            vault_key=f"vk_{instance_id}",
-            data_dir=str(tmp_path / "data" / "instances" / instance_id),
+            instance_key=f"rt_{instance_id}",
             environment=dict(environment or {}),
         )
 
@@ -157,11 +155,9 @@ class TestDockerSpecifics(RuntimeFixtures):
         assert set(host["Tmpfs"]) == {"/tmp"}
         assert host["NetworkMode"] == "host"
 
+        # No data at all: the bot reaches its data through the platform's internal API.
         mounts = attrs["Mounts"]
-        assert [(m["Type"], m["Source"], m["Destination"], m["RW"]) for m in mounts] == [
-            ("bind", spec.data_dir, f"/data/instances/{instance_id}", True)
-        ]
-        assert not any("docker.sock" in str(m) for m in mounts)
+        assert mounts == []
         assert not host.get("Binds") or all("docker.sock" not in b for b in host["Binds"])
         assert not host.get("VolumesFrom")
 
@@ -169,8 +165,7 @@ class TestDockerSpecifics(RuntimeFixtures):
         assert env["ASTRA_INSTANCE_ID"] == instance_id
         assert env["ASTRA_BOT_TOKEN"] == INVALID_TOKEN
         assert env["ASTRA_INSTANCE_KEY"] == spec.instance_key
-        assert env["ASTRA_VAULT_KEY"] == spec.vault_key
-        assert env["ASTRA_DATA_DIR"] == "/data"
+        assert "ASTRA_VAULT_KEY" not in env and "ASTRA_DATA_DIR" not in env
         assert env["ASTRA_TENANT"] == "1"
         assert env["DISCORD_API_BASE"] == spec.environment["DISCORD_API_BASE"]
         for name in env:
@@ -190,15 +185,13 @@ class TestDockerSpecifics(RuntimeFixtures):
                 "ASTRA_INSTANCE_ID",
                 "ASTRA_BOT_TOKEN",
                 "ASTRA_INSTANCE_KEY",
-                "ASTRA_VAULT_KEY",
-                "ASTRA_DATA_DIR",
             }
         )
         assert set(env) == expected
         # The bot's redacting logger keeps the token out of what `docker logs` shows.
         assert not any(INVALID_TOKEN in line for line in runtime.logs(instance_id, 500))
 
-        # As the container sees itself: not root, a read-only root, its own directory writable.
+        # As the container sees itself: not root, a read-only root, only a tmpfs writable.
         user = config["User"]
         assert user and user.split(":")[0] not in ("", "0", "root")
 
@@ -209,13 +202,9 @@ class TestDockerSpecifics(RuntimeFixtures):
         assert sh("id -u") == (0, "10001")
         code, _ = sh("touch /probe")
         assert code != 0
-        assert sh(f"echo hi > /data/instances/{instance_id}/probe && echo ok") == (0, "ok")
-        assert (Path(spec.data_dir) / "probe").read_text() == "hi\n"
         assert sh("touch /tmp/probe && echo ok") == (0, "ok")
-        code, out = sh("ls /data")
-        assert out.split() == ["instances"]
-        code, out = sh("ls /data/instances")
-        assert out.split() == [instance_id]  # never another tenant's directory
+        # No data directory of any tenant's: not its own, not another's.
+        assert sh("test -e /data; echo $?")[1] == "1"
         assert sh("test -e /var/run/docker.sock || test -e /run/docker.sock; echo $?")[1] == "1"
 
     def test_same_spec_keeps_the_container_a_new_one_replaces_it(
@@ -311,7 +300,7 @@ NO_ENGINE = {
 @pytest.mark.parametrize("factory", NO_ENGINE.values(), ids=NO_ENGINE.keys())
 def test_without_an_engine_every_method_says_docker_is_unavailable(factory, tmp_path):
     runtime = DockerRuntime("astra-runtime:test", client_factory=factory)
-    spec = RuntimeSpec("shop-1", OWNER, INVALID_TOKEN, "ik", "vk", str(tmp_path / "shop-1"))
+    spec = RuntimeSpec("shop-1", OWNER, INVALID_TOKEN, "rt_ik")
     calls = {
         "ensure": lambda: runtime.ensure(spec),
         "stop": lambda: runtime.stop("shop-1"),
@@ -338,6 +327,6 @@ def test_an_invalid_instance_id_never_reaches_docker(bad, tmp_path):
     with pytest.raises(RuntimeFailure) as info:
         runtime.status(bad)
     assert info.value.reason == "invalid_spec"
-    spec = RuntimeSpec(bad, OWNER, INVALID_TOKEN, "ik", "vk", str(tmp_path / "x"))
+    spec = RuntimeSpec(bad, OWNER, INVALID_TOKEN, "rt_ik")
     with pytest.raises(RuntimeFailure):
         runtime.ensure(spec)

@@ -41,7 +41,7 @@ async def portal(tmp_path: Path) -> AsyncIterator[Portal]:
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 # Not seller routes: the test's own session helper.
 _NOT_PORTAL = ("/test/",)
-# Authenticated by an instance key, not a session: a seller's cookie opens nothing there.
+# Authenticated by a runtime credential, not a session: a seller's cookie opens nothing there.
 _KEY_AUTHENTICATED = ("/internal/",)
 # A body that would be valid for many routes: the refusal must come from ownership, not shape.
 _BODY: dict[str, Any] = {
@@ -121,7 +121,12 @@ def fill(path: str, victim: Victim) -> str:
         "productId": victim.product_id,
         "code": victim.coupon,
         "withdrawal_id": victim.withdrawal_id,
-        "charge_id": "chg0000000001",  # only on key-authenticated routes
+        # Only on the internal API's routes (runtime credential, not a session):
+        "buyer_id": "111111111111111111",
+        "cart_id": "cart_0000000000000001",
+        "order_id": "ord_0000000000000001",
+        "product_id": victim.product_id,
+        "variant_id": victim.variant_id,
     }
 
     def value(match: re.Match[str]) -> str:

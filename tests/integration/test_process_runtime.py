@@ -26,15 +26,13 @@ class TestProcessRuntimeContract(RuntimeContract):
         def make(instance_id: str, *, bot_token: str, environment: dict[str, str]
                  ) -> RuntimeSpec:
             return RuntimeSpec(instance_id, "usr_contract", bot_token, "rt_credential",
-                               "k" * 43, str(tmp_path / "data" / "instances" / instance_id),
                                environment)
 
         return make
 
 
 def test_a_runtime_left_by_a_dead_platform_is_replaced_not_doubled(tmp_path: Path) -> None:
-    spec = RuntimeSpec("ct-orphan", "usr", "", "rt", "k" * 43,
-                       str(tmp_path / "data" / "instances" / "ct-orphan"),
+    spec = RuntimeSpec("ct-orphan", "usr", "", "rt",
                        {"DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"})
     first = ProcessRuntime(tmp_path / "data", restart_limit=0)
     # A spec without a token exits at once; keep a long-lived one instead: a sleeping stand-in

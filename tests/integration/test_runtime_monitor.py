@@ -15,6 +15,7 @@ from astra.container import build_container
 from astra.domain.timestamps import iso
 from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscordThread
+from tests.platform_thread import PortalThread, free_port
 
 TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
 WRONG = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
@@ -29,12 +30,15 @@ def discord():
     fake.stop()
 
 
-def _world(data_dir: Path, discord, *, plan_days: int = 5):
+def _world(data_dir: Path, discord, *, plan_days: int = 5, port: int = 0,
+           discord_api_base: str | None = None):
     settings = ensure_dev_secrets(
         Settings(
             data_dir=data_dir,
-            discord_api_base=discord.api_url,
+            discord_api_base=discord_api_base or discord.api_url,
             runtime="process",
+            # The runtimes' heartbeats arrive through the portal's internal API.
+            platform_url=f"http://127.0.0.1:{port}" if port else "",
             # the fake Mercado Pago token is a secret the runtimes must never see
             mercadopago_access_token="APP_USR-1111111111111111-010101-abcdefabcdefabcdefabcdef-1",
             mercadopago_webhook_secret="whsec-never-in-a-runtime",
@@ -78,9 +82,15 @@ def _until(
 
 @pytest.mark.slow
 def test_monitor_runs_suspends_stops_and_reports(data_dir: Path, discord) -> None:
-    container = _world(data_dir, discord)
+    port = free_port()
+    container = _world(data_dir, discord, port=port)
     monitor = container.monitor()
     runtime = monitor.runtime
+    with PortalThread(container, port):
+        _monitor_runs_suspends_stops_and_reports(container, monitor, runtime)
+
+
+def _monitor_runs_suspends_stops_and_reports(container, monitor, runtime) -> None:
     try:
         _until(monitor, "loja-um", "online")
         _until(monitor, "loja-dois", "error", "invalid_token")
@@ -88,7 +98,9 @@ def test_monitor_runs_suspends_stops_and_reports(data_dir: Path, discord) -> Non
         environ = Path(f"/proc/{runtime._runtimes['loja-um'].proc.pid}/environ").read_bytes()
         names = [kv.split(b"=", 1)[0].decode() for kv in environ.split(b"\0") if kv]
         assert not [n for n in names if n.startswith(SECRETS)]
-        assert "ASTRA_BOT_TOKEN" in names and "ASTRA_VAULT_KEY" in names
+        assert "ASTRA_BOT_TOKEN" in names and "ASTRA_INSTANCE_KEY" in names
+        # No store, no key to its stock: its data is reached through the internal API.
+        assert "ASTRA_VAULT_KEY" not in names and "ASTRA_DATA_DIR" not in names
         assert b"APP_USR-" not in environ and b"whsec-never" not in environ
         with container.store().portal(write=False) as uow:
             doc = uow.instances.require("loja-um")
@@ -125,10 +137,9 @@ def test_monitor_runs_suspends_stops_and_reports(data_dir: Path, discord) -> Non
 
 @pytest.mark.slow
 def test_a_runtime_that_crashes_at_start_ends_in_crash_loop(data_dir: Path, discord) -> None:
-    container = _world(data_dir, discord)
+    # Nothing listens where Discord should be: the bot fails at login and exits.
+    container = _world(data_dir, discord, discord_api_base=f"http://127.0.0.1:{free_port()}")
     monitor = container.monitor()
-    journal = data_dir / "instances" / "loja-um" / "journal.log"
-    journal.write_bytes(b"not a journal at all\n")  # the bot cannot open its data: it exits
     try:
         status = _until(monitor, "loja-um", "error", "crash_loop")
         assert status.reason == "crash_loop"

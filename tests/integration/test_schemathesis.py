@@ -28,7 +28,7 @@ def _wait(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(proc.communicate()[1])
+            raise AssertionError(f"astra serve exited with {proc.returncode}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
             return
@@ -58,18 +58,22 @@ def served(tmp_path: Path):
                 "ASTRA_ADMIN_PORT": str(admin), "ASTRA_RUNTIME": "process",
                 "ADMIN_PANEL_TOKEN": ADMIN_TOKEN, "DISCORD_API_BASE": discord.api_url,
                 "ASTRA_LOG_LEVEL": "warning"})
+    # Its log goes to a file: a pipe nobody reads fills up under a fuzzer's refusals (each one
+    # logged for the operator) and the server blocks writing to it.
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "astra.entrypoints.cli", "serve"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=log, text=True)
     try:
         _wait(portal, proc)
         yield portal, admin, tmp_path
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.communicate(timeout=30)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
         discord.stop()
 
 

@@ -1,17 +1,17 @@
 """Instance runtimes as Docker containers: one locked-down container per instance.
 
 A container `astra-instance-<id>` runs `astra instance run <id>` from the runtime image. It gets
-its bot token, its id, key and vault key, the public endpoints, and a bind mount of its own
-`data/instances/<id>/` — never the Docker socket, the whole data directory, a platform secret or
-anything else from the platform's environment. It runs as the image's non-root user, with a
+its bot token, its id and runtime credential, the platform's internal API URL and the public
+endpoints, and nothing else: no data mount at all (its data is reached through the internal
+API), never the Docker socket, a platform secret or anything from the platform's environment.
+It runs as the image's non-root user, with a
 read-only root filesystem (a tmpfs /tmp), every capability dropped, no-new-privileges, memory,
 CPU and PID limits, and Docker's `on-failure` restart policy up to `restart_limit` times; past it
 the container stays exited and `status()` says `crash_loop`.
 
 Labels carry the instance, its owner, a hash of the spec (so `ensure` replaces a container whose
 spec, image or limits changed: a new token, an upgrade) and an optional scope (so `instances()`
-lists only this platform's containers). When the platform itself runs in a container, the data
-directory's path is translated to its source on the Docker host. Without an engine every method
+lists only this platform's containers). Without an engine every method
 raises RuntimeUnavailable("docker unavailable: ..."); `available()` is a cheap ping.
 """
 
@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import requests
-from docker.types import LogConfig, Mount
+from docker.types import LogConfig
 
 from astra.ports.runtime import (
     ProcessState,
@@ -47,7 +44,6 @@ LABEL_INSTANCE = "astra.instance"
 LABEL_OWNER = "astra.owner"
 LABEL_SPEC = "astra.spec"
 LABEL_SCOPE = "astra.scope"
-CONTAINER_DATA_ROOT = "/data"
 # Whom the container runs as when its image names no user, or root: never root.
 FALLBACK_USER = "10001:10001"
 EXIT_INVALID_TOKEN = 3  # `astra instance run` exits with it when Discord refuses the token
@@ -73,10 +69,6 @@ def container_name(instance_id: str) -> str:
     return f"{NAME_PREFIX}{instance_id}"
 
 
-def container_data_dir(instance_id: str) -> str:
-    return f"{CONTAINER_DATA_ROOT}/instances/{instance_id}"
-
-
 def runtime_environment(spec: RuntimeSpec) -> dict[str, str]:
     """The whole environment of an instance's container, built from the spec alone."""
     for name in spec.environment:
@@ -91,8 +83,6 @@ def runtime_environment(spec: RuntimeSpec) -> dict[str, str]:
         "ASTRA_INSTANCE_ID": spec.instance_id,
         "ASTRA_BOT_TOKEN": spec.bot_token,
         "ASTRA_INSTANCE_KEY": spec.instance_key,
-        "ASTRA_VAULT_KEY": spec.vault_key,
-        "ASTRA_DATA_DIR": CONTAINER_DATA_ROOT,
     }
 
 
@@ -111,13 +101,6 @@ def _parse_docker_time(value: str | None) -> float | None:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
-
-
-def _numeric_ids(user: str) -> tuple[int, int] | None:
-    uid, _, gid = user.partition(":")
-    if not uid.isdigit() or (gid and not gid.isdigit()):
-        return None
-    return int(uid), int(gid or uid)
 
 
 def _runs_as_root(user: str) -> bool:
@@ -157,7 +140,6 @@ class DockerRuntime:
         self.scope = scope
         self._client_factory = client_factory
         self._client: docker.DockerClient | None = None
-        self._own_mounts: list[tuple[str, str]] | None = None
         self._lock = threading.Lock()
 
     # -- the engine ------------------------------------------------------------------------------
@@ -313,8 +295,6 @@ class DockerRuntime:
             "owner_id": spec.owner_id,
             "bot_token": secret(spec.bot_token),
             "instance_key": secret(spec.instance_key),
-            "vault_key": secret(spec.vault_key),
-            "data_dir": os.path.abspath(spec.data_dir),
             "environment": sorted(spec.environment.items()),
             "image": image_id,
             "network": self.network,
@@ -333,8 +313,6 @@ class DockerRuntime:
         user = (image.attrs.get("Config") or {}).get("User") or ""
         if _runs_as_root(user):
             user = FALLBACK_USER
-        data_dir = _prepare_data_dir(spec.data_dir, _numeric_ids(user))
-        source = self._path_on_host(client, data_dir)
         network: dict[str, Any] = (
             {"network_mode": self.network}
             if self.network in ("host", "bridge", "none")
@@ -355,16 +333,8 @@ class DockerRuntime:
                 # The SDK would otherwise copy proxy settings from the host's docker config.
                 use_config_proxy=False,
                 user=user,
-                # Not the data directory: settings read ./.env, and the tenant writes there.
+                # Its only writable place: a private tmpfs for scratch.
                 working_dir="/tmp",
-                mounts=[
-                    Mount(
-                        target=container_data_dir(spec.instance_id),
-                        source=source,
-                        type="bind",
-                        read_only=False,
-                    )
-                ],
                 init=True,
                 # Docker reads a count of 0 as "retry forever": no restarts is policy "no".
                 restart_policy=(
@@ -391,21 +361,6 @@ class DockerRuntime:
             if container is None:
                 raise
             return container
-
-    def _path_on_host(self, client: docker.DockerClient, path: str) -> str:
-        """Where `path`, as this process sees it, is on the Docker host: the same path, unless
-        the platform itself runs in a container (compose, with the data directory on a named
-        volume). Then the engine needs the source of the mount that holds it."""
-        if self._own_mounts is None:
-            self._own_mounts = _own_mounts(client)
-        best: tuple[str, str] | None = None
-        for destination, source in self._own_mounts:
-            inside = path == destination or path.startswith(destination.rstrip("/") + "/")
-            if inside and (best is None or len(destination) > len(best[0])):
-                best = (destination, source)
-        if best is None:
-            return path
-        return best[1].rstrip("/") + path[len(best[0].rstrip("/")) :]
 
     def _reload(self, container: Any) -> Any:
         try:
@@ -454,41 +409,6 @@ def _check_id(instance_id: str) -> None:
     # The id becomes a container name and a path: never let anything else through.
     if not INSTANCE_ID_PATTERN.fullmatch(instance_id or ""):
         raise RuntimeFailure("invalid_spec", f"invalid instance id {instance_id!r}")
-
-
-def _prepare_data_dir(path: str, ids: tuple[int, int] | None) -> str:
-    """Create the instance's directory and, when we may, give it to the container's user (a
-    root-owned 0700 directory would be unwritable for it). Files the platform writes there later
-    keep their owner; the store writes whole files by rename, which the directory's owner may do."""
-    data_dir = Path(path).absolute()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if ids is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
-        uid, gid = ids
-        for root, dirs, files in os.walk(data_dir):
-            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                try:
-                    st = os.lstat(name)
-                    if (st.st_uid, st.st_gid) != (uid, gid):
-                        os.lchown(name, uid, gid)
-                except OSError:
-                    pass
-    return str(data_dir)
-
-
-def _own_mounts(client: docker.DockerClient) -> list[tuple[str, str]]:
-    """(destination, source) of this process's own container's mounts; none outside Docker.
-    Docker names a container's host after its short id, which the engine resolves."""
-    if not os.path.exists("/.dockerenv"):
-        return []
-    try:
-        me = client.containers.get(socket.gethostname())
-    except docker.errors.APIError:
-        return []  # in a container this engine does not run (a CI sandbox, say)
-    return [
-        (m["Destination"], m["Source"])
-        for m in me.attrs.get("Mounts") or []
-        if m.get("Destination") and m.get("Source")
-    ]
 
 
 def _explain(exc: docker.errors.APIError) -> str:

@@ -2,26 +2,36 @@
 answers, so `astra serve` runs bots on any machine.
 
 Each runtime is `python -m astra.entrypoints.cli instance run ID` in its own session, with a
-minimal environment (its token, id, credential and vault key, the public endpoints — nothing
-from the platform's environment), writing to data/instances/<id>/runtime.log. A thread per
-runtime restarts it when it crashes, up to a limit; then it stays down with `crash_loop`.
-Less isolated than a container (same user, same filesystem): use Docker in production.
+minimal environment (its bot token, its id and runtime credential, the platform's internal API
+URL and the public endpoints — no data directory, no vault key, nothing from the platform's
+environment), in a private scratch directory as its working directory. Its output goes to
+data/instances/<id>/runtime.log, which the platform opened for it. A thread per runtime
+restarts it when it crashes, up to a limit; then it stays down with `crash_loop`.
+
+The contract is the Docker runtime's (the bot reaches its data only through the internal API),
+but not its walls: a subprocess runs as the platform's user on the platform's filesystem, so a
+compromised bot could still reach files by path. Use Docker in production; what the platform
+reads back here (the log, the pid file) is read as a tenant-writable file (`safe_files`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from astra.adapters.runtime.safe_files import read_capped
 from astra.ports.runtime import ProcessState, RuntimeSpec, RuntimeState
+
+LOG_TAIL_BYTES = 256 * 1024
 
 STOP_TIMEOUT = 15.0
 EXIT_INVALID_TOKEN = 3  # `astra instance run` exits with it when Discord refuses the token
@@ -42,14 +52,12 @@ def spec_hash(spec: RuntimeSpec) -> str:
         spec.owner_id,
         spec.bot_token,
         spec.instance_key,
-        spec.vault_key,
-        spec.data_dir,
         *sorted(f"{k}={v}" for k, v in spec.environment.items()),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def runtime_environment(spec: RuntimeSpec, data_root: str) -> dict[str, str]:
+def runtime_environment(spec: RuntimeSpec) -> dict[str, str]:
     """The whole environment a runtime gets. Built from nothing, on purpose."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -61,8 +69,6 @@ def runtime_environment(spec: RuntimeSpec, data_root: str) -> dict[str, str]:
         "ASTRA_INSTANCE_ID": spec.instance_id,
         "ASTRA_BOT_TOKEN": spec.bot_token,
         "ASTRA_INSTANCE_KEY": spec.instance_key,
-        "ASTRA_VAULT_KEY": spec.vault_key,
-        "ASTRA_DATA_DIR": data_root,
     }
     return env
 
@@ -78,6 +84,7 @@ class _Supervised:
     error: str | None = None
     stopping: bool = False
     state: ProcessState = ProcessState.EXITED
+    scratch: str | None = None  # the runtime's private working directory
     lock: threading.Lock = field(default_factory=threading.Lock)
     thread: threading.Thread | None = None
 
@@ -115,7 +122,7 @@ class ProcessRuntime:
         instance's `instance run` is touched."""
         path = self._pid_path(instance_id)
         try:
-            pid = int(path.read_text().strip())
+            pid = int(read_capped(path, 32).strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return
@@ -139,11 +146,17 @@ class ProcessRuntime:
         log_path = self._log_path(spec.instance_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._kill_orphan(spec.instance_id)
-        with open(log_path, "ab", buffering=0) as log:
+        if sup.scratch is None:
+            sup.scratch = tempfile.mkdtemp(prefix=f"astra-runtime-{spec.instance_id}-")
+        # O_NOFOLLOW: a log path the tenant replaced with a symlink is not followed.
+        fd = os.open(
+            log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        with open(fd, "ab", buffering=0) as log:
             sup.proc = subprocess.Popen(
                 [self.python, "-m", "astra.entrypoints.cli", "instance", "run", spec.instance_id],
-                cwd=log_path.parent,
-                env=runtime_environment(spec, str(self.data_dir)),
+                cwd=sup.scratch,
+                env=runtime_environment(spec),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -232,6 +245,9 @@ class ProcessRuntime:
         if sup.thread is not None:
             sup.thread.join(STOP_TIMEOUT)
         sup.state = ProcessState.EXITED
+        if sup.scratch is not None:
+            shutil.rmtree(sup.scratch, ignore_errors=True)
+            sup.scratch = None
 
     def stop(self, instance_id: str) -> RuntimeState:
         with self._lock:
@@ -260,13 +276,12 @@ class ProcessRuntime:
         return self._state(sup)
 
     def logs(self, instance_id: str, lines: int = 100) -> list[str]:
-        path = self._log_path(instance_id)
         try:
-            with open(path, "rb") as f:
-                tail = deque(f, maxlen=max(1, lines))
-        except FileNotFoundError:
+            data = read_capped(self._log_path(instance_id), LOG_TAIL_BYTES, tail=True)
+        except OSError:
             return []
-        return [line.decode("utf-8", "replace").rstrip("\n") for line in tail]
+        text = data.decode("utf-8", "replace").splitlines()
+        return text[-max(1, lines):]
 
     def instances(self) -> list[str]:
         with self._lock:

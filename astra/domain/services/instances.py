@@ -3,7 +3,6 @@ own settings (what its runtime needs) live in its domain, so its container can r
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import datetime
@@ -78,15 +77,11 @@ class InstanceService:
         clock: Clock,
         cipher: TokenCipher | None = None,
         hasher: SecretHasher | None = None,
-        own_key_verifier: str = "",
     ) -> None:
         self.store = store
         self.clock = clock
         self.cipher = cipher
         self.hasher = hasher
-        # Inside an instance runtime: how to check the key a seller types in Discord without
-        # reading the portal's files (which a runtime cannot see).
-        self.own_key_verifier = own_key_verifier
 
     def get(self, instance_id: str) -> dict[str, Any]:
         """The portal's record of an instance, without its secrets."""
@@ -183,7 +178,8 @@ class InstanceService:
             if doc is None:
                 raise NotFoundError("instância", instance_id)
             doc["key_hash"] = self.hasher.fingerprint(f"instance-key:{key}")
-            doc["key_verifier"] = make_key_verifier(key)
+            # A verifier for runtimes of the time when they checked keys themselves.
+            doc.pop("key_verifier", None)
             doc["key_rotated_at"] = iso(now)
             uow.instances.put(doc)
             record(
@@ -199,8 +195,6 @@ class InstanceService:
     def verify_instance_key(self, instance_id: str, key: str) -> bool:
         if not isinstance(key, str):
             return False
-        if self.own_key_verifier:
-            return check_key_verifier(self.own_key_verifier, key.strip())
         assert self.hasher is not None
         with self.store.portal(write=False) as uow:
             doc = uow.instances.get(instance_id)
@@ -335,23 +329,6 @@ class InstanceService:
 
 
 SECRET_FIELDS = ("token_encrypted", "token_hash", "key_hash", "key_verifier")
-
-
-def make_key_verifier(key: str) -> str:
-    """A salted SHA-256 of an instance key, which a runtime can check without any platform
-    secret. Fast hashing is enough: the key is 192 random bits, not a password."""
-    salt = secrets.token_hex(16)
-    return f"sha256${salt}${hashlib.sha256((salt + key).encode()).hexdigest()}"
-
-
-def check_key_verifier(verifier: str, key: str) -> bool:
-    try:
-        scheme, salt, digest = verifier.split("$")
-    except ValueError:
-        return False
-    if scheme != "sha256":
-        return False
-    return hmac.compare_digest(digest, hashlib.sha256((salt + key).encode()).hexdigest())
 
 
 def public_instance(doc: dict[str, Any]) -> dict[str, Any]:

@@ -27,8 +27,7 @@ from astra.ports.runtime import (
     RuntimeSpec,
     RuntimeUnavailable,
 )
-from astra.ports.secrets import TokenCipher
-from astra.ports.store import Store
+from astra.ports.store import Store, StoreCorrupt
 
 log = logging.getLogger("astra.runtime")
 
@@ -49,19 +48,16 @@ class RuntimeMonitor:
         clock: Clock,
         runtime: ContainerRuntime,
         instances: InstanceService,
-        cipher: TokenCipher,
         heartbeats: Callable[[str], dict[str, Any] | None],
-        data_dir: str,
         environment: dict[str, str],
     ) -> None:
         self.store = store
         self.clock = clock
         self.runtime = runtime
         self.instances = instances
-        self.cipher = cipher
-        # The bot's heartbeat (ready since, last beat, or why it stopped), read by an adapter.
+        # The bot's last heartbeat (ready since, last beat, or why it stopped), as the internal
+        # API received it.
         self.heartbeats = heartbeats
-        self.data_dir = data_dir
         # Public endpoints every runtime gets (Discord API base, the platform's URL, ...).
         self.environment = environment
 
@@ -72,12 +68,7 @@ class RuntimeMonitor:
             owner_id=doc.get("owner_id") or "",
             bot_token=token,
             instance_key=self.instances.runtime_credential(instance_id),
-            vault_key=self.cipher.instance_key(instance_id),
-            data_dir=f"{self.data_dir}/instances/{instance_id}",
-            environment={
-                **self.environment,
-                "ASTRA_INSTANCE_KEY_VERIFIER": doc.get("key_verifier") or "",
-            },
+            environment=dict(self.environment),
         )
 
     def desired(self, doc: dict[str, Any], owner: dict[str, Any] | None, now: datetime) -> str:
@@ -116,6 +107,17 @@ class RuntimeMonitor:
             owner = uow.users.get(doc["owner_id"]) if doc and doc.get("owner_id") else None
         if doc is None:
             return Status("offline", "unknown_instance")
+        try:
+            with self.store.instance(instance_id, write=False):
+                pass
+        except StoreCorrupt:
+            # Quarantined: its data is damaged (and left as it is for the operator). Its bot
+            # would only fail its buyers: it stays stopped until the data is repaired.
+            try:
+                self.runtime.remove(instance_id)
+            except RuntimeUnavailable:
+                pass
+            return Status("error", "damaged")
         desired = self.desired(doc, owner, now)
         try:
             if desired == "suspend":

@@ -647,10 +647,11 @@ class SalesService:
     def mark_cart_channel_closed(self, instance_id: str, cart_id: str) -> None:
         with self.store.instance(instance_id) as uow:
             doc = uow.carts.get(cart_id)
-            if doc is not None:
-                doc["channel_closed_at"] = iso(self.clock.now())
-                uow.carts.put(doc)
-                uow.commit()
+            if doc is None:
+                raise NotFoundError("carrinho", cart_id)
+            doc["channel_closed_at"] = iso(self.clock.now())
+            uow.carts.put(doc)
+            uow.commit()
 
     def carts_with_open_channels(self, instance_id: str) -> list[dict[str, Any]]:
         """Ended carts (paid, expired, cancelled) whose chat channel is still there."""

@@ -186,7 +186,9 @@ class SettlementService:
             settings = uow.settings.get(SETTINGS_ID) or {}
             owner = settings.get("owner_id")
             if owner and order.net_cents > 0:
-                uow.postings.add(
+                # put, not add: a posting rejected earlier under this id (it did not match the
+                # order then) must not block the credit the order has now earned.
+                uow.postings.put(
                     Posting(
                         id=f"sale:{instance_id}:{order.id}",
                         owner_id=owner,

@@ -7,12 +7,14 @@ balance can never go below zero through one.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from astra.domain.errors import InsufficientBalance, InvalidInput, InvalidTransition, NotFoundError
 from astra.domain.ids import new_id
 from astra.domain.money import check_cents, format_brl
+from astra.domain.order import PAID_STATUSES, Order, OrderStatus
 from astra.domain.services.audit_log import record
 from astra.domain.timestamps import iso
 from astra.domain.wallet import (
@@ -24,6 +26,53 @@ from astra.domain.wallet import (
 )
 from astra.ports.clock import Clock
 from astra.ports.store import PortalUnitOfWork, Store
+
+_log = logging.getLogger("astra.wallet")
+
+
+def _check_posting(
+    instance_id: str,
+    posting: dict[str, Any],
+    order_doc: dict[str, Any] | None,
+    owner: str | None,
+    uow: Any,
+) -> str | None:
+    """Why a posting must not reach the ledger, or None when the platform's records back it."""
+    if not owner:
+        return "instance has no owner in the portal"
+    if posting.get("owner_id") != owner:
+        return "owner is not the instance's owner"
+    if order_doc is None:
+        return "no such order in this instance"
+    order = Order.from_doc(order_doc)
+    amount = posting.get("amount_cents")
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        return "amount is not integer cents"
+    pid = str(posting.get("id") or "")
+    kind = posting.get("kind")
+    if pid == f"sale:{instance_id}:{order.id}" and kind == EntryKind.SALE_CREDIT.value:
+        if order.status not in (*PAID_STATUSES, OrderStatus.REFUNDED) or not order.paid_at:
+            return "order was never paid"
+        if amount != order.net_cents or amount <= 0:
+            return "amount is not the order's net"
+        return None
+    if kind != EntryKind.SALE_REVERSAL.value or amount >= 0:
+        return "unknown posting"
+    credit = uow.postings.get(f"sale:{instance_id}:{order.id}")
+    if credit is None or credit.get("status") == "rejected":
+        return "reversal of a sale that was never credited"
+    reversals = [
+        d for d in uow.postings.find(order_id=order.id)
+        if d.get("kind") == EntryKind.SALE_REVERSAL.value and d.get("status") == "posted"
+        and d.get("id") != pid
+    ]
+    if -amount - sum(d["amount_cents"] for d in reversals) > credit["amount_cents"]:
+        return "reversal larger than the sale's credit"
+    if pid == f"reversal:{instance_id}:{order.id}":
+        return None if order.status is OrderStatus.REFUNDED else "order was not refunded"
+    if pid.startswith(f"partial-reversal:{instance_id}:{order.id}:"):
+        return None if order.refunded_cents > 0 else "order was not partially refunded"
+    return "unknown posting"
 
 
 @dataclass(frozen=True)
@@ -44,32 +93,57 @@ class WalletService:
     def settle_postings(self, instance_id: str) -> int:
         """Move the instance's pending postings into the portal ledger. Idempotent: the ledger
         entry's id is the posting's, so a crash between the two commits is repaired by running
-        this again. Returns how many entries were written now."""
+        this again. Returns how many entries were written now.
+
+        A posting is believed only as far as the platform's own records back it: the owner is
+        the portal's record of the instance's owner, and the amount must be what the order
+        itself says (its net for a sale, no more than that back for a reversal). Anything else
+        is rejected, audited and logged, and moves no money (see `_check_posting`)."""
         written = 0
+        now = self.clock.now()
         with self.store.instance(instance_id) as iuow:
             pending = iuow.postings.find(status="pending")
             if not pending:
                 return 0
+            orders = {p.get("order_id"): iuow.orders.get(str(p.get("order_id"))) for p in pending}
             with self.store.portal() as puow:
+                instance = puow.instances.get(instance_id) or {}
+                owner = instance.get("owner_id")
                 for p in pending:
+                    problem = _check_posting(instance_id, p, orders.get(p.get("order_id")),
+                                             owner, iuow)
+                    if problem is not None:
+                        p["status"] = "rejected"
+                        p["rejected_reason"] = problem
+                        record(
+                            iuow,
+                            at=now,
+                            actor="system",
+                            action="wallet.posting_rejected",
+                            target=f"posting:{str(p.get('id'))[:120]}",
+                            reason=problem,
+                        )
+                        _log.error("wallet.posting_rejected instance=%s posting=%s reason=%s",
+                                   instance_id, str(p.get("id"))[:120], problem)
+                        continue
                     if puow.ledger.get(p["id"]) is None:
                         puow.ledger.add(
                             LedgerEntry(
                                 id=p["id"],
-                                user_id=p["owner_id"],
+                                user_id=owner,
                                 kind=EntryKind(p["kind"]),
                                 amount_cents=p["amount_cents"],
                                 at=p["created_at"],
-                                description=p.get("description", ""),
+                                description=str(p.get("description", ""))[:200],
                                 instance_id=instance_id,
                                 order_id=p.get("order_id"),
                             ).to_doc()
                         )
                         written += 1
+                    p["status"] = "posted"
                 if written:
                     puow.commit()
             for p in pending:
-                p["status"] = "posted"
                 iuow.postings.put(p)
             iuow.commit()
         return written

@@ -1,4 +1,7 @@
-"""Runs one instance's bot until SIGTERM/SIGINT: interactions.py client + Astra's extensions."""
+"""Runs one instance's bot until SIGTERM/SIGINT: interactions.py client + Astra's extensions.
+
+The bot is a client of its platform: it gets an `InstanceAPI` (over HTTP in a tenant runtime,
+in process in tests and one-process development) and its bot token, and nothing else."""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from astra.container import Container
 from astra.logs import get_logger
+from astra.ports.instance_api import InstanceAPI
 
 log = get_logger("astra.bot")
 
@@ -49,7 +52,7 @@ def _per_client(extension: type[interactions.Extension]) -> type[interactions.Ex
 
 
 # How long a stop waits for interaction handlers in progress (a PIX charge takes one gateway
-# call); with the outbox's grace it stays inside Docker's 10 s stop timeout.
+# call through the platform); it stays inside Docker's 10 s stop timeout.
 HANDLER_GRACE = 6.0
 
 
@@ -61,13 +64,14 @@ class InstanceBot:
     """The client and extensions of one instance; `run()` until `stop` is set."""
 
     def __init__(
-        self, container: Container, instance_id: str, token: str, **worker_options: Any
+        self, api: InstanceAPI, token: str, *, discord_api_base: str, **worker_options: Any
     ) -> None:
-        settings = container.settings()
         # interactions.py reads the REST base from this class attribute on every request: the
         # setting lets staging or a test server stand in for discord.com.
-        Route.BASE = settings.discord_api_base
+        Route.BASE = discord_api_base
+        instance_id = api.instance_id
         self.instance_id = instance_id
+        self.api = api
         self.client = interactions.Client(
             token=token,
             intents=interactions.Intents.GUILDS,
@@ -78,7 +82,7 @@ class InstanceBot:
             logger=logging.getLogger("interactions"),
         )
         self.chat = DiscordChat(self.client)
-        self.ctx = BotContext(instance_id=instance_id, container=container, chat=self.chat)
+        self.ctx = BotContext(instance_id=instance_id, api=api, chat=self.chat)
         self.shop = _per_client(ShopExtension)(self.client, bot_ctx=self.ctx)
         self.seller = _per_client(SellerExtension)(self.client, bot_ctx=self.ctx)
         self.worker = _per_client(WorkerExtension)(self.client, bot_ctx=self.ctx, **worker_options)
@@ -117,7 +121,7 @@ class InstanceBot:
             if runner.done() and runner.exception() is not None:
                 error = runner.exception()
                 if isinstance(error, interactions.errors.LoginError):
-                    self.worker.report_error("invalid_token")
+                    await self.worker.report_error("invalid_token")
                     raise InvalidToken(str(error)) from None
                 raise error  # type: ignore[misc]
         finally:
@@ -128,7 +132,7 @@ class InstanceBot:
     async def shutdown(self, runner: asyncio.Task[Any] | None = None) -> None:
         # The gateway first: no new interactions arrive, and stopping the client while its
         # gateway loop still runs makes interactions.py spin at 100% CPU. The REST session
-        # stays open until the handlers in progress and the delivery in hand are done.
+        # stays open until the handlers in progress are done.
         with contextlib.suppress(Exception):
             await self.client._connection_state.stop()
         _, left = await asyncio.gather(self.worker.stop(), self.ctx.drain(HANDLER_GRACE))
@@ -136,6 +140,8 @@ class InstanceBot:
             log.warning("bot.handlers_cut", instance=self.instance_id, handlers=left)
         with contextlib.suppress(Exception):
             await self.client.stop()
+        with contextlib.suppress(Exception):
+            await self.api.close()
         if runner is not None and not runner.done():
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -143,13 +149,13 @@ class InstanceBot:
         log.info("bot.stopped", instance=self.instance_id)
 
 
-async def run_instance(container: Container, instance_id: str, token: str) -> None:
+async def run_instance(api: InstanceAPI, token: str, *, discord_api_base: str) -> None:
     """`astra instance run`: the bot until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    bot = InstanceBot(container, instance_id, token)
-    log.info("bot.starting", instance=instance_id, api=container.settings().discord_api_base)
+    bot = InstanceBot(api, token, discord_api_base=discord_api_base)
+    log.info("bot.starting", instance=api.instance_id, api=discord_api_base)
     await bot.run(stop)

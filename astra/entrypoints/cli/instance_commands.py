@@ -160,31 +160,51 @@ EXIT_INVALID_TOKEN = 3  # known to the runtimes: do not restart
 
 
 def cmd_instance_run(args: argparse.Namespace) -> int:
-    """One instance's bot. The token comes from ASTRA_BOT_TOKEN (what a tenant container gets)
-    or, on a host that holds the whole data directory, from the instance's stored token."""
-    from astra.entrypoints.bot.runtime import run_instance
+    """One instance's bot.
 
-    container = container_from(args)
-    token = os.environ.get("ASTRA_BOT_TOKEN", "").strip()
-    if not token and container.settings().tenant:
-        raise CliError(f"instance {args.id}: no bot token was given to this runtime")
-    if not token:
+    As a tenant runtime (ASTRA_TENANT=1, what the process and Docker runtimes start): the token
+    comes from ASTRA_BOT_TOKEN and everything else through the platform's internal API
+    (ASTRA_PLATFORM_URL, with the runtime credential ASTRA_INSTANCE_KEY); no store is opened, no
+    data directory is needed. Otherwise (development, on the platform's own host) the bot runs
+    on the platform's services in this process, with the instance's stored token."""
+    from astra.entrypoints.bot.runtime import InvalidToken, run_instance
+    from astra.logs import add_secret, configure_logging
+    from astra.settings import Settings
+
+    environ = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        environ["ASTRA_DATA_DIR"] = str(args.data_dir)
+    settings = Settings.from_env(environ)
+    token = environ.get("ASTRA_BOT_TOKEN", "").strip()
+    if settings.tenant:
+        configure_logging(settings)
+        if not token:
+            raise CliError(f"instance {args.id}: no bot token was given to this runtime")
+        if settings.instance_id and settings.instance_id != args.id:
+            raise CliError(f"this runtime belongs to instance {settings.instance_id}")
+        if not settings.platform_url or not settings.instance_key:
+            raise CliError("a tenant runtime needs ASTRA_PLATFORM_URL and ASTRA_INSTANCE_KEY")
+        from astra.adapters.instance_api.http import HttpInstanceAPI
+
+        add_secret(token)
+        add_secret(settings.instance_key)
+        api: Any = HttpInstanceAPI(settings.platform_url, args.id, settings.instance_key)
+    else:
+        container = container_from(args)
         require_instance(container, args.id)
-        token = container.instances().bot_token(args.id) or ""
-    if not token:
-        raise CliError(f"instance {args.id} has no bot token (astra instance set-token)")
-    from astra.logs import add_secret
+        token = token or container.instances().bot_token(args.id) or ""
+        if not token:
+            raise CliError(f"instance {args.id} has no bot token (astra instance set-token)")
+        add_secret(token)
+        # Its own data must read cleanly before the bot takes a single order (a damaged file
+        # stops it here, naming the file).
+        with container.store().instance(args.id, write=False):
+            pass
+        from astra.adapters.instance_api.inprocess import InProcessInstanceAPI
 
-    add_secret(token)
-    from astra.entrypoints.bot.runtime import InvalidToken
-
-    # Its own data must read cleanly before the bot takes a single order (a damaged file stops
-    # it here, naming the file, and the supervisor reports a crash loop).
-    with container.store().instance(args.id, write=False):
-        pass
-
+        api = InProcessInstanceAPI(container, args.id)
     try:
-        asyncio.run(run_instance(container, args.id, token))
+        asyncio.run(run_instance(api, token, discord_api_base=settings.discord_api_base))
     except InvalidToken:
         # A distinct exit code: the supervisor must not restart a bot Discord refuses.
         print(f"astra: Discord refused the bot token of instance {args.id}", file=sys.stderr)

@@ -1,128 +1,280 @@
-"""`/internal/instances/{id}/...`: what an instance runtime may ask of its platform.
+"""`/internal/instances/{id}/...`: everything an instance runtime may ask of its platform.
 
-Authenticated by the instance key (`Authorization: Bearer <key>`); a key opens only its own
-instance's routes. Every request is checked against that instance's data before the real
-gateway is called, so a compromised runtime can charge only its own pending orders, at their
-own price, and read only its own charges.
+A runtime is treated like the public internet. Each request must carry the runtime credential of
+the instance in its path (`Authorization: Bearer rt_...`); the seller's instance key does not
+open these routes. Then, per operation of the wire table (`adapters/instance_api/wire.py`):
+the body is capped, every field is checked and unknown ones refused, and the call goes to the
+same in-process adapter a one-process bot uses, bound to the calling instance, so any id it
+names is looked up in that instance's data only. Money never comes from a runtime: a sale's
+amount, owner and fee are the platform's own records, and a runtime can at most ask the
+platform to re-check a charge with the gateway.
+
+Per instance, requests are rate-limited (token bucket) and at most a few run at once, so one bot
+cannot starve the others of the platform's threads. A write's `Idempotency-Key` is remembered
+per instance for a while: a retried write gets the first answer instead of being done again, and
+one instance's key never reaches another's answer. Every refusal is logged for the operator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from astra.adapters.payments.platform import request_from_doc
-from astra.domain.order import Order, OrderStatus
-from astra.entrypoints.middleware import json_error, json_response
+from astra.adapters.instance_api.inprocess import InProcessInstanceAPI
+from astra.adapters.instance_api.wire import (
+    OPERATIONS,
+    FieldError,
+    Operation,
+    error_to_doc,
+    validate,
+)
+from astra.domain.errors import DomainError, InvalidInput
 from astra.logs import get_logger
-from astra.ports.payments import GatewayError, GatewayUnavailable
-from astra.ports.store import INSTANCE_ID_PATTERN
+from astra.ports.instance_api import Heartbeat
+from astra.ports.store import INSTANCE_ID_PATTERN, StoreError
 
 log = get_logger("astra.internal_api")
 
 CONTAINER_KEY = web.AppKey("container", object)
-MAX_BODY = 16 * 1024
+GUARDS_KEY = web.AppKey("instance_guards", object)
+
+# Per instance: a burst of RATE_BURST requests, refilled at RATE_PER_SECOND; at most
+# CONCURRENT in progress, and a request waits QUEUE_WAIT seconds for a turn before a 503.
+RATE_PER_SECOND = 40.0
+RATE_BURST = 120.0
+CONCURRENT = 6
+QUEUE_WAIT = 5.0
+# Idempotent replays: how many answers and for how long, per instance.
+IDEMPOTENCY_ENTRIES = 512
+IDEMPOTENCY_TTL = 15 * 60.0
+CREDENTIAL_CACHE_TTL = 5.0
 
 
-async def _authorised(request: web.Request) -> str | None:
+@dataclass
+class InstanceGuard:
+    """One instance's share of the internal API."""
+
+    tokens: float = RATE_BURST
+    refilled_at: float = field(default_factory=time.monotonic)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT))
+    answers: OrderedDict[str, tuple[float, int, bytes]] = field(default_factory=OrderedDict)
+    in_flight: dict[str, asyncio.Future[tuple[int, bytes]]] = field(default_factory=dict)
+
+    def take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled_at) * RATE_PER_SECOND)
+        self.refilled_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def remembered(self, key: str) -> tuple[int, bytes] | None:
+        entry = self.answers.get(key)
+        if entry is None:
+            return None
+        at, status, body = entry
+        if time.monotonic() - at > IDEMPOTENCY_TTL:
+            del self.answers[key]
+            return None
+        return status, body
+
+    def remember(self, key: str, status: int, body: bytes) -> None:
+        self.answers[key] = (time.monotonic(), status, body)
+        self.answers.move_to_end(key)
+        while len(self.answers) > IDEMPOTENCY_ENTRIES:
+            self.answers.popitem(last=False)
+
+
+class Guards:
+    def __init__(self) -> None:
+        self._guards: dict[str, InstanceGuard] = {}
+        self._credentials: dict[str, tuple[float, str]] = {}
+
+    def of(self, instance_id: str) -> InstanceGuard:
+        guard = self._guards.get(instance_id)
+        if guard is None:
+            guard = self._guards[instance_id] = InstanceGuard()
+        return guard
+
+    def credential_ok(self, instance_id: str, presented: str) -> bool | None:
+        cached = self._credentials.get(instance_id)
+        if cached and time.monotonic() - cached[0] < CREDENTIAL_CACHE_TTL:
+            return cached[1] == presented
+        return None
+
+    def remember_credential(self, instance_id: str, presented: str) -> None:
+        self._credentials[instance_id] = (time.monotonic(), presented)
+
+
+def _error(status: int, code: str, message: str, domain: DomainError | None = None) -> bytes:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if domain is not None:
+        error["domain"] = error_to_doc(domain)
+    return orjson.dumps({"error": error})
+
+
+def _respond(status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=body, status=status, content_type="application/json", headers=headers
+    )
+
+
+def _refuse(
+    request: web.Request, status: int, code: str, message: str, **context: Any
+) -> web.Response:
+    # Every refusal is the operator's business: a runtime that keeps being refused is broken
+    # or compromised.
+    log.warning(
+        "internal.refused",
+        instance=request.match_info.get("instance_id", "")[:64],
+        path=request.path[:200],
+        status=status,
+        code=code,
+        **context,
+    )
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return _respond(status, _error(status, code, message), headers)
+
+
+async def _authorised(request: web.Request, guards: Guards) -> bool:
     instance_id = request.match_info["instance_id"]
     header = request.headers.get("Authorization", "")
     if not INSTANCE_ID_PATTERN.fullmatch(instance_id) or not header.startswith("Bearer "):
-        return None
+        return False
+    presented = header[7:].strip()
+    if not presented.startswith("rt_") or len(presented) > 200:
+        return False
+    cached = guards.credential_ok(instance_id, presented)
+    if cached is not None:
+        return cached
     container: Any = request.app[CONTAINER_KEY]
     instances = container.instances()
-    presented = header[7:].strip()
-
-    def check() -> bool:
-        # The runtime's derived credential, or the seller's instance key itself.
-        return instances.verify_runtime_credential(
-            instance_id, presented
-        ) or instances.verify_instance_key(instance_id, presented)
-
-    return instance_id if await asyncio.to_thread(check) else None
-
-
-def _refused() -> web.Response:
-    return json_error(401, "unauthorized", "Invalid instance key for this instance.")
+    try:
+        ok = await asyncio.to_thread(
+            instances.verify_runtime_credential, instance_id, presented
+        )
+    except StoreError:
+        return False
+    if ok:
+        guards.remember_credential(instance_id, presented)
+    return ok
 
 
-async def create_charge(request: web.Request) -> web.Response:
-    instance_id = await _authorised(request)
-    if instance_id is None:
-        return _refused()
+async def _read_fields(request: web.Request, op: Operation) -> dict[str, Any]:
+    values: dict[str, Any] = dict(request.match_info)
+    values.pop("instance_id", None)
+    if op.write:
+        try:
+            raw = await request.content.read(op.max_body + 1)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            raise FieldError("body", "was cut short (connection lost)") from None
+        if len(raw) > op.max_body:
+            raise web.HTTPRequestEntityTooLarge(max_size=op.max_body, actual_size=len(raw))
+        if raw.strip():
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise FieldError("body", "is not JSON") from None
+            if not isinstance(body, dict):
+                raise FieldError("body", "must be a JSON object")
+            clash = set(body) & set(values)
+            if clash:
+                raise FieldError(sorted(clash)[0], "belongs in the path")
+            values.update(body)
+    else:
+        for name, value in request.query.items():
+            if name in values:
+                raise FieldError(name, "belongs in the path")
+            values[name] = value
+    return values
+
+
+async def _call(api: InProcessInstanceAPI, op: Operation, fields: dict[str, Any]) -> Any:
+    if op.name == "heartbeat":
+        return await api.heartbeat(Heartbeat(**fields))
+    if op.actor:
+        fields = {k: v for k, v in fields.items() if k != "actor_user"} | {
+            "actor": f"seller:discord:{fields['actor_user']}"
+        }
+    return await getattr(api, op.name)(**fields)
+
+
+def _handler(op: Operation):
+    async def handle(request: web.Request) -> web.Response:
+        guards: Guards = request.app[GUARDS_KEY]
+        if not await _authorised(request, guards):
+            return _refuse(request, 401, "unauthorized", "Invalid runtime credential.")
+        instance_id = request.match_info["instance_id"]
+        guard = guards.of(instance_id)
+        if not guard.take_token():
+            return _refuse(request, 429, "rate_limited", "Too many requests.", op=op.name)
+        key = request.headers.get("Idempotency-Key", "") if op.write else ""
+        if key and (len(key) > 64 or not key.replace("-", "").replace("_", "").isalnum()):
+            return _refuse(request, 400, "bad_request", "Malformed Idempotency-Key.")
+        if key:
+            seen = guard.remembered(key)
+            if seen is not None:
+                return _respond(*seen)
+            running = guard.in_flight.get(key)
+            if running is not None:
+                return _respond(*await asyncio.shield(running))
+        try:
+            await asyncio.wait_for(guard.slots.acquire(), QUEUE_WAIT)
+        except TimeoutError:
+            return _refuse(request, 503, "busy", "This instance has too many requests running.")
+        future: asyncio.Future[tuple[int, bytes]] | None = None
+        if key:
+            future = asyncio.get_running_loop().create_future()
+            guard.in_flight[key] = future
+        try:
+            status, body = await _serve(request, op, instance_id)
+        finally:
+            guard.slots.release()
+            if key and future is not None:
+                guard.in_flight.pop(key, None)
+        if key and future is not None:
+            future.set_result((status, body))
+            if status < 500:
+                guard.remember(key, status, body)
+        if status >= 400:
+            log.info("internal.refused", instance=instance_id, op=op.name, status=status)
+        return _respond(status, body)
+
+    return handle
+
+
+async def _serve(request: web.Request, op: Operation, instance_id: str) -> tuple[int, bytes]:
     container: Any = request.app[CONTAINER_KEY]
     try:
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            return json_error(413, "payload_too_large", "Request body too large.")
-        import orjson
-
-        charge_request = request_from_doc(orjson.loads(raw))
-    except (ValueError, KeyError, TypeError):
-        return json_error(400, "bad_request", "Malformed charge request.")
-    meta = charge_request.metadata
-    if (
-        meta.get("kind") != "order"
-        or meta.get("instance_id") != instance_id
-        or charge_request.external_reference != meta.get("order_id")
-    ):
-        return json_error(403, "forbidden", "A runtime may charge only its own orders.")
-
-    def order_of() -> Order | None:
-        with container.store().instance(instance_id, write=False) as uow:
-            doc = uow.orders.get(charge_request.external_reference)
-        return Order.from_doc(doc) if doc else None
-
-    order = await asyncio.to_thread(order_of)
-    if order is None:
-        return json_error(404, "not_found", "Unknown order.")
-    if order.status is not OrderStatus.PENDING or order.total_cents != charge_request.amount_cents:
-        return json_error(409, "conflict", "The order is not pending at this amount.")
-    try:
-        charge = await asyncio.to_thread(container.gateway().create_charge, charge_request)
-    except GatewayUnavailable:
-        return json_error(503, "gateway_unavailable", "Payment gateway unavailable; retry.")
-    except GatewayError as exc:
-        log.warning("internal.charge_refused", instance=instance_id, error=str(exc))
-        return json_error(502, "gateway_error", "The payment gateway refused the charge.")
-    return json_response(charge.to_doc())
-
-
-async def _own_charge(request: web.Request, action: str) -> web.Response:
-    instance_id = await _authorised(request)
-    if instance_id is None:
-        return _refused()
-    container: Any = request.app[CONTAINER_KEY]
-    gateway = container.gateway()
-    charge_id = request.match_info["charge_id"]
-    if not charge_id.isalnum() or len(charge_id) > 64:
-        return json_error(400, "bad_request", "Malformed charge id.")
-    try:
-        charge = await asyncio.to_thread(gateway.get_charge, charge_id)
-        if charge is None or charge.metadata.get("instance_id") != instance_id:
-            return json_error(404, "not_found", "Unknown charge.")
-        if action == "cancel":
-            charge = await asyncio.to_thread(gateway.cancel_charge, charge_id)
-    except GatewayUnavailable:
-        return json_error(503, "gateway_unavailable", "Payment gateway unavailable; retry.")
-    except GatewayError:
-        return json_error(502, "gateway_error", "The payment gateway refused the request.")
-    return json_response(charge.to_doc() if charge else {})
-
-
-async def get_charge(request: web.Request) -> web.Response:
-    return await _own_charge(request, "get")
-
-
-async def cancel_charge(request: web.Request) -> web.Response:
-    return await _own_charge(request, "cancel")
+        fields = validate(op, await _read_fields(request, op))
+        api = InProcessInstanceAPI(container, instance_id)
+        result = await _call(api, op, fields)
+        return 200, orjson.dumps({"result": op.result.encode(result)})
+    except FieldError as exc:
+        domain = InvalidInput("invalid_field", field=exc.field)
+        return 422, _error(422, "invalid_field", str(exc), domain)
+    except DomainError as exc:
+        return exc.http_status, _error(exc.http_status, exc.code, exc.message(), exc)
+    except web.HTTPRequestEntityTooLarge:
+        return 413, _error(413, "payload_too_large", "Request body too large.")
+    except StoreError as exc:
+        log.error("internal.store_unavailable", instance=instance_id, op=op.name, error=str(exc))
+        return 503, _error(503, "store_unavailable", "This instance's data is unavailable.")
+    except Exception:
+        log.exception("internal.failed", instance=instance_id, op=op.name)
+        return 500, _error(500, "internal_error", "Internal error.")
 
 
 def add_routes(app: web.Application, container: Any) -> None:
     app[CONTAINER_KEY] = container
+    app[GUARDS_KEY] = Guards()
     base = "/internal/instances/{instance_id}"
-    app.router.add_post(f"{base}/charges", create_charge)
-    app.router.add_get(f"{base}/charges/{{charge_id}}", get_charge)
-    app.router.add_post(f"{base}/charges/{{charge_id}}/cancel", cancel_charge)
+    for op in OPERATIONS.values():
+        app.router.add_route(op.method, base + op.path, _handler(op))

@@ -1,49 +1,62 @@
-"""What every extension of one instance's bot shares: the instance, its services, its chat."""
+"""What every extension of one instance's bot shares: the instance, its platform API, its chat.
+
+The bot holds no store and no service: everything it reads or changes goes through the
+instance API (in process, or the platform's internal API over HTTP), bound to its instance."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import interactions
 
 from astra.adapters.chat.discord.platform import DiscordChat
 from astra.adapters.chat.discord.texts import t
 from astra.domain.errors import DomainError
-from astra.domain.services.instances import SETTINGS_ID, settings_of
 from astra.logs import get_logger
+from astra.ports.instance_api import InstanceAPI, InstanceAPIUnavailable
 
 log = get_logger("astra.bot")
 
-P = ParamSpec("P")
-R = TypeVar("R")
+# Settings change seldom (a seller's /loja config) and are read on every click: a short cache
+# saves one platform round trip per interaction.
+SETTINGS_TTL = 2.0
 
 
 @dataclass
 class BotContext:
     instance_id: str
-    container: Any  # astra.container.Container (kept loose: extensions only call services)
+    api: InstanceAPI
     chat: DiscordChat
     # Interaction handlers running now: a stop waits for them (see drain).
     inflight: int = 0
+    _settings: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
 
-    def __getattr__(self, name: str) -> Any:
-        # bot.sales, bot.payments, ... are the container's services
-        return getattr(self.container, name)()
+    async def settings(self, *, fresh: bool = False) -> dict[str, Any]:
+        cached = self._settings
+        if not fresh and cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
+            return cached[1]
+        settings = await self.api.settings()
+        self._settings = (time.monotonic(), settings)
+        return settings
 
-    async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """A blocking service call (store, gateway SDK), off the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-    def settings(self) -> dict[str, Any]:
-        with self.container.store().instance(self.instance_id, write=False) as uow:
-            return settings_of(uow.settings.get(SETTINGS_ID))
+    def forget_settings(self) -> None:
+        self._settings = None
 
     async def language(self) -> str:
-        return (await self.run(self.settings)).get("language") or "pt-BR"
+        try:
+            return (await self.settings()).get("language") or "pt-BR"
+        except InstanceAPIUnavailable:
+            return "pt-BR"
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
 
     async def drain(self, timeout: float) -> int:
         """Wait (up to `timeout`) for the interaction handlers in progress: a buyer who clicked
@@ -68,6 +81,11 @@ def friendly(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
         except DomainError as exc:
             language = await bot.language()
             await _reply(ctx, exc.message(language))
+        except InstanceAPIUnavailable as exc:
+            # The platform is restarting or overloaded: nothing was done, pressing again works.
+            log.warning("bot.platform_unavailable", handler=handler.__name__,
+                        instance=bot.instance_id, error=str(exc))
+            await _reply(ctx, t(await bot.language(), "error_generic"))
         except Exception:
             log.exception("bot.handler_failed", handler=handler.__name__, instance=bot.instance_id)
             await _reply(ctx, t(await bot.language(), "error_generic"))

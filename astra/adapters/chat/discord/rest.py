@@ -1,8 +1,9 @@
-"""A tiny Discord REST client for the portal, on one instance's bot token.
+"""A small Discord REST client for the platform, on one instance's bot token.
 
-The portal runs no bot: now and then it lists a guild's channels or posts a product for a
-seller. A short-lived aiohttp session with that instance's token is enough for that (the
-interactions.py client wants a gateway login first). Payloads come from
+The platform runs no gateway: it lists a guild's channels or posts a product for a seller, and
+it delivers paid orders (DMs, a fallback channel, role grants) itself, so stock keys never pass
+through a tenant's runtime. An aiohttp session with that instance's token is enough for that
+(the interactions.py client wants a gateway login first). Payloads come from
 `platform.message_payload`, so a post made from the portal is the one the bot itself would make.
 Discord's refusals become the chat port's errors, with the kind the portal must tell apart.
 """
@@ -18,8 +19,9 @@ import aiohttp
 import orjson
 
 from astra.adapters.chat.discord.platform import BOT_ACCESS, message_payload
-from astra.ports.chat import ChatError, InvalidBotToken, OutgoingMessage
+from astra.ports.chat import ChatError, DirectMessagesClosed, InvalidBotToken, OutgoingMessage
 
+CANNOT_DM = 50007
 MANAGE_ROLES = 1 << 28  # role delivery, and the overwrites of a cart's private channel
 INVITE_PERMISSIONS = BOT_ACCESS | MANAGE_ROLES
 INVITE_SCOPES = ("bot", "applications.commands")
@@ -160,6 +162,27 @@ class DiscordRest:
             data = await self._request("POST", path, form=fields)
         return str(data["id"])
 
+    async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
+        """DM a user; raises DirectMessagesClosed when they do not take the bot's DMs."""
+        # Opening a DM channel returns the existing one: safe to repeat.
+        channel = await self._request(
+            "POST", "/users/@me/channels", json={"recipient_id": _snowflake(user_id, "user")}
+        )
+        return await self.send_message(str(channel["id"]), message)
+
+    async def grant_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        await self._request("PUT", self._member_role(guild_id, user_id, role_id))
+
+    async def revoke_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        await self._request("DELETE", self._member_role(guild_id, user_id, role_id))
+
+    @staticmethod
+    def _member_role(guild_id: str, user_id: str, role_id: str) -> str:
+        return (
+            f"/guilds/{_snowflake(guild_id, 'guild')}/members/{_snowflake(user_id, 'user')}"
+            f"/roles/{_snowflake(role_id, 'role')}"
+        )
+
 
 def _form(fields: list[Any]) -> aiohttp.FormData:
     # Built per attempt: a FormData can be sent only once.
@@ -192,6 +215,8 @@ def _error(status: int, payload: Any) -> ChatError:
         detail = f" ({payload.get('code')}: {payload.get('message')})"
     if status == 401:
         return InvalidBotToken()
+    if status == 403 and isinstance(payload, dict) and payload.get("code") == CANNOT_DM:
+        return DirectMessagesClosed()
     if status == 403:
         return MissingAccess(f"discord 403{detail}")
     if status == 404:

@@ -62,7 +62,7 @@ class SellerExtension(interactions.Extension):
         """Manage Server in the bound guild (Discord hides the command from others already; this
         also refuses a forged or stale permission). Returns the language."""
         bot = self.bot_ctx
-        settings = await bot.run(bot.settings)
+        settings = await bot.settings(fresh=True)
         language = settings.get("language") or "pt-BR"
         if ctx.guild_id is None or not ctx.author.has_permission(MANAGE):
             raise SellerRefused("checkout_vetoed", reason=t(language, "not_allowed"))
@@ -75,7 +75,7 @@ class SellerExtension(interactions.Extension):
 
     async def _product(self, ref: str) -> Product:
         bot = self.bot_ctx
-        products = await bot.run(bot.catalog.list_products, bot.instance_id)
+        products = await bot.api.list_products()
         ref = (ref or "").strip()
         for p in products:
             if p.id == ref or p.name.casefold() == ref.casefold():
@@ -98,11 +98,9 @@ class SellerExtension(interactions.Extension):
         bot = self.bot_ctx
         language = await self._guard(ctx, bind=True)
         await ctx.defer(ephemeral=True)
-        if not await bot.run(bot.instances.verify_instance_key, bot.instance_id, chave):
+        if not await bot.api.bind_guild(str(ctx.guild_id), chave, actor=self._actor(ctx)):
             raise SellerRefused("checkout_vetoed", reason=t(language, "bad_key"))
-        await bot.run(
-            bot.instances.bind_guild, bot.instance_id, str(ctx.guild_id), actor=self._actor(ctx)
-        )
+        bot.forget_settings()
         await ctx.send(t(language, "bound", instance=bot.instance_id), ephemeral=True)
 
     # -- produto -------------------------------------------------------------------------------
@@ -158,9 +156,7 @@ class SellerExtension(interactions.Extension):
     ) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        product = await bot.run(
-            bot.catalog.create_product,
-            bot.instance_id,
+        product = await bot.api.create_product(
             {
                 "name": nome,
                 "variants": parse_variants(variantes),
@@ -225,9 +221,7 @@ class SellerExtension(interactions.Extension):
                 if item["name"].casefold() in by_name:
                     item["id"] = by_name[item["name"].casefold()]
             changes["variants"] = new
-        updated = await bot.run(
-            bot.catalog.update_product, bot.instance_id, product.id, changes, actor=self._actor(ctx)
-        )
+        updated = await bot.api.update_product(product.id, changes, actor=self._actor(ctx))
         await ctx.send(t(language, "product_updated", name=updated.name), ephemeral=True)
 
     @loja(
@@ -240,8 +234,8 @@ class SellerExtension(interactions.Extension):
     async def produto_listar(self, ctx: SlashContext) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        products = await bot.run(bot.catalog.list_products, bot.instance_id)
-        counts = await bot.run(bot.catalog.stock_counts, bot.instance_id)
+        products = await bot.api.list_products()
+        counts = await bot.api.stock_counts()
         if not products:
             await ctx.send(t(language, "no_products"), ephemeral=True)
             return
@@ -270,9 +264,7 @@ class SellerExtension(interactions.Extension):
         bot = self.bot_ctx
         language = await self._guard(ctx)
         product = await self._product(produto)
-        await bot.run(
-            bot.catalog.remove_product, bot.instance_id, product.id, actor=self._actor(ctx)
-        )
+        await bot.api.remove_product(product.id, actor=self._actor(ctx))
         await ctx.send(t(language, "product_removed", name=product.name), ephemeral=True)
 
     # -- estoque -------------------------------------------------------------------------------
@@ -329,14 +321,7 @@ class SellerExtension(interactions.Extension):
         if (arquivo.size or 0) > MAX_STOCK_FILE_BYTES:
             raise InvalidInput("stock_file_too_large", limit="5 MB")
         data = await self._download(arquivo.url)
-        report = await bot.run(
-            bot.catalog.import_stock,
-            bot.instance_id,
-            product.id,
-            variant.id,
-            data,
-            actor=self._actor(ctx),
-        )
+        report = await bot.api.import_stock(product.id, variant.id, data, actor=self._actor(ctx))
         await ctx.send(self._report(language, variant.name, report), ephemeral=True)
 
     async def _download(self, url: str) -> bytes:
@@ -371,16 +356,11 @@ class SellerExtension(interactions.Extension):
         language = await self._guard(ctx)  # type: ignore[arg-type]
         await ctx.defer(ephemeral=True)
         _, _, _, product_id, variant_id = ctx.custom_id.split(":")
-        product = await bot.run(bot.catalog.get_product, bot.instance_id, product_id)
+        product = await bot.api.get_product(product_id)
         variant = product.variant(variant_id)
-        report = await bot.run(
-            bot.catalog.import_stock,
-            bot.instance_id,
-            product_id,
-            variant_id,
-            ctx.responses.get("keys", ""),
-            actor=self._actor(ctx),
-        )  # type: ignore[arg-type]
+        report = await bot.api.import_stock(
+            product_id, variant_id, ctx.responses.get("keys", ""), actor=self._actor(ctx)
+        )
         await ctx.send(
             self._report(language, variant.name if variant else variant_id, report), ephemeral=True
         )
@@ -402,7 +382,7 @@ class SellerExtension(interactions.Extension):
         bot = self.bot_ctx
         await self._guard(ctx)
         product = await self._product(produto)
-        counts = await bot.run(bot.catalog.stock_counts, bot.instance_id)
+        counts = await bot.api.stock_counts()
         lines = [f"**{product.name}**"]
         for v in product.variants:
             c = counts.get(v.id, {})
@@ -411,13 +391,8 @@ class SellerExtension(interactions.Extension):
                 f"{c.get('reserved', 0)} reservadas, {c.get('sold', 0)} vendidas"
             )
             if mostrar_chaves:
-                keys = await bot.run(
-                    bot.catalog.reveal_keys,
-                    bot.instance_id,
-                    v.id,
-                    KeyState.AVAILABLE,
-                    actor=self._actor(ctx),
-                    limit=20,
+                keys = await bot.api.reveal_keys(
+                    v.id, actor=self._actor(ctx), state=KeyState.AVAILABLE.value, limit=20
                 )
                 lines += [f"  `{k['key']}`" for k in keys]
         await ctx.send("\n".join(lines)[:2000], ephemeral=True)
@@ -440,13 +415,13 @@ class SellerExtension(interactions.Extension):
 
     async def _post(self, product: Product, channel_id: str, language: str) -> str:
         bot = self.bot_ctx
-        counts = await bot.run(bot.catalog.stock_counts, bot.instance_id)
+        counts = await bot.api.stock_counts()
         message_id = await bot.chat.send_message(
             channel_id, ui.product_post(product, counts, language)
         )
         posts = [p for p in product.posts if p.get("channel_id") != channel_id]
         posts.append({"channel_id": channel_id, "message_id": message_id})
-        await bot.run(bot.catalog.record_posts, bot.instance_id, product.id, posts)
+        await bot.api.record_posts(product.id, posts)
         return message_id
 
     @loja(
@@ -515,9 +490,7 @@ class SellerExtension(interactions.Extension):
             amount = int(valor.strip())
         else:
             amount = parse_brl(valor)
-        coupon = await bot.run(
-            bot.coupons.create,
-            bot.instance_id,
+        coupon = await bot.api.create_coupon(
             {
                 "code": codigo,
                 "kind": tipo,
@@ -540,7 +513,7 @@ class SellerExtension(interactions.Extension):
     async def cupom_listar(self, ctx: SlashContext) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        coupons = await bot.run(bot.coupons.list, bot.instance_id)
+        coupons = await bot.api.list_coupons()
         if not coupons:
             await ctx.send(t(language, "no_coupons"), ephemeral=True)
             return
@@ -563,9 +536,7 @@ class SellerExtension(interactions.Extension):
     async def cupom_desativar(self, ctx: SlashContext, codigo: str) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        coupon = await bot.run(
-            bot.coupons.set_active, bot.instance_id, codigo, False, actor=self._actor(ctx)
-        )
+        coupon = await bot.api.set_coupon_active(codigo, False, actor=self._actor(ctx))
         await ctx.send(t(language, "coupon_disabled", code=coupon.code), ephemeral=True)
 
     # -- vendas / config -----------------------------------------------------------------------
@@ -575,7 +546,7 @@ class SellerExtension(interactions.Extension):
     async def vendas(self, ctx: SlashContext) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        orders = await bot.run(bot.sales.list_orders, bot.instance_id)
+        orders = await bot.api.list_orders()
         paid = [o for o in orders if o.status.value in ("paid", "delivered", "waiting_stock")]
         lines = [
             t(
@@ -664,7 +635,6 @@ class SellerExtension(interactions.Extension):
             changes["cart_ttl_seconds"] = int(options["minutos_carrinho"]) * 60
         if options.get("idioma"):
             changes["language"] = options["idioma"]
-        settings = await bot.run(
-            bot.instances.update_settings, bot.instance_id, changes, actor=self._actor(ctx)
-        )
+        settings = await bot.api.update_settings(changes, actor=self._actor(ctx))
+        bot.forget_settings()
         await ctx.send(t(settings.get("language") or "pt-BR", "config_saved"), ephemeral=True)

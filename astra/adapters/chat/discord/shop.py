@@ -46,7 +46,7 @@ class ShopExtension(interactions.Extension):
                 pass  # the channel was deleted by hand: open a new one
         channel_id = None if fresh else await self._unrecorded_channel(str(ctx.guild_id), cart.id)
         if channel_id is None:
-            settings = await bot.run(bot.settings)
+            settings = await bot.settings()
             channel_id = await bot.chat.open_private_channel(
                 str(ctx.guild_id),
                 _cart_channel_name(ctx),
@@ -61,7 +61,7 @@ class ShopExtension(interactions.Extension):
                 content=f"<@{ctx.author.id}>", embeds=message.embeds, components=message.components
             ),
         )
-        await bot.run(bot.sales.bind_cart_channel, bot.instance_id, cart.id, channel_id, message_id)
+        await bot.api.bind_cart_channel(cart.id, channel_id, message_id)
         return channel_id
 
     async def _unrecorded_channel(self, guild_id: str, cart_id: str) -> str | None:
@@ -90,22 +90,16 @@ class ShopExtension(interactions.Extension):
         variant_id = ctx.values[0]
         language = await bot.language()
         refused = ""
-        started = bot.clock.now()
+        started = bot.now()
         try:
-            view = await bot.run(
-                bot.sales.add_item,
-                bot.instance_id,
-                str(ctx.author.id),
-                product_id,
-                variant_id,
-                1,
-                username=str(ctx.author.username),
+            view = await bot.api.add_item(
+                str(ctx.author.id), product_id, variant_id, 1, username=str(ctx.author.username)
             )
         except DomainError as exc:
             # A buyer who already has a cart is taken to it with the reason: the usual case is
             # "at most N", from a buyer picking again because the cart channel never opened (the
             # bot stopped between reserving the key and creating the channel).
-            existing = await bot.run(bot.sales.get_cart, bot.instance_id, str(ctx.author.id))
+            existing = await bot.api.get_cart(str(ctx.author.id))
             if existing is None:
                 raise
             view, refused = existing, exc.message(language)
@@ -121,7 +115,7 @@ class ShopExtension(interactions.Extension):
     @friendly
     async def quantity(self, ctx: ComponentContext) -> None:
         bot = self.bot_ctx
-        view = await bot.run(bot.sales.get_cart, bot.instance_id, str(ctx.author.id))
+        view = await bot.api.get_cart(str(ctx.author.id))
         language = await bot.language()
         if view is None or not view.cart.lines:
             raise InvalidInput("cart_empty")
@@ -149,7 +143,7 @@ class ShopExtension(interactions.Extension):
         await ctx.defer(ephemeral=True)
         language = await bot.language()
         buyer = str(ctx.author.id)
-        current = await bot.run(bot.sales.get_cart, bot.instance_id, buyer)
+        current = await bot.api.get_cart(buyer)
         if current is None:
             raise InvalidInput("cart_empty")
         lines = {ln.variant_id: ln for ln in current.cart.lines}
@@ -159,13 +153,8 @@ class ShopExtension(interactions.Extension):
                 continue
             if not raw.strip().isdigit():
                 raise InvalidInput("invalid_quantity", limit=100)
-            view = await bot.run(
-                bot.sales.set_item,
-                bot.instance_id,
-                buyer,
-                lines[variant_id].product_id,
-                variant_id,
-                int(raw.strip()),
+            view = await bot.api.set_item(
+                buyer, lines[variant_id].product_id, variant_id, int(raw.strip())
             )
         await self._refresh(ctx, view)
         await ctx.send(t(language, "quantity_updated"), ephemeral=True)
@@ -194,7 +183,7 @@ class ShopExtension(interactions.Extension):
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
         code = ctx.responses.get("code", "")
-        view = await bot.run(bot.sales.apply_coupon, bot.instance_id, str(ctx.author.id), code)
+        view = await bot.api.apply_coupon(str(ctx.author.id), code)
         await self._refresh(ctx, view)
         await ctx.send(
             t(await bot.language(), "coupon_applied", code=view.cart.coupon_code), ephemeral=True
@@ -205,7 +194,7 @@ class ShopExtension(interactions.Extension):
     async def remove_coupon(self, ctx: ComponentContext) -> None:
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
-        view = await bot.run(bot.sales.remove_coupon, bot.instance_id, str(ctx.author.id))
+        view = await bot.api.remove_coupon(str(ctx.author.id))
         await self._refresh(ctx, view)
         await ctx.send(t(await bot.language(), "coupon_removed"), ephemeral=True)
 
@@ -216,16 +205,15 @@ class ShopExtension(interactions.Extension):
         await ctx.defer(ephemeral=True)
         buyer = str(ctx.author.id)
         language = await bot.language()
-        order, charge = await bot.run(bot.payments.pay_cart, bot.instance_id, buyer)
+        start = await bot.api.pay(buyer)
+        order, charge = start.order, start.charge
         if charge is None:  # nothing to pay (a 100% coupon): it is being delivered
             await ctx.send(t(language, "paid", order=order.id), ephemeral=True)
             return
-        view = await bot.run(bot.sales.get_cart, bot.instance_id, buyer)
+        view = await bot.api.get_cart(buyer)
         if view is not None:
             await self._refresh(ctx, view)
-        message = ui.pix_message(
-            order, charge, language, sandbox=bool(getattr(bot.gateway, "simulated", False))
-        )
+        message = ui.pix_message(order, charge, language, sandbox=start.sandbox)
         channel = view.cart.channel_id if view and view.cart.channel_id else str(ctx.channel_id)
         await bot.chat.send_message(channel, message)
         await ctx.send(t(language, "pix_title"), ephemeral=True)
@@ -235,7 +223,7 @@ class ShopExtension(interactions.Extension):
     async def cancel(self, ctx: ComponentContext) -> None:
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
-        await bot.run(bot.sales.cancel_cart, bot.instance_id, str(ctx.author.id))
+        await bot.api.cancel_cart(str(ctx.author.id))
         await ctx.send(t(await bot.language(), "cancelled"), ephemeral=True)
         # the janitor closes the channel on its next pass
 
@@ -246,7 +234,7 @@ class ShopExtension(interactions.Extension):
     async def copy_code(self, ctx: ComponentContext) -> None:
         """The bare code, alone in a message: what a phone's copy gesture wants."""
         bot = self.bot_ctx
-        order = await bot.run(bot.sales.get_order, bot.instance_id, ctx.custom_id.rsplit(":", 1)[1])
+        order = await bot.api.get_order(ctx.custom_id.rsplit(":", 1)[1])
         if order.buyer_id != str(ctx.author.id) or not order.charge:
             raise InvalidInput("cart_closed")
         await ctx.send(order.charge.get("qr_code") or "-", ephemeral=True)
@@ -257,13 +245,12 @@ class ShopExtension(interactions.Extension):
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
         language = await bot.language()
-        order = await bot.run(bot.sales.get_order, bot.instance_id, ctx.custom_id.rsplit(":", 1)[1])
+        order = await bot.api.get_order(ctx.custom_id.rsplit(":", 1)[1])
         if order.buyer_id != str(ctx.author.id):
             raise InvalidInput("cart_closed")
         if order.status.value == "pending" and order.charge_id:
-            # Ask the gateway now instead of waiting for the webhook.
-            await bot.run(bot.payments.handle_notification, order.charge_id)
-            order = await bot.run(bot.sales.get_order, bot.instance_id, order.id)
+            # The platform asks the gateway now instead of waiting for the webhook.
+            order = await bot.api.check_payment(order.id)
         if order.status.value in ("paid", "delivered", "waiting_stock"):
             await ctx.send(t(language, "paid", order=order.id), ephemeral=True)
         else:

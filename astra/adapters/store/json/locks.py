@@ -12,15 +12,24 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from astra.ports.store import PORTAL, LockOrderError
+from astra.ports.store import PORTAL, LockOrderError, StoreBusy
 
 from .files import make_dirs_durably
 
 _held = threading.local()
+
+# A unit of work waits this long for its domain's lock, then gives up with StoreBusy: a domain
+# held by something stuck (a hung process, a tenant holding flock on a file it could reach)
+# costs requests on that domain a 503, not every thread of the platform. Normal commits hold a
+# lock for milliseconds; a backup's hold_all for as long as copying takes.
+LOCK_DEADLINE_SECONDS = 10.0
+_FLOCK_POLL = (0.001, 0.005, 0.02, 0.05)
+STUCK_RETRY_SECONDS = 5.0
 
 
 def _stack() -> list[str]:
@@ -38,6 +47,7 @@ class DomainLock:
         self._fd: int | None = None
         self._locked_fd: int | None = None
         self._pid = os.getpid()
+        self._stuck_until = 0.0
 
     def _file(self, create: bool) -> int | None:
         if self._fd is not None and self._pid != os.getpid():
@@ -63,17 +73,44 @@ class DomainLock:
                     f"unit of work on {self.domain!r} opened while holding {stack!r}: "
                     "open instance units of work first, the portal last"
                 )
-        self._thread_lock.acquire()
+        # A domain found stuck a moment ago is tried once, not waited for again: requests for
+        # it fail fast instead of each holding one of the platform's threads for the deadline.
+        wait = 0.0 if time.monotonic() < self._stuck_until else LOCK_DEADLINE_SECONDS
+        deadline = time.monotonic() + wait
+        taken = (
+            self._thread_lock.acquire(timeout=wait)
+            if wait
+            else self._thread_lock.acquire(blocking=False)
+        )
+        if not taken:
+            self._stuck()
         try:
             fd = self._file(create)
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                self._flock(fd, exclusive, deadline)
         except BaseException:
             self._thread_lock.release()
             raise
         self._locked_fd = fd
         stack.append(self.domain)
         return fd is not None
+
+    def _stuck(self) -> None:
+        self._stuck_until = time.monotonic() + STUCK_RETRY_SECONDS
+        raise StoreBusy(self.domain, LOCK_DEADLINE_SECONDS)
+
+    def _flock(self, fd: int, exclusive: bool, deadline: float) -> None:
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        attempt = 0
+        while True:
+            try:
+                fcntl.flock(fd, mode)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._stuck()
+                time.sleep(_FLOCK_POLL[min(attempt, len(_FLOCK_POLL) - 1)])
+                attempt += 1
 
     def release(self) -> None:
         _stack().pop()

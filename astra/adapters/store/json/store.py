@@ -113,11 +113,25 @@ class JsonStore:
             and ((p / "journal.log").exists() or any(p.glob("*.json")))
         )
 
-    def open(self) -> None:
-        """Load every domain now, so a damaged file stops start-up instead of a later request."""
-        for domain in [PORTAL, *self.instance_ids()]:
-            with self._uow(domain, write=False):
-                pass
+    def open(self, *, quarantine: bool = False) -> dict[str, StoreCorrupt]:
+        """Load every domain now, so a damaged file is found at start-up, not by a request.
+
+        A damaged portal domain always stops start-up (nothing can be served without it). A
+        damaged instance domain stops it too, unless `quarantine`: then it is left as it is
+        (never overwritten), returned with its problem, and every use of it keeps raising
+        StoreCorrupt, while every other instance is served."""
+        with self._uow(PORTAL, write=False):
+            pass
+        damaged: dict[str, StoreCorrupt] = {}
+        for domain in self.instance_ids():
+            try:
+                with self._uow(domain, write=False):
+                    pass
+            except StoreCorrupt as exc:
+                if not quarantine:
+                    raise
+                damaged[domain] = exc
+        return damaged
 
     def close(self) -> None:
         """Release files and locks. Using the store again afterwards reloads from disk."""

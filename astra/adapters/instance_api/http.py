@@ -1,0 +1,273 @@
+"""The instance API over HTTP: what a runtime in a container or subprocess uses.
+
+One keep-alive aiohttp session to the platform's internal API, authenticated by the runtime's
+credential. A call that could not reach the platform, or that the platform could not serve now
+(502/503/504, 429), is tried again with backoff; a write carries an `Idempotency-Key` that stays
+the same across its retries, so a write whose answer was lost is not done twice (the platform
+answers the retry with the first answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from astra.adapters.instance_api.wire import (
+    OPERATIONS,
+    encode_stock_data,
+    error_from_doc,
+    heartbeat_to_fields,
+)
+from astra.domain.cart import Cart
+from astra.domain.catalog import Product
+from astra.domain.coupon import Coupon
+from astra.domain.order import Order
+from astra.domain.services.sales import CartView
+from astra.domain.stock import ImportReport
+from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable, PaymentStart
+
+RETRY_PAUSES = (0.1, 0.3, 0.8, 2.0)
+MAX_RETRY_AFTER = 5.0
+TIMEOUT_SECONDS = 20.0
+_RETRYABLE_STATUS = {429, 502, 503, 504}
+_CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+
+def _actor_user(actor: str) -> str:
+    # The bot names the Discord user who acted ("seller:discord:<id>"); the platform rebuilds
+    # the actor from the id alone.
+    return actor.rsplit(":", 1)[-1]
+
+
+class HttpInstanceAPI:
+    def __init__(
+        self,
+        base_url: str,
+        instance_id: str,
+        credential: str,
+        *,
+        retry_pauses: tuple[float, ...] = RETRY_PAUSES,
+    ) -> None:
+        self.base = f"{base_url.rstrip('/')}/internal/instances/{quote(instance_id, safe='')}"
+        self.instance_id = instance_id
+        self._headers = {"Authorization": f"Bearer {credential}"}
+        self._session: aiohttp.ClientSession | None = None
+        self.retry_pauses = retry_pauses
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
+                connector=aiohttp.TCPConnector(limit=32, keepalive_timeout=60),
+                json_serialize=lambda v: orjson.dumps(v).decode(),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def call(self, name: str, **fields: Any) -> Any:
+        """One operation of the wire table; returns its decoded answer."""
+        op = OPERATIONS[name]
+        path_values = {f: fields.pop(f) for f in op.path_fields}
+        path = op.path.format(**{k: quote(str(v), safe="") for k, v in path_values.items()})
+        url = self.base + path
+        headers = {}
+        if op.write:
+            headers["Idempotency-Key"] = secrets.token_urlsafe(18)
+            body: dict[str, Any] | None = fields
+            params = None
+        else:
+            body = None
+            params = {k: str(v) for k, v in fields.items() if v is not None}
+        last: Exception | None = None
+        for attempt in range(len(self.retry_pauses) + 1):
+            if attempt:
+                await asyncio.sleep(self.retry_pauses[attempt - 1])
+            try:
+                async with self._client().request(
+                    op.method, url, json=body, params=params, headers=headers
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+            except _CONNECTION_ERRORS as exc:
+                last = exc
+                continue
+            if status in _RETRYABLE_STATUS:
+                last = InstanceAPIUnavailable(f"{name}: HTTP {status}")
+                if status == 429 and retry_after:
+                    try:
+                        await asyncio.sleep(min(float(retry_after), MAX_RETRY_AFTER))
+                    except ValueError:
+                        pass
+                continue
+            return self._answer(name, status, raw)
+        raise InstanceAPIUnavailable(f"{name}: platform unreachable ({last})")
+
+    @staticmethod
+    def _answer(name: str, status: int, raw: bytes) -> Any:
+        try:
+            doc = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            raise InstanceAPIUnavailable(f"{name}: unreadable answer (HTTP {status})") from None
+        if 200 <= status < 300:
+            result = doc.get("result") if isinstance(doc, dict) else None
+            return OPERATIONS[name].result.decode(result)
+        error = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("domain"), dict):
+            raise error_from_doc(error["domain"])
+        message = error.get("message") if isinstance(error, dict) else None
+        raise InstanceAPIUnavailable(f"{name}: HTTP {status} {message or ''}".strip())
+
+    # -- the port ----------------------------------------------------------------------------------
+
+    async def settings(self) -> dict[str, Any]:
+        return await self.call("settings")
+
+    async def update_settings(self, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
+        return await self.call("update_settings", changes=changes, actor_user=_actor_user(actor))
+
+    async def bind_guild(self, guild_id: str, instance_key: str, *, actor: str) -> bool:
+        return bool(
+            await self.call(
+                "bind_guild",
+                guild_id=guild_id,
+                instance_key=instance_key,
+                actor_user=_actor_user(actor),
+            )
+        )
+
+    async def get_cart(self, buyer_id: str) -> CartView | None:
+        return await self.call("get_cart", buyer_id=buyer_id)
+
+    async def get_cart_by_id(self, cart_id: str) -> Cart:
+        return await self.call("get_cart_by_id", cart_id=cart_id)
+
+    async def add_item(
+        self, buyer_id: str, product_id: str, variant_id: str, quantity: int, *, username: str
+    ) -> CartView:
+        return await self.call(
+            "add_item",
+            buyer_id=buyer_id,
+            product_id=product_id,
+            variant_id=variant_id,
+            quantity=quantity,
+            username=username[:100],
+        )
+
+    async def set_item(
+        self, buyer_id: str, product_id: str, variant_id: str, quantity: int
+    ) -> CartView:
+        return await self.call(
+            "set_item",
+            buyer_id=buyer_id,
+            product_id=product_id,
+            variant_id=variant_id,
+            quantity=quantity,
+        )
+
+    async def apply_coupon(self, buyer_id: str, code: str) -> CartView:
+        return await self.call("apply_coupon", buyer_id=buyer_id, code=code)
+
+    async def remove_coupon(self, buyer_id: str) -> CartView:
+        return await self.call("remove_coupon", buyer_id=buyer_id)
+
+    async def cancel_cart(self, buyer_id: str) -> None:
+        await self.call("cancel_cart", buyer_id=buyer_id)
+
+    async def bind_cart_channel(self, cart_id: str, channel_id: str, message_id: str) -> None:
+        await self.call(
+            "bind_cart_channel", cart_id=cart_id, channel_id=channel_id, message_id=message_id
+        )
+
+    async def pay(self, buyer_id: str) -> PaymentStart:
+        return await self.call("pay", buyer_id=buyer_id)
+
+    async def get_order(self, order_id: str) -> Order:
+        return await self.call("get_order", order_id=order_id)
+
+    async def check_payment(self, order_id: str) -> Order:
+        return await self.call("check_payment", order_id=order_id)
+
+    async def carts_with_open_channels(self) -> list[dict[str, Any]]:
+        return await self.call("carts_with_open_channels")
+
+    async def mark_cart_channel_closed(self, cart_id: str) -> None:
+        await self.call("mark_cart_channel_closed", cart_id=cart_id)
+
+    async def list_products(self) -> list[Product]:
+        return await self.call("list_products")
+
+    async def get_product(self, product_id: str) -> Product:
+        return await self.call("get_product", product_id=product_id)
+
+    async def create_product(self, data: dict[str, Any], *, actor: str) -> Product:
+        return await self.call("create_product", data=data, actor_user=_actor_user(actor))
+
+    async def update_product(
+        self, product_id: str, changes: dict[str, Any], *, actor: str
+    ) -> Product:
+        return await self.call(
+            "update_product",
+            product_id=product_id,
+            changes=changes,
+            actor_user=_actor_user(actor),
+        )
+
+    async def remove_product(self, product_id: str, *, actor: str) -> Product:
+        return await self.call(
+            "remove_product", product_id=product_id, actor_user=_actor_user(actor)
+        )
+
+    async def record_posts(self, product_id: str, posts: list[dict[str, str]]) -> None:
+        await self.call("record_posts", product_id=product_id, posts=posts)
+
+    async def stock_counts(self) -> dict[str, dict[str, int]]:
+        return await self.call("stock_counts")
+
+    async def import_stock(
+        self, product_id: str, variant_id: str, data: bytes | str, *, actor: str
+    ) -> ImportReport:
+        return await self.call(
+            "import_stock",
+            product_id=product_id,
+            variant_id=variant_id,
+            data=encode_stock_data(data),
+            actor_user=_actor_user(actor),
+        )
+
+    async def reveal_keys(
+        self, variant_id: str, *, actor: str, state: str = "available", limit: int = 20
+    ) -> list[dict[str, Any]]:
+        return await self.call(
+            "reveal_keys",
+            variant_id=variant_id,
+            state=state,
+            limit=limit,
+            actor_user=_actor_user(actor),
+        )
+
+    async def list_coupons(self) -> list[Coupon]:
+        return await self.call("list_coupons")
+
+    async def create_coupon(self, data: dict[str, Any], *, actor: str) -> Coupon:
+        return await self.call("create_coupon", data=data, actor_user=_actor_user(actor))
+
+    async def set_coupon_active(self, code: str, active: bool, *, actor: str) -> Coupon:
+        return await self.call(
+            "set_coupon_active", code=code, active=active, actor_user=_actor_user(actor)
+        )
+
+    async def list_orders(self, *, status: str | None = None) -> list[Order]:
+        return await self.call("list_orders", status=status)
+
+    async def heartbeat(self, beat: Heartbeat) -> None:
+        await self.call("heartbeat", **heartbeat_to_fields(beat))

@@ -1,0 +1,294 @@
+"""The instance API on the platform's own services, in this process.
+
+What a bot uses when it runs inside the platform (tests, one-process development), and what the
+internal API's server calls for every request a runtime makes over HTTP: one implementation of
+what each call means, whichever way it arrives. Every call is bound to the one instance this
+object was made for; ids a caller passes are looked up inside that instance only, so another
+instance's cart, order or product is simply "not found".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from astra.domain.cart import Cart
+from astra.domain.catalog import Product
+from astra.domain.coupon import Coupon
+from astra.domain.errors import InvalidInput, NotFoundError
+from astra.domain.order import Order
+from astra.domain.services.instances import SETTINGS_ID, settings_of
+from astra.domain.services.sales import CartView
+from astra.domain.stock import ImportReport, KeyState
+from astra.ports.instance_api import Heartbeat, PaymentStart
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class HeartbeatBoard:
+    """The last heartbeat of every runtime, as the internal API received it. In memory: a
+    platform restart forgets them, and runtimes beat again within seconds (the monitor gives a
+    runtime a starting grace meanwhile). Read by the runtime monitor."""
+
+    def __init__(self) -> None:
+        self._beats: dict[str, dict[str, Any]] = {}
+
+    def record(self, instance_id: str, beat: Heartbeat) -> None:
+        self._beats[instance_id] = {
+            "instance_id": instance_id,
+            "pid": beat.pid,
+            "ready_at": beat.ready_at,
+            "at": time.time(),
+            "latency_ms": beat.latency_ms,
+            "guilds": beat.guilds,
+            "bot_user": beat.bot_user,
+            "error": beat.error,
+        }
+
+    def forget(self, instance_id: str) -> None:
+        self._beats.pop(instance_id, None)
+
+    def __call__(self, instance_id: str) -> dict[str, Any] | None:
+        return self._beats.get(instance_id)
+
+
+class InProcessInstanceAPI:
+    """`InstanceAPI` for one instance, on the container's services."""
+
+    def __init__(self, container: Any, instance_id: str) -> None:
+        self.container = container
+        self.instance_id = instance_id
+
+    async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        # Services block (store locks, fsync, gateway SDK): off the event loop.
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _service(self, name: str) -> Any:
+        return getattr(self.container, name)()
+
+    # -- settings ----------------------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        with self.container.store().instance(self.instance_id, write=False) as uow:
+            settings = settings_of(uow.settings.get(SETTINGS_ID))
+        for private in ("owner_id", "created_at"):
+            settings.pop(private, None)
+        settings["payments_sandbox"] = bool(
+            getattr(self.container.gateway(), "simulated", False)
+        )
+        return settings
+
+    async def settings(self) -> dict[str, Any]:
+        return await self._run(self._settings)
+
+    async def update_settings(self, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
+        await self._run(
+            self._service("instances").update_settings, self.instance_id, changes, actor=actor
+        )
+        return await self.settings()
+
+    async def bind_guild(self, guild_id: str, instance_key: str, *, actor: str) -> bool:
+        instances = self._service("instances")
+        if not await self._run(instances.verify_instance_key, self.instance_id, instance_key):
+            return False
+        await self._run(instances.bind_guild, self.instance_id, guild_id, actor=actor)
+        return True
+
+    # -- the buyer's cart --------------------------------------------------------------------------
+
+    async def get_cart(self, buyer_id: str) -> CartView | None:
+        return await self._run(self._service("sales").get_cart, self.instance_id, buyer_id)
+
+    async def get_cart_by_id(self, cart_id: str) -> Cart:
+        return await self._run(self._service("sales").get_cart_by_id, self.instance_id, cart_id)
+
+    async def add_item(
+        self, buyer_id: str, product_id: str, variant_id: str, quantity: int, *, username: str
+    ) -> CartView:
+        return await self._run(
+            self._service("sales").add_item,
+            self.instance_id,
+            buyer_id,
+            product_id,
+            variant_id,
+            quantity,
+            username=username,
+        )
+
+    async def set_item(
+        self, buyer_id: str, product_id: str, variant_id: str, quantity: int
+    ) -> CartView:
+        return await self._run(
+            self._service("sales").set_item,
+            self.instance_id,
+            buyer_id,
+            product_id,
+            variant_id,
+            quantity,
+        )
+
+    async def apply_coupon(self, buyer_id: str, code: str) -> CartView:
+        return await self._run(
+            self._service("sales").apply_coupon, self.instance_id, buyer_id, code
+        )
+
+    async def remove_coupon(self, buyer_id: str) -> CartView:
+        return await self._run(self._service("sales").remove_coupon, self.instance_id, buyer_id)
+
+    async def cancel_cart(self, buyer_id: str) -> None:
+        await self._run(self._service("sales").cancel_cart, self.instance_id, buyer_id)
+
+    async def bind_cart_channel(self, cart_id: str, channel_id: str, message_id: str) -> None:
+        await self._run(
+            self._service("sales").bind_cart_channel,
+            self.instance_id,
+            cart_id,
+            channel_id,
+            message_id,
+        )
+
+    async def pay(self, buyer_id: str) -> PaymentStart:
+        order, charge = await self._run(
+            self._service("payments").pay_cart, self.instance_id, buyer_id
+        )
+        sandbox = bool(getattr(self.container.gateway(), "simulated", False))
+        return PaymentStart(order=order, charge=charge, sandbox=sandbox)
+
+    async def get_order(self, order_id: str) -> Order:
+        return await self._run(self._service("sales").get_order, self.instance_id, order_id)
+
+    async def check_payment(self, order_id: str) -> Order:
+        order = await self.get_order(order_id)
+        if order.status.value == "pending" and order.charge_id:
+            # The charge id comes from the platform's own record of this instance's order,
+            # never from the caller; the gateway's answer is what counts.
+            await self._run(self._service("payments").handle_notification, order.charge_id)
+            order = await self.get_order(order_id)
+        return order
+
+    # -- cart channels -----------------------------------------------------------------------------
+
+    def _carts_with_open_channels(self) -> list[dict[str, Any]]:
+        sales = self._service("sales")
+        out = []
+        for cart in sales.carts_with_open_channels(self.instance_id):
+            status = None
+            if cart.get("order_id"):
+                try:
+                    status = sales.get_order(self.instance_id, cart["order_id"]).status.value
+                except NotFoundError:
+                    status = None
+            out.append(
+                {
+                    "id": cart["id"],
+                    "state": cart["state"],
+                    "buyer_id": cart["buyer_id"],
+                    "channel_id": cart["channel_id"],
+                    "closed_at": cart.get("closed_at"),
+                    "order_id": cart.get("order_id"),
+                    "order_status": status,
+                }
+            )
+        return out
+
+    async def carts_with_open_channels(self) -> list[dict[str, Any]]:
+        return await self._run(self._carts_with_open_channels)
+
+    async def mark_cart_channel_closed(self, cart_id: str) -> None:
+        await self._run(
+            self._service("sales").mark_cart_channel_closed, self.instance_id, cart_id
+        )
+
+    # -- the seller's commands ---------------------------------------------------------------------
+
+    async def list_products(self) -> list[Product]:
+        return await self._run(self._service("catalog").list_products, self.instance_id)
+
+    async def get_product(self, product_id: str) -> Product:
+        return await self._run(self._service("catalog").get_product, self.instance_id, product_id)
+
+    async def create_product(self, data: dict[str, Any], *, actor: str) -> Product:
+        return await self._run(
+            self._service("catalog").create_product, self.instance_id, data, actor=actor
+        )
+
+    async def update_product(
+        self, product_id: str, changes: dict[str, Any], *, actor: str
+    ) -> Product:
+        return await self._run(
+            self._service("catalog").update_product,
+            self.instance_id,
+            product_id,
+            changes,
+            actor=actor,
+        )
+
+    async def remove_product(self, product_id: str, *, actor: str) -> Product:
+        return await self._run(
+            self._service("catalog").remove_product, self.instance_id, product_id, actor=actor
+        )
+
+    async def record_posts(self, product_id: str, posts: list[dict[str, str]]) -> None:
+        await self._run(
+            self._service("catalog").record_posts, self.instance_id, product_id, posts
+        )
+
+    async def stock_counts(self) -> dict[str, dict[str, int]]:
+        return await self._run(self._service("catalog").stock_counts, self.instance_id)
+
+    async def import_stock(
+        self, product_id: str, variant_id: str, data: bytes | str, *, actor: str
+    ) -> ImportReport:
+        return await self._run(
+            self._service("catalog").import_stock,
+            self.instance_id,
+            product_id,
+            variant_id,
+            data,
+            actor=actor,
+        )
+
+    async def reveal_keys(
+        self, variant_id: str, *, actor: str, state: str = "available", limit: int = 20
+    ) -> list[dict[str, Any]]:
+        try:
+            key_state = KeyState(state)
+        except ValueError:
+            raise InvalidInput("invalid_field", field="state") from None
+        return await self._run(
+            self._service("catalog").reveal_keys,
+            self.instance_id,
+            variant_id,
+            key_state,
+            actor=actor,
+            limit=limit,
+        )
+
+    async def list_coupons(self) -> list[Coupon]:
+        return await self._run(self._service("coupons").list, self.instance_id)
+
+    async def create_coupon(self, data: dict[str, Any], *, actor: str) -> Coupon:
+        return await self._run(
+            self._service("coupons").create, self.instance_id, data, actor=actor
+        )
+
+    async def set_coupon_active(self, code: str, active: bool, *, actor: str) -> Coupon:
+        return await self._run(
+            self._service("coupons").set_active, self.instance_id, code, active, actor=actor
+        )
+
+    async def list_orders(self, *, status: str | None = None) -> list[Order]:
+        return await self._run(
+            self._service("sales").list_orders, self.instance_id, status=status
+        )
+
+    # -- the runtime itself ------------------------------------------------------------------------
+
+    async def heartbeat(self, beat: Heartbeat) -> None:
+        self.container.heartbeats().record(self.instance_id, beat)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,182 @@
+"""The platform's courier: paid orders delivered from the platform itself.
+
+Delivery used to be the bot's job, which meant a tenant runtime held its instance's vault key
+and read stock keys from the store. Now the platform delivers: it claims the delivery (a lease),
+decrypts the keys, runs the delivery plugins with a Discord REST client on the instance's own
+bot token (DM, else the cart channel, else the staff channel; role grants), and records the
+outcome. Keys reach Discord and the seller, never a tenant runtime, and no runtime can claim a
+delivery it did not make.
+
+It wakes the moment a payment is confirmed in this process (the webhook queue, reconcile, the
+internal API's "Já paguei", an admin's sandbox approval) and otherwise looks at every instance
+every `interval` seconds (retries, a payment confirmed by the CLI in another process, a staff
+redelivery). Each message carries a nonce derived from the order, so a resend after a crash is
+dropped by Discord; a courier that starts frees the leases an earlier platform process left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from typing import Any
+
+from astra.adapters.chat.discord import ui
+from astra.adapters.chat.discord.rest import DiscordRest
+from astra.adapters.chat.discord.texts import t
+from astra.domain.events import DomainEvent
+from astra.domain.services.delivery import DeliveryService
+from astra.domain.services.instances import SETTINGS_ID, settings_of
+from astra.logs import get_logger
+from astra.ports.chat import ChatError, OutgoingMessage
+from astra.ports.store import StoreError
+
+log = get_logger("astra.courier")
+
+SCAN_INTERVAL = 2.0
+# Events after which an instance may have something to deliver.
+_WAKE_EVENTS = {"order.paid", "stock.added", "delivery.redeliver_requested"}
+
+
+class Courier:
+    def __init__(self, container: Any, *, interval: float = SCAN_INTERVAL) -> None:
+        self.container = container
+        self.interval = interval
+        # Names this process in the delivery leases it takes; the start time tells a restarted
+        # platform (same pid in a container) from the one before it.
+        self.holder = f"platform:{os.getpid()}:{int(time.time() * 1000)}"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._dirty: set[str] = set()
+        self._released: set[str] = set()
+        self.delivered = 0
+
+    # -- waking up ---------------------------------------------------------------------------------
+
+    def on_event(self, instance_id: str, event: DomainEvent) -> None:
+        """A publisher subscriber: called from whatever thread committed the event."""
+        if event.name in _WAKE_EVENTS and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                self._loop.call_soon_threadsafe(self._mark, instance_id)
+
+    def _mark(self, instance_id: str) -> None:
+        self._dirty.add(instance_id)
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.container.publisher().subscribe(self.on_event)
+        next_scan = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_scan:
+                next_scan = time.monotonic() + self.interval
+                try:
+                    targets = set(await asyncio.to_thread(self.container.store().instance_ids))
+                except StoreError as exc:
+                    log.error("courier.scan_failed", error=str(exc))
+                    targets = set()
+            else:
+                targets = set()
+            targets |= self._dirty
+            self._dirty = set()
+            self._wake.clear()
+            for instance_id in sorted(targets):
+                if stop.is_set():
+                    break
+                try:
+                    await self.deliver_instance(instance_id, stop)
+                except Exception:
+                    # One instance's trouble (a damaged file, Discord down) never holds up
+                    # another's deliveries.
+                    log.exception("courier.instance_failed", instance=instance_id)
+            if self._dirty or stop.is_set():
+                continue
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper},
+                timeout=max(0.0, next_scan - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in (waiter, stopper):
+                task.cancel()
+
+    async def deliver_instance(
+        self, instance_id: str, stop: asyncio.Event | None = None
+    ) -> int:
+        """Every delivery of one instance that is due now; returns how many were delivered.
+        A stop lets the delivery in hand finish (cut between the DM and its record, it would
+        be sent again by the next courier, dropped only thanks to its nonce) and ends there."""
+        delivery: DeliveryService = self.container.delivery()
+        if instance_id not in self._released:
+            # Leases held by another holder were left by a process that died mid-delivery (an
+            # earlier platform, or a bot of the time when bots delivered).
+            released = await asyncio.to_thread(
+                delivery.release_leases, instance_id, self.holder
+            )
+            self._released.add(instance_id)
+            if released:
+                log.info("courier.leases_released", instance=instance_id, orders=released)
+        due = await asyncio.to_thread(delivery.due, instance_id)
+        if not due:
+            return 0
+        token = await asyncio.to_thread(self.container.instances().bot_token, instance_id)
+        if not token:
+            log.warning("courier.no_token", instance=instance_id, waiting=len(due))
+            return 0
+        base = self.container.settings().discord_api_base
+        done = 0
+        async with DiscordRest(token, base) as chat:
+            for order_id in due:
+                if stop is not None and stop.is_set():
+                    break
+                record = await delivery.deliver(
+                    instance_id, order_id, {"chat": chat}, holder=self.holder
+                )
+                if record is not None and record.status.value == "delivered":
+                    done += 1
+                    await self.after_delivery(chat, instance_id, order_id, record.channel or "")
+        self.delivered += done
+        return done
+
+    async def after_delivery(
+        self, chat: DiscordRest, instance_id: str, order_id: str, channel: str
+    ) -> None:
+        """Buyer role, the sales announcement, and a word in the cart channel."""
+        sales = self.container.sales()
+        settings = await asyncio.to_thread(_settings_of, self.container, instance_id)
+        language = settings.get("language") or "pt-BR"
+        order = await asyncio.to_thread(sales.get_order, instance_id, order_id)
+        guild = settings.get("guild_id")
+        if guild and settings.get("buyer_role_id"):
+            try:
+                await chat.grant_role(str(guild), order.buyer_id, str(settings["buyer_role_id"]))
+            except ChatError as exc:
+                log.warning("courier.buyer_role_failed", order=order_id, error=str(exc))
+        if settings.get("sales_channel_id"):
+            try:
+                await chat.send_message(
+                    str(settings["sales_channel_id"]),
+                    ui.sale_announcement(order, language, settings.get("feedback_channel_id")),
+                )
+            except ChatError as exc:
+                log.warning("courier.announcement_failed", order=order_id, error=str(exc))
+        cart = await asyncio.to_thread(sales.get_cart_by_id, instance_id, order.cart_id)
+        if cart.channel_id and "dm" in channel.split(","):
+            with contextlib.suppress(ChatError):
+                await chat.send_message(
+                    cart.channel_id,
+                    OutgoingMessage(
+                        content=t(language, "paid", order=order.id) + "\n" + t(language, "closing")
+                    ),
+                )
+
+
+def _settings_of(container: Any, instance_id: str) -> dict[str, Any]:
+    with container.store().instance(instance_id, write=False) as uow:
+        return settings_of(uow.settings.get(SETTINGS_ID))

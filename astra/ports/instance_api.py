@@ -1,0 +1,167 @@
+"""What one instance's bot may ask of its platform: the only door from a tenant runtime to data.
+
+A tenant runtime holds its bot token and a runtime credential, and nothing else: no store, no
+data mount, no lock, no vault key, no payment token. Every read and write it needs goes through
+this port, already scoped to its own instance (no method takes an instance id, so no call can
+name another instance's data). Two adapters implement it with the same semantics:
+
+- in process (`adapters/instance_api/inprocess.py`): the platform's own services, for tests and
+  one-process development; the internal API's server answers every request through it too;
+- over HTTP (`adapters/instance_api/http.py`): the platform's internal API, what a runtime in a
+  container or subprocess uses.
+
+Errors a buyer or seller can cause arrive as the domain's errors (`DomainError` and its kinds),
+whichever adapter carried them, so the bot answers both the same way. `InstanceAPIUnavailable`
+means the platform could not be reached or refused to serve now: try again later.
+
+Deliveries are not here: the platform sends them itself (Discord REST, with the instance's bot
+token), so stock keys never reach a tenant runtime and a runtime cannot claim a delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from astra.domain.cart import Cart
+from astra.domain.catalog import Product
+from astra.domain.coupon import Coupon
+from astra.domain.order import Order
+from astra.domain.services.sales import CartView
+from astra.domain.stock import ImportReport
+from astra.ports.payments import Charge
+
+
+class InstanceAPIUnavailable(Exception):
+    """The platform did not answer (down, restarting, overloaded): nothing is known to have
+    changed; the same call may be tried again."""
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    """What pressing Pagar gave: the order, and its PIX charge (None when nothing is owed)."""
+
+    order: Order
+    charge: Charge | None
+    sandbox: bool = False
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A runtime's news about itself. `error` is why it is stopping (`invalid_token`, ...)."""
+
+    ready_at: float | None = None
+    latency_ms: float | None = None
+    guilds: int = 0
+    bot_user: str = ""
+    pid: int = 0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class InstanceAPI(Protocol):
+    instance_id: str
+
+    # -- settings ------------------------------------------------------------------------------
+    async def settings(self) -> dict[str, Any]:
+        """The instance's settings (language, channels, roles, guild, cart ttl, ...), plus
+        `payments_sandbox` (charges move no money)."""
+        ...
+
+    async def update_settings(self, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
+        """The seller's `/loja config`; validated like the portal's settings form."""
+        ...
+
+    async def bind_guild(self, guild_id: str, instance_key: str, *, actor: str) -> bool:
+        """`/loja vincular`: bind the guild when `instance_key` is the instance's key; False
+        (nothing changed) when it is not."""
+        ...
+
+    # -- the buyer's cart ------------------------------------------------------------------------
+    async def get_cart(self, buyer_id: str) -> CartView | None: ...
+
+    async def get_cart_by_id(self, cart_id: str) -> Cart: ...
+
+    async def add_item(
+        self, buyer_id: str, product_id: str, variant_id: str, quantity: int, *, username: str
+    ) -> CartView: ...
+
+    async def set_item(
+        self, buyer_id: str, product_id: str, variant_id: str, quantity: int
+    ) -> CartView: ...
+
+    async def apply_coupon(self, buyer_id: str, code: str) -> CartView: ...
+
+    async def remove_coupon(self, buyer_id: str) -> CartView: ...
+
+    async def cancel_cart(self, buyer_id: str) -> None: ...
+
+    async def bind_cart_channel(self, cart_id: str, channel_id: str, message_id: str) -> None:
+        """Where the cart's private channel and message are (so they can be refreshed)."""
+        ...
+
+    async def pay(self, buyer_id: str) -> PaymentStart:
+        """Checkout and the PIX charge for the buyer's cart (the same charge when pressed
+        again while it is open)."""
+        ...
+
+    async def get_order(self, order_id: str) -> Order: ...
+
+    async def check_payment(self, order_id: str) -> Order:
+        """"Já paguei": the platform asks the gateway about the order's charge now, and
+        returns the order as it is after that."""
+        ...
+
+    # -- cart channels (the janitor) -----------------------------------------------------------
+    async def carts_with_open_channels(self) -> list[dict[str, Any]]:
+        """Ended carts whose channel is still open: [{id, state, buyer_id, channel_id,
+        closed_at, order_id, order_status}]."""
+        ...
+
+    async def mark_cart_channel_closed(self, cart_id: str) -> None: ...
+
+    # -- the seller's commands -------------------------------------------------------------------
+    async def list_products(self) -> list[Product]: ...
+
+    async def get_product(self, product_id: str) -> Product: ...
+
+    async def create_product(self, data: dict[str, Any], *, actor: str) -> Product: ...
+
+    async def update_product(
+        self, product_id: str, changes: dict[str, Any], *, actor: str
+    ) -> Product: ...
+
+    async def remove_product(self, product_id: str, *, actor: str) -> Product: ...
+
+    async def record_posts(self, product_id: str, posts: list[dict[str, str]]) -> None: ...
+
+    async def stock_counts(self) -> dict[str, dict[str, int]]: ...
+
+    async def import_stock(
+        self, product_id: str, variant_id: str, data: bytes | str, *, actor: str
+    ) -> ImportReport:
+        """One key per line (a pasted list, or an attached file's bytes)."""
+        ...
+
+    async def reveal_keys(
+        self, variant_id: str, *, actor: str, state: str = "available", limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Keys in clear for the seller's own eyes (audited): [{id, key, state}]."""
+        ...
+
+    async def list_coupons(self) -> list[Coupon]: ...
+
+    async def create_coupon(self, data: dict[str, Any], *, actor: str) -> Coupon: ...
+
+    async def set_coupon_active(self, code: str, active: bool, *, actor: str) -> Coupon: ...
+
+    async def list_orders(self, *, status: str | None = None) -> list[Order]: ...
+
+    # -- the runtime itself ----------------------------------------------------------------------
+    async def heartbeat(self, beat: Heartbeat) -> None:
+        """Alive (and how), or why it is stopping. The runtime monitor reads these."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (the HTTP adapter's session)."""
+        ...

@@ -1,0 +1,118 @@
+"""Faults stay in their instance: one instance's data held or damaged costs that instance, and
+only that instance, its service."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from astra.entrypoints.portal.app import create_portal_app
+from tests.e2e.bot_world import free_port
+from tests.integration.sales_world import INSTANCE, Shop, make_shop
+
+OTHER = "loja-vizinha"
+
+
+@pytest.fixture
+async def platform(data_dir: Path) -> AsyncIterator[tuple[Shop, str]]:
+    shop = make_shop(data_dir, keys=1)
+    shop.instances.create(OTHER, owner_id="usr_other", name="Vizinha", actor="test")
+    runner = web.AppRunner(create_portal_app(shop.container))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield shop, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+        shop.store.close()
+
+
+async def _settings(http: aiohttp.ClientSession, base: str, shop: Shop, instance: str
+                    ) -> tuple[int, float]:
+    credential = shop.instances.runtime_credential(instance)
+    started = time.monotonic()
+    async with http.get(f"{base}/internal/instances/{instance}/settings",
+                        headers={"Authorization": f"Bearer {credential}"}) as resp:
+        await resp.read()
+        return resp.status, time.monotonic() - started
+
+
+@pytest.mark.slow
+async def test_a_held_instance_lock_costs_only_that_instance(
+    platform: tuple[Shop, str], data_dir: Path
+) -> None:
+    shop, base = platform
+    lock = data_dir / "instances" / INSTANCE / ".lock"
+    # Whatever holds the lock (a hung process, a tenant that reached the file): flock, forever.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)",
+         str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        shop.store.close()  # drop cached state: the next read must take the lock
+        async with aiohttp.ClientSession() as http:
+            stuck = asyncio.create_task(_settings(http, base, shop, INSTANCE))
+            # Meanwhile the neighbour is served at once, again and again.
+            for _ in range(10):
+                status, took = await _settings(http, base, shop, OTHER)
+                assert status == 200 and took < 1.0
+            status, took = await stuck
+            assert status == 503 and took < 15
+            # Known stuck: the next request for it fails fast instead of holding a thread.
+            status, took = await _settings(http, base, shop, INSTANCE)
+            assert status == 503 and took < 1.0
+            status, _ = await _settings(http, base, shop, OTHER)
+            assert status == 200
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+async def test_a_damaged_instance_is_quarantined_and_everyone_else_is_served(
+    data_dir: Path,
+) -> None:
+    from astra.entrypoints.serve import serve
+    from astra.settings import Settings
+
+    shop = make_shop(data_dir, keys=1)
+    shop.instances.create(OTHER, owner_id="usr_other", name="Vizinha", actor="test")
+    shop.store.close()
+    damaged = data_dir / "instances" / INSTANCE / "journal.log"
+    garbage = b"\x00not a journal\n" * 3
+    damaged.write_bytes(garbage)
+    settings = shop.container.settings()
+    shop.container.settings.override(
+        Settings(**{**settings.__dict__, "portal_port": 0, "admin_port": 0})
+    )
+    stop = asyncio.Event()
+    ready: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(serve(shop.container, stop=stop, on_ready=ready.set_result))
+    try:
+        ports = await asyncio.wait_for(ready, 30)  # started, despite the damaged instance
+        base = f"http://127.0.0.1:{ports['portal']}"
+        async with aiohttp.ClientSession() as http:
+            assert (await _settings(http, base, shop, OTHER))[0] == 200
+            assert (await _settings(http, base, shop, INSTANCE))[0] == 503
+            async with http.get(f"{base}/health") as resp:
+                assert resp.status == 200
+        status = await asyncio.to_thread(shop.monitor.check, INSTANCE)
+        assert (status.status, status.reason) == ("error", "damaged")
+        problems = await asyncio.to_thread(shop.store.check)
+        assert any(INSTANCE in str(p) for p in problems)
+        assert damaged.read_bytes() == garbage  # left for the operator, never overwritten
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 30)

@@ -17,7 +17,7 @@ from astra.domain.errors import InvalidInput, NotFoundError
 from astra.domain.services.diagnostics import Diagnostics
 from astra.domain.services.reporting import Reporting
 from astra.entrypoints.admin.auth import ADMIN_KEY, COOKIE, actor
-from astra.entrypoints.middleware import json_response
+from astra.entrypoints.middleware import json_response, loads_request_json
 from astra.entrypoints.portal import openapi
 from astra.ports.payments import GatewayError, GatewayUnavailable
 from astra.ports.runtime import RuntimeUnavailable
@@ -38,10 +38,12 @@ async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 async def _body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
+    raw = await request.read()
     try:
-        data = await request.json()
+        data = loads_request_json(raw)
     except ValueError:
-        raise InvalidInput("invalid_field", field="JSON body") from None
+        # Malformed, or nested deeper than any admin body needs: the client's mistake.
+        raise web.HTTPBadRequest(reason="Malformed or too deeply nested JSON body") from None
     if not isinstance(data, dict):
         raise InvalidInput("invalid_field", field="JSON body")
     return data

@@ -27,9 +27,9 @@ from astra.domain.errors import DomainError, NotFoundError
 from astra.domain.order import OrderStatus
 from astra.domain.timestamps import parse_iso
 from astra.domain.wallet import WithdrawalStatus
-from astra.entrypoints.admin import api, charts
+from astra.entrypoints.admin import api, auth, charts
 from astra.entrypoints.admin.api import CONTAINER_KEY
-from astra.entrypoints.admin.auth import ADMIN_KEY, COOKIE
+from astra.entrypoints.admin.auth import ADMIN_KEY
 from astra.entrypoints.admin.texts import DEFAULT, LANGUAGES, status_label, translator
 from astra.ports.runtime import RuntimeUnavailable
 from astra.ports.store import INSTANCE_ID_PATTERN
@@ -235,7 +235,7 @@ async def logout_page(request: web.Request) -> web.StreamResponse:
     # A GET as well as the API's POST: a monitor session may not POST, yet must be able to leave.
     # The session cookie is SameSite=Strict, so another site cannot log an operator out.
     response = web.HTTPFound(LOGIN)
-    response.del_cookie(COOKIE, path="/")
+    await auth.end_session(request, response)
     raise response
 
 

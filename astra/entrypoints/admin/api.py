@@ -61,6 +61,14 @@ def _instances(request: web.Request) -> list[str]:
     return ids
 
 
+def _known_instance(request: web.Request, instance_id: str) -> None:
+    """404 unless an instance of that id exists: a write unit of work on an unknown id would
+    create its directory."""
+    with _c(request).store().portal(write=False) as uow:
+        if not INSTANCE_ID_PATTERN.fullmatch(instance_id) or uow.instances.get(instance_id) is None:
+            raise NotFoundError("instância", instance_id)
+
+
 def _collect(request: web.Request, collection: str,
              keep: Callable[[dict[str, Any]], bool] = lambda d: True) -> list[dict[str, Any]]:
     store = _c(request).store()
@@ -408,6 +416,7 @@ async def block_customer(request: web.Request) -> web.Response:
     instance_id = str(data.get("instance") or "")
     if not INSTANCE_ID_PATTERN.fullmatch(instance_id):
         raise InvalidInput("invalid_field", field="instance")
+    await _run(_known_instance, request, instance_id)
     blocked = data.get("blocked", True)
     if not isinstance(blocked, bool):
         raise InvalidInput("invalid_field", field="blocked")

@@ -4,9 +4,12 @@ operations, withdrawals, plugins, diagnostics, metrics."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
@@ -330,3 +333,77 @@ async def test_deeply_nested_json_on_the_admin_api_is_a_400(data_dir: Path) -> N
             ):
                 resp = await client.post(path, data=body, headers=auth)
                 assert resp.status == 400, (path, depth, resp.status, await resp.text())
+
+
+async def test_a_withdrawal_cannot_be_paid_while_the_balance_is_negative(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    order = _sell(shop)
+    shop.wallet.settle_postings(INSTANCE)
+    assert shop.wallet.balance(OWNER) == 1871
+    w = shop.wallet.request_withdrawal(OWNER, 1871, "test@example.com")
+    # The buyer's bank charges the sale back after the seller asked for the money.
+    shop.settlement.refund(INSTANCE, order.id, kind="chargeback", reason="MED")
+    shop.wallet.settle_postings(INSTANCE)
+    assert shop.wallet.balance(OWNER) == -1871
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        rows = await (await client.get("/api/admin/withdrawals", headers=auth)).json()
+        assert [(r["id"], r["balance_cents"]) for r in rows] == [(w.id, -1871)]
+        page = await (await client.get("/admin/solicitacoes", headers=auth)).text()
+        assert "-R$ 18,71" in page and "não pague" in page
+        assert f"/api/admin/withdrawals/{w.id}/complete" not in page  # no button to pay it
+        assert f"/api/admin/withdrawals/{w.id}/reject" in page
+        resp = await client.post(f"/api/admin/withdrawals/{w.id}/complete", headers=auth)
+        assert resp.status == 409
+        assert (await resp.json())["error"] == "negative_balance"
+        assert shop.wallet.withdrawals()[0]["status"] == "requested"
+        # Once new sales cover it, it can be paid.
+        _sell(shop, "222222222222222222")
+        _sell(shop, "333333333333333333")
+        shop.wallet.settle_postings(INSTANCE)
+        assert shop.wallet.balance(OWNER) == 1871
+        resp = await client.post(f"/api/admin/withdrawals/{w.id}/complete", headers=auth)
+        assert resp.status == 200 and (await resp.json())["status"] == "paid"
+
+
+def _actions(html: str) -> list[str]:
+    return re.findall(r'data-action="([^"]*)"', html)
+
+
+async def test_tenant_ids_cannot_aim_admin_buttons_at_other_routes(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    _sell(shop)
+    evil = ("../accounts/usr_x", "../../api/accounts/usr_x", "..", ".", "a/../../accounts/usr_x",
+            "x?instance=y", "%2e%2e%2faccounts%2fusr_x", "ok id")
+    # A compromised bot writes whatever ids it likes into its own instance's data.
+    with shop.store.instance(INSTANCE) as uow:
+        for i, bad in enumerate((*evil, "good_1")):
+            uow.buyers.put({"id": bad, "instance_id": INSTANCE, "blocked": False,
+                            "first_seen_at": "2026-11-29T12:00:00+00:00", "username": f"b{i}"})
+            cart = uow.carts.all()[0]
+            uow.carts.put({**cart, "id": bad, "state": "open", "order_id": None})
+            order = uow.orders.all()[0]
+            uow.orders.put({**order, "id": bad, "status": "paid", "charge_id": "c1"})
+            uow.deliveries.put({"id": f"dlv_{i}", "order_id": bad, "buyer_id": "1",
+                                "status": "failed", "attempts": []})
+        uow.commit()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    base = "http://admin.example/admin/operacao/"
+    routes = {"clientes": "/api/customers/", "pedidos": "/api/orders/",
+              "carrinhos": "/api/carts/", "entregas": "/api/orders/"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        for tab, prefix in routes.items():
+            resp = await client.get(f"/admin/operacao/{tab}", headers=auth)
+            assert resp.status == 200, tab
+            html = await resp.text()
+            for bad in evil:
+                assert f'data-id="{bad}"' in html or bad in ("x?instance=y",), (tab, bad)
+            actions = _actions(html)
+            assert any("good_1" in a for a in actions), tab  # well-formed ids keep their buttons
+            for action in actions:
+                # Where a browser's fetch() would send the POST after resolving the URL.
+                path = urlsplit(urljoin(base, unescape(action))).path
+                if path == "/api/orders/retry-waiting-stock":
+                    continue  # the page's own button, not a row's
+                assert path.startswith(prefix) and path.count("/") == 4, (tab, action)
+                assert "accounts" not in unquote(path), (tab, action)

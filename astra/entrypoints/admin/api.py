@@ -173,9 +173,16 @@ async def stock(request: web.Request) -> web.Response:
 
 
 async def withdrawals(request: web.Request) -> web.Response:
-    """Withdrawal requests (?status=requested|paid|rejected|cancelled)."""
-    return json_response(await _run(_c(request).wallet().withdrawals,
-                                    status=request.query.get("status")))
+    """Withdrawal requests (?status=requested|paid|rejected|cancelled), each with its seller's
+    balance now (`balance_cents`: negative when chargebacks came after the request)."""
+    wallet = _c(request).wallet()
+
+    def rows() -> list[dict[str, Any]]:
+        docs = wallet.withdrawals(status=request.query.get("status"))
+        balances = wallet.balances([d["user_id"] for d in docs])
+        return [{**d, "balance_cents": balances[d["user_id"]]} for d in docs]
+
+    return json_response(await _run(rows))
 
 
 async def accounts(request: web.Request) -> web.Response:

@@ -714,3 +714,19 @@ async def test_instances_per_seller_are_capped_by_the_plan(portal: Portal) -> No
     # Deleting one makes room.
     assert (await seller.delete("/api/instances/loja-kim-0"))[0] == 200
     await shop(seller, "loja-kim-3")
+
+
+async def test_deeply_nested_json_on_the_seller_api_is_a_400(portal: Portal) -> None:
+    seller = await portal.seller("nina@example.com")
+    await shop(seller, "loja-nina")
+    for depth in (40, 900, 5_000):
+        nested = "[" * depth + "]" * depth
+        for method, path, body in (
+            ("POST", "/api/instances", '{"id": "loja-x", "name": %s}'),
+            ("PATCH", "/api/instances/loja-nina", '{"settings": {"language": %s}}'),
+            ("POST", "/api/instances/loja-nina/products", '{"name": "X", "variants": %s}'),
+        ):
+            status, answer = await seller.call(
+                method, path, data=(body % nested).encode(),
+                headers={"Content-Type": "application/json"})
+            assert status == 400, (path, depth, status, answer)

@@ -201,8 +201,9 @@ def _source_guards(user: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _lock_for_source(user: dict[str, Any], client: str | None, now: datetime) -> int:
     """Seconds `client` must wait before trying this account's password again."""
     guards = _source_guards(user)
-    wait = _locked_for(guards.get(client or ""), now)
-    if client not in (user.get("known_sources") or []):
+    source = client or "unknown"
+    wait = _locked_for(guards.get(source), now)
+    if source not in (user.get("known_sources") or []):
         wait = max(wait, _locked_for(guards.get(ANY_SOURCE), now))
     return wait
 

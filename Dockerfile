@@ -22,10 +22,11 @@ RUN groupadd --gid 10001 astra \
        --shell /usr/sbin/nologin astra
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY astra ./astra
 # Installed into site-packages (byte-compiled there): an instance runs on a read-only root.
-RUN pip install . && rm -rf /src
+# constraints.txt: the versions the test suite ran with.
+RUN pip install -c constraints.txt . && rm -rf /src
 
 # The data directory belongs to the user, so a named volume mounted here starts writable.
 # No VOLUME instruction: instance containers use this image too and must get no anonymous volume

@@ -7,6 +7,7 @@ MERCADOPAGO_ACCESS_TOKEN, ...) so an operator can move an existing `.env` over u
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import secrets
@@ -57,6 +58,9 @@ class Settings:
     portal_port: int = 3100
     admin_port: int = 3000
     public_url: str = ""
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; from
+    # anyone else the header is ignored, so a client cannot pick the address it is limited by.
+    trusted_proxies: tuple[str, ...] = ()
     session_secret: str = _secret()
     admin_token: str = _secret()
     admin_user: str = "admin"
@@ -77,6 +81,7 @@ class Settings:
     plan_price_cents: int = 4990
     plan_days: int = 30
     trial_days: int = 7
+    max_instances_per_seller: int = 3  # what a seller's plan allows (deleted ones not counted)
     payer_email_domain: str = "astra-buyers.com.br"
     reconcile_interval_seconds: int = 10
     runtime: RuntimeKind = "auto"
@@ -253,6 +258,7 @@ class _Parser:
             "portal_port": self._port("ASTRA_PORTAL_PORT", d.portal_port),
             "admin_port": self._port("ASTRA_ADMIN_PORT", d.admin_port),
             "public_url": self._url("ASTRA_PUBLIC_URL", d.public_url),
+            "trusted_proxies": self._networks("ASTRA_TRUSTED_PROXIES"),
             "session_secret": s("PORTAL_SESSION_SECRET"),
             "admin_token": s("ADMIN_PANEL_TOKEN"),
             "admin_user": s("ADMIN_PANEL_USER", d.admin_user),
@@ -275,6 +281,9 @@ class _Parser:
             "plan_price_cents": self._int("ASTRA_PLAN_PRICE_CENTS", d.plan_price_cents, 1),
             "plan_days": self._int("ASTRA_PLAN_DAYS", d.plan_days, 1, 3660),
             "trial_days": self._int("ASTRA_TRIAL_DAYS", d.trial_days, 0, 365),
+            "max_instances_per_seller": self._int(
+                "ASTRA_PLAN_MAX_INSTANCES", d.max_instances_per_seller, 1, 1000
+            ),
             "payer_email_domain": s("ASTRA_PAYER_EMAIL_DOMAIN", d.payer_email_domain),
             "reconcile_interval_seconds": self._int(
                 "ASTRA_RECONCILE_INTERVAL_SECONDS", d.reconcile_interval_seconds, 1, 3600
@@ -354,6 +363,22 @@ class _Parser:
             raise ValueError(f"must be 1/0, true/false, yes/no or on/off (got {raw!r})")
 
         return self._checked(name, default, parse)
+
+    def _networks(self, name: str) -> tuple[str, ...]:
+        def parse(raw: str) -> tuple[str, ...]:
+            out = []
+            for item in (part.strip() for part in raw.split(",")):
+                if not item:
+                    continue
+                try:
+                    out.append(str(ipaddress.ip_network(item, strict=False)))
+                except ValueError:
+                    raise ValueError(
+                        f"must be comma-separated IP addresses or CIDR networks (got {item!r})"
+                    ) from None
+            return tuple(out)
+
+        return self._checked(name, (), parse)
 
     def _url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:

@@ -101,6 +101,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Saldo insuficiente: disponível {balance}.",
         "en": "Insufficient balance: {balance} available.",
     },
+    "negative_balance": {
+        "pt-BR": (
+            "O saldo do vendedor está negativo ({balance}) por estornos depois do pedido de "
+            "saque: não pague este saque; recuse-o ou espere o saldo cobrir o valor."
+        ),
+        "en": (
+            "The seller's balance is negative ({balance}) after chargebacks that followed the "
+            "request: do not pay this withdrawal; reject it or wait until the balance covers it."
+        ),
+    },
+    "instance_limit": {
+        "pt-BR": (
+            "Seu plano permite até {limit} instância(s). Exclua uma instância para criar outra."
+        ),
+        "en": "Your plan allows up to {limit} instance(s). Delete one to create another.",
+    },
+    "bot_token_in_use": {
+        "pt-BR": "Este bot já está ligado a outra instância.",
+        "en": "This bot is already linked to another instance.",
+    },
     "min_withdrawal": {
         "pt-BR": "O saque mínimo é de {minimum}.",
         "en": "The minimum withdrawal is {minimum}.",

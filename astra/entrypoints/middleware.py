@@ -8,7 +8,8 @@ names no internals, while the log keeps the traceback (through the redacting log
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -23,6 +24,52 @@ log = get_logger("astra.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# The proxies whose X-Forwarded-For an app believes (ASTRA_TRUSTED_PROXIES), as networks.
+TRUSTED_PROXIES_KEY = web.AppKey("trusted_proxies", tuple)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(items: Iterable[str]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    # An IPv4 client seen through an IPv6 socket is the same client.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def client_address(request: web.Request) -> str:
+    """The address rate limits and lockouts key on: the peer, or, when the peer is a trusted
+    proxy, the nearest address in X-Forwarded-For that is not one (walking from the right, the
+    part each proxy appended; what a client wrote on the left is never believed)."""
+    trusted: tuple[IPNetwork, ...] = request.app.get(TRUSTED_PROXIES_KEY, ())
+    peer = _address(request.remote or "")
+    if peer is None:
+        return request.remote or "unknown"
+
+    def is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(address in network for network in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return str(peer)
+    hops = [h for line in request.headers.getall("X-Forwarded-For", ())
+            for h in line.split(",")]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break  # garbage from here leftwards: the last proxy we trust is the client we know
+        if not is_trusted(address):
+            return str(address)
+        peer = address
+    return str(peer)
+
+
 def json_response(data: object, status: int = 200) -> web.Response:
     # Exactly `application/json`: some clients (interactions.py among them) decode nothing else.
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
@@ -35,6 +82,36 @@ async def read_form(request: web.Request) -> Any:
         return await request.post()
     except (ValueError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(reason="Malformed form body") from exc
+
+
+# No request of either API needs JSON nested deeper than this; anything deeper is refused before
+# a validator, a repr() or an encoder recurses into it (RecursionError would be a 500).
+MAX_JSON_DEPTH = 32
+
+
+def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `value` nests no deeper than `limit` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def loads_request_json(raw: bytes) -> Any:
+    """A request body's JSON; ValueError when it is malformed or nested too deep."""
+    data = orjson.loads(raw)  # JSONDecodeError is a ValueError
+    if not json_depth_ok(data):
+        raise ValueError("JSON nested too deeply")
+    return data
 
 
 def json_error(status: int, code: str, message: str) -> web.Response:

@@ -3,12 +3,21 @@ operations, withdrawals, plugins, diagnostics, metrics."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import time
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
+from astra.container import build_container
 from astra.entrypoints.admin.app import create_admin_app
+from astra.entrypoints.admin.auth import COOKIE as ADMIN_COOKIE
+from astra.entrypoints.portal.sessions import sign, unsign
 from tests.integration.sales_world import INSTANCE, OWNER, make_shop
 
 BUYER = "111111111111111111"
@@ -121,7 +130,7 @@ async def test_operations_withdrawals_and_diagnostics(data_dir: Path) -> None:
         assert "astra_delivery_queue_depth 1" in text and "astra_webhooks_total" in text
         assert (await client.get("/metrics")).status == 401
         bad_json = await client.post("/api/plugins/coupons", data=b"{nope", headers=auth)
-        assert bad_json.status == 422
+        assert bad_json.status == 400  # malformed JSON, as on the portal
 
 
 async def test_diagnostics_find_every_planted_inconsistency(data_dir: Path) -> None:
@@ -206,3 +215,195 @@ async def test_sandbox_orders_can_be_approved_from_the_panel(data_dir: Path) -> 
         assert again.status == 200  # approving twice changes nothing
     assert shop.sales.get_order(INSTANCE, order.id).status == "paid"
     assert shop.wallet.balance(OWNER) == 1871
+
+
+# -- review findings (issue 13) ----------------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+async def _admin_login(client: TestClient, *, password: str = PASSWORD,
+                       source: str | None = None):
+    headers = {"X-Forwarded-For": source} if source else {}
+    return await client.post("/admin/login", json={"user": "ops", "password": password},
+                             headers=headers)
+
+
+def _cookie(client: TestClient) -> str:
+    return next(c for c in client.session.cookie_jar if c.key == ADMIN_COOKIE).value
+
+
+async def _replay(server: TestServer, cookie: str, path: str = "/api/status") -> int:
+    """A request with nothing but a copy of an admin cookie (an attacker who saved it), from a
+    plain HTTP client of its own."""
+    started_here = server.runner is None
+    if started_here:
+        await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as thief, thief.get(
+                server.make_url(path), headers={"Cookie": f"{ADMIN_COOKIE}={cookie}"}) as resp:
+            return resp.status
+    finally:
+        if started_here:
+            await server.close()
+
+
+async def test_admin_logout_ends_the_session_on_the_server(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    server = TestServer(create_admin_app(shop.container))
+    async with TestClient(server) as client, TestClient(server) as page_user:
+        csrf = (await (await _admin_login(client)).json())["csrf_token"]
+        saved = _cookie(client)
+        assert await _replay(server, saved) == 200
+        assert (await client.post("/admin/logout", headers={"X-CSRF-Token": csrf})).status == 200
+        assert await _replay(server, saved) == 401
+        # The panel's own "Sair" link (a GET) ends its session the same way.
+        assert (await _admin_login(page_user)).status == 200
+        saved = _cookie(page_user)
+        resp = await page_user.get("/admin/logout", allow_redirects=False)
+        assert resp.status == 302
+        assert await _replay(server, saved) == 401
+        # A restarted panel (a new app on the same store) still refuses it.
+        assert await _replay(TestServer(create_admin_app(shop.container)), saved) == 401
+
+
+async def test_admin_cookies_live_twelve_hours_on_the_server(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    server = TestServer(create_admin_app(shop.container))
+    async with TestClient(server) as client:
+        assert (await _admin_login(client)).status == 200
+        payload = unsign(shop.container.settings().session_secret, _cookie(client))
+        assert payload is not None
+        # The same session, as a browser that ignores the cookie's Max-Age would keep it.
+        for age, expected in ((11 * 3600, 200), (12 * 3600 + 60, 401), (6 * 86400, 401)):
+            old = sign(shop.container.settings().session_secret,
+                       {**payload, "iat": int(time.time()) - age})
+            assert await _replay(server, old) == expected, age
+
+
+async def test_changing_admin_credentials_ends_every_admin_session(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    server = TestServer(create_admin_app(shop.container))
+    async with TestClient(server) as client:
+        assert (await _admin_login(client)).status == 200
+        saved = _cookie(client)
+    base = shop.container.settings()
+    for change in ({"admin_password": "a new admin password"},
+                   {"admin_token": "another-admin-token-0123456789abcdef"}):
+        # The operator rotates a credential and restarts the panel (same store, same secret).
+        container = build_container(dataclasses.replace(base, **change))
+        restarted = TestServer(create_admin_app(container))
+        assert await _replay(restarted, saved) == 401, change
+    # Unchanged credentials: the session carries over a restart.
+    assert await _replay(TestServer(create_admin_app(build_container(base))), saved) == 200
+
+
+async def test_a_stranger_cannot_lock_the_admin_out(data_dir: Path) -> None:
+    shop = make_shop(data_dir, keys=0, admin_token=TOKEN, admin_user="ops",
+                     admin_password=PASSWORD, trusted_proxies=("127.0.0.1/32",))
+    server = TestServer(create_admin_app(shop.container))
+    async with TestClient(server) as client:
+        assert (await _admin_login(client, source="203.0.113.5")).status == 200
+        statuses = [(await _admin_login(client, password="guess", source="198.51.100.7")).status
+                    for _ in range(7)]
+        assert statuses == [401] * 5 + [429, 429]
+        assert (await _admin_login(client, source="198.51.100.7")).status == 429
+        # The owner, from where they always log in or from anywhere else: not locked.
+        assert (await _admin_login(client, source="203.0.113.5")).status == 200
+        assert (await _admin_login(client, source="192.0.2.10")).status == 200
+        # A stranger behind the owner's own address (a shared NAT) only slows it down.
+        for _ in range(5):
+            await _admin_login(client, password="guess", source="203.0.113.5")
+        slowed = await _admin_login(client, source="203.0.113.5")
+        assert slowed.status == 429 and int(slowed.headers["Retry-After"]) <= 31
+
+
+async def test_deeply_nested_json_on_the_admin_api_is_a_400(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        for depth in (100, 900, 5_000, 200_000):
+            nested = b"[" * depth + b"]" * depth
+            for path, body in (
+                ("/api/plugins/coupons", b'{"enabled": ' + nested + b"}"),
+                ("/api/admin/withdrawals/wd_x/reject", b'{"reason": ' + nested + b"}"),
+                (f"/api/customers/{BUYER}/block", b'{"instance": "' + INSTANCE.encode()
+                 + b'", "reason": ' + nested + b"}"),
+                ("/admin/login", b'{"user": ' + nested + b"}"),
+            ):
+                resp = await client.post(path, data=body, headers=auth)
+                assert resp.status == 400, (path, depth, resp.status, await resp.text())
+
+
+async def test_a_withdrawal_cannot_be_paid_while_the_balance_is_negative(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    order = _sell(shop)
+    shop.wallet.settle_postings(INSTANCE)
+    assert shop.wallet.balance(OWNER) == 1871
+    w = shop.wallet.request_withdrawal(OWNER, 1871, "test@example.com")
+    # The buyer's bank charges the sale back after the seller asked for the money.
+    shop.settlement.refund(INSTANCE, order.id, kind="chargeback", reason="MED")
+    shop.wallet.settle_postings(INSTANCE)
+    assert shop.wallet.balance(OWNER) == -1871
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        rows = await (await client.get("/api/admin/withdrawals", headers=auth)).json()
+        assert [(r["id"], r["balance_cents"]) for r in rows] == [(w.id, -1871)]
+        page = await (await client.get("/admin/solicitacoes", headers=auth)).text()
+        assert "-R$ 18,71" in page and "não pague" in page
+        assert f"/api/admin/withdrawals/{w.id}/complete" not in page  # no button to pay it
+        assert f"/api/admin/withdrawals/{w.id}/reject" in page
+        resp = await client.post(f"/api/admin/withdrawals/{w.id}/complete", headers=auth)
+        assert resp.status == 409
+        assert (await resp.json())["error"] == "negative_balance"
+        assert shop.wallet.withdrawals()[0]["status"] == "requested"
+        # Once new sales cover it, it can be paid.
+        _sell(shop, "222222222222222222")
+        _sell(shop, "333333333333333333")
+        shop.wallet.settle_postings(INSTANCE)
+        assert shop.wallet.balance(OWNER) == 1871
+        resp = await client.post(f"/api/admin/withdrawals/{w.id}/complete", headers=auth)
+        assert resp.status == 200 and (await resp.json())["status"] == "paid"
+
+
+def _actions(html: str) -> list[str]:
+    return re.findall(r'data-action="([^"]*)"', html)
+
+
+async def test_tenant_ids_cannot_aim_admin_buttons_at_other_routes(data_dir: Path) -> None:
+    shop = _shop(data_dir)
+    _sell(shop)
+    evil = ("../accounts/usr_x", "../../api/accounts/usr_x", "..", ".", "a/../../accounts/usr_x",
+            "x?instance=y", "%2e%2e%2faccounts%2fusr_x", "ok id")
+    # A compromised bot writes whatever ids it likes into its own instance's data.
+    with shop.store.instance(INSTANCE) as uow:
+        for i, bad in enumerate((*evil, "good_1")):
+            uow.buyers.put({"id": bad, "instance_id": INSTANCE, "blocked": False,
+                            "first_seen_at": "2026-11-29T12:00:00+00:00", "username": f"b{i}"})
+            cart = uow.carts.all()[0]
+            uow.carts.put({**cart, "id": bad, "state": "open", "order_id": None})
+            order = uow.orders.all()[0]
+            uow.orders.put({**order, "id": bad, "status": "paid", "charge_id": "c1"})
+            uow.deliveries.put({"id": f"dlv_{i}", "order_id": bad, "buyer_id": "1",
+                                "status": "failed", "attempts": []})
+        uow.commit()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    base = "http://admin.example/admin/operacao/"
+    routes = {"clientes": "/api/customers/", "pedidos": "/api/orders/",
+              "carrinhos": "/api/carts/", "entregas": "/api/orders/"}
+    async with TestClient(TestServer(create_admin_app(shop.container))) as client:
+        for tab, prefix in routes.items():
+            resp = await client.get(f"/admin/operacao/{tab}", headers=auth)
+            assert resp.status == 200, tab
+            html = await resp.text()
+            for bad in evil:
+                assert f'data-id="{bad}"' in html or bad in ("x?instance=y",), (tab, bad)
+            actions = _actions(html)
+            assert any("good_1" in a for a in actions), tab  # well-formed ids keep their buttons
+            for action in actions:
+                # Where a browser's fetch() would send the POST after resolving the URL.
+                path = urlsplit(urljoin(base, unescape(action))).path
+                if path == "/api/orders/retry-waiting-stock":
+                    continue  # the page's own button, not a row's
+                assert path.startswith(prefix) and path.count("/") == 4, (tab, action)
+                assert "accounts" not in unquote(path), (tab, action)

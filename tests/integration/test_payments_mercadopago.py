@@ -142,6 +142,35 @@ async def test_forged_stale_or_malformed_webhooks_change_nothing(world: World) -
     assert world.ledger() == []
 
 
+async def test_unsigned_legacy_ipn_is_refused_when_a_secret_is_set(world: World) -> None:
+    """`?topic=payment&id=N` carries no signature: with MERCADOPAGO_WEBHOOK_SECRET set it would
+    let anyone make the platform look up any payment, as often as they like."""
+    world.fake.webhook_mode.drop = 10  # the fake's own notifications are lost
+    order, charge = await _pay(world)
+    world.fake.approve(charge.id)
+    await asyncio.to_thread(world.fake.drain)
+    await asyncio.sleep(0.3)
+    endpoint = f"{world.portal_url}/api/webhooks/mercadopago"
+    lookups = len([r for r in world.fake.requests if r.method == "GET"])
+    async with aiohttp.ClientSession() as http:
+        for query in (f"topic=payment&id={charge.id}", f"id={charge.id}&topic=payment",
+                      "topic=payment&id=999999"):
+            async with http.post(f"{endpoint}?{query}") as resp:
+                assert resp.status == 401, query
+                assert (await resp.json())["error"] == "invalid_signature"
+    await asyncio.sleep(0.3)
+    assert len([r for r in world.fake.requests if r.method == "GET"]) == lookups
+    assert (await asyncio.to_thread(world.shop.sales.get_order, INSTANCE, order.id)).status \
+        == "pending"
+    # The same form signed with the secret is a notification like any other.
+    signed = {"x-request-id": "req-legacy-1",
+              "x-signature": world.fake.sign(charge.id, "req-legacy-1")}
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{endpoint}?topic=payment&id={charge.id}", headers=signed) as resp:
+        assert resp.status == 200
+    await world.wait_status(order.id, "paid")
+
+
 def _garbage(charge_id: str, order_id: str) -> list[bytes]:
     """Answers a broken proxy, a CDN page or a confused upstream could give for a payment."""
     other = {"kind": "order", "instance_id": INSTANCE, "order_id": order_id}

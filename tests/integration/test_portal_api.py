@@ -3,6 +3,7 @@ Discord (token checks, channel lists and product posts hit a local Discord REST 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -661,3 +662,71 @@ async def test_no_seller_route_answers_5xx_to_bad_input(portal: Portal) -> None:
                 assert status < 500, (method, path + query, raw, body)
                 if status >= 400:
                     assert body["error"] and body["message"], (method, path, raw)
+
+
+# -- review findings (issue 13): creation is all or nothing, plans cap instances ---------------
+
+
+async def test_a_refused_instance_creation_leaves_nothing_behind(portal: Portal) -> None:
+    seller = await portal.seller("ivo@example.com")
+    # Discord accepts this token, the platform does not (longer than any bot token): the
+    # refusal comes after the Discord check, where the instance used to be created already.
+    too_long = TOKEN + "x" * (101 - len(TOKEN))
+    portal.fake.bot_token = too_long
+    status, body = await seller.post(
+        "/api/instances", json={"id": "loja-ivo", "name": "Loja", "bot_token": too_long})
+    assert status == 422, body
+    assert (await seller.get("/api/instances/loja-ivo"))[0] == 404
+    assert (await seller.get("/api/instances"))[1]["instances"] == []
+    assert not (portal.data_dir / "instances" / "loja-ivo").exists()
+    # The same request with a good token then works (the id was not left taken).
+    portal.fake.bot_token = TOKEN
+    status, body = await seller.post(
+        "/api/instances", json={"id": "loja-ivo", "name": "Loja", "bot_token": TOKEN})
+    assert status == 201 and body["has_token"] is True
+
+
+async def test_two_creations_racing_for_one_bot_make_one_instance(portal: Portal) -> None:
+    seller = await portal.seller("jair@example.com")
+    results = await asyncio.gather(*(
+        seller.post("/api/instances", json={"id": f"loja-jair-{i}", "name": "Loja",
+                                            "bot_token": TOKEN})
+        for i in range(2)))
+    assert sorted(status for status, _ in results) == [201, 409], results
+    listed = (await seller.get("/api/instances"))[1]["instances"]
+    assert len(listed) == 1 and listed[0]["has_token"] is True
+    assert sorted(portal.container.store().instance_ids()) == [listed[0]["id"]]
+
+
+async def test_instances_per_seller_are_capped_by_the_plan(portal: Portal) -> None:
+    seller = await portal.seller("kim@example.com")
+    for i in range(3):
+        await shop(seller, f"loja-kim-{i}")
+    status, body = await seller.post("/api/instances", json={"id": "loja-kim-3", "name": "4ª"})
+    assert status == 409 and body["error"] == "instance_limit", body
+    assert "até 3 instância" in body["message"]
+    status, body = await seller.post("/api/instances", json={"id": "loja-kim-3", "name": "4th"},
+                                     headers={"Cookie": "lang=en"})
+    assert status == 409 and "up to 3 instance" in body["message"]
+    assert not (portal.data_dir / "instances" / "loja-kim-3").exists()
+    # Another seller has a plan of their own.
+    await shop(await portal.seller("lia@example.com"), "loja-lia")
+    # Deleting one makes room.
+    assert (await seller.delete("/api/instances/loja-kim-0"))[0] == 200
+    await shop(seller, "loja-kim-3")
+
+
+async def test_deeply_nested_json_on_the_seller_api_is_a_400(portal: Portal) -> None:
+    seller = await portal.seller("nina@example.com")
+    await shop(seller, "loja-nina")
+    for depth in (40, 900, 5_000):
+        nested = "[" * depth + "]" * depth
+        for method, path, body in (
+            ("POST", "/api/instances", '{"id": "loja-x", "name": %s}'),
+            ("PATCH", "/api/instances/loja-nina", '{"settings": {"language": %s}}'),
+            ("POST", "/api/instances/loja-nina/products", '{"name": "X", "variants": %s}'),
+        ):
+            status, answer = await seller.call(
+                method, path, data=(body % nested).encode(),
+                headers={"Content-Type": "application/json"})
+            assert status == 400, (path, depth, status, answer)

@@ -18,7 +18,7 @@ from dependency_injector import providers
 from astra.adapters.clock import FrozenClock
 from astra.container import Container, build_container
 from astra.domain.errors import InvalidInput
-from astra.domain.services.accounts import AccountLocked, TooManyAttempts
+from astra.domain.services.accounts import AccountLocked, InvalidCredentials, TooManyAttempts
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.portal.sessions import COOKIE
 from astra.settings import Settings, ensure_dev_secrets
@@ -262,12 +262,12 @@ async def test_lockout_after_five_failures_then_unlock_after_fifteen_minutes(
     resp = await _login(client, "cai@example.com")
     assert resp.status == 423 and int(resp.headers["Retry-After"]) > 0
     assert (await _me(client)).status == 401
-    # The lock is in the user's document: another process sees it.
+    # The lock is in the user's document, for this source: another process sees it.
     stored = portal.user("cai@example.com")
-    assert stored is not None and stored["login_guard"]["locked_until"]
+    assert stored is not None and stored["login_guards"]["127.0.0.1"]["locked_until"]
     other_process = _container(portal.container.settings(), portal.clock)
     with pytest.raises(AccountLocked):
-        other_process.accounts().authenticate("cai@example.com", PASSWORD, client="10.0.0.9")
+        other_process.accounts().authenticate("cai@example.com", PASSWORD, client="127.0.0.1")
     assert "account.locked" in portal.audit_actions()
 
     portal.clock.advance(timedelta(minutes=14))
@@ -275,7 +275,7 @@ async def test_lockout_after_five_failures_then_unlock_after_fifteen_minutes(
     portal.clock.advance(timedelta(minutes=1, seconds=1))
     resp = await _login(client, "cai@example.com")
     assert resp.status == 200
-    assert portal.user("cai@example.com")["login_guard"] is None  # type: ignore[index]
+    assert "127.0.0.1" not in portal.user("cai@example.com")["login_guards"]  # type: ignore[index]
 
 
 async def test_unknown_emails_lock_exactly_like_known_ones(portal: Portal) -> None:
@@ -626,3 +626,166 @@ async def test_blocked_user_is_refused_only_after_the_right_password(portal: Por
     assert (await _login(other, "rui@example.com", "wrong password")).status == 401
     resp = await _login(other, "rui@example.com")
     assert resp.status == 403 and (await resp.json())["error"] == "account_blocked"
+
+
+# -- review findings (issue 13): sessions end on the server, lockouts that strangers cannot use
+# against the owner, addresses from trusted proxies only, sign-up as an e-mail oracle ----------
+
+
+@pytest.fixture
+async def proxied(data_dir: Path) -> AsyncIterator[Portal]:
+    """The portal behind a reverse proxy on 127.0.0.1 (ASTRA_TRUSTED_PROXIES): a request's
+    X-Forwarded-For says which client it comes from."""
+    discord = FakeDiscordOAuth()
+    await discord.start()
+    clock = FrozenClock(NOW)
+    settings = _settings(data_dir, discord, trusted_proxies=("127.0.0.1/32",))
+    container = _container(settings, clock)
+    server = TestServer(create_portal_app(container))
+    world = Portal(container, clock, server, discord, [])
+    try:
+        yield world
+    finally:
+        for client in world.clients:
+            await client.close()
+        await server.close()
+        await discord.stop()
+
+
+def _from(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+async def _login_from(client: TestClient, address: str, email: str,
+                      password: str = PASSWORD) -> ClientResponse:
+    return await client.post("/auth/local/login", json={"email": email, "password": password},
+                             headers=_from(address))
+
+
+async def test_logout_ends_the_session_on_the_server(portal: Portal) -> None:
+    client = await portal.client()
+    token = (await _register(client, "lou@example.com"))["csrf_token"]
+    other_device = await portal.client()
+    assert (await _login(other_device, "lou@example.com")).status == 200
+    saved = next(c for c in client.session.cookie_jar if c.key == COOKIE).value
+    resp = await client.post("/auth/logout", headers={"X-CSRF-Token": token})
+    assert resp.status == 200
+    # The attacker who copied the cookie before the logout replays it: refused.
+    thief = await portal.client()
+    thief.session.cookie_jar.update_cookies({COOKIE: saved}, thief.make_url("/"))
+    assert (await _me(thief)).status == 401
+    assert (await thief.get("/api/instances")).status == 401
+    # Only that session ended: the other device is still logged in.
+    assert (await _me(other_device)).status == 200
+    assert "account.logout" in portal.audit_actions()
+
+
+async def test_a_stranger_cannot_lock_the_owner_out(proxied: Portal) -> None:
+    owner_at = "203.0.113.5"
+    client = await proxied.client()
+    await _register(client, "ola@example.com")
+    assert (await _login_from(client, owner_at, "ola@example.com")).status == 200
+    stranger = await proxied.client()
+    statuses = [(await _login_from(stranger, "198.51.100.7", "ola@example.com", "guess!!!")).status
+                for _ in range(8)]
+    assert statuses == [401, 401, 401, 401, 423, 423, 423, 423]
+    # The stranger locked only themselves: the owner logs in, from home or from a new place.
+    assert (await _login_from(await proxied.client(), owner_at, "ola@example.com")).status == 200
+    assert (await _login_from(await proxied.client(), "192.0.2.44",
+                              "ola@example.com")).status == 200
+    # ... and the stranger is still locked out, even with the right password.
+    assert (await _login_from(stranger, "198.51.100.7", "ola@example.com")).status == 423
+
+
+async def test_failures_from_the_owners_known_source_only_slow_it_down(proxied: Portal) -> None:
+    office = "203.0.113.80"  # a NAT the owner shares with an attacker
+    client = await proxied.client()
+    await _register(client, "rosa@example.com")
+    assert (await _login_from(client, office, "rosa@example.com")).status == 200
+    attacker = await proxied.client()
+    for _ in range(4):
+        assert (await _login_from(attacker, office, "rosa@example.com", "guess!!!")).status == 401
+    resp = await _login_from(attacker, office, "rosa@example.com", "guess!!!")
+    assert resp.status == 423 and int(resp.headers["Retry-After"]) <= 30
+    proxied.clock.advance(timedelta(seconds=31))
+    assert (await _login_from(await proxied.client(), office, "rosa@example.com")).status == 200
+
+
+async def test_guessing_spread_over_many_sources_still_locks_unknown_ones(
+    proxied: Portal,
+) -> None:
+    client = await proxied.client()
+    await _register(client, "tina@example.com")
+    assert (await _login_from(client, "203.0.113.9", "tina@example.com")).status == 200
+    accounts = proxied.container.accounts()
+    for i in range(50):  # a botnet: one guess per address
+        with pytest.raises((InvalidCredentials, AccountLocked)):
+            accounts.authenticate("tina@example.com", "guess!!!", client=f"10.9.{i}.1")
+    with pytest.raises(AccountLocked):
+        accounts.authenticate("tina@example.com", PASSWORD, client="10.9.200.1")
+    # The owner's own known source is not locked by it.
+    assert (await _login_from(client, "203.0.113.9", "tina@example.com")).status == 200
+
+
+async def test_limits_key_on_the_address_a_trusted_proxy_names(proxied: Portal) -> None:
+    client = await proxied.client()
+    await _register(client, "uma@example.com")
+    for i in range(20):
+        resp = await _login_from(client, "198.51.100.20", f"t{i % 5}@example.com", "guess!!!")
+        assert resp.status == 401
+    assert (await _login_from(client, "198.51.100.20", "uma@example.com")).status == 429
+    # Another client behind the same proxy is not limited by the first one's failures.
+    assert (await _login_from(client, "198.51.100.21", "uma@example.com")).status == 200
+    # What a client writes itself on the left of the header is not believed: the address the
+    # proxy appended (the right-most one it did not add itself) is what counts.
+    resp = await _login_from(client, "192.0.2.99, 198.51.100.20", "uma@example.com")
+    assert resp.status == 429
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(portal: Portal) -> None:
+    client = await portal.client()
+    await _register(client, "vera@example.com")
+    for i in range(20):  # a new made-up address each time: the peer address counts anyway
+        resp = await client.post(
+            "/auth/local/login", json={"email": f"t{i % 5}@example.com", "password": "guess!!!"},
+            headers=_from(f"192.0.2.{i}"))
+        assert resp.status == 401
+    resp = await client.post("/auth/local/login",
+                             json={"email": "vera@example.com", "password": PASSWORD},
+                             headers=_from("192.0.2.250"))
+    assert resp.status == 429
+
+
+async def test_sign_up_cannot_test_emails_in_bulk(proxied: Portal) -> None:
+    accounts = proxied.container.accounts()
+    taken = [f"cliente{i}@example.com" for i in range(6)]
+    for email in taken:
+        accounts.register(email, PASSWORD, "Cliente", client="10.7.7.7")
+    prober = await proxied.client()
+    answers = []
+    for email in taken:
+        resp = await prober.post("/auth/local/register",
+                                 json={"email": email, "password": PASSWORD, "name": "X"},
+                                 headers=_from("198.51.100.66"))
+        answers.append((resp.status, (await resp.json())["error"]))
+    assert answers[:3] == [(422, "email_taken")] * 3
+    assert answers[3:] == [(429, "too_many_attempts")] * 3
+    # A person from another address still gets the helpful answer, and can sign up.
+    resp = await prober.post("/auth/local/register",
+                             json={"email": taken[0], "password": PASSWORD, "name": "X"},
+                             headers=_from("198.51.100.67"))
+    assert (await resp.json())["error"] == "email_taken"
+    resp = await prober.post("/auth/local/register",
+                             json={"email": "nova@example.com", "password": PASSWORD,
+                                   "name": "Nova"}, headers=_from("198.51.100.68"))
+    assert resp.status == 201
+
+
+async def test_deeply_nested_json_is_a_400(portal: Portal) -> None:
+    client = await portal.client()
+    for depth in (100, 5_000, 200_000):
+        nested = b"[" * depth + b"]" * depth
+        for path in ("/auth/local/login", "/auth/local/register"):
+            resp = await client.post(path, data=b'{"email": ' + nested + b"}",
+                                     headers={"Content-Type": "application/json"})
+            assert resp.status == 400, (path, depth, await resp.text())

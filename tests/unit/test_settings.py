@@ -321,3 +321,18 @@ def test_processes_starting_together_agree_on_one_set(tmp_path: Path) -> None:
     assert len(set(keys)) == 1
     assert json.loads((tmp_path / ".secrets.json").read_text())["master_key"] == keys[0]
     assert [p.name for p in tmp_path.iterdir()] == [".secrets.json"]
+
+
+def test_trusted_proxies_and_the_instance_cap_are_read_and_checked() -> None:
+    s = Settings.from_env({"ASTRA_TRUSTED_PROXIES": "10.0.0.1, 172.16.0.0/12,::1",
+                           "ASTRA_PLAN_MAX_INSTANCES": "5"}, env_file=None)
+    assert s.trusted_proxies == ("10.0.0.1/32", "172.16.0.0/12", "::1/128")
+    assert s.max_instances_per_seller == 5
+    defaults = Settings.from_env({}, env_file=None)
+    assert defaults.trusted_proxies == () and defaults.max_instances_per_seller == 3
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"ASTRA_TRUSTED_PROXIES": "10.0.0.1,proxy.local",
+                           "ASTRA_PLAN_MAX_INSTANCES": "0"}, env_file=None)
+    text = " ".join(err.value.problems)
+    assert "ASTRA_TRUSTED_PROXIES" in text and "'proxy.local'" in text
+    assert "ASTRA_PLAN_MAX_INSTANCES" in text

@@ -190,10 +190,16 @@ def parse_notification(
 ) -> Notification | None:
     """Read a webhook (or a legacy IPN) as Mercado Pago sends it. Shared with the sandbox."""
     if "topic" in query and "id" in query and "data.id" not in query:
-        # Legacy IPN: unsigned by design. Accepted because nothing is taken from it but an id
-        # whose payment is then fetched with our own credentials.
+        # Legacy IPN: unsigned by design. Without a webhook secret it is accepted, because
+        # nothing is taken from it but an id whose payment is then fetched with our own
+        # credentials. With one, every notification must be signed like a webhook: otherwise
+        # this form would be a way around the signature (anyone could make the platform query
+        # any payment id, as often as they like). Astra's own notification URLs carry
+        # `source_news=webhooks`, so Mercado Pago sends no IPN for them.
         if query["topic"] not in ("payment",):
-            return None
+            return None  # acknowledged and ignored: it changes nothing, signed or not
+        if secret:
+            verify_signature(secret=secret, data_id=query["id"], headers=headers)
         charge_id = query["id"]
         if not charge_id.isdigit() and not _ALNUM.fullmatch(charge_id):
             raise InvalidWebhook("malformed payment id", status=400)

@@ -2,8 +2,18 @@
 
 Login failures never tell an unknown e-mail from a wrong password: both run the same Argon2
 verification (against a dummy hash when there is no user), both are throttled and locked alike,
-both answer the same error. A known user's lock lives in its document, so every process sees it;
-an unknown e-mail's and a client's (IP's) counters live in this process's memory.
+both answer the same error.
+
+Failures count per (account, source address), so a stranger who guesses wrong locks out only
+their own address, never the owner. The addresses an account has logged in from (its known
+sources) are only slowed down (a short wait) by failures, never locked, so an attacker sharing
+the owner's address (a NAT, an office) cannot keep the owner out either. Against guessing
+spread over many addresses, an account-wide ceiling locks the account for every unknown source
+(known ones are still only slowed down). A known user's counters live in its document, so every
+process sees them; an unknown e-mail's and a client's counters live in this process's memory.
+
+Sign-up is limited per client, and more tightly in how often it may answer "this e-mail is
+taken": that answer is an oracle for which e-mails have accounts, and must not serve in bulk.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from astra.ports.store import Store
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 NAME_MAX = 80
+# Logged-out sessions remembered per user (until their cookies expire): a bound on the document.
+MAX_ENDED_SESSIONS = 50
 EMAIL_MAX = 254
 # One "@", something on both sides, a dot in the domain, no spaces: what a person can mistype;
 # whether the mailbox exists is not ours to check.
@@ -53,12 +65,22 @@ PUBLIC_FIELDS = (
 
 @dataclass(frozen=True)
 class AccountConfig:
-    max_failures: int = 5  # per e-mail, within failure_window
+    max_failures: int = 5  # per (e-mail, source), within failure_window
     failure_window: timedelta = timedelta(minutes=10)
     lockout: timedelta = timedelta(minutes=15)
+    # A known source (one the account logged in from) is slowed down this long instead.
+    known_source_delay: timedelta = timedelta(seconds=30)
+    known_sources: int = 10  # remembered per account
+    # Failures from all sources together that lock the account for unknown sources.
+    account_max_failures: int = 50
+    max_guards: int = 200  # per-source counters kept in a user document
     client_max_failures: int = 20  # per client (IP), within client_window
     client_window: timedelta = timedelta(minutes=10)
     client_max_registrations: int = 20  # attempts per client, within client_window
+    # "E-mail taken" answers per client within taken_window: enough for a person who forgot
+    # they had an account, too few to test a list of addresses.
+    client_max_taken: int = 3
+    taken_window: timedelta = timedelta(hours=1)
     # Bound on the in-memory counters, so a flood of made-up e-mails cannot exhaust memory.
     max_tracked_keys: int = 50_000
 
@@ -133,7 +155,7 @@ def validate_name(name: object) -> str:
     return value
 
 
-# -- the lock state, the same for a user document's `login_guard` and an unknown e-mail ------
+# -- the lock state, the same for a user's per-source guards and an unknown e-mail's ---------
 
 
 def _locked_for(guard: dict[str, Any] | None, now: datetime) -> int:
@@ -145,9 +167,15 @@ def _locked_for(guard: dict[str, Any] | None, now: datetime) -> int:
 
 
 def _with_failure(
-    guard: dict[str, Any] | None, now: datetime, config: AccountConfig
+    guard: dict[str, Any] | None,
+    now: datetime,
+    config: AccountConfig,
+    *,
+    lockout: timedelta | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """The guard after one more failure; it locks on the `max_failures`th within the window."""
+    """The guard after one more failure; it locks (for `lockout`) on the `limit`th failure
+    within the window."""
     since = now - config.failure_window
     failures = [
         f
@@ -155,10 +183,56 @@ def _with_failure(
         if (t := parse_iso(f)) is not None and t > since
     ]
     failures.append(iso(now))
-    if len(failures) >= config.max_failures:
+    if len(failures) >= (limit or config.max_failures):
         # A fresh start after the lock: the count does not carry over into the next window.
-        return {"failures": [], "locked_until": iso(now + config.lockout)}
+        return {"failures": [], "locked_until": iso(now + (lockout or config.lockout))}
     return {"failures": failures, "locked_until": None}
+
+
+# The key of the account-wide counter among a user's per-source guards.
+ANY_SOURCE = "*"
+
+
+def _source_guards(user: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    guards = user.get("login_guards")
+    return dict(guards) if isinstance(guards, dict) else {}
+
+
+def _lock_for_source(user: dict[str, Any], client: str | None, now: datetime) -> int:
+    """Seconds `client` must wait before trying this account's password again."""
+    guards = _source_guards(user)
+    source = client or "unknown"
+    wait = _locked_for(guards.get(source), now)
+    if source not in (user.get("known_sources") or []):
+        wait = max(wait, _locked_for(guards.get(ANY_SOURCE), now))
+    return wait
+
+
+def _fail_source(user: dict[str, Any], client: str | None, now: datetime,
+                 config: AccountConfig) -> dict[str, Any]:
+    """Count one failure from `client` on `user` (in place); returns the guard that decides
+    what the client is told (its own, or the account-wide one if that locked now)."""
+    guards = _source_guards(user)
+    source = client or "unknown"
+    known = source in (user.get("known_sources") or [])
+    guards[source] = _with_failure(
+        guards.get(source), now, config,
+        lockout=config.known_source_delay if known else config.lockout)
+    guards[ANY_SOURCE] = _with_failure(
+        guards.get(ANY_SOURCE), now, config, limit=config.account_max_failures)
+    if len(guards) > config.max_guards:
+        since = iso(now - config.failure_window) or ""
+        guards = {k: g for k, g in guards.items()
+                  if k == ANY_SOURCE or _locked_for(g, now)
+                  or any(f > since for f in g.get("failures") or [])}
+        while len(guards) > config.max_guards:
+            oldest = next(k for k in guards if k != ANY_SOURCE)
+            del guards[oldest]
+    user["login_guards"] = guards
+    user.pop("login_guard", None)  # the one-lock-per-account field of earlier versions
+    if not known and _locked_for(guards[ANY_SOURCE], now):
+        return guards[ANY_SOURCE]
+    return guards[source]
 
 
 class _Window:
@@ -226,6 +300,7 @@ class AccountService:
         self.config = config or AccountConfig()
         self._client_failures = _Window(self.config.client_window, self.config.max_tracked_keys)
         self._client_signups = _Window(self.config.client_window, self.config.max_tracked_keys)
+        self._client_taken = _Window(self.config.taken_window, self.config.max_tracked_keys)
         self._unknown: dict[str, dict[str, Any]] = {}  # e-mail -> guard, for e-mails with no user
         self._memory_lock = threading.Lock()
         # Attempts on one e-mail run one at a time in this process, so parallel guesses cannot
@@ -245,12 +320,17 @@ class AccountService:
             )
             if wait:
                 raise TooManyAttempts(wait)
+            wait = self._client_taken.retry_after(client, now, self.config.client_max_taken)
+            if wait:
+                raise TooManyAttempts(wait)
             self._client_signups.add(client, now)
         email_ = validate_email(email)
         password_ = validate_password(password)
         name_ = validate_name(name)
         with self.store.portal(write=False) as uow:
             if uow.users.first(email=email_) is not None:
+                if client is not None:
+                    self._client_taken.add(client, now)
                 raise InvalidInput("email_taken")
         password_hash = self.hasher.hash_password(password_)
         user = self._new_user(email_, name_, now, password_hash=password_hash)
@@ -285,8 +365,10 @@ class AccountService:
         with self._stripe(key):
             with self.store.portal(write=False) as uow:
                 user = uow.users.first(email=key) if key else None
-            guard = user.get("login_guard") if user else self._unknown_guard(key)
-            locked = _locked_for(guard, now)
+            if user is not None:
+                locked = _lock_for_source(user, client, now)
+            else:
+                locked = _locked_for(self._unknown_guard(f"{key}\0{client}"), now)
             if locked:
                 self._client_failures.add(client, now)
                 raise AccountLocked(locked)
@@ -304,12 +386,17 @@ class AccountService:
         with self.store.portal() as uow:
             user = uow.users.require(user_id)
             # Another process may have locked it while the hash was being checked.
-            locked = _locked_for(user.get("login_guard"), now)
+            locked = _lock_for_source(user, client, now)
             if locked:
                 raise AccountLocked(locked)
             if user.get("blocked"):
                 raise Forbidden("account_blocked")
-            user["login_guard"] = None
+            guards = _source_guards(user)
+            guards.pop(client, None)
+            user["login_guards"] = guards
+            user.pop("login_guard", None)
+            known = [s for s in user.get("known_sources") or [] if s != client] + [client]
+            user["known_sources"] = known[-self.config.known_sources:]
             user["last_login_at"] = iso(now)
             uow.users.put(user)
             record(
@@ -330,15 +417,14 @@ class AccountService:
         """Count the failure (and audit it); returns the lock's seconds if this one locked."""
         with self.store.portal() as uow:
             if user is not None:
-                fresh = uow.users.get(user["id"])
-                guard = _with_failure((fresh or user).get("login_guard"), now, self.config)
-                if fresh is not None:
-                    fresh["login_guard"] = guard
-                    uow.users.put(fresh)
+                fresh = uow.users.get(user["id"]) or user
+                guard = _fail_source(fresh, client, now, self.config)
+                uow.users.put(fresh)
                 target = f"user:{user['id']}"
             else:
-                guard = _with_failure(self._unknown_guard(key), now, self.config)
-                self._set_unknown_guard(key, guard)
+                unknown_key = f"{key}\0{client}"
+                guard = _with_failure(self._unknown_guard(unknown_key), now, self.config)
+                self._set_unknown_guard(unknown_key, guard)
                 target = f"email:{key}"
             locked = _audit_failure(uow, now, "anonymous", "account.login_failed", target,
                                     guard, client)
@@ -393,7 +479,7 @@ class AccountService:
             raise NotFoundError("usuário", user_id)
         key = normalise_email(user.get("email"))
         with self._stripe(key):
-            locked = _locked_for(user.get("login_guard"), now)
+            locked = _lock_for_source(user, client, now)
             if locked:
                 raise AccountLocked(locked)
             stored = user.get("password_hash")
@@ -410,7 +496,8 @@ class AccountService:
                 user["password_hash"] = password_hash
                 user["session_version"] = int(user.get("session_version") or 0) + 1
                 user["password_changed_at"] = iso(now)
-                user["login_guard"] = None
+                user["login_guards"] = {}
+                user.pop("login_guard", None)
                 uow.users.put(user)
                 record(
                     uow,
@@ -427,14 +514,39 @@ class AccountService:
     def _password_change_failed(self, user_id: str, now: datetime, client: str | None) -> int:
         with self.store.portal() as uow:
             user = uow.users.require(user_id)
-            guard = _with_failure(user.get("login_guard"), now, self.config)
-            user["login_guard"] = guard
+            guard = _fail_source(user, client, now, self.config)
             uow.users.put(user)
             target = f"user:{user_id}"
             locked = _audit_failure(uow, now, target, "account.password_change_failed",
                                     target, guard, client)
             uow.commit()
         return locked
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def end_session(self, user_id: str, session_id: str, until: int) -> None:
+        """Remember that one session ended (a logout) until its cookie would have expired
+        (`until`, epoch seconds). Ended sessions that expired anyway are forgotten; past
+        MAX_ENDED_SESSIONS live ones, every session of the user ends (the version moves on)."""
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            user = uow.users.get(user_id)
+            if user is None:
+                return
+            ended = {
+                sid: exp
+                for sid, exp in (user.get("revoked_sessions") or {}).items()
+                if isinstance(exp, int) and exp > now.timestamp()
+            }
+            ended[session_id] = until
+            if len(ended) > MAX_ENDED_SESSIONS:
+                user["session_version"] = int(user.get("session_version") or 0) + 1
+                ended = {}
+            user["revoked_sessions"] = ended
+            uow.users.put(user)
+            record(uow, at=now, actor=f"user:{user_id}", action="account.logout",
+                   target=f"user:{user_id}")
+            uow.commit()
 
     # -- Discord ------------------------------------------------------------------------------
 
@@ -550,7 +662,8 @@ class AccountService:
             "discord_username": None,
             "session_version": 0,
             "blocked": False,
-            "login_guard": None,
+            "login_guards": {},
+            "known_sources": [],
         }
 
 

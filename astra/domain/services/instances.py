@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from astra.domain.errors import InvalidInput, NotFoundError
+from astra.domain.errors import InvalidInput, LimitExceeded, NotFoundError
 from astra.domain.messages import LANGUAGES
 from astra.domain.services.audit_log import record
 from astra.domain.timestamps import iso
@@ -103,10 +103,7 @@ class InstanceService:
         """Store a bot token checked against the chat platform (`profile` is what it answered).
         Encrypted at rest, bound to the instance; the same bot cannot serve two instances."""
         assert self.cipher is not None and self.hasher is not None
-        token = (token or "").strip()
-        if not 50 <= len(token) <= 100 or any(c.isspace() for c in token):
-            raise InvalidInput("invalid_field", field="bot token")
-        token_hash = self.hasher.fingerprint(f"bot-token:{token}")
+        token_hash, sealed = self._sealed_token(instance_id, token)
         now = self.clock.now()
         with self.store.portal() as uow:
             doc = uow.instances.get(instance_id)
@@ -118,11 +115,9 @@ class InstanceService:
                     "invalid_field", field="bot token (already used by another instance)"
                 )
             doc.update(
-                token_encrypted=self.cipher.encrypt(token, context=f"bot-token:{instance_id}"),
+                token_encrypted=sealed,
                 token_hash=token_hash,
-                bot_profile={
-                    k: profile.get(k) for k in ("id", "username", "avatar", "application_id")
-                },
+                bot_profile=_bot_profile(profile),
                 token_set_at=iso(now),
             )
             uow.instances.put(doc)
@@ -254,18 +249,38 @@ class InstanceService:
         instance's own settings: the runtime that sets it cannot write the portal's files."""
         return self.update_settings(instance_id, {"guild_id": guild_id}, actor=actor)
 
-    def create(self, instance_id: str, *, owner_id: str, name: str, actor: str) -> dict[str, Any]:
+    def create(
+        self,
+        instance_id: str,
+        *,
+        owner_id: str,
+        name: str,
+        actor: str,
+        token: str | None = None,
+        profile: dict[str, Any] | None = None,
+        max_per_owner: int | None = None,
+    ) -> dict[str, Any]:
+        """A new instance, with its bot token when one is given (checked with the chat platform
+        by the caller: `profile`). All or nothing: a refusal (id taken, token refused or used by
+        another instance, the owner's plan full) leaves no instance and no directory behind."""
         if not isinstance(instance_id, str) or not INSTANCE_ID_PATTERN.fullmatch(instance_id):
             raise InvalidInput("invalid_field", field="instance id (a-z, 0-9, -; 3-40)")
         name = (name or "").strip()
         if not 1 <= len(name) <= 80:
             raise InvalidInput("invalid_field", field="name")
+        sealed = self._sealed_token(instance_id, token) if token is not None else None
         now = self.clock.now()
-        # The instance's own domain first: if the portal commit then fails, an orphan settings
-        # file is harmless, while a portal record without settings would be a broken instance.
-        with self.store.instance(instance_id) as uow:
-            if uow.settings.get(SETTINGS_ID) is None:
-                uow.settings.put(
+        # Every refusal is found before anything is written (no directory for a refused id)...
+        with self.store.portal(write=False) as uow:
+            self._check_new(uow, instance_id, owner_id, sealed, max_per_owner)
+        # ...and checked again under the locks that the writes take, so a request racing this
+        # one cannot slip in between. The instance's settings are committed before the portal
+        # record: if the portal commit then fails, an orphan settings file is harmless, while a
+        # record without settings would be a broken instance.
+        with self.store.instance(instance_id) as iuow, self.store.portal() as uow:
+            self._check_new(uow, instance_id, owner_id, sealed, max_per_owner)
+            if iuow.settings.get(SETTINGS_ID) is None:
+                iuow.settings.put(
                     {
                         "id": SETTINGS_ID,
                         "owner_id": owner_id,
@@ -274,11 +289,8 @@ class InstanceService:
                         **DEFAULT_SETTINGS,
                     }
                 )
-                uow.commit()
-        with self.store.portal() as uow:
-            if uow.instances.get(instance_id) is not None:
-                raise InvalidInput("invalid_field", field="instance id (already taken)")
-            doc = {
+                iuow.commit()
+            doc: dict[str, Any] = {
                 "id": instance_id,
                 "owner_id": owner_id,
                 "name": name,
@@ -287,6 +299,13 @@ class InstanceService:
                 "status_reason": None,
                 "token_hash": None,
             }
+            if sealed is not None:
+                doc.update(
+                    token_encrypted=sealed[1],
+                    token_hash=sealed[0],
+                    bot_profile=_bot_profile(profile or {}),
+                    token_set_at=iso(now),
+                )
             uow.instances.add(doc)
             record(
                 uow,
@@ -296,8 +315,35 @@ class InstanceService:
                 target=f"instance:{instance_id}",
                 owner_id=owner_id,
             )
+            if sealed is not None:
+                record(uow, at=now, actor=actor, action="instance.token_set",
+                       target=f"instance:{instance_id}", bot_id=(profile or {}).get("id"))
             uow.commit()
         return doc
+
+    def _sealed_token(self, instance_id: str, token: str) -> tuple[str, str]:
+        """(fingerprint, ciphertext) of a bot token, or InvalidInput when it cannot be one."""
+        assert self.cipher is not None and self.hasher is not None
+        token = (token or "").strip()
+        if not 50 <= len(token) <= 100 or any(c.isspace() for c in token):
+            raise InvalidInput("invalid_field", field="bot token")
+        return (
+            self.hasher.fingerprint(f"bot-token:{token}"),
+            self.cipher.encrypt(token, context=f"bot-token:{instance_id}"),
+        )
+
+    @staticmethod
+    def _check_new(uow: Any, instance_id: str, owner_id: str,
+                   sealed: tuple[str, str] | None, max_per_owner: int | None) -> None:
+        if uow.instances.get(instance_id) is not None:
+            raise InvalidInput("invalid_field", field="instance id (already taken)")
+        if sealed is not None and uow.instances.first(token_hash=sealed[0]) is not None:
+            raise TokenInUse("bot_token_in_use")
+        if max_per_owner is not None:
+            owned = sum(1 for d in uow.instances.find(owner_id=owner_id)
+                        if not d.get("deleted_at"))
+            if owned >= max_per_owner:
+                raise LimitExceeded("instance_limit", limit=max_per_owner)
 
     def settings(self, instance_id: str) -> dict[str, Any]:
         with self.store.instance(instance_id, write=False) as uow:
@@ -329,6 +375,14 @@ class InstanceService:
 
 
 SECRET_FIELDS = ("token_encrypted", "token_hash", "key_hash", "key_verifier")
+
+
+class TokenInUse(LimitExceeded):
+    """The bot already serves another instance (one bot, one instance)."""
+
+
+def _bot_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    return {k: profile.get(k) for k in ("id", "username", "avatar", "application_id")}
 
 
 def public_instance(doc: dict[str, Any]) -> dict[str, Any]:

@@ -152,6 +152,11 @@ class WalletService:
         with self.store.portal(write=False) as uow:
             return _balance(uow, user_id)
 
+    def balances(self, user_ids: list[str]) -> dict[str, int]:
+        """Several users' balances, read at one moment."""
+        with self.store.portal(write=False) as uow:
+            return {u: _balance(uow, u) for u in dict.fromkeys(user_ids)}
+
     def ledger(self, user_id: str) -> list[dict[str, Any]]:
         with self.store.portal(write=False) as uow:
             entries = uow.ledger.find(user_id=user_id)
@@ -228,6 +233,12 @@ class WalletService:
             w = Withdrawal.from_doc(doc)
             if w.status is not WithdrawalStatus.REQUESTED:
                 raise InvalidTransition("invalid_transition", what="o saque", state=w.status.value)
+            if status is WithdrawalStatus.PAID:
+                # The request's debit is already in the balance; below zero means refunds or
+                # chargebacks came after it, and paying would hand out money the seller owes.
+                balance = _balance(uow, w.user_id)
+                if balance < 0:
+                    raise InsufficientBalance("negative_balance", balance=format_brl(balance))
             w.status = status
             w.decided_at = iso(now)
             w.decided_by = actor

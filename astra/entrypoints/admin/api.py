@@ -17,7 +17,7 @@ from astra.domain.errors import InvalidInput, NotFoundError
 from astra.domain.services.diagnostics import Diagnostics
 from astra.domain.services.reporting import Reporting
 from astra.entrypoints.admin.auth import ADMIN_KEY, COOKIE, actor
-from astra.entrypoints.middleware import json_response
+from astra.entrypoints.middleware import json_response, loads_request_json
 from astra.entrypoints.portal import openapi
 from astra.ports.payments import GatewayError, GatewayUnavailable
 from astra.ports.runtime import RuntimeUnavailable
@@ -38,10 +38,12 @@ async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 async def _body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
+    raw = await request.read()
     try:
-        data = await request.json()
+        data = loads_request_json(raw)
     except ValueError:
-        raise InvalidInput("invalid_field", field="JSON body") from None
+        # Malformed, or nested deeper than any admin body needs: the client's mistake.
+        raise web.HTTPBadRequest(reason="Malformed or too deeply nested JSON body") from None
     if not isinstance(data, dict):
         raise InvalidInput("invalid_field", field="JSON body")
     return data
@@ -57,6 +59,14 @@ def _instances(request: web.Request) -> list[str]:
             raise NotFoundError("instância", wanted)
         return [wanted]
     return ids
+
+
+def _known_instance(request: web.Request, instance_id: str) -> None:
+    """404 unless an instance of that id exists: a write unit of work on an unknown id would
+    create its directory."""
+    with _c(request).store().portal(write=False) as uow:
+        if not INSTANCE_ID_PATTERN.fullmatch(instance_id) or uow.instances.get(instance_id) is None:
+            raise NotFoundError("instância", instance_id)
 
 
 def _collect(request: web.Request, collection: str,
@@ -163,9 +173,16 @@ async def stock(request: web.Request) -> web.Response:
 
 
 async def withdrawals(request: web.Request) -> web.Response:
-    """Withdrawal requests (?status=requested|paid|rejected|cancelled)."""
-    return json_response(await _run(_c(request).wallet().withdrawals,
-                                    status=request.query.get("status")))
+    """Withdrawal requests (?status=requested|paid|rejected|cancelled), each with its seller's
+    balance now (`balance_cents`: negative when chargebacks came after the request)."""
+    wallet = _c(request).wallet()
+
+    def rows() -> list[dict[str, Any]]:
+        docs = wallet.withdrawals(status=request.query.get("status"))
+        balances = wallet.balances([d["user_id"] for d in docs])
+        return [{**d, "balance_cents": balances[d["user_id"]]} for d in docs]
+
+    return json_response(await _run(rows))
 
 
 async def accounts(request: web.Request) -> web.Response:
@@ -406,6 +423,7 @@ async def block_customer(request: web.Request) -> web.Response:
     instance_id = str(data.get("instance") or "")
     if not INSTANCE_ID_PATTERN.fullmatch(instance_id):
         raise InvalidInput("invalid_field", field="instance")
+    await _run(_known_instance, request, instance_id)
     blocked = data.get("blocked", True)
     if not isinstance(blocked, bool):
         raise InvalidInput("invalid_field", field="blocked")

@@ -7,7 +7,13 @@ from aiohttp import web
 from astra.container import Container
 from astra.entrypoints.admin import api, auth, metrics, pages
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
-from astra.entrypoints.middleware import errors_as_json, request_timeout, security_headers
+from astra.entrypoints.middleware import (
+    TRUSTED_PROXIES_KEY,
+    errors_as_json,
+    request_timeout,
+    security_headers,
+    trusted_networks,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -22,11 +28,12 @@ def create_admin_app(container: Container) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "admin"
+    app[TRUSTED_PROXIES_KEY] = trusted_networks(settings.trusted_proxies)
     app[auth.ACCESS_KEY] = auth.AdminAccess(
         token=settings.admin_token, monitor_token=settings.admin_monitor_token,
         user=settings.admin_user, password=settings.admin_password,
         session_secret=settings.session_secret,
-        secure=settings.public_url.startswith("https://"))
+        secure=settings.public_url.startswith("https://"), store=container.store())
     app[metrics.CONTAINER_KEY] = container
     app.router.add_get("/health", health)
     app.router.add_post("/admin/login", auth.login)

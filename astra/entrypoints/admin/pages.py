@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import jinja2
 import orjson
@@ -27,9 +28,9 @@ from astra.domain.errors import DomainError, NotFoundError
 from astra.domain.order import OrderStatus
 from astra.domain.timestamps import parse_iso
 from astra.domain.wallet import WithdrawalStatus
-from astra.entrypoints.admin import api, charts
+from astra.entrypoints.admin import api, auth, charts
 from astra.entrypoints.admin.api import CONTAINER_KEY
-from astra.entrypoints.admin.auth import ADMIN_KEY, COOKIE
+from astra.entrypoints.admin.auth import ADMIN_KEY
 from astra.entrypoints.admin.texts import DEFAULT, LANGUAGES, status_label, translator
 from astra.ports.runtime import RuntimeUnavailable
 from astra.ports.store import INSTANCE_ID_PATTERN
@@ -116,6 +117,24 @@ def _env() -> jinja2.Environment:
     return env
 
 
+# What an id that goes into an action's URL may look like: the platform's own ids (ord_…, usr_…,
+# wd_…), Discord snowflakes, instance ids and plugin names all fit. Ids come from tenant data
+# (a bot writes buyers, carts and orders): one like "../accounts/usr_x" would otherwise aim a
+# button at another route. It must start with a letter or digit, so "." and ".." never match.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
+
+
+def api_path(*parts: Any, **query: Any) -> str | None:
+    """`/api/<part>/<part>...?<query>`, each part quoted as exactly one path segment; None (no
+    button) when a part or a query value is not a well-formed id."""
+    values = [*parts, *(v for v in query.values() if v not in (None, ""))]
+    if not all(isinstance(v, str) and SAFE_ID.fullmatch(v) for v in values):
+        return None
+    path = "/api/" + "/".join(quote(part, safe="") for part in parts)
+    wanted = {k: v for k, v in query.items() if v not in (None, "")}
+    return f"{path}?{urlencode(wanted)}" if wanted else path
+
+
 def _url(request: web.Request, **changes: Any) -> str:
     """This page's URL with some query parameters changed (None removes one)."""
     query = dict(request.query)
@@ -139,6 +158,7 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
         "money": lambda c: money(c, lang),
         "when": lambda v: when(v, lang),
         "url": lambda **kw: _url(request, **kw),
+        "api_path": api_path,
         "nav": NAV,
         "path": request.path,
         "q": request.query,
@@ -235,7 +255,7 @@ async def logout_page(request: web.Request) -> web.StreamResponse:
     # A GET as well as the API's POST: a monitor session may not POST, yet must be able to leave.
     # The session cookie is SameSite=Strict, so another site cannot log an operator out.
     response = web.HTTPFound(LOGIN)
-    response.del_cookie(COOKIE, path="/")
+    await auth.end_session(request, response)
     raise response
 
 

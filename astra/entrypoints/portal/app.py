@@ -6,7 +6,13 @@ from aiohttp import web
 
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
-from astra.entrypoints.middleware import errors_as_json, request_timeout, security_headers
+from astra.entrypoints.middleware import (
+    TRUSTED_PROXIES_KEY,
+    errors_as_json,
+    request_timeout,
+    security_headers,
+    trusted_networks,
+)
 from astra.entrypoints.portal import api_routes, auth_routes, internal_api, pages, sessions
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
@@ -31,13 +37,15 @@ def create_portal_app(container: Container) -> web.Application:
     app.on_shutdown.append(queue.stop)
     settings = container.settings()
     store = container.store()
+    app[TRUSTED_PROXIES_KEY] = trusted_networks(settings.trusted_proxies)
 
     def load_user(user_id: str) -> dict | None:
         with store.portal(write=False) as uow:
             return uow.users.get(user_id)
 
     sessions.install(app, secret=settings.session_secret,
-                     secure=settings.public_url.startswith("https://"), load_user=load_user)
+                     secure=settings.public_url.startswith("https://"), load_user=load_user,
+                     revoke=container.accounts().end_session)
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
     internal_api.add_routes(app, container)

@@ -29,7 +29,13 @@ from astra.domain.errors import DomainError
 from astra.domain.messages import DEFAULT_LANGUAGE, LANGUAGES, render
 from astra.domain.services.accounts import public_user
 from astra.domain.services.plans import plan_state
-from astra.entrypoints.middleware import json_error, json_response, read_form
+from astra.entrypoints.middleware import (
+    client_address,
+    json_error,
+    json_response,
+    loads_request_json,
+    read_form,
+)
 from astra.entrypoints.portal import sessions
 from astra.logs import get_logger
 
@@ -66,7 +72,7 @@ def _language(request: web.Request) -> str:
 
 
 def _client(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return client_address(request)
 
 
 _R = TypeVar("_R", bound=web.StreamResponse)
@@ -128,8 +134,8 @@ async def _read_fields(request: web.Request) -> tuple[dict[str, Any], bool]:
         return {k: v for k, v in form.items() if isinstance(v, str)}, True
     if request.content_type == "application/json":
         try:
-            data = orjson.loads(await request.read())
-        except (orjson.JSONDecodeError, UnicodeDecodeError):
+            data = loads_request_json(await request.read())
+        except ValueError:  # malformed (UnicodeDecodeError too), or nested too deeply
             raise _Refusal(400, "malformed_json") from None
         if not isinstance(data, dict):
             raise _Refusal(400, "malformed_json")
@@ -200,7 +206,7 @@ async def logout(request: web.Request) -> web.Response:
     # cannot log anyone out.
     form = request.content_type in FORM_TYPES
     response = _redirect("/") if form else json_response({"ok": True})
-    sessions.end_session(response)
+    await sessions.end_session(request, response)
     return _no_store(response)
 
 

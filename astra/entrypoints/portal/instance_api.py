@@ -176,6 +176,7 @@ async def create_instance(request: web.Request) -> web.Response:
     profile = await checked_bot_profile(request, token) if token else None
     if token and await blocking(_token_in_use, container, token, None):
         raise ApiError(409, "bot_token_in_use", "Este bot já está ligado a outra instância.")
+    # One call that creates the instance with its token, or refuses and leaves nothing.
     doc = public_instance(
         await blocking(
             container.instances().create,
@@ -183,12 +184,11 @@ async def create_instance(request: web.Request) -> web.Response:
             owner_id=user_id(request),
             name=body["name"],
             actor=actor(request),
+            token=token,
+            profile=profile,
+            max_per_owner=container.settings().max_instances_per_seller,
         )
     )
-    if token and profile:
-        doc = await blocking(
-            container.instances().set_bot_token, doc["id"], token, profile, actor=actor(request)
-        )
     return respond(await _with_settings(request, doc), status=201)
 
 

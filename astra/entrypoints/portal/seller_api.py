@@ -14,12 +14,11 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-import orjson
 from aiohttp import web
 
 from astra.domain.errors import DomainError, InvalidInput, NotFoundError
 from astra.domain.messages import DEFAULT_LANGUAGE, LANGUAGES
-from astra.entrypoints.middleware import json_error, json_response
+from astra.entrypoints.middleware import json_error, json_response, loads_request_json
 from astra.entrypoints.portal import api_schemas, openapi
 from astra.entrypoints.portal.sessions import current_user, require_user
 
@@ -107,8 +106,8 @@ def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         return {}
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return loads_request_json(raw)
+    except ValueError:  # malformed, or nested deeper than any body of this API
         raise ApiError(400, "invalid_json", "O corpo da requisição não é um JSON válido.") from None
 
 

@@ -1,8 +1,10 @@
 """Portal sessions: a signed cookie, a CSRF token, and the user behind them.
 
-The cookie holds {user id, session version, CSRF token, issued at} signed with
+The cookie holds {user id, session id, session version, CSRF token, issued at} signed with
 PORTAL_SESSION_SECRET (HMAC-SHA256). Nothing secret is in it; changing the password bumps the
-user's session version, which ends every other session. State-changing requests that come with
+user's session version, which ends every other session. Logging out records the session id as
+ended in the user's document, so a copy of the cookie (saved before the logout, stolen) is
+refused from then on, in every process. State-changing requests that come with
 the cookie must carry the CSRF token (`X-CSRF-Token` header or a `csrf_token` form field);
 `GET /api/me` hands it to API clients.
 """
@@ -34,6 +36,8 @@ CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/internal/", "/auth/local/login",
 SECRET_KEY = web.AppKey("session_secret", str)
 SECURE_KEY = web.AppKey("session_secure", bool)
 USERS_KEY = web.AppKey("session_users", object)  # callable(user_id) -> user doc | None
+# callable(user_id, session id, until epoch seconds): ends one session for good.
+REVOKE_KEY = web.AppKey("session_revoke", object)
 USER_KEY = web.RequestKey("user", object)
 SESSION_KEY = web.RequestKey("session", object)
 
@@ -54,7 +58,7 @@ def sign(secret: str, payload: dict[str, Any]) -> str:
     return f"{body}.{_b64(mac)}"
 
 
-def unsign(secret: str, value: str) -> dict[str, Any] | None:
+def unsign(secret: str, value: str, max_age: int = MAX_AGE) -> dict[str, Any] | None:
     try:
         body, mac = value.split(".", 1)
         expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
@@ -63,7 +67,7 @@ def unsign(secret: str, value: str) -> dict[str, Any] | None:
         payload = orjson.loads(_unb64(body))
     except (ValueError, orjson.JSONDecodeError):
         return None
-    if not isinstance(payload, dict) or time.time() - float(payload.get("iat", 0)) > MAX_AGE:
+    if not isinstance(payload, dict) or time.time() - float(payload.get("iat", 0)) > max_age:
         return None
     return payload
 
@@ -72,7 +76,8 @@ def start_session(request: web.Request, response: web.StreamResponse,
                   user: dict[str, Any]) -> str:
     """Put a new session for `user` on `response`; returns its CSRF token."""
     csrf = secrets.token_urlsafe(24)
-    payload = {"uid": user["id"], "ver": int(user.get("session_version") or 0),
+    payload = {"uid": user["id"], "sid": secrets.token_urlsafe(12),
+               "ver": int(user.get("session_version") or 0),
                "csrf": csrf, "iat": int(time.time())}
     response.set_cookie(COOKIE, sign(request.app[SECRET_KEY], payload), max_age=MAX_AGE,
                         httponly=True, samesite="Lax", secure=request.app[SECURE_KEY],
@@ -80,8 +85,27 @@ def start_session(request: web.Request, response: web.StreamResponse,
     return csrf
 
 
-def end_session(response: web.StreamResponse) -> None:
+def session_live(user: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Whether a validly signed session still stands for this user: not blocked, same session
+    version, and not ended by a logout."""
+    sid = payload.get("sid")
+    return (
+        not user.get("blocked")
+        and int(user.get("session_version") or 0) == int(payload.get("ver", -1))
+        # A cookie from before session ids could not be ended one by one: it is not accepted.
+        and isinstance(sid, str)
+        and sid not in (user.get("revoked_sessions") or {})
+    )
+
+
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    """Drop the cookie and end the session server-side, so a saved copy is refused too."""
     response.del_cookie(COOKIE, path="/")
+    session = request.get(SESSION_KEY)
+    if session:
+        until = int(session.get("iat", 0)) + MAX_AGE
+        await asyncio.to_thread(request.app[REVOKE_KEY], str(session["uid"]),
+                                str(session["sid"]), until)
 
 
 def current_user(request: web.Request) -> dict[str, Any] | None:
@@ -103,8 +127,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if payload is not None:
             load = request.app[USERS_KEY]
             user = await asyncio.to_thread(load, str(payload.get("uid")))
-            if user is not None and not user.get("blocked") and \
-                    int(user.get("session_version") or 0) == int(payload.get("ver", -1)):
+            if user is not None and session_live(user, payload):
                 request[USER_KEY] = user
                 request[SESSION_KEY] = payload
     if request.method not in SAFE_METHODS and request[SESSION_KEY] is not None and \
@@ -136,8 +159,10 @@ def require_user(handler: Handler) -> Handler:
 
 
 def install(app: web.Application, *, secret: str, secure: bool,
-            load_user: Callable[[str], dict[str, Any] | None]) -> None:
+            load_user: Callable[[str], dict[str, Any] | None],
+            revoke: Callable[[str, str, int], None]) -> None:
     app[SECRET_KEY] = secret
     app[SECURE_KEY] = secure
     app[USERS_KEY] = load_user
+    app[REVOKE_KEY] = revoke
     app.middlewares.append(session_middleware)

@@ -28,9 +28,9 @@ COPY astra ./astra
 # constraints.txt: the versions the test suite ran with.
 RUN pip install -c constraints.txt . && rm -rf /src
 
-# The data directory belongs to the user, so a named volume mounted here starts writable.
-# No VOLUME instruction: instance containers use this image too and must get no anonymous volume
-# (their only mount is their own data/instances/<id>).
+# The platform's data directory belongs to the user, so a named volume mounted here starts
+# writable. No VOLUME instruction: instance containers use this image too and must get no
+# volume at all (they reach their data through the platform's internal API).
 RUN mkdir -p /data && chown 10001:10001 /data
 ENV ASTRA_DATA_DIR=/data \
     ASTRA_MODE=production \
@@ -41,10 +41,10 @@ USER 10001:10001
 EXPOSE 3100 3000
 
 # One check for both roles. An instance runtime (ASTRA_INSTANCE_ID set) is healthy while its bot
-# writes its heartbeat (every 10 s: instances/<id>/heartbeat.json); the platform while /health
-# answers 200 (503 when the store cannot be read).
+# beats (every 10 s it touches /tmp/astra-heartbeat-<id> in its private tmpfs, besides telling
+# the platform); the platform while /health answers 200 (503 when the store cannot be read).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD python -c "import json, os, sys, time, urllib.request; i = os.environ.get('ASTRA_INSTANCE_ID'); d = os.environ.get('ASTRA_DATA_DIR', '/data'); sys.exit(0 if time.time() - json.load(open(os.path.join(d, 'instances', i, 'heartbeat.json')))['at'] < 60 else 1) if i else urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('ASTRA_PORTAL_PORT', '3100'), timeout=4)"
+  CMD python -c "import os, sys, time, urllib.request; i = os.environ.get('ASTRA_INSTANCE_ID'); sys.exit(0 if time.time() - os.stat('/tmp/astra-heartbeat-%s' % i).st_mtime < 60 else 1) if i else urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('ASTRA_PORTAL_PORT', '3100'), timeout=4)"
 
 ENTRYPOINT ["astra"]
 CMD ["serve"]

@@ -210,7 +210,6 @@ class _RootfsWriter:
             if host.is_symlink():  # a merged-/usr host: the image mirrors it
                 self.symlink(f"/{top}", os.readlink(host))
         self.dir("/tmp", 0o1777)
-        self.dir("/data")
         self.dir("/home/astra", 0o755, uid=USER_ID)
         self.dir("/root", 0o700)
         self._etc()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import interactions
@@ -177,7 +179,11 @@ class WorkerExtension(interactions.Extension):
             await self.bot_ctx.api.heartbeat(Heartbeat(pid=os.getpid(), error=reason))
 
     async def beat(self) -> None:
-        """What the runtime monitor reads: alive, ready since, gateway latency."""
+        """What the runtime monitor reads: alive, ready since, gateway latency. A file in the
+        runtime's own scratch space is touched first, for the container's HEALTHCHECK (the
+        bot is alive even while its platform restarts); the platform never reads it."""
+        with contextlib.suppress(OSError):
+            Path(tempfile.gettempdir(), f"astra-heartbeat-{self.bot_ctx.instance_id}").touch()
         latency = self.bot.latency
         await self.bot_ctx.api.heartbeat(
             Heartbeat(

@@ -42,6 +42,8 @@ class Cart:
     closed_at: str | None = None
     message_id: str | None = None  # the cart message the bot keeps up to date
     channel_closed_at: str | None = None
+    # The buyer pressed "Recebi" under a delivery made in the cart channel: it may close.
+    received_at: str | None = None
 
     def line(self, variant_id: str) -> CartLine | None:
         return next((ln for ln in self.lines if ln.variant_id == variant_id), None)

@@ -29,7 +29,7 @@ from astra.domain.events import DomainEvent
 from astra.domain.services.delivery import DeliveryService
 from astra.domain.services.instances import SETTINGS_ID, settings_of
 from astra.logs import get_logger
-from astra.ports.chat import ChatError, OutgoingMessage
+from astra.ports.chat import Button, ChatError, OutgoingMessage
 from astra.ports.store import StoreError
 
 log = get_logger("astra.courier")
@@ -167,7 +167,21 @@ class Courier:
             except ChatError as exc:
                 log.warning("courier.announcement_failed", order=order_id, error=str(exc))
         cart = await asyncio.to_thread(sales.get_cart_by_id, instance_id, order.cart_id)
-        if cart.channel_id and "dm" in channel.split(","):
+        if cart.channel_id and "cart_channel" in channel.split(","):
+            # The keys are in this channel (closed DMs): it stays open for them, and says so.
+            days = int(settings.get("delivery_channel_keep_days") or 7)
+            with contextlib.suppress(ChatError):
+                await chat.send_message(
+                    cart.channel_id,
+                    OutgoingMessage(
+                        content=t(language, "kept_channel", buyer=f"<@{order.buyer_id}>",
+                                  order=order.id, days=days),
+                        components=[[Button(t(language, "btn_received"),
+                                            f"astra:order:received:{order.id}",
+                                            style="success")]],
+                    ),
+                )
+        elif cart.channel_id and "dm" in channel.split(","):
             with contextlib.suppress(ChatError):
                 await chat.send_message(
                     cart.channel_id,

@@ -115,7 +115,19 @@ class InstanceAPI(Protocol):
     # -- cart channels (the janitor) -----------------------------------------------------------
     async def carts_with_open_channels(self) -> list[dict[str, Any]]:
         """Ended carts whose channel is still open: [{id, state, buyer_id, channel_id,
-        closed_at, order_id, order_status}]."""
+        closed_at, order_id, order_status, keep_until}]. `keep_until` (ISO time or None): a
+        delivery was made in the channel, which stays readable until then."""
+        ...
+
+    async def acknowledge_delivery(self, order_id: str, buyer_id: str) -> bool:
+        """The buyer pressed "Recebi" under a delivery made in their cart channel: it may
+        close now. Only the order's own buyer counts (another's order: NotFoundError)."""
+        ...
+
+    async def send_purchases(self, buyer_id: str, interaction_token: str) -> int:
+        """`/minhas-compras`: the platform answers the buyer's deferred interaction itself,
+        ephemerally, with their delivered keys (they never pass through the bot). Returns how
+        many orders were listed."""
         ...
 
     async def mark_cart_channel_closed(self, cart_id: str) -> None: ...

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from astra.adapters.instance_api.http import HttpInstanceAPI
+from astra.domain.errors import NotFoundError
 from tests.e2e.bot_world import INSTANCE, OWNER, Shop, running_shop, text_of
 
 pytestmark = [
@@ -162,6 +163,38 @@ async def test_dms_closed_delivers_in_the_cart_channel(data_dir: Path) -> None:
         )
         assert f"<@{buyer.id}>" in message["content"]
         assert shop.discord.dm_messages(buyer.id) == []
+        channel = opened["channel"]
+        kept = await shop.discord.wait_for_message(
+            channel, check=lambda m: "Recebi" in str(m.get("components")), timeout=10
+        )
+        assert "7 dias" in kept["content"] and "/minhas-compras" in kept["content"]
+
+        def channel_open() -> bool:
+            return any(str(c["id"]) == str(channel)
+                       for c in shop.discord.channels_of(shop.guild.id))
+
+        # The janitor runs every 0.1 s and closes paid carts at once here: not this one.
+        await asyncio.sleep(1.5)
+        assert channel_open()
+
+        # The keys again, any time, for their buyer only.
+        mine = await shop.command("minhas-compras", user=buyer)
+        assert mine.ephemeral and "ONLY-KEY-1" in text_of(mine), text_of(mine)
+        stranger = shop.buyer("curioso")
+        theirs = await shop.command("minhas-compras", user=stranger)
+        assert "ONLY-KEY" not in text_of(theirs) and "ainda não tem compras" in text_of(theirs)
+        # Nobody else's "Recebi" counts.
+        with pytest.raises(NotFoundError):
+            await asyncio.to_thread(shop.delivery.acknowledge, INSTANCE, order.id,
+                                    str(stranger.id))
+        assert channel_open()
+
+        got_it = await shop.discord.click(kept, buyer.id, f"astra:order:received:{order.id}")
+        assert (await got_it.response())["data"]["flags"] & 64  # answered, to the buyer only
+        # Recorded, and the channel closes (taking the thank-you note with it).
+        await shop.eventually(lambda: not channel_open(), what="the channel closed")
+        with shop.store.instance(INSTANCE, write=False) as uow:
+            assert uow.carts.require(order.cart_id)["received_at"]
 
 
 async def test_last_key_race_and_seller_commands_refused_to_buyers(data_dir: Path) -> None:

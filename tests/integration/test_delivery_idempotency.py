@@ -228,3 +228,38 @@ async def test_a_lost_answer_on_a_call_that_cannot_be_repeated_is_a_retryable_er
     assert lost.value.retryable
     # Discord did create it: the caller finds it by its topic (see the shop's cart flow).
     assert [c["name"] for c in world.fake.channels_of(guild.id)].count("carrinho-x") == 1
+
+
+async def test_a_delivery_in_the_cart_channel_keeps_it_until_received_or_its_days(
+    data_dir: Path,
+) -> None:
+    """Closed DMs: the keys go to the cart channel, which must stay readable for the instance's
+    `delivery_channel_keep_days`, or until the buyer presses "Recebi" (theirs alone)."""
+    from datetime import timedelta
+
+    from astra.domain.errors import NotFoundError
+
+    shop = make_shop(data_dir, keys=2)
+    buyer = "555555555555555555"
+    shop.sales.add_item(INSTANCE, buyer, shop.product_id, shop.variant_id, 1)
+    order = shop.sales.checkout(INSTANCE, buyer)
+    shop.sales.bind_cart_channel(INSTANCE, order.cart_id, "900000000000000001", "9000000002")
+    shop.settlement.confirm_payment(INSTANCE, order.id, amount_cents=1990, payment_id="p")
+    chat = RecordingChat(dms_closed=True)
+    done = await shop.delivery.deliver(INSTANCE, order.id, {"chat": chat})
+    assert done is not None and done.channel == "cart_channel"
+    cart = shop.sales.get_cart_by_id(INSTANCE, order.cart_id).to_doc()
+    keep = shop.delivery.channel_keep_until(INSTANCE, cart, order.id)
+    assert keep == shop.clock.now() + timedelta(days=7)
+    shop.instances.update_settings(INSTANCE, {"delivery_channel_keep_days": 2}, actor="t")
+    assert shop.delivery.channel_keep_until(INSTANCE, cart, order.id) == \
+        shop.clock.now() + timedelta(days=2)
+    with pytest.raises(NotFoundError):
+        shop.delivery.acknowledge(INSTANCE, order.id, "666666666666666666")
+    assert shop.delivery.acknowledge(INSTANCE, order.id, buyer)
+    cart = shop.sales.get_cart_by_id(INSTANCE, order.cart_id).to_doc()
+    assert shop.delivery.channel_keep_until(INSTANCE, cart, order.id) is None
+    purchases = shop.delivery.purchases_of(INSTANCE, buyer)
+    assert [p["order_id"] for p in purchases] == [order.id]
+    assert purchases[0]["lines"][0]["keys"] == ["KEY-00000"]
+    assert shop.delivery.purchases_of(INSTANCE, "666666666666666666") == []

@@ -200,6 +200,18 @@ class HttpInstanceAPI:
     async def carts_with_open_channels(self) -> list[dict[str, Any]]:
         return await self.call("carts_with_open_channels")
 
+    async def acknowledge_delivery(self, order_id: str, buyer_id: str) -> bool:
+        return bool(
+            await self.call("acknowledge_delivery", order_id=order_id, buyer_id=buyer_id)
+        )
+
+    async def send_purchases(self, buyer_id: str, interaction_token: str) -> int:
+        return int(
+            await self.call(
+                "send_purchases", buyer_id=buyer_id, interaction_token=interaction_token
+            )
+        )
+
     async def mark_cart_channel_closed(self, cart_id: str) -> None:
         await self.call("mark_cart_channel_closed", cart_id=cart_id)
 

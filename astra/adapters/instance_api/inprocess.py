@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+from astra.adapters.chat.discord.rest import DiscordRest
+from astra.adapters.chat.discord.texts import t
 from astra.domain.cart import Cart
 from astra.domain.catalog import Product
 from astra.domain.coupon import Coupon
@@ -22,7 +24,41 @@ from astra.domain.order import Order
 from astra.domain.services.instances import SETTINGS_ID, settings_of
 from astra.domain.services.sales import CartView
 from astra.domain.stock import ImportReport, KeyState
-from astra.ports.instance_api import Heartbeat, PaymentStart
+from astra.domain.timestamps import iso, parse_iso
+from astra.ports.chat import ChatError
+from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable, PaymentStart
+
+# Discord's limit on a message's content, and how many follow-ups one answer may take.
+MAX_MESSAGE = 2000
+MAX_FOLLOWUPS = 5
+
+
+def purchases_messages(purchases: list[dict[str, Any]], language: str) -> list[str]:
+    """`/minhas-compras` as at most MAX_FOLLOWUPS messages of at most MAX_MESSAGE characters,
+    newest orders first; a key is never cut across two messages."""
+    if not purchases:
+        return [t(language, "my_purchases_none")]
+    lines = [t(language, "my_purchases_title")]
+    for purchase in purchases:
+        when = f"<t:{int(parse_iso(purchase['delivered_at']).timestamp())}:d>" \
+            if parse_iso(purchase.get("delivered_at")) else "-"
+        lines.append(t(language, "my_purchases_order", order=purchase["order_id"], when=when))
+        for line in purchase["lines"]:
+            lines.append(f"• {line['product']} — {line['variant']} ×{line['quantity']}")
+            lines += [f"  `{key}`" for key in line["keys"]]
+            if line["content"]:
+                lines.append(f"  {line['content']}")
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        line = line[:MAX_MESSAGE]
+        if current and len(current) + 1 + len(line) > MAX_MESSAGE:
+            messages.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    messages.append(current)
+    return messages[:MAX_FOLLOWUPS]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -181,6 +217,11 @@ class InProcessInstanceAPI:
                     status = sales.get_order(self.instance_id, cart["order_id"]).status.value
                 except NotFoundError:
                     status = None
+            keep = None
+            if cart["state"] == "paid":
+                keep = self._service("delivery").channel_keep_until(
+                    self.instance_id, cart, cart.get("order_id")
+                )
             out.append(
                 {
                     "id": cart["id"],
@@ -190,12 +231,41 @@ class InProcessInstanceAPI:
                     "closed_at": cart.get("closed_at"),
                     "order_id": cart.get("order_id"),
                     "order_status": status,
+                    "keep_until": iso(keep),
                 }
             )
         return out
 
     async def carts_with_open_channels(self) -> list[dict[str, Any]]:
         return await self._run(self._carts_with_open_channels)
+
+    async def acknowledge_delivery(self, order_id: str, buyer_id: str) -> bool:
+        return await self._run(
+            self._service("delivery").acknowledge, self.instance_id, order_id, buyer_id
+        )
+
+    async def send_purchases(self, buyer_id: str, interaction_token: str) -> int:
+        purchases = await self._run(
+            self._service("delivery").purchases_of, self.instance_id, buyer_id
+        )
+        settings = await self.settings()
+        language = settings.get("language") or "pt-BR"
+        token = await self._run(self._service("instances").bot_token, self.instance_id)
+        doc = await self._run(self._service("instances").get, self.instance_id)
+        application_id = str((doc.get("bot_profile") or {}).get("application_id") or "")
+        if not token or not application_id:
+            raise InstanceAPIUnavailable("the instance has no bot to answer with")
+        messages = purchases_messages(purchases, language)
+        async with DiscordRest(token, self.container.settings().discord_api_base) as discord:
+            try:
+                for content in messages:
+                    await discord.followup(
+                        application_id, interaction_token, content, ephemeral=True
+                    )
+            except ChatError as exc:
+                # An expired or foreign interaction token: nothing was shown to anyone.
+                raise InvalidInput("invalid_field", field="interaction_token") from exc
+        return len(purchases)
 
     async def mark_cart_channel_closed(self, cart_id: str) -> None:
         await self._run(

@@ -31,6 +31,7 @@ from astra.ports.payments import Charge
 SNOWFLAKE = re.compile(r"^\d{5,25}$")
 ENTITY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 COUPON_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+INTERACTION_TOKEN = re.compile(r"^[A-Za-z0-9._-]{20,500}$")
 # Ordinary requests are small; a stock import may carry a file of keys.
 MAX_BODY = 64 * 1024
 MAX_STOCK_BODY = 2 * 1024 * 1024
@@ -58,6 +59,12 @@ def snowflake(name: str, value: Any) -> str:
 def entity_id(name: str, value: Any) -> str:
     if not isinstance(value, str) or not ENTITY_ID.fullmatch(value):
         raise FieldError(name, "must be an id")
+    return value
+
+
+def interaction_token(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not INTERACTION_TOKEN.fullmatch(value):
+        raise FieldError(name, "must be an interaction token")
     return value
 
 
@@ -319,6 +326,18 @@ OPERATIONS: dict[str, Operation] = {
             "check_payment", "POST", "/orders/{order_id}/check", {"order_id": entity_id}, ORDER
         ),
         Operation("carts_with_open_channels", "GET", "/cart-channels", {}),
+        Operation(
+            "acknowledge_delivery",
+            "POST",
+            "/orders/{order_id}/received",
+            {"order_id": entity_id, "buyer_id": snowflake},
+        ),
+        Operation(
+            "send_purchases",
+            "POST",
+            "/buyers/{buyer_id}/purchases",
+            {**BUYER, "interaction_token": interaction_token},
+        ),
         Operation(
             "mark_cart_channel_closed",
             "POST",

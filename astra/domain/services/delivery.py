@@ -303,3 +303,86 @@ class DeliveryService:
             if released:
                 uow.commit()
         return released
+
+    # -- after a delivery ------------------------------------------------------------------------
+
+    def purchases_of(
+        self, instance_id: str, buyer_id: str, *, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """The buyer's delivered orders, newest first, with what was delivered in clear: for
+        the buyer alone (`/minhas-compras`), who may have lost a DM or a closed channel.
+        [{order_id, delivered_at, lines: [{product, variant, quantity, keys, content}]}]"""
+        with self.store.instance(instance_id, write=False) as uow:
+            orders = [
+                Order.from_doc(d)
+                for d in uow.orders.find(buyer_id=buyer_id)
+                if d["status"] == OrderStatus.DELIVERED.value
+            ]
+            orders.sort(key=lambda o: o.delivered_at or "", reverse=True)
+            orders = orders[:limit]
+            key_docs = {
+                o.id: [[uow.stock.require(k) for k in ln.key_ids] for ln in o.lines]
+                for o in orders
+            }
+            contents = {
+                ln.product_id: (uow.products.get(ln.product_id) or {}).get("content") or ""
+                for o in orders
+                for ln in o.lines
+            }
+        vault = self.vaults(instance_id)
+        out = []
+        for order in orders:
+            lines = []
+            for index, line in enumerate(order.lines):
+                keys = [
+                    vault.decrypt(d["secret"], context=d["fingerprint"])
+                    for d in key_docs[order.id][index]
+                ]
+                lines.append(
+                    {
+                        "product": line.product_name,
+                        "variant": line.variant_name,
+                        "quantity": line.quantity,
+                        "keys": keys,
+                        # text deliveries: what the product delivers to everyone who buys it
+                        "content": "" if keys else contents.get(line.product_id, ""),
+                    }
+                )
+            out.append({"order_id": order.id, "delivered_at": order.delivered_at, "lines": lines})
+        return out
+
+    def acknowledge(self, instance_id: str, order_id: str, buyer_id: str) -> bool:
+        """The buyer says they have the keys delivered in their cart channel: the channel may
+        close now instead of waiting for its time. Only the order's own buyer can say so."""
+        now = self.clock.now()
+        with self.store.instance(instance_id) as uow:
+            doc = uow.orders.get(order_id)
+            if doc is None or doc["buyer_id"] != buyer_id:
+                raise NotFoundError("pedido", order_id)
+            cart = uow.carts.get(doc["cart_id"])
+            if cart is None or cart.get("received_at"):
+                return False
+            cart["received_at"] = iso(now)
+            uow.carts.put(cart)
+            record(uow, at=now, actor=f"buyer:{buyer_id}", action="delivery.received",
+                   target=f"order:{order_id}")
+            uow.commit()
+        return True
+
+    def channel_keep_until(
+        self, instance_id: str, cart: dict[str, Any], order_id: str | None
+    ) -> datetime | None:
+        """Until when a paid cart's channel must stay open: a delivery made in it stays
+        readable for the instance's `delivery_channel_keep_days`, unless the buyer pressed
+        "Recebi". None: nothing in it needs keeping."""
+        if not order_id or cart.get("received_at"):
+            return None
+        with self.store.instance(instance_id, write=False) as uow:
+            delivery = uow.deliveries.get(order_id)
+            settings = settings_of(uow.settings.get(SETTINGS_ID))
+        if delivery is None or "cart_channel" not in (delivery.get("channel") or "").split(","):
+            return None
+        delivered = parse_iso(delivery.get("delivered_at"))
+        if delivered is None:
+            return None
+        return delivered + timedelta(days=int(settings.get("delivery_channel_keep_days") or 7))

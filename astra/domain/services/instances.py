@@ -30,6 +30,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "buyer_role_id": None,
     "staff_role_id": None,
     "cart_category_id": None,
+    # A delivery that had to go to the cart channel (closed DMs) keeps that channel this long,
+    # unless the buyer says they got it first.
+    "delivery_channel_keep_days": 7,
 }
 
 # What a seller may change, and how it is checked.
@@ -56,6 +59,9 @@ def validate_settings_change(changes: dict[str, Any]) -> dict[str, Any]:
             # default; our carts may be shorter because the charge is cancelled with the cart.
             if isinstance(value, bool) or not isinstance(value, int) or not 60 <= value <= 86400:
                 raise InvalidInput("invalid_field", field="cart_ttl_seconds")
+        elif key == "delivery_channel_keep_days":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 30:
+                raise InvalidInput("invalid_field", field=key)
         elif key == "min_order_cents":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
                 raise InvalidInput("invalid_field", field="min_order_cents")

@@ -28,6 +28,8 @@ INVITE_SCOPES = ("bot", "applications.commands")
 # A short wait is cheaper than making the seller press the button again; a long one is not.
 MAX_RATE_LIMIT_WAIT = 2.0
 _SNOWFLAKE = re.compile(r"^\d{5,25}$")
+_INTERACTION_TOKEN = re.compile(r"^[A-Za-z0-9._-]{20,500}$")
+EPHEMERAL = 1 << 6
 
 
 class MissingAccess(ChatError):
@@ -161,6 +163,20 @@ class DiscordRest:
             ]
             data = await self._request("POST", path, form=fields)
         return str(data["id"])
+
+    async def followup(
+        self, application_id: str, interaction_token: str, content: str, *, ephemeral: bool
+    ) -> str:
+        """A follow-up message to an interaction the bot deferred, sent by the platform itself
+        (what only the buyer should read never passes through the bot)."""
+        if not _INTERACTION_TOKEN.fullmatch(interaction_token or ""):
+            raise UnknownResource("malformed interaction token")
+        path = f"/webhooks/{_snowflake(application_id, 'application')}/{interaction_token}"
+        payload: dict[str, Any] = {"content": content}
+        if ephemeral:
+            payload["flags"] = EPHEMERAL
+        data = await self._request("POST", path, json=payload)
+        return str((data or {}).get("id") or "")
 
     async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
         """DM a user; raises DirectMessagesClosed when they do not take the bot's DMs."""

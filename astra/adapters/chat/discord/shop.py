@@ -239,6 +239,28 @@ class ShopExtension(interactions.Extension):
             raise InvalidInput("cart_closed")
         await ctx.send(order.charge.get("qr_code") or "-", ephemeral=True)
 
+    @interactions.component_callback(re.compile(r"^astra:order:received:"))
+    @friendly
+    async def received(self, ctx: ComponentContext) -> None:
+        """"Recebi" under a delivery made in the cart channel: the channel may close."""
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        order_id = ctx.custom_id.rsplit(":", 1)[1]
+        await bot.api.acknowledge_delivery(order_id, str(ctx.author.id))
+        await ctx.send(t(await bot.language(), "received_thanks"), ephemeral=True)
+
+    @interactions.slash_command(
+        name="minhas-compras",
+        description="Ver suas compras e chaves nesta loja (só você vê)",
+        dm_permission=False,
+    )
+    @friendly
+    async def my_purchases(self, ctx: interactions.SlashContext) -> None:
+        """Any buyer, any time (a lost DM, a closed channel): the platform answers this
+        interaction itself, so the keys never pass through the bot."""
+        await ctx.defer(ephemeral=True)
+        await self.bot_ctx.api.send_purchases(str(ctx.author.id), ctx.token)
+
     @interactions.component_callback(re.compile(r"^astra:order:check:"))
     @friendly
     async def check_payment(self, ctx: ComponentContext) -> None:

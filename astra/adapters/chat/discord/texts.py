@@ -157,6 +157,35 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Use the format `Name=19.90;Other=29.90`.",
     },
     "file_too_big": {"pt-BR": "Arquivo grande demais.", "en": "File too large."},
+    # A delivery made in the cart channel (the buyer's DMs are closed): the channel stays.
+    "kept_channel": {
+        "pt-BR": "📦 {buyer}, suas chaves do pedido {order} estão acima, porque sua DM está "
+        "fechada. Este canal fica aberto por {days} dias para você guardá-las; quando tiver "
+        "guardado, clique em **Recebi**. Você também pode vê-las de novo a qualquer momento "
+        "com `/minhas-compras`.",
+        "en": "📦 {buyer}, the keys of your order {order} are above, because your DMs are "
+        "closed. This channel stays open for {days} days so you can save them; once you have, "
+        "press **Got it**. You can also see them again at any time with `/minhas-compras`.",
+    },
+    "btn_received": {"pt-BR": "Recebi", "en": "Got it"},
+    "received_thanks": {
+        "pt-BR": "Obrigado! Este canal será fechado em instantes. Suas chaves continuam "
+        "disponíveis em `/minhas-compras`.",
+        "en": "Thank you! This channel will close shortly. Your keys stay available with "
+        "`/minhas-compras`.",
+    },
+    "my_purchases_none": {
+        "pt-BR": "Você ainda não tem compras entregues nesta loja.",
+        "en": "You have no delivered purchases in this shop yet.",
+    },
+    "my_purchases_title": {
+        "pt-BR": "🧾 Suas compras (só você vê esta mensagem):",
+        "en": "🧾 Your purchases (only you can see this message):",
+    },
+    "my_purchases_order": {
+        "pt-BR": "**Pedido {order}** · {when}",
+        "en": "**Order {order}** · {when}",
+    },
 }
 
 

@@ -123,8 +123,11 @@ class WorkerExtension(interactions.Extension):
                 if closed and now - closed < self.close_paid_after:
                     continue
                 # A paid cart's channel stays while its order is undelivered (it is the
-                # delivery's fallback).
+                # delivery's fallback), and while a delivery made in it must stay readable.
                 if cart.get("order_status") in ("paid", "waiting_stock"):
+                    continue
+                keep = parse_iso(cart.get("keep_until"))
+                if keep is not None and now < keep:
                     continue
             if cart["state"] == "expired":
                 with contextlib.suppress(ChatError):

@@ -140,6 +140,7 @@ async def main_async(args: argparse.Namespace) -> None:
             quantity = await discord.click(cart.channel_id, buyer, "astra:cart:quantity")
             await quantity.response(timeout=15)
             clicks.append((time.perf_counter() - pressed) * 1000)
+        for buyer in buyers[: args.clicks]:
             await asyncio.to_thread(c.sales().cancel_cart, INSTANCE, buyer)
 
         # Purchases: carts and approvals through the services; the platform's courier delivers.
@@ -156,6 +157,8 @@ async def main_async(args: argparse.Namespace) -> None:
             await asyncio.to_thread(payments.handle_notification, charge_id)
             await discord.wait_for_message(dm_user=buyer, timeout=30)
             delays.append((time.perf_counter() - approved) * 1000)
+        slowest = sorted(range(len(clicks)), key=lambda i: clicks[i])[-5:]
+        print("slowest clicks (index, ms):", [(i, round(clicks[i])) for i in slowest])
         p99 = percentile(delays, 99)
         click_p99 = percentile(clicks, 99)
         print(f"{args.products} products, {args.purchases} purchases: ready in {ready_s:.2f}s, "

@@ -116,3 +116,31 @@ async def test_a_damaged_instance_is_quarantined_and_everyone_else_is_served(
     finally:
         stop.set()
         await asyncio.wait_for(server, 30)
+
+
+@pytest.mark.parametrize("trap", ["fifo", "dev_zero", "huge"])
+def test_what_the_platform_reads_back_from_a_runtime_is_bounded(tmp_path: Path, trap: str) -> None:
+    """A process runtime's log is the one file of a bot's the platform reads. Swapped for a
+    FIFO (a read that never returns), a symlink to /dev/zero (one that never ends) or grown
+    huge, it costs a bounded read, never a hang or a MemoryError."""
+    import os
+
+    from astra.adapters.runtime.process import ProcessRuntime
+
+    runtime = ProcessRuntime(tmp_path / "data")
+    log = tmp_path / "data" / "instances" / "loja-x" / "runtime.log"
+    log.parent.mkdir(parents=True)
+    if trap == "fifo":
+        os.mkfifo(log)
+    elif trap == "dev_zero":
+        log.symlink_to("/dev/zero")
+    else:
+        with open(log, "wb") as f:
+            f.write((b"x" * 1023 + b"\n") * 20_000)  # 20 MB of log
+    started = time.monotonic()
+    lines = runtime.logs("loja-x", 100)
+    assert time.monotonic() - started < 2
+    if trap == "huge":
+        assert len(lines) == 100 and all(len(line) == 1023 for line in lines)
+    else:
+        assert lines == []

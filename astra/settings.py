@@ -79,6 +79,8 @@ class Settings:
     trial_days: int = 7
     payer_email_domain: str = "astra-buyers.com.br"
     reconcile_interval_seconds: int = 10
+    # While any PIX is open, reconcile this often: a lost webhook costs about this long.
+    reconcile_open_interval_seconds: int = 3
     runtime: RuntimeKind = "auto"
     runtime_image: str = "astra:latest"  # the platform's image runs instances too
     docker_network: str = "host"
@@ -280,6 +282,10 @@ class _Parser:
             "payer_email_domain": s("ASTRA_PAYER_EMAIL_DOMAIN", d.payer_email_domain),
             "reconcile_interval_seconds": self._int(
                 "ASTRA_RECONCILE_INTERVAL_SECONDS", d.reconcile_interval_seconds, 1, 3600
+            ),
+            "reconcile_open_interval_seconds": self._int(
+                "ASTRA_RECONCILE_OPEN_INTERVAL_SECONDS", d.reconcile_open_interval_seconds,
+                1, 3600,
             ),
             "runtime": self._choice("ASTRA_RUNTIME", d.runtime, RuntimeKind),
             "runtime_image": s("ASTRA_RUNTIME_IMAGE", d.runtime_image),

@@ -15,6 +15,7 @@ import requests
 
 from astra.ports.payments import (
     Charge,
+    ChargeChanges,
     ChargeRequest,
     GatewayError,
     GatewayUnavailable,
@@ -102,6 +103,9 @@ class PlatformGateway:
 
     def refund_charge(self, charge_id: str, amount_cents: int | None = None) -> Charge:
         raise GatewayError("refunds are made by the platform, not by an instance runtime")
+
+    def changed_charges(self, since: datetime, *, max_calls: int = 10) -> ChargeChanges:
+        raise GatewayError("the platform reconciles payments, not an instance runtime")
 
     def parse_webhook(
         self, *, query: Mapping[str, str], headers: Mapping[str, str], body: bytes

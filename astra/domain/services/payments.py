@@ -187,12 +187,16 @@ class PaymentService:
 
     # -- the reconcile loop's step -------------------------------------------------------------
 
-    def check_order(self, instance_id: str, order: Order, now: datetime) -> Outcome:
-        """Ask the gateway about one order's charge and apply what it says. Pending orders whose
-        charge outlived the order get their charge cancelled."""
+    def check_order(
+        self, instance_id: str, order: Order, now: datetime, charge: Charge | None = None
+    ) -> Outcome:
+        """Apply what the gateway says about one order's charge: `charge` as a search just
+        returned it, or read again here. Pending charges of orders that ended unpaid get
+        cancelled."""
         if not order.charge_id:
             return Outcome("order", "no_charge", order.id)
-        charge = self.gateway.get_charge(order.charge_id)
+        if charge is None:
+            charge = self.gateway.get_charge(order.charge_id)
         if charge is None:
             return Outcome("order", "unknown_charge", order.id)
         if (
@@ -202,3 +206,22 @@ class PaymentService:
             self.gateway.cancel_charge(charge.id)
             return Outcome("order", "charge_cancelled", order.id)
         return self.apply_charge(charge)
+
+
+def is_news(order: Order, charge: Charge) -> bool:
+    """Whether `charge` says something `order` does not know yet. The reconcile loop sees a
+    charge again and again (search windows overlap, paid orders are re-read); only news is
+    applied, so a quiet pass writes nothing and counts nothing."""
+    status = charge.status
+    if status is ChargeStatus.APPROVED:
+        if order.status in PAID_STATUSES:
+            return charge.refunded_cents > order.refunded_cents
+        # Paid late (the cart ended first) is still paid; an order we refunded is not.
+        return order.status is not OrderStatus.REFUNDED
+    if status in (ChargeStatus.REFUNDED, ChargeStatus.CHARGED_BACK):
+        return order.status in PAID_STATUSES
+    if status is ChargeStatus.PENDING and order.status in (
+        OrderStatus.EXPIRED, OrderStatus.CANCELLED
+    ):
+        return True  # a charge that outlived its order: cancel it
+    return (order.charge or {}).get("status") != status.value

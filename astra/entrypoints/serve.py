@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from astra.adapters.store.json.locks import ServeLock
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.portal.app import create_portal_app
@@ -26,6 +27,22 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[dict[str, int]], None] | None = None,
+) -> None:
+    settings = container.settings()
+    # Held until the end: a second serve on this data, or a restore moving it away, refuses.
+    serve_lock = ServeLock(settings.data_dir)
+    serve_lock.acquire()
+    try:
+        await _serve(container, stop=stop, on_ready=on_ready)
+    finally:
+        serve_lock.release()
+
+
+async def _serve(
+    container: Container,
+    *,
+    stop: asyncio.Event | None,
+    on_ready: Callable[[dict[str, int]], None] | None,
 ) -> None:
     settings = container.settings()
     store = container.store()

@@ -203,3 +203,32 @@ async def test_every_answer_carries_security_headers(tmp_path: Path) -> None:
                 assert resp.status == 413
     finally:
         server.stop()
+
+
+def test_serve_holds_a_lock_that_restore_and_a_second_serve_respect(tmp_path: Path) -> None:
+    """`serve` holds `<data>/.serve.lock` for its whole life, even while no unit of work is
+    open: `restore --force` and a second `serve` on the same data refuse, naming its pid."""
+    data = tmp_path / "data"
+    server = Server(data)
+    try:
+        server.wait_ready()
+        assert astra("--data-dir", str(data), "backup", str(tmp_path / "bk")).returncode == 0
+        time.sleep(0.5)  # idle: no domain lock is held now, only the serve lock
+        refused = astra("--data-dir", str(data), "restore", str(tmp_path / "bk"), "--force")
+        assert refused.returncode == 1, refused.stdout
+        assert f"astra serve (pid {server.proc.pid})" in refused.stderr
+        assert "stop it first" in refused.stderr
+        assert not list(tmp_path.glob("data.pre-restore-*"))  # nothing was moved
+        second = astra("--data-dir", str(data), "serve", env={
+            "ASTRA_PORTAL_PORT": str(free_port()), "ASTRA_ADMIN_PORT": str(free_port())},
+            timeout=30)
+        assert second.returncode == 1 and "stop it first" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert server.proc.poll() is None  # the first one is untouched
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    # Once it stopped, the same restore goes through (the old data kept aside).
+    done = astra("--data-dir", str(data), "restore", str(tmp_path / "bk"), "--force")
+    assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("data.pre-restore-*"))) == 1

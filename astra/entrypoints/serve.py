@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 
 from aiohttp import web
@@ -15,11 +16,32 @@ from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
+from astra.settings import Settings
 
 log = get_logger("astra.serve")
 
 # Requests still running at shutdown get this long to finish.
 SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def _show_admin_login(settings: Settings, admin_port: int) -> None:
+    """How to open the admin panel in a browser, on the terminal and not in the logs (which
+    redact secrets). A generated password is shown this once; later starts say where it is."""
+    if "admin_password" not in settings.dev_secrets:
+        return
+    url = f"http://{settings.host}:{admin_port}/admin/login"
+    where = f"{settings.dev_secrets_path} (ADMIN_PANEL_PASSWORD)"
+    if "admin_password" in settings.generated_secrets:
+        lines = [
+            f"Admin panel: {url}",
+            f"  user: {settings.admin_user}",
+            f"  password: {settings.admin_password}",
+            f"  This password was just generated and is shown only now; it is kept in {where}.",
+            "  Set ADMIN_PANEL_PASSWORD to choose your own (production requires it).",
+        ]
+    else:
+        lines = [f"Admin panel: {url} (user {settings.admin_user}; password in {where})"]
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 async def serve(
@@ -90,6 +112,7 @@ async def _serve(
             asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
             asyncio.create_task(monitor_loop(container, stop), name="monitor"),
         ]
+        _show_admin_login(settings, ports["admin"])
         if on_ready is not None:
             on_ready(ports)
         await stop.wait()

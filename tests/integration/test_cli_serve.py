@@ -232,3 +232,35 @@ def test_serve_holds_a_lock_that_restore_and_a_second_serve_respect(tmp_path: Pa
     done = astra("--data-dir", str(data), "restore", str(tmp_path / "bk"), "--force")
     assert done.returncode == 0, done.stderr
     assert len(list(tmp_path.glob("data.pre-restore-*"))) == 1
+
+
+async def test_a_fresh_install_prints_how_to_log_in_to_the_admin_panel_once(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env_password = os.environ.pop("ADMIN_PANEL_PASSWORD", None)
+    try:
+        server = Server(data)
+        server.wait_ready()
+        code, err = server.stop()
+        assert code == 0, err
+        stored = orjson.loads((data / ".secrets.json").read_bytes())
+        password = stored["ADMIN_PANEL_PASSWORD"]
+        assert "/admin/login" in err and "user: admin" in err
+        assert f"password: {password}" in err and "shown only now" in err
+        assert err.count(password) == 1  # on the terminal once, never in a log line
+
+        server = Server(data)
+        server.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            login = f"http://127.0.0.1:{server.admin}/admin/login"
+            async with http.post(login, json={"user": "admin", "password": password}) as resp:
+                assert resp.status == 200 and (await resp.json())["role"] == "admin"
+            async with http.get(f"http://127.0.0.1:{server.admin}/admin") as resp:
+                assert resp.status == 200
+        code, err = server.stop()
+        assert code == 0, err
+        assert password not in err  # the second start says where it is, not what it is
+        assert ".secrets.json (ADMIN_PANEL_PASSWORD)" in err
+    finally:
+        if env_password is not None:
+            os.environ["ADMIN_PANEL_PASSWORD"] = env_password

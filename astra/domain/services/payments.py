@@ -185,6 +185,47 @@ class PaymentService:
             # The reconcile loop sees the charge still pending and tries again.
             pass
 
+    # -- what operators look at -----------------------------------------------------------------
+
+    def list_charges(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every PIX charge the platform made, buyers' orders and sellers' plans, newest first,
+        with its status as the platform last knew it (what the order's or plan's own state
+        implies once it is settled), optionally only those with `status`."""
+        rows: list[dict[str, Any]] = []
+        for instance_id in self.store.instance_ids():
+            with self.store.instance(instance_id, write=False) as uow:
+                docs = [d for d in uow.orders.all() if d.get("charge_id")]
+            for doc in docs:
+                order = Order.from_doc(doc)
+                rows.append({
+                    "charge_id": order.charge_id,
+                    "status": _known_status((order.charge or {}).get("status"), order.status),
+                    "amount_cents": order.total_cents,
+                    "kind": "order",
+                    "instance_id": instance_id,
+                    "ref": order.id,
+                    "ref_status": order.status.value,
+                    "created_at": order.created_at,
+                })
+        with self.store.portal(write=False) as uow:
+            txs = [t for t in uow.plan_transactions.all() if t.get("charge_id")]
+        for tx in txs:
+            known = (tx.get("charge") or {}).get("status") or ChargeStatus.PENDING.value
+            rows.append({
+                "charge_id": tx["charge_id"],
+                "status": ChargeStatus.APPROVED.value if tx["status"] == "paid" else known,
+                "amount_cents": tx["amount_cents"],
+                "kind": "plan",
+                "instance_id": "",
+                "ref": tx["id"],
+                "ref_status": tx["status"],
+                "created_at": tx["created_at"],
+            })
+        if status:
+            rows = [r for r in rows if r["status"] == status]
+        rows.sort(key=lambda r: (r["created_at"] or "", r["charge_id"]), reverse=True)
+        return rows
+
     # -- the reconcile loop's step -------------------------------------------------------------
 
     def check_order(
@@ -206,6 +247,16 @@ class PaymentService:
             self.gateway.cancel_charge(charge.id)
             return Outcome("order", "charge_cancelled", order.id)
         return self.apply_charge(charge)
+
+
+def _known_status(recorded: str | None, order_status: OrderStatus) -> str:
+    # An order keeps the charge as it was at checkout (and any status change noted since); its
+    # own status says when the money moved after that.
+    if order_status in PAID_STATUSES and recorded in (None, "pending", "in_process"):
+        return ChargeStatus.APPROVED.value
+    if order_status is OrderStatus.REFUNDED and recorded in (None, "pending", "approved"):
+        return ChargeStatus.REFUNDED.value
+    return recorded or ChargeStatus.PENDING.value
 
 
 def is_news(order: Order, charge: Charge) -> bool:

@@ -97,6 +97,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Operação não permitida: {what} está {state}.",
         "en": "Not allowed: {what} is {state}.",
     },
+    "trial_used": {
+        "pt-BR": "O teste grátis já foi usado nesta conta.",
+        "en": "The free trial has already been used on this account.",
+    },
     "insufficient_balance": {
         "pt-BR": "Saldo insuficiente: disponível {balance}.",
         "en": "Insufficient balance: {balance} available.",

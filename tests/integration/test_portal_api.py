@@ -211,12 +211,18 @@ async def test_an_instance_needs_an_active_plan(portal: Portal) -> None:
 
     status, plan = await seller.post("/api/plans/trial")
     assert status == 200 and plan["active"] and plan["kind"] == "trial"
+    assert plan["days_left"] == 7  # a 7-day trial started a moment ago, as the pages say
     status, body = await seller.post("/api/plans/trial")
     assert status == 409 and body["message"]  # once per account
+    assert body["message"] == "O teste grátis já foi usado nesta conta."
 
     created = await shop(seller, "loja-ana")
     assert created["id"] == "loja-ana" and created["owner_id"] == seller.user_id
     assert created["has_token"] is False and created["settings"]["language"] == "pt-BR"
+    # settings are the seller's settings, not the record around them
+    assert not {"id", "owner_id", "name", "created_at"} & set(created["settings"])
+    status, again = await seller.get("/api/instances/loja-ana")
+    assert status == 200 and again["settings"] == created["settings"]
     status, body = await seller.get("/api/instances")
     assert status == 200 and [i["id"] for i in body["instances"]] == ["loja-ana"]
 
@@ -308,7 +314,10 @@ async def test_instance_lifecycle(portal: Portal) -> None:
         base, json={"name": "Loja do Caio", "settings": {"language": "en"}}
     )
     assert status == 200 and body["name"] == "Loja do Caio"
-    assert body["settings"]["language"] == "en" and body["settings"]["name"] == "Loja do Caio"
+    assert body["settings"]["language"] == "en" and "name" not in body["settings"]
+    # the bot's own record follows the rename (its {loja} placeholder)
+    with portal.container.store().instance("loja-caio", write=False) as uow:
+        assert uow.settings.get("instance")["name"] == "Loja do Caio"
     status, body = await seller.patch(base, json={"settings": {"cart_ttl_seconds": 5}})
     assert status == 422 and "cart_ttl_seconds" in body["message"]
     status, body = await seller.patch(base, json={"name": "   "})

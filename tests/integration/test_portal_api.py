@@ -616,6 +616,34 @@ async def test_openapi_describes_every_route(portal: Portal) -> None:
     assert [p["name"] for p in stock["parameters"] if p["in"] == "path"] == ["id", "productId"]
 
 
+async def test_openapi_declares_the_auth_bodies_and_the_csrf_header(portal: Portal) -> None:
+    client = await portal.client()
+    async with client.get("/api/openapi.json") as resp:
+        doc = await resp.json()
+    for path, status in (("/auth/local/register", "201"), ("/auth/local/login", "200")):
+        op = doc["paths"][path]["post"]
+        body = op["requestBody"]
+        assert body["required"] is True
+        assert set(body["content"]) == {"application/json", "application/x-www-form-urlencoded"}
+        schema = body["content"]["application/json"]["schema"]
+        assert schema["required"] == ["email", "password"]
+        assert "csrf_token" in op["responses"][status]["content"]["application/json"]["schema"][
+            "properties"]
+        assert "security" not in op  # nobody is logged in yet
+    trial = doc["paths"]["/api/plans/trial"]["post"]
+    assert trial["requestBody"]["required"] is False
+    assert trial["requestBody"]["content"]["application/json"]["schema"]["properties"] == {}
+    # the CSRF token is a security scheme, required with the session on a change, not a param
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["csrf"] == {**schemes["csrf"], "type": "apiKey", "in": "header",
+                               "name": "X-CSRF-Token"}
+    assert trial["security"] == [{"session": [], "csrf": []}]
+    assert doc["paths"]["/api/instances"]["get"]["security"] == [{"session": []}]
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            assert all(p["name"] != "X-CSRF-Token" for p in op.get("parameters", []))
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 GARBAGE: list[tuple[bytes, str]] = [

@@ -30,7 +30,8 @@ from astra.domain.messages import DEFAULT_LANGUAGE, LANGUAGES, render
 from astra.domain.services.accounts import public_user
 from astra.domain.services.plans import plan_state
 from astra.entrypoints.middleware import json_error, json_response, read_form
-from astra.entrypoints.portal import sessions
+from astra.entrypoints.portal import api_schemas as schemas
+from astra.entrypoints.portal import openapi, sessions
 from astra.logs import get_logger
 
 log = get_logger("astra.portal.auth")
@@ -419,8 +420,13 @@ async def discord_callback(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, container: Any) -> None:
     app[CONTAINER_KEY] = container
-    app.router.add_post("/auth/local/register", register)
-    app.router.add_post("/auth/local/login", login)
+    app.router.add_post("/auth/local/register", openapi.describe(
+        register, body=schemas.REGISTER, urlencoded=schemas.REGISTER,
+        response=schemas.SESSION_STARTED, status=201, errors=(403, 409, 415, 429),
+        authenticated=False))
+    app.router.add_post("/auth/local/login", openapi.describe(
+        login, body=schemas.LOGIN, urlencoded=schemas.LOGIN, response=schemas.SESSION_STARTED,
+        errors=(401, 403, 415, 429), authenticated=False))
     app.router.add_post("/auth/local/change-password", change_password)
     app.router.add_post("/auth/logout", logout)
     app.router.add_get("/api/me", me)

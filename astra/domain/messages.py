@@ -58,7 +58,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your cart expired and the reserved keys were released.",
     },
     "coupon_unknown": {
-        "pt-BR": "Cupom {code} não existe.",
+        "pt-BR": "O cupom {code} não existe.",
         "en": "Coupon {code} does not exist.",
     },
     "coupon_inactive": {

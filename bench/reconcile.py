@@ -139,6 +139,8 @@ def main() -> int:
               f"passes ({sum(len(p) for p in busy)} calls, {per_charge_reads} per-charge reads)")
         if len(delays) < len(orders):
             print(f"MISSING {len(orders) - len(delays)} orders never paid", file=sys.stderr)
+            server.send_signal(signal.SIGTERM)
+            print(server.communicate(timeout=20)[1][-3000:], file=sys.stderr)
             return 1
         print(f"RESULT lost_webhook_to_dm_max_s {max(delays):.2f} target<=15 "
               "(approval to order paid and delivery queued)")

@@ -11,7 +11,9 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -202,6 +204,51 @@ _COMMON_CHAIN: list[Processor] = [
 _FOREIGN_CHAIN: list[Processor] = [*_COMMON_CHAIN, structlog.stdlib.ExtraAdder()]
 
 
+# -- HTTP errors a caller expects ------------------------------------------------------------
+
+# interactions.py logs every Discord error answer at error level before raising it, including the
+# ones our adapter handles as normal operation (a buyer with closed DMs: 403, code 50007, and the
+# delivery falls back to the cart channel). A caller that expects such an answer says so for the
+# length of its call; this filter then lowers the library's line to info (the caller logs the
+# outcome), while any other error of the same request stays an error.
+_EXPECTED_HTTP_STATUS: ContextVar[frozenset[int]] = ContextVar(
+    "astra_expected_http_status", default=frozenset()
+)
+_HTTP_ERROR_LINE = re.compile(r"^[A-Z]+::\S+: (?P<status>\d{3})$")
+LIBRARY_HTTP_LOGGERS = ("interactions",)
+
+
+@contextmanager
+def expecting_http_status(*statuses: int) -> Iterator[None]:
+    token = _EXPECTED_HTTP_STATUS.set(_EXPECTED_HTTP_STATUS.get() | frozenset(statuses))
+    try:
+        yield
+    finally:
+        _EXPECTED_HTTP_STATUS.reset(token)
+
+
+class ExpectedHttpErrorFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        expected = _EXPECTED_HTTP_STATUS.get()
+        if not expected or record.levelno < logging.ERROR:
+            return True
+        match = _HTTP_ERROR_LINE.match(record.getMessage())
+        if match is None or int(match["status"]) not in expected:
+            return True
+        if not logging.getLogger().isEnabledFor(logging.INFO):
+            return False
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = f"{record.getMessage()} (expected; handled by the caller)", ()
+        return True
+
+
+def _install_expected_http_filter() -> None:
+    for name in LIBRARY_HTTP_LOGGERS:
+        library = logging.getLogger(name)
+        if not any(isinstance(f, ExpectedHttpErrorFilter) for f in library.filters):
+            library.addFilter(ExpectedHttpErrorFilter())
+
+
 def configure_logging(
     settings_or_level: Settings | str | int = "info",
     *,
@@ -255,6 +302,7 @@ def configure_logging(
         old.close()
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    _install_expected_http_filter()
 
     # The chain does not depend on the arguments (the renderer lives in the handler), so loggers
     # cached before a reconfiguration stay correct.

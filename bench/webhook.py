@@ -128,6 +128,7 @@ def main() -> int:
         "MERCADOPAGO_WEBHOOK_SECRET": SECRET,
         # Only the webhooks may settle these orders during the run.
         "ASTRA_RECONCILE_INTERVAL_SECONDS": "3600",
+        "ASTRA_RECONCILE_OPEN_INTERVAL_SECONDS": "3600",
     })
     server = subprocess.Popen([sys.executable, "-m", "astra.entrypoints.cli", "serve"],
                               cwd=Path(tmp.name), env=env, stdout=subprocess.DEVNULL,

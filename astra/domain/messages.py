@@ -58,7 +58,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your cart expired and the reserved keys were released.",
     },
     "coupon_unknown": {
-        "pt-BR": "Cupom {code} não existe.",
+        "pt-BR": "O cupom {code} não existe.",
         "en": "Coupon {code} does not exist.",
     },
     "coupon_inactive": {
@@ -96,6 +96,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "invalid_transition": {
         "pt-BR": "Operação não permitida: {what} está {state}.",
         "en": "Not allowed: {what} is {state}.",
+    },
+    "trial_used": {
+        "pt-BR": "O teste grátis já foi usado nesta conta.",
+        "en": "The free trial has already been used on this account.",
     },
     "insufficient_balance": {
         "pt-BR": "Saldo insuficiente: disponível {balance}.",

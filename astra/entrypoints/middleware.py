@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from astra.domain.errors import DomainError
 from astra.logs import get_logger
@@ -80,7 +81,8 @@ async def read_form(request: web.Request) -> Any:
     boundary, say) is the client's mistake: 400, not a crash."""
     try:
         return await request.post()
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, HttpProcessingError) as exc:
+        # HttpProcessingError: a part whose headers do not parse (aiohttp's InvalidHeader).
         raise web.HTTPBadRequest(reason="Malformed form body") from exc
 
 

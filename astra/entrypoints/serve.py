@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 
 from aiohttp import web
 
+from astra.adapters.store.json.locks import ServeLock
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.courier import Courier
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
+from astra.settings import Settings
 
 log = get_logger("astra.serve")
 
@@ -22,11 +25,47 @@ log = get_logger("astra.serve")
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
+def _show_admin_login(settings: Settings, admin_port: int) -> None:
+    """How to open the admin panel in a browser, on the terminal and not in the logs (which
+    redact secrets). A generated password is shown this once; later starts say where it is."""
+    if "admin_password" not in settings.dev_secrets:
+        return
+    url = f"http://{settings.host}:{admin_port}/admin/login"
+    where = f"{settings.dev_secrets_path} (ADMIN_PANEL_PASSWORD)"
+    if "admin_password" in settings.generated_secrets:
+        lines = [
+            f"Admin panel: {url}",
+            f"  user: {settings.admin_user}",
+            f"  password: {settings.admin_password}",
+            f"  This password was just generated and is shown only now; it is kept in {where}.",
+            "  Set ADMIN_PANEL_PASSWORD to choose your own (production requires it).",
+        ]
+    else:
+        lines = [f"Admin panel: {url} (user {settings.admin_user}; password in {where})"]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 async def serve(
     container: Container,
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[dict[str, int]], None] | None = None,
+) -> None:
+    settings = container.settings()
+    # Held until the end: a second serve on this data, or a restore moving it away, refuses.
+    serve_lock = ServeLock(settings.data_dir)
+    serve_lock.acquire()
+    try:
+        await _serve(container, stop=stop, on_ready=on_ready)
+    finally:
+        serve_lock.release()
+
+
+async def _serve(
+    container: Container,
+    *,
+    stop: asyncio.Event | None,
+    on_ready: Callable[[dict[str, int]], None] | None,
 ) -> None:
     settings = container.settings()
     store = container.store()
@@ -80,6 +119,7 @@ async def serve(
             asyncio.create_task(monitor_loop(container, stop), name="monitor"),
             asyncio.create_task(Courier(container).run(stop), name="courier"),
         ]
+        _show_admin_login(settings, ports["admin"])
         if on_ready is not None:
             on_ready(ports)
         await stop.wait()

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from astra.container import Container
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
+from astra.domain.services.payments import is_news
 from astra.domain.timestamps import parse_iso
 from astra.logs import get_logger
-from astra.ports.payments import GatewayError
+from astra.ports.payments import Charge, ChargeStatus, GatewayError
 from astra.ports.store import StoreError
 
 log = get_logger("astra.workers")
@@ -39,9 +41,11 @@ def housekeeping_pass(container: Container) -> dict[str, int]:
 
 
 async def every(name: str, interval: float, stop: asyncio.Event,
-                step: Callable[[], dict[str, Any] | None], quiet: tuple[str, ...] = ()) -> None:
-    """Run a blocking `step` in a thread every `interval` seconds until `stop`; log what it
-    did (unless only `quiet` counters moved) and survive its failures."""
+                step: Callable[[], dict[str, Any] | None], quiet: tuple[str, ...] = (),
+                next_interval: Callable[[], float] | None = None) -> None:
+    """Run a blocking `step` in a thread every `interval` seconds (or what `next_interval`
+    says after each step) until `stop`; log what it did (unless only `quiet` counters moved)
+    and survive its failures."""
     while not stop.is_set():
         try:
             result = await asyncio.to_thread(step)
@@ -50,7 +54,8 @@ async def every(name: str, interval: float, stop: asyncio.Event,
         except Exception:
             log.exception(f"{name}.failed")
         try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            wait = next_interval() if next_interval is not None else interval
+            await asyncio.wait_for(stop.wait(), timeout=wait)
         except TimeoutError:
             pass
 
@@ -63,28 +68,54 @@ async def housekeeping_loop(
 
 # -- payment reconciliation --------------------------------------------------------------------
 
-# A pending charge is asked about after 5 s, 10 s, 20 s, 40 s, then every minute: a lost webhook
-# delays a sale by seconds. Paid orders are watched for refunds and chargebacks for 180 days,
-# every 6 hours; orders that ended unpaid, for a day (a PIX can cross the cancellation).
-PENDING_BACKOFF = (5.0, 10.0, 20.0, 40.0, 60.0)
+# Each pass asks the gateway once for the payments updated since the last pass (Mercado Pago's
+# search, ranged and sorted by date_last_updated), so its cost follows what changed, not how many
+# charges are open. While any PIX is open a pass runs every
+# ASTRA_RECONCILE_OPEN_INTERVAL_SECONDS (3): a lost webhook then delays a sale by about that.
+# For this long after a newer change shows up, the search window starts this much before it, so a
+# change the gateway indexed late is still found (what was already applied is recognised and
+# skipped); then it starts at that change, and a quiet pass lists next to nothing.
+SEARCH_OVERLAP = timedelta(seconds=10)
+# After a start, the first search looks this far back: what changed while Astra was down.
+STARTUP_LOOKBACK = timedelta(days=1)
+SEARCH_MAX_CALLS = 10  # pages per pass; a backlog past that continues on the next pass
+# Charges the search may have missed are also read one by one, at most a few per pass (the
+# most overdue first), on slow schedules: pending after 30 s, 60 s, 2 min, then every 5 min;
+# paid orders every 6 h for 180 days (refunds, chargebacks); orders that ended unpaid, for a
+# day (a PIX can cross the cancellation).
+FALLBACK_READS_PER_PASS = 2
+PENDING_BACKOFF = (30.0, 60.0, 120.0, 300.0)
 PAID_WATCH = timedelta(days=180)
 PAID_INTERVAL = 6 * 3600.0
 ENDED_WATCH = timedelta(days=1)
+ENDED_BACKOFF = (60.0, 300.0, 900.0)
 FINAL_CHARGE = {"cancelled", "rejected", "refunded", "charged_back"}
 
 
+@dataclass
+class _Watched:
+    """A charge the platform still cares about, and what it belongs to."""
+
+    key: str
+    schedule: tuple[float, ...] | float
+    instance_id: str = ""
+    order: Order | None = None
+    plan_tx: str = ""
+    open: bool = False  # a buyer or seller may still pay it
+
+
 class Reconciler:
-    """Polls the gateway for charges whose news may have been lost. The schedule lives in
-    memory: after a restart everything open is asked about once, which is what a restart
-    after lost webhooks needs anyway."""
+    """Finds the payments whose news was lost. The search watermark and the per-charge
+    schedule live in memory: after a restart the first search looks back STARTUP_LOOKBACK,
+    which is what a restart after lost webhooks needs."""
 
     def __init__(self, container: Container) -> None:
         self.container = container
         self._next: dict[str, tuple[float, int]] = {}
-
-    def _due(self, key: str, now: float) -> bool:
-        at, _ = self._next.get(key, (0.0, 0))
-        return now >= at
+        self._newest: datetime | None = None  # the newest change the search has shown
+        self._newest_seen = 0.0  # when it showed it (monotonic)
+        self.open_pix = False  # any PIX open after the last pass: the loop polls fast
+        self.last_pass_calls = 0  # gateway requests the last pass made
 
     def _later(self, key: str, now: float, schedule: tuple[float, ...] | float) -> None:
         _, tries = self._next.get(key, (0.0, 0))
@@ -92,12 +123,22 @@ class Reconciler:
         delay = schedule if fixed else schedule[min(tries, len(schedule) - 1)]
         self._next[key] = (now + delay, tries + 1)
 
-    def pass_once(self) -> dict[str, int]:
-        store, payments = self.container.store(), self.container.payments()
-        clock = self.container.clock()
-        now, mono = clock.now(), time.monotonic()
-        counts: dict[str, int] = {}
-        live: set[str] = set()
+    def _since(self, now: datetime, mono: float) -> datetime:
+        if self._newest is None:
+            return now - STARTUP_LOOKBACK
+        if mono - self._newest_seen < SEARCH_OVERLAP.total_seconds():
+            return self._newest - SEARCH_OVERLAP
+        return self._newest
+
+    def _first_look(self, key: str, mono: float, schedule: tuple[float, ...] | float) -> None:
+        # The search sees every new charge; the one-by-one read is only the safety net.
+        if key not in self._next:
+            first = schedule if not isinstance(schedule, tuple) else schedule[0]
+            self._next[key] = (mono + first, 0)
+
+    def _watched(self, now: datetime, mono: float) -> dict[str, _Watched]:
+        store = self.container.store()
+        watched: dict[str, _Watched] = {}
         for instance_id in store.instance_ids():
             with store.instance(instance_id, write=False) as uow:
                 orders = [o for o in uow.orders.all() if o.get("charge_id")]
@@ -112,8 +153,6 @@ class Reconciler:
                     if paid_at is None or now - paid_at > PAID_WATCH:
                         continue
                     schedule = PAID_INTERVAL
-                    if key not in self._next:  # the first look waits a while: it was just paid
-                        self._next[key] = (mono + 3600.0, 0)
                 else:
                     closed = parse_iso(order.closed_at)
                     if (
@@ -122,34 +161,106 @@ class Reconciler:
                         or now - closed > ENDED_WATCH
                     ):
                         continue
-                    schedule = PENDING_BACKOFF
-                live.add(key)
-                if not self._due(key, mono):
+                    schedule = ENDED_BACKOFF
+                self._first_look(key, mono, schedule)
+                watched[str(order.charge_id)] = _Watched(
+                    key, schedule, instance_id=instance_id, order=order,
+                    open=order.status is OrderStatus.PENDING,
+                )
+        for tx in self.container.plans().pending_transactions():
+            if not tx.get("charge_id"):
+                continue
+            key = f"plan:{tx['id']}"
+            self._first_look(key, mono, PENDING_BACKOFF)
+            watched[str(tx["charge_id"])] = _Watched(
+                key, PENDING_BACKOFF, plan_tx=tx["id"], open=True
+            )
+        return watched
+
+    def _apply(self, watch: _Watched, charge: Charge, now: datetime) -> str | None:
+        """Apply a charge's news (None when it has none)."""
+        payments = self.container.payments()
+        if watch.order is not None:
+            if not is_news(watch.order, charge):
+                return None
+            outcome = payments.check_order(watch.instance_id, watch.order, now, charge)
+            return outcome.action
+        if charge.status is ChargeStatus.PENDING:
+            return None
+        return f"plan_{payments.apply_charge(charge).action}"
+
+    def pass_once(self) -> dict[str, int]:
+        gateway = self.container.gateway()
+        now, mono = self.container.clock().now(), time.monotonic()
+        counts: dict[str, int] = {}
+        calls = 0
+        settled: set[str] = set()  # charges this pass moved on (paid, cancelled...)
+
+        def count(action: str | None, watch: _Watched | None = None) -> None:
+            if action:
+                counts[action] = counts.get(action, 0) + 1
+                if watch is not None and action != "noted":
+                    settled.add(watch.key)
+
+        watched = self._watched(now, mono)
+        keys = {w.key for w in watched.values()}
+        for key in set(self._next) - keys:
+            del self._next[key]
+
+        # One look at everything that changed since the last pass.
+        try:
+            changes = gateway.changed_charges(self._since(now, mono), max_calls=SEARCH_MAX_CALLS)
+        except GatewayError as exc:
+            changes = None
+            counts["gateway_errors"] = 1
+            log.warning("reconcile.search_failed", error=str(exc))
+        if changes is not None:
+            calls += changes.calls
+            for charge in changes.charges:
+                watch = watched.get(charge.id)
+                if watch is None:  # not ours, or no longer watched
                     continue
                 try:
-                    outcome = payments.check_order(instance_id, order, now)
-                    counts[outcome.action] = counts.get(outcome.action, 0) + 1
+                    count(self._apply(watch, charge, now), watch)
                 except GatewayError as exc:
-                    counts["gateway_errors"] = counts.get("gateway_errors", 0) + 1
-                    log.warning("reconcile.gateway_error", order=order.id, error=str(exc))
+                    count("gateway_errors")
+                    log.warning("reconcile.gateway_error", charge=charge.id, error=str(exc))
                 except Exception:
-                    # One order that cannot be settled must not keep the others waiting.
-                    counts["errors"] = counts.get("errors", 0) + 1
-                    log.exception("reconcile.order_failed", order=order.id)
-                self._later(key, mono, schedule)
-        for tx in self.container.plans().pending_transactions():
-            key = f"plan:{tx['id']}"
-            live.add(key)
-            if not tx.get("charge_id") or not self._due(key, mono):
-                continue
+                    # One charge that cannot be settled must not keep the others waiting.
+                    count("errors")
+                    log.exception("reconcile.charge_failed", charge=charge.id)
+                # Just seen fresh: its one-by-one read can wait.
+                self._next[watch.key] = (0.0, 0)
+                self._later(watch.key, mono, watch.schedule)
+            if changes.newest is not None and (
+                self._newest is None or changes.newest > self._newest
+            ):
+                self._newest, self._newest_seen = changes.newest, mono
+
+        # The safety net: the most overdue charges, read one by one, a few per pass.
+        due = sorted(
+            (self._next[w.key][0], charge_id)
+            for charge_id, w in watched.items()
+            if self._next[w.key][0] <= mono
+        )
+        for _, charge_id in due[:FALLBACK_READS_PER_PASS]:
+            watch = watched[charge_id]
             try:
-                outcome = payments.handle_notification(tx["charge_id"])
-                counts[f"plan_{outcome.action}"] = counts.get(f"plan_{outcome.action}", 0) + 1
+                calls += 1
+                charge = gateway.get_charge(charge_id)
+                if charge is None:
+                    count("unknown_charge")
+                else:
+                    count(self._apply(watch, charge, now), watch)
             except GatewayError as exc:
-                log.warning("reconcile.gateway_error", plan_tx=tx["id"], error=str(exc))
-            self._later(key, mono, PENDING_BACKOFF)
-        for key in set(self._next) - live:
-            del self._next[key]
+                count("gateway_errors")
+                log.warning("reconcile.gateway_error", charge=charge_id, error=str(exc))
+            except Exception:
+                count("errors")
+                log.exception("reconcile.charge_failed", charge=charge_id)
+            self._later(watch.key, mono, watch.schedule)
+        self.last_pass_calls = calls
+        self.open_pix = any(w.open and w.key not in settled for w in watched.values())
         return counts
 
 
@@ -157,8 +268,11 @@ async def reconcile_loop(
     container: Container, stop: asyncio.Event, interval: float | None = None
 ) -> None:
     reconciler = Reconciler(container)
-    interval = interval or float(container.settings().reconcile_interval_seconds)
-    await every("reconcile", interval, stop, reconciler.pass_once, quiet=("noted",))
+    settings = container.settings()
+    idle = interval or float(settings.reconcile_interval_seconds)
+    busy = min(idle, float(settings.reconcile_open_interval_seconds))
+    await every("reconcile", idle, stop, reconciler.pass_once, quiet=("noted",),
+                next_interval=lambda: busy if reconciler.open_pix else idle)
 
 
 # -- instance runtimes -------------------------------------------------------------------------

@@ -122,6 +122,17 @@ class Charge:
 
 
 @dataclass(frozen=True)
+class ChargeChanges:
+    """What one look at the gateway's recently updated payments found."""
+
+    charges: list[Charge]
+    # The newest `date_last_updated` seen (None when nothing was found): where the next look
+    # can start from.
+    newest: datetime | None
+    calls: int  # gateway requests it took (one, unless more changed than fit in a page)
+
+
+@dataclass(frozen=True)
 class Notification:
     """What a verified webhook says: only *which* payment changed. Its state is always fetched
     again from the gateway, never taken from the request body."""
@@ -149,6 +160,14 @@ class PaymentGateway(Protocol):
 
     def refund_charge(self, charge_id: str, amount_cents: int | None = None) -> Charge:
         """Refund in full (None) or in part."""
+        ...
+
+    def changed_charges(self, since: datetime, *, max_calls: int = 10) -> ChargeChanges:
+        """Every charge whose state changed at or after `since`, oldest change first, in as
+        few requests as the gateway allows (Mercado Pago's `/v1/payments/search`, ranged and
+        sorted by `date_last_updated`, paged). Its cost grows with what changed, not with how
+        many charges are open; past `max_calls` requests the rest is left for the next look
+        (`newest` tells where to resume)."""
         ...
 
     def parse_webhook(

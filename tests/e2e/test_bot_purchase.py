@@ -45,9 +45,8 @@ async def _setup_catalog(shop: Shop, keys: list[str]) -> tuple[str, str]:
             "arquivo": ("keys.txt", ("\n".join([*keys, keys[0], ""])).encode()),
         },
     )
-    assert f"{len(keys)} adicionadas" in text_of(added) and "duplicadas no arquivo 1" in text_of(
-        added
-    )
+    report = text_of(added)
+    assert f"{len(keys)} chave(s) adicionada(s)" in report and "repetidas no arquivo: 1" in report
     posted = await shop.command(
         "loja postar", {"produto": "Steam Key", "canal": shop.post_channel.id}
     )

@@ -188,7 +188,7 @@ async def test_a_sellers_first_day(tmp_path: Path, artifacts_dir: Path) -> None:
         banner = page.locator(".plan-banner")
         await expect(banner).to_contain_text("teste grátis")
         await banner.get_by_role("button", name="Começar teste grátis").click()
-        await expect(banner).to_contain_text("Teste grátis: 7 dia(s) restante(s)")
+        await expect(banner).to_contain_text("Teste grátis: restam 7 dia(s)")
 
         # Buying the plan shows the PIX: QR image and copy-paste code.
         await banner.get_by_role("button", name="Assinar plano").click()
@@ -326,18 +326,18 @@ async def test_a_sellers_first_day(tmp_path: Path, artifacts_dir: Path) -> None:
         withdraw = page.locator("#withdraw-form")
         await withdraw.get_by_label("Valor").fill("999,00")
         await withdraw.get_by_label("Chave PIX").fill(EMAIL)
-        await withdraw.get_by_role("button", name="Pedir saque").click()
+        await withdraw.get_by_role("button", name="Solicitar saque").click()
         await expect(withdraw.locator("[data-error]")).to_contain_text("Saldo insuficiente")
         await withdraw.get_by_label("Valor").fill("10,00")
-        await withdraw.get_by_role("button", name="Pedir saque").click()
-        await expect(page.locator(".toast")).to_contain_text("Saque pedido")
+        await withdraw.get_by_role("button", name="Solicitar saque").click()
+        await expect(page.locator(".toast")).to_contain_text("Saque solicitado")
         remaining = net - 1000
         await expect(page.locator("[data-balance]")).to_have_text(
             f"R$ {remaining // 100},{remaining % 100:02d}"
         )
         rows_w = page.locator("tr[data-withdrawal]")
         await expect(rows_w).to_have_count(1)
-        await expect(rows_w.first).to_contain_text("pedido")
+        await expect(rows_w.first).to_contain_text("solicitado")
         withdrawals = await asyncio.to_thread(
             world.container.wallet().withdrawals, user_id=order_owner(world)
         )

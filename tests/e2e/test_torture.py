@@ -324,7 +324,7 @@ async def _setup_shop(discord: FakeDiscord, guild: Any, seller: Any, sales: Any,
     added = await command("loja estoque adicionar", {
         "produto": "Licença", "variante": "Anual",
         "arquivo": ("keys.txt", ("\n".join(keys) + "\n").encode())})
-    assert f"{len(keys)} adicionadas" in added, added
+    assert f"{len(keys)} chave(s) adicionada(s)" in added, added
     assert "publicado" in await command("loja postar", {"produto": "Licença", "canal": post.id})
 
 

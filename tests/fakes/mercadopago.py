@@ -121,6 +121,13 @@ CREATE_FIELDS = frozenset(
 SORT_FIELDS = frozenset(
     {"date_created", "date_approved", "date_last_updated", "money_release_date", "id"}
 )
+# The search's `range` (which date begin_date/end_date apply to; date_created by default).
+RANGE_FIELDS = frozenset(
+    {"date_created", "date_last_updated", "date_approved", "money_release_date"}
+)
+# begin_date / end_date: "NOW", "NOW-30DAYS", "NOW-1MONTH"... or an ISO 8601 date or datetime.
+_RELATIVE_DATE = re.compile(r"^NOW(?:-(\d+)(MINUTES?|HOURS?|DAYS?|MONTHS?))?$")
+_RELATIVE_UNITS = {"MINUTE": 60, "HOUR": 3600, "DAY": 86400, "MONTH": 30 * 86400}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CENT = Decimal("0.01")
 
@@ -401,6 +408,9 @@ class FakeMercadoPago:
         self.webhook_mode = WebhookMode()
         self.idempotent_replay_status = 200
         self.payments: dict[int, dict[str, Any]] = {}
+        # Payments the search does not return yet (Mercado Pago's search index lags behind
+        # its payments): what a client's per-payment read must still catch.
+        self.unindexed: set[int] = set()
         self.requests: list[RecordedRequest] = []
         self.sent_webhooks: list[WebhookDelivery] = []
         self.dropped_webhooks: list[dict[str, Any]] = []
@@ -1261,20 +1271,41 @@ class FakeMercadoPago:
                     return _json(copy.deepcopy(refund), 200)
         raise ApiError(404, "not_found", "Refund not found", [_cause(2000, "Refund not found")])
 
+    def _search_date(self, raw: str) -> datetime:
+        """A begin_date/end_date as Mercado Pago reads it: relative to now, or absolute."""
+        relative = _RELATIVE_DATE.fullmatch(raw)
+        if relative:
+            amount, unit = relative.groups()
+            seconds = int(amount) * _RELATIVE_UNITS[unit.rstrip("S")] if amount else 0
+            return self.now() - timedelta(seconds=seconds)
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise _bad_request((1001, "Date format must be yyyy-MM-dd'T'HH:mm:ss.SSSZ.")) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=MP_TZ)
+
     async def _h_search(self, request: web.Request) -> web.Response:
         query = request.query
         try:
             limit = int(query.get("limit", 30))
             offset = int(query.get("offset", 0))
         except ValueError:
-            raise _bad_request((4000, "limit and offset must be integers")) from None
+            raise _bad_request((1, "Params Error.")) from None
         if limit < 0 or offset < 0:
-            raise _bad_request((4000, "limit and offset must not be negative"))
-        limit = min(limit, 1000)
+            raise _bad_request((1, "Params Error."))
+        if limit > 1000:
+            raise _bad_request((1000, "Number of rows exceeded the limits."))
         sort = query.get("sort", "date_created")
         criteria = query.get("criteria", "desc")
-        if sort not in SORT_FIELDS or criteria not in ("asc", "desc"):
-            raise _bad_request((4000, "invalid sort or criteria"))
+        if sort not in SORT_FIELDS:
+            raise _bad_request((1003, "Invalid sort value."))
+        if criteria not in ("asc", "desc"):
+            raise _bad_request((1004, "Invalid criteria value."))
+        date_range = query.get("range", "date_created")
+        if date_range not in RANGE_FIELDS:
+            raise _bad_request((1, "Params Error."))
+        begin = self._search_date(query.get("begin_date", "NOW-3MONTHS"))
+        end = self._search_date(query.get("end_date", "NOW"))
         filters = {
             k: v
             for k, v in query.items()
@@ -1295,11 +1326,18 @@ class FakeMercadoPago:
                 p
                 for p in self.payments.values()
                 if all(str(p.get(k)) == v for k, v in filters.items())
+                and p["id"] not in self.unindexed
+                and p.get(date_range) is not None
+                and begin <= datetime.fromisoformat(p[date_range]) <= end
             ]
-            found.sort(
-                key=lambda p: (p.get(sort) is None, p.get(sort) or 0, p["id"]),
-                reverse=criteria == "desc",
-            )
+
+            def order_key(p: dict[str, Any]) -> tuple[Any, ...]:
+                value = p.get(sort)
+                if sort != "id" and value is not None:
+                    value = datetime.fromisoformat(value)
+                return (value is None, value or 0, p["id"])
+
+            found.sort(key=order_key, reverse=criteria == "desc")
             page = [_public(p) for p in found[offset : offset + limit]]
         return _json(
             {"paging": {"total": len(found), "limit": limit, "offset": offset}, "results": page},

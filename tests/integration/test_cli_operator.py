@@ -86,9 +86,21 @@ def test_help_lists_the_operator_commands(cli: Cli) -> None:
         assert command in out
 
 
+def test_instance_create_refuses_an_unknown_owner_unless_told_to_create_it(cli: Cli) -> None:
+    err = cli.fails("instance", "create", "shop-1", "--name", "Loja", "--owner-email",
+                    "typo@example.com")
+    assert "typo@example.com" in err and "--create-owner" in err
+    with JsonStore(cli.data).portal(write=False) as uow:
+        assert uow.users.all() == []
+    out = cli.ok("instance", "create", "shop-1", "--name", "Loja", "--owner-email",
+                 "typo@example.com", "--create-owner")
+    assert "new user" in out
+
+
 def test_catalog_stock_coupons_and_orders(cli: Cli, tmp_path: Path) -> None:
     out = cli.ok(
-        "instance", "create", "shop-1", "--name", "Loja Um", "--owner-email", "Ana@Example.COM"
+        "instance", "create", "shop-1", "--name", "Loja Um", "--owner-email", "Ana@Example.COM",
+        "--create-owner",
     )
     assert "created instance shop-1" in out and "ana@example.com" in out and "new user" in out
     # The same owner (whatever the case of the e-mail) is found, not created twice.

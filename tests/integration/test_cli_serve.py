@@ -203,3 +203,64 @@ async def test_every_answer_carries_security_headers(tmp_path: Path) -> None:
                 assert resp.status == 413
     finally:
         server.stop()
+
+
+def test_serve_holds_a_lock_that_restore_and_a_second_serve_respect(tmp_path: Path) -> None:
+    """`serve` holds `<data>/.serve.lock` for its whole life, even while no unit of work is
+    open: `restore --force` and a second `serve` on the same data refuse, naming its pid."""
+    data = tmp_path / "data"
+    server = Server(data)
+    try:
+        server.wait_ready()
+        assert astra("--data-dir", str(data), "backup", str(tmp_path / "bk")).returncode == 0
+        time.sleep(0.5)  # idle: no domain lock is held now, only the serve lock
+        refused = astra("--data-dir", str(data), "restore", str(tmp_path / "bk"), "--force")
+        assert refused.returncode == 1, refused.stdout
+        assert f"astra serve (pid {server.proc.pid})" in refused.stderr
+        assert "stop it first" in refused.stderr
+        assert not list(tmp_path.glob("data.pre-restore-*"))  # nothing was moved
+        second = astra("--data-dir", str(data), "serve", env={
+            "ASTRA_PORTAL_PORT": str(free_port()), "ASTRA_ADMIN_PORT": str(free_port())},
+            timeout=30)
+        assert second.returncode == 1 and "stop it first" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert server.proc.poll() is None  # the first one is untouched
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    # Once it stopped, the same restore goes through (the old data kept aside).
+    done = astra("--data-dir", str(data), "restore", str(tmp_path / "bk"), "--force")
+    assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("data.pre-restore-*"))) == 1
+
+
+async def test_a_fresh_install_prints_how_to_log_in_to_the_admin_panel_once(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env_password = os.environ.pop("ADMIN_PANEL_PASSWORD", None)
+    try:
+        server = Server(data)
+        server.wait_ready()
+        code, err = server.stop()
+        assert code == 0, err
+        stored = orjson.loads((data / ".secrets.json").read_bytes())
+        password = stored["ADMIN_PANEL_PASSWORD"]
+        assert "/admin/login" in err and "user: admin" in err
+        assert f"password: {password}" in err and "shown only now" in err
+        assert err.count(password) == 1  # on the terminal once, never in a log line
+
+        server = Server(data)
+        server.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            login = f"http://127.0.0.1:{server.admin}/admin/login"
+            async with http.post(login, json={"user": "admin", "password": password}) as resp:
+                assert resp.status == 200 and (await resp.json())["role"] == "admin"
+            async with http.get(f"http://127.0.0.1:{server.admin}/admin") as resp:
+                assert resp.status == 200
+        code, err = server.stop()
+        assert code == 0, err
+        assert password not in err  # the second start says where it is, not what it is
+        assert ".secrets.json (ADMIN_PANEL_PASSWORD)" in err
+    finally:
+        if env_password is not None:
+            os.environ["ADMIN_PANEL_PASSWORD"] = env_password

@@ -263,3 +263,32 @@ async def test_a_delivery_in_the_cart_channel_keeps_it_until_received_or_its_day
     assert [p["order_id"] for p in purchases] == [order.id]
     assert purchases[0]["lines"][0]["keys"] == ["KEY-00000"]
     assert shop.delivery.purchases_of(INSTANCE, "666666666666666666") == []
+
+
+async def test_closed_dms_are_logged_as_normal_operation_not_as_errors(world: World) -> None:
+    """interactions.py logs Discord's 403 before raising it; for a DM, where 50007 (closed
+    DMs) is expected and handled by a fallback, that line is info and the outcome is logged."""
+    import io
+    import json
+
+    from astra.logs import configure_logging
+    from astra.ports.chat import DirectMessagesClosed
+
+    out = io.StringIO()
+    configure_logging("info", fmt="json", stream=out)
+    world.fake.set_dms_closed(world.buyer)
+    with pytest.raises(DirectMessagesClosed):
+        await world.chat.send_dm(world.buyer, OutgoingMessage(content="sua chave"))
+    # an error answer outside a DM (here a channel that does not exist) is still an error
+    nowhere = world.fake.add_guild("Outra")
+    with pytest.raises(Exception):  # noqa: B017 - whatever the adapter makes of it
+        await world.chat.send_message(str(nowhere.id), OutgoingMessage(content="x"))
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    library = [r for r in records if r.get("logger") == "interactions"
+               and ": 403" in r.get("event", "")]
+    assert library and library[0]["level"] == "info", records
+    assert "expected" in library[0]["event"]
+    closed = [r for r in records if r.get("event") == "discord.dm_closed"]
+    assert closed and closed[0]["level"] == "info" and "outcome" in closed[0]
+    errors = [r["event"] for r in records if r["level"] == "error"]
+    assert len(errors) == 1 and errors[0].endswith(": 404"), errors

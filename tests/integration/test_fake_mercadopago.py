@@ -375,6 +375,44 @@ async def test_search_by_external_reference(fake: FakeMercadoPago, sdk: mercadop
     assert none["response"] == {"paging": {"total": 0, "limit": 30, "offset": 0}, "results": []}
 
 
+async def test_search_ranged_and_sorted_by_date_last_updated(
+    fake: FakeMercadoPago, sdk: mercadopago.SDK
+) -> None:
+    ids = []
+    for i in range(3):
+        created = await call(sdk.payment().create, pix_body(f"order-r{i}"), key(f"r{i}"))
+        ids.append(created["response"]["id"])
+    fake.advance(60)
+    since = fake.now()
+    fake.advance(1)
+    fake.approve(ids[2])
+    fake.advance(1)
+    fake.approve(ids[0])
+
+    def search(**params: Any) -> Any:
+        return call(sdk.payment().search, params)
+
+    changed = await search(sort="date_last_updated", criteria="asc", range="date_last_updated",
+                           begin_date=since.isoformat(), end_date="NOW")
+    assert changed["status"] == 200
+    assert [p["id"] for p in changed["response"]["results"]] == [ids[2], ids[0]]
+    assert changed["response"]["paging"]["total"] == 2
+    # created before `since`: the default range (date_created) finds none of them
+    created = await search(begin_date=since.isoformat(), end_date="NOW")
+    assert created["response"]["results"] == []
+    # relative dates, as Mercado Pago documents them
+    recent = await search(range="date_last_updated", begin_date="NOW-1DAYS", limit=2, offset=2)
+    assert [p["id"] for p in recent["response"]["results"]] == [ids[0]]  # newest first
+    utc_z = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    assert len((await search(range="date_last_updated", begin_date=utc_z))[
+        "response"]["results"]) == 2
+    for params, code in (({"begin_date": "yesterday"}, 1001), ({"sort": "price"}, 1003),
+                         ({"criteria": "up"}, 1004), ({"limit": 5000}, 1000)):
+        refused = await search(**params)
+        assert refused["status"] == 400, params
+        assert refused["response"]["cause"][0]["code"] == code
+
+
 async def test_bad_token_is_401(fake: FakeMercadoPago) -> None:
     wrong = mercadopago.SDK("TEST-wrong", http_client=LocalHttpClient(fake.base_url))
     result = await call(wrong.payment().create, pix_body(), key("t"))

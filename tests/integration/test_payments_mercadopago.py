@@ -242,6 +242,56 @@ async def test_lost_webhook_is_found_by_reconcile(world: World) -> None:
     await world.wait_status(order.id, "paid", timeout=1)
 
 
+def _gateway_reads(world: World, since: int) -> list[str]:
+    return [f"{r.method} {r.path}" for r in world.fake.requests[since:]]
+
+
+async def test_reconcile_asks_once_per_pass_whatever_the_number_of_open_charges(
+        world: World) -> None:
+    """Lost webhooks are found by one search per pass (ranged and sorted by
+    date_last_updated), not by one read per open charge; a charge the search misses is still
+    read on its own, a few per pass."""
+    shop = world.shop
+    world.fake.webhook_mode.drop = 1000
+    await asyncio.to_thread(shop.catalog.import_stock, INSTANCE, shop.product_id,
+                            shop.variant_id, shop.keys(40, "MORE"), actor="test")
+    charges = []
+    for n in range(30):
+        _, charge = await _pay(world, buyer=str(500_000_000_000_000_000 + n))
+        charges.append(charge)
+    reconciler = Reconciler(shop.container)
+    seen = len(world.fake.requests)
+    assert await asyncio.to_thread(reconciler.pass_once) == {}
+    assert _gateway_reads(world, seen) == ["GET /v1/payments/search"]
+    assert reconciler.open_pix and reconciler.last_pass_calls == 1
+    search = world.fake.requests[seen].query
+    assert search["sort"] == search["range"] == "date_last_updated"
+    assert search["criteria"] == "asc" and search["end_date"] == "NOW"
+
+    for charge in charges[:3]:
+        world.fake.approve(charge.id)
+    world.fake.unindexed.add(int(charges[3].id))
+    world.fake.approve(charges[3].id)  # approved, but not in the search results yet
+    seen = len(world.fake.requests)
+    assert await asyncio.to_thread(reconciler.pass_once) == {"paid": 3}
+    assert _gateway_reads(world, seen) == ["GET /v1/payments/search"]
+    for charge in charges[:3]:
+        assert (await asyncio.to_thread(shop.sales.get_order, INSTANCE,
+                                        charge.external_reference)).status == "paid"
+    # a quiet pass: the overlapping window shows the same changes again, nothing is re-applied
+    assert await asyncio.to_thread(reconciler.pass_once) == {}
+
+    # The missed one: its own read comes when due (forced to now here). Charges the search
+    # has just shown are not read again.
+    reconciler._next = {k: (0.0, n) for k, (_, n) in reconciler._next.items()}
+    seen = len(world.fake.requests)
+    assert await asyncio.to_thread(reconciler.pass_once) == {"paid": 1}
+    assert _gateway_reads(world, seen) == ["GET /v1/payments/search",
+                                           f"GET /v1/payments/{charges[3].id}"]
+    assert (await asyncio.to_thread(shop.sales.get_order, INSTANCE,
+                                    charges[3].external_reference)).status == "paid"
+
+
 async def test_cancelled_cart_cancels_the_pix_and_a_payment_that_crosses_it_is_served(
         world: World) -> None:
     order, charge = await _pay(world)

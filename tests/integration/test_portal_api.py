@@ -212,12 +212,18 @@ async def test_an_instance_needs_an_active_plan(portal: Portal) -> None:
 
     status, plan = await seller.post("/api/plans/trial")
     assert status == 200 and plan["active"] and plan["kind"] == "trial"
+    assert plan["days_left"] == 7  # a 7-day trial started a moment ago, as the pages say
     status, body = await seller.post("/api/plans/trial")
     assert status == 409 and body["message"]  # once per account
+    assert body["message"] == "O teste grátis já foi usado nesta conta."
 
     created = await shop(seller, "loja-ana")
     assert created["id"] == "loja-ana" and created["owner_id"] == seller.user_id
     assert created["has_token"] is False and created["settings"]["language"] == "pt-BR"
+    # settings are the seller's settings, not the record around them
+    assert not {"id", "owner_id", "name", "created_at"} & set(created["settings"])
+    status, again = await seller.get("/api/instances/loja-ana")
+    assert status == 200 and again["settings"] == created["settings"]
     status, body = await seller.get("/api/instances")
     assert status == 200 and [i["id"] for i in body["instances"]] == ["loja-ana"]
 
@@ -309,7 +315,10 @@ async def test_instance_lifecycle(portal: Portal) -> None:
         base, json={"name": "Loja do Caio", "settings": {"language": "en"}}
     )
     assert status == 200 and body["name"] == "Loja do Caio"
-    assert body["settings"]["language"] == "en" and body["settings"]["name"] == "Loja do Caio"
+    assert body["settings"]["language"] == "en" and "name" not in body["settings"]
+    # the bot's own record follows the rename (its {loja} placeholder)
+    with portal.container.store().instance("loja-caio", write=False) as uow:
+        assert uow.settings.get("instance")["name"] == "Loja do Caio"
     status, body = await seller.patch(base, json={"settings": {"cart_ttl_seconds": 5}})
     assert status == 422 and "cart_ttl_seconds" in body["message"]
     status, body = await seller.patch(base, json={"name": "   "})
@@ -606,6 +615,34 @@ async def test_openapi_describes_every_route(portal: Portal) -> None:
     stock = doc["paths"]["/api/instances/{id}/stock/{productId}"]["post"]
     assert set(stock["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert [p["name"] for p in stock["parameters"] if p["in"] == "path"] == ["id", "productId"]
+
+
+async def test_openapi_declares_the_auth_bodies_and_the_csrf_header(portal: Portal) -> None:
+    client = await portal.client()
+    async with client.get("/api/openapi.json") as resp:
+        doc = await resp.json()
+    for path, status in (("/auth/local/register", "201"), ("/auth/local/login", "200")):
+        op = doc["paths"][path]["post"]
+        body = op["requestBody"]
+        assert body["required"] is True
+        assert set(body["content"]) == {"application/json", "application/x-www-form-urlencoded"}
+        schema = body["content"]["application/json"]["schema"]
+        assert schema["required"] == ["email", "password"]
+        assert "csrf_token" in op["responses"][status]["content"]["application/json"]["schema"][
+            "properties"]
+        assert "security" not in op  # nobody is logged in yet
+    trial = doc["paths"]["/api/plans/trial"]["post"]
+    assert trial["requestBody"]["required"] is False
+    assert trial["requestBody"]["content"]["application/json"]["schema"]["properties"] == {}
+    # the CSRF token is a security scheme, required with the session on a change, not a param
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["csrf"] == {**schemes["csrf"], "type": "apiKey", "in": "header",
+                               "name": "X-CSRF-Token"}
+    assert trial["security"] == [{"session": [], "csrf": []}]
+    assert doc["paths"]["/api/instances"]["get"]["security"] == [{"session": []}]
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            assert all(p["name"] != "X-CSRF-Token" for p in op.get("parameters", []))
 
 
 # -- bad input ---------------------------------------------------------------------------------

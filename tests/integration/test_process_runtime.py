@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def test_a_runtime_left_by_a_dead_platform_is_replaced_not_doubled(tmp_path: Pat
 
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "instance",
                                "run", "ct-orphan"], start_new_session=True)
+    # Popen returns after fork, maybe before exec: until then /proc/<pid>/cmdline is the
+    # test's own (or empty), and the runtime rightly does not take it for its bot.
+    cmdline = Path(f"/proc/{orphan.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while b"ct-orphan" not in cmdline.read_bytes():
+        assert time.monotonic() < deadline, "the stand-in never exec'd"
+        time.sleep(0.01)
     pid_file = tmp_path / "data" / "instances" / "ct-orphan" / "runtime.pid"
     pid_file.parent.mkdir(parents=True)
     pid_file.write_text(str(orphan.pid))

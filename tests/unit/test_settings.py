@@ -16,6 +16,7 @@ PROD_SECRETS = {
     "PORTAL_SESSION_SECRET": "session-secret-value-0123456789",
     "ADMIN_PANEL_TOKEN": "admin-token-value-0123456789",
     "ASTRA_MASTER_KEY": "master-key-value-0123456789",
+    "ADMIN_PANEL_PASSWORD": "admin-password-value-0123",
 }
 
 
@@ -203,9 +204,10 @@ def test_production_lists_every_missing_secret() -> None:
     with pytest.raises(SettingsError) as err:
         ensure_dev_secrets(s)
     message = str(err.value)
-    for name in ("PORTAL_SESSION_SECRET", "ADMIN_PANEL_TOKEN", "ASTRA_MASTER_KEY"):
+    for name in ("PORTAL_SESSION_SECRET", "ADMIN_PANEL_TOKEN", "ASTRA_MASTER_KEY",
+                 "ADMIN_PANEL_PASSWORD"):
         assert name in message
-    assert len(err.value.problems) == 3
+    assert len(err.value.problems) == 4
     assert "MERCADOPAGO_WEBHOOK_SECRET" not in message
 
 
@@ -242,6 +244,7 @@ def test_production_webhook_secret_listed_with_the_others() -> None:
         "PORTAL_SESSION_SECRET",
         "ADMIN_PANEL_TOKEN",
         "ASTRA_MASTER_KEY",
+        "ADMIN_PANEL_PASSWORD",
         "MERCADOPAGO_WEBHOOK_SECRET",
     ]
 
@@ -264,12 +267,40 @@ def test_dev_secrets_are_generated_persisted_and_reused(tmp_path: Path) -> None:
         first.master_key,
     )
     stored = json.loads(path.read_text())
+    # named as the README's variables: an operator can move them into .env as they are
     assert stored == {
-        "session_secret": first.session_secret,
-        "admin_token": first.admin_token,
-        "master_key": first.master_key,
+        "PORTAL_SESSION_SECRET": first.session_secret,
+        "ADMIN_PANEL_TOKEN": first.admin_token,
+        "ASTRA_MASTER_KEY": first.master_key,
+        "ADMIN_PANEL_PASSWORD": first.admin_password,
     }
+    assert len(first.admin_password) >= 20 and first.generated_secrets
+    assert second.admin_password == first.admin_password and second.generated_secrets == ()
     assert [p.name for p in data_dir.iterdir()] == [".secrets.json"]
+
+
+def test_an_older_secrets_file_keeps_its_values_and_gains_an_admin_password(
+        tmp_path: Path) -> None:
+    path = tmp_path / ".secrets.json"
+    old = {"session_secret": "s" * 43, "admin_token": "t" * 43, "master_key": "m" * 43}
+    path.write_text(json.dumps(old))
+    path.chmod(0o600)
+    s = load_settings({"ASTRA_DATA_DIR": str(tmp_path)}, env_file=None)
+    assert (s.session_secret, s.admin_token, s.master_key) == ("s" * 43, "t" * 43, "m" * 43)
+    assert s.admin_password and s.generated_secrets == ("admin_password",)
+    assert json.loads(path.read_text()) == {
+        "PORTAL_SESSION_SECRET": "s" * 43, "ADMIN_PANEL_TOKEN": "t" * 43,
+        "ASTRA_MASTER_KEY": "m" * 43, "ADMIN_PANEL_PASSWORD": s.admin_password}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = load_settings({"ASTRA_DATA_DIR": str(tmp_path)}, env_file=None)
+    assert again.admin_password == s.admin_password and again.generated_secrets == ()
+    assert [p.name for p in tmp_path.iterdir()] == [".secrets.json"]
+
+
+def test_an_admin_password_from_the_environment_is_not_generated(tmp_path: Path) -> None:
+    s = load_settings({"ASTRA_DATA_DIR": str(tmp_path), "ADMIN_PANEL_PASSWORD": "mine-1234"},
+                      env_file=None)
+    assert s.admin_password == "mine-1234" and "admin_password" not in s.dev_secrets
 
 
 def test_dev_secrets_from_environment_win_over_the_file(tmp_path: Path) -> None:
@@ -295,7 +326,7 @@ def test_corrupt_dev_secrets_file_is_an_error_and_left_alone(tmp_path: Path) -> 
     assert path.read_text() == "{not json"
 
     path.write_text(json.dumps({"session_secret": "x"}))
-    with pytest.raises(SettingsError, match="master_key"):
+    with pytest.raises(SettingsError, match="ASTRA_MASTER_KEY"):
         load_settings({"ASTRA_DATA_DIR": str(tmp_path)}, env_file=None)
 
 
@@ -319,7 +350,35 @@ def test_processes_starting_together_agree_on_one_set(tmp_path: Path) -> None:
         p.join(timeout=30)
         assert p.exitcode == 0
     assert len(set(keys)) == 1
-    assert json.loads((tmp_path / ".secrets.json").read_text())["master_key"] == keys[0]
+    assert json.loads((tmp_path / ".secrets.json").read_text())["ASTRA_MASTER_KEY"] == keys[0]
+    assert [p.name for p in tmp_path.iterdir()] == [".secrets.json"]
+
+
+def _load_admin_password(data_dir: str, barrier: Any, out: Any) -> None:
+    barrier.wait()
+    out.put(load_settings({"ASTRA_DATA_DIR": data_dir}, env_file=None).admin_password)
+
+
+def test_processes_upgrading_an_older_file_together_agree_on_one_password(
+        tmp_path: Path) -> None:
+    path = tmp_path / ".secrets.json"
+    path.write_text(json.dumps({"session_secret": "s" * 43, "admin_token": "t" * 43,
+                                "master_key": "m" * 43}))
+    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    n = 6
+    barrier = ctx.Barrier(n)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_load_admin_password, args=(str(tmp_path), barrier, out))
+             for _ in range(n)]
+    for p in procs:
+        p.start()
+    passwords = [out.get(timeout=30) for _ in range(n)]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert len(set(passwords)) == 1
+    stored = json.loads(path.read_text())
+    assert stored["ADMIN_PANEL_PASSWORD"] == passwords[0] and stored["ASTRA_MASTER_KEY"] == "m" * 43
     assert [p.name for p in tmp_path.iterdir()] == [".secrets.json"]
 
 

@@ -27,6 +27,7 @@ from urllib3.util import Retry
 from astra.logs import get_logger
 from astra.ports.payments import (
     Charge,
+    ChargeChanges,
     ChargeRequest,
     ChargeStatus,
     GatewayError,
@@ -44,6 +45,8 @@ MAX_PIX_LIFETIME = timedelta(days=29)
 # A signed webhook older (or newer) than this is refused: a captured one cannot be replayed later.
 SIGNATURE_TOLERANCE_SECONDS = 300
 TIMEOUT_SECONDS = 10.0
+# Payments per search page: one request covers every change of a few seconds on a busy shop.
+SEARCH_PAGE_SIZE = 100
 
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -102,6 +105,24 @@ def _reais(cents: int) -> float:
 def _mp_datetime(when: datetime) -> str:
     # Mercado Pago wants milliseconds and an explicit offset: 2026-11-29T12:00:00.000-03:00
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
+
+
+def _search_datetime(when: datetime) -> str:
+    # The search's documented date format, yyyy-MM-dd'T'HH:mm:ss.SSSZ, in UTC.
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{when.astimezone(UTC).microsecond // 1000:03d}Z"
+    )
+
+
+def _updated_at(payment: dict[str, Any]) -> datetime | None:
+    raw = payment.get("date_last_updated")
+    if not isinstance(raw, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def with_query(url: str, **params: str) -> str:
@@ -349,6 +370,49 @@ class MercadoPagoGateway:
         if charge is None:
             raise GatewayError(f"mercadopago refund: payment {charge_id} vanished")
         return charge
+
+    def changed_charges(self, since: datetime, *, max_calls: int = 10) -> ChargeChanges:
+        charges: list[Charge] = []
+        newest: datetime | None = None
+        calls = offset = 0
+        begin = _search_datetime(since)
+        while calls < max_calls:
+            filters = {
+                "sort": "date_last_updated",
+                "criteria": "asc",
+                "range": "date_last_updated",
+                "begin_date": begin,
+                "end_date": "NOW",
+                "offset": offset,
+                "limit": SEARCH_PAGE_SIZE,
+            }
+            page = self._call("search", self._sdk.payment().search, filters)
+            calls += 1
+            assert page is not None
+            results, paging = page.get("results"), page.get("paging")
+            if not isinstance(results, list) or not isinstance(paging, dict):
+                raise GatewayUnavailable("mercadopago search: unexpected body")
+            for payment in results:
+                if not isinstance(payment, dict):
+                    continue
+                try:
+                    charge = charge_from_payment(payment)
+                except GatewayUnavailable:
+                    # Someone else's odd payment on the same account must not hide ours;
+                    # if it is ours, the per-charge read finds it.
+                    log.warning("mercadopago.search_skipped_payment", id=payment.get("id"))
+                    continue
+                charges.append(charge)
+                updated = _updated_at(payment)
+                if updated is not None and (newest is None or updated > newest):
+                    newest = updated
+            offset += len(results)
+            total = paging.get("total")
+            if not results or len(results) < SEARCH_PAGE_SIZE or (
+                isinstance(total, int) and offset >= total
+            ):
+                break
+        return ChargeChanges(charges=charges, newest=newest, calls=calls)
 
     def parse_webhook(
         self, *, query: Mapping[str, str], headers: Mapping[str, str], body: bytes

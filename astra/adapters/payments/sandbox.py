@@ -18,6 +18,7 @@ from astra.adapters.payments.mercadopago import parse_notification
 from astra.ports.clock import Clock
 from astra.ports.payments import (
     Charge,
+    ChargeChanges,
     ChargeRequest,
     ChargeStatus,
     GatewayError,
@@ -65,8 +66,12 @@ class SandboxGateway:
 
     def _expire_if_due(self, doc: dict[str, Any]) -> bool:
         expires = datetime.fromisoformat(doc["expires_at"])
-        if doc["status"] == ChargeStatus.PENDING.value and self.clock.now() >= expires:
-            doc.update(status=ChargeStatus.CANCELLED.value, status_detail="expired")
+        now = self.clock.now()
+        if doc["status"] == ChargeStatus.PENDING.value and now >= expires:
+            doc.update(
+                status=ChargeStatus.CANCELLED.value, status_detail="expired",
+                updated_at=now.isoformat(),
+            )
             return True
         return False
 
@@ -97,6 +102,7 @@ class SandboxGateway:
                 "qr_code": code,
                 "qr_png": qr_png_base64(code),
                 "created_at": self.clock.now().isoformat(),
+                "updated_at": self.clock.now().isoformat(),
                 "expires_at": expires.astimezone(UTC).isoformat(),
                 "approved_at": None,
                 "refunded_cents": 0,
@@ -132,7 +138,7 @@ class SandboxGateway:
                 return self._charge(doc)  # asked twice: already done
             if current not in allowed:
                 raise GatewayError(f"sandbox charge {charge_id} is {doc['status']}")
-            doc.update(status=target.value, **changes)
+            doc.update(status=target.value, updated_at=self.clock.now().isoformat(), **changes)
             uow.sandbox_charges.put(doc)
             uow.commit()
         return self._charge(doc)
@@ -167,6 +173,34 @@ class SandboxGateway:
             ChargeStatus.REFUNDED,
             refunded_cents=refunded,
             status_detail="refunded",
+        )
+
+    def changed_charges(self, since: datetime, *, max_calls: int = 10) -> ChargeChanges:
+        """Like Mercado Pago's search ranged by date_last_updated: one read of the sandbox's
+        charges, whatever their number (charges written before `updated_at` existed count as
+        changed when created or approved)."""
+        with self.store.portal(write=False) as uow:
+            docs = uow.sandbox_charges.all()
+        due = [doc["id"] for doc in docs if self._expire_if_due(dict(doc))]
+        if due:  # expire them for real, as a read would
+            with self.store.portal() as uow:
+                for charge_id in due:
+                    doc = uow.sandbox_charges.require(charge_id)
+                    if self._expire_if_due(doc):
+                        uow.sandbox_charges.put(doc)
+                docs = uow.sandbox_charges.all()
+                uow.commit()
+        found: list[tuple[datetime, dict[str, Any]]] = []
+        for doc in docs:
+            stamp = doc.get("updated_at") or doc.get("approved_at") or doc["created_at"]
+            updated = datetime.fromisoformat(stamp)
+            if updated >= since:
+                found.append((updated, doc))
+        found.sort(key=lambda item: (item[0], item[1]["id"]))
+        return ChargeChanges(
+            charges=[self._charge(doc) for _, doc in found],
+            newest=found[-1][0] if found else None,
+            calls=1,
         )
 
     # -- what a person does in the sandbox ---------------------------------------------------

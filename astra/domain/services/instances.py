@@ -35,6 +35,15 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "delivery_channel_keep_days": 7,
 }
 
+# The settings record also carries what the bot needs about its instance (the shop's name for
+# {loja}, its owner, when it was made); settings as a seller sees and changes them do not.
+_RECORD_FIELDS = frozenset({"id", "owner_id", "name", "created_at"})
+
+
+def public_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in {**DEFAULT_SETTINGS, **doc}.items() if k not in _RECORD_FIELDS}
+
+
 # What a seller may change, and how it is checked.
 _SNOWFLAKE_FIELDS = (
     "guild_id",
@@ -356,7 +365,7 @@ class InstanceService:
             doc = uow.settings.get(SETTINGS_ID)
         if doc is None:
             raise NotFoundError("instance", instance_id)
-        return {**DEFAULT_SETTINGS, **doc}
+        return public_settings(doc)
 
     def update_settings(
         self, instance_id: str, changes: dict[str, Any], *, actor: str
@@ -377,7 +386,7 @@ class InstanceService:
                 fields=sorted(clean),
             )
             uow.commit()
-        return {**DEFAULT_SETTINGS, **doc}
+        return public_settings(doc)
 
 
 SECRET_FIELDS = ("token_encrypted", "token_hash", "key_hash", "key_verifier")

@@ -185,14 +185,59 @@ class PaymentService:
             # The reconcile loop sees the charge still pending and tries again.
             pass
 
+    # -- what operators look at -----------------------------------------------------------------
+
+    def list_charges(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every PIX charge the platform made, buyers' orders and sellers' plans, newest first,
+        with its status as the platform last knew it (what the order's or plan's own state
+        implies once it is settled), optionally only those with `status`."""
+        rows: list[dict[str, Any]] = []
+        for instance_id in self.store.instance_ids():
+            with self.store.instance(instance_id, write=False) as uow:
+                docs = [d for d in uow.orders.all() if d.get("charge_id")]
+            for doc in docs:
+                order = Order.from_doc(doc)
+                rows.append({
+                    "charge_id": order.charge_id,
+                    "status": _known_status((order.charge or {}).get("status"), order.status),
+                    "amount_cents": order.total_cents,
+                    "kind": "order",
+                    "instance_id": instance_id,
+                    "ref": order.id,
+                    "ref_status": order.status.value,
+                    "created_at": order.created_at,
+                })
+        with self.store.portal(write=False) as uow:
+            txs = [t for t in uow.plan_transactions.all() if t.get("charge_id")]
+        for tx in txs:
+            known = (tx.get("charge") or {}).get("status") or ChargeStatus.PENDING.value
+            rows.append({
+                "charge_id": tx["charge_id"],
+                "status": ChargeStatus.APPROVED.value if tx["status"] == "paid" else known,
+                "amount_cents": tx["amount_cents"],
+                "kind": "plan",
+                "instance_id": "",
+                "ref": tx["id"],
+                "ref_status": tx["status"],
+                "created_at": tx["created_at"],
+            })
+        if status:
+            rows = [r for r in rows if r["status"] == status]
+        rows.sort(key=lambda r: (r["created_at"] or "", r["charge_id"]), reverse=True)
+        return rows
+
     # -- the reconcile loop's step -------------------------------------------------------------
 
-    def check_order(self, instance_id: str, order: Order, now: datetime) -> Outcome:
-        """Ask the gateway about one order's charge and apply what it says. Pending orders whose
-        charge outlived the order get their charge cancelled."""
+    def check_order(
+        self, instance_id: str, order: Order, now: datetime, charge: Charge | None = None
+    ) -> Outcome:
+        """Apply what the gateway says about one order's charge: `charge` as a search just
+        returned it, or read again here. Pending charges of orders that ended unpaid get
+        cancelled."""
         if not order.charge_id:
             return Outcome("order", "no_charge", order.id)
-        charge = self.gateway.get_charge(order.charge_id)
+        if charge is None:
+            charge = self.gateway.get_charge(order.charge_id)
         if charge is None:
             return Outcome("order", "unknown_charge", order.id)
         if (
@@ -202,3 +247,32 @@ class PaymentService:
             self.gateway.cancel_charge(charge.id)
             return Outcome("order", "charge_cancelled", order.id)
         return self.apply_charge(charge)
+
+
+def _known_status(recorded: str | None, order_status: OrderStatus) -> str:
+    # An order keeps the charge as it was at checkout (and any status change noted since); its
+    # own status says when the money moved after that.
+    if order_status in PAID_STATUSES and recorded in (None, "pending", "in_process"):
+        return ChargeStatus.APPROVED.value
+    if order_status is OrderStatus.REFUNDED and recorded in (None, "pending", "approved"):
+        return ChargeStatus.REFUNDED.value
+    return recorded or ChargeStatus.PENDING.value
+
+
+def is_news(order: Order, charge: Charge) -> bool:
+    """Whether `charge` says something `order` does not know yet. The reconcile loop sees a
+    charge again and again (search windows overlap, paid orders are re-read); only news is
+    applied, so a quiet pass writes nothing and counts nothing."""
+    status = charge.status
+    if status is ChargeStatus.APPROVED:
+        if order.status in PAID_STATUSES:
+            return charge.refunded_cents > order.refunded_cents
+        # Paid late (the cart ended first) is still paid; an order we refunded is not.
+        return order.status is not OrderStatus.REFUNDED
+    if status in (ChargeStatus.REFUNDED, ChargeStatus.CHARGED_BACK):
+        return order.status in PAID_STATUSES
+    if status is ChargeStatus.PENDING and order.status in (
+        OrderStatus.EXPIRED, OrderStatus.CANCELLED
+    ):
+        return True  # a charge that outlived its order: cancel it
+    return (order.charge or {}).get("status") != status.value

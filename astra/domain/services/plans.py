@@ -6,6 +6,7 @@ runs only while its owner's plan is active; the runtime monitor suspends it when
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +42,9 @@ def plan_state(user: dict[str, Any], now: datetime) -> dict[str, Any]:
     plan = user.get("plan") or {}
     until = parse_iso(plan.get("until"))
     active = until is not None and now < until
-    days_left = max(0, (until - now).days) if until and active else 0
+    # The one rounding rule (API, pages, admin): whole days rounded up, so a 7-day trial
+    # started a minute ago has 7 days left, and one with an hour left has 1.
+    days_left = math.ceil((until - now).total_seconds() / 86400) if until and active else 0
     return {
         "kind": plan.get("kind") or "none",
         "active": active,
@@ -101,9 +104,7 @@ class PlanService:
             if user is None:
                 raise NotFoundError("usuário", user_id)
             if user.get("trial_used_at"):
-                raise InvalidTransition(
-                    "invalid_transition", what="o teste grátis", state="já utilizado"
-                )
+                raise InvalidTransition("trial_used")
             state = plan_state(user, now)
             base = parse_iso(state["until"]) if state["active"] else now
             assert base is not None

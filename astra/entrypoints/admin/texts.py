@@ -47,10 +47,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "login.submit": ("Entrar", "Sign in"),
     "login.locked": ("(bloqueado por mais {minutes} min)", "(locked for {minutes} more min)"),
     "login.failed": ("Não foi possível entrar.", "Could not sign in."),
-    "login.hint": ("Credenciais ADMIN_PANEL_USER / ADMIN_PANEL_PASSWORD. Após 5 tentativas erradas "
-                   "o acesso fica bloqueado por 15 minutos.",
-                   "ADMIN_PANEL_USER / ADMIN_PANEL_PASSWORD credentials. After 5 wrong attempts "
-                   "access is locked for 15 minutes."),
+    "login.hint": ("Credenciais ADMIN_PANEL_USER / ADMIN_PANEL_PASSWORD (em desenvolvimento, a "
+                   "senha gerada fica em data/.secrets.json). Após 5 tentativas erradas, o acesso "
+                   "fica bloqueado por 15 minutos.",
+                   "ADMIN_PANEL_USER / ADMIN_PANEL_PASSWORD credentials (in development, the "
+                   "generated password is in data/.secrets.json). After 5 wrong attempts, access "
+                   "is locked for 15 minutes."),
     # common
     "filter": ("Filtrar", "Filter"),
     "clear": ("Limpar", "Clear"),
@@ -85,7 +87,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "kpi.net": ("Receita líquida dos vendedores", "Sellers' net revenue"),
     "kpi.fees": ("Taxas da plataforma", "Platform fees"),
     "kpi.plans": ("Receita de planos", "Plan revenue"),
-    "kpi.owed": ("Saldos devidos (carteiras)", "Wallet balances owed"),
+    "kpi.owed": ("Saldos a pagar (carteiras)", "Wallet balances owed"),
     "kpi.wd_pending": ("Saques pendentes", "Withdrawals pending"),
     "kpi.wd_paid": ("Saques pagos", "Withdrawals paid"),
     "kpi.users": ("Contas no portal", "Portal accounts"),
@@ -143,11 +145,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "act.retry_stock.q": ("Atender agora os pedidos aguardando estoque com o estoque disponível?",
                           "Serve the orders waiting for stock from the stock there is now?"),
     "act.cart_cancel": ("Cancelar", "Cancel"),
-    "act.cart_cancel.q": ("Cancelar o carrinho {id}? As keys voltam ao estoque.",
+    "act.cart_cancel.q": ("Cancelar o carrinho {id}? As chaves voltam para o estoque.",
                           "Cancel cart {id}? Its keys go back to stock."),
     "act.cart_confirm": ("Confirmar pagamento", "Confirm payment"),
-    "act.cart_confirm.q": ("Confirmar à mão o pagamento do carrinho {id} (dinheiro recebido fora "
-                           "do gateway)?",
+    "act.cart_confirm.q": ("Confirmar manualmente o pagamento do carrinho {id} (dinheiro recebido "
+                           "fora do gateway)?",
                            "Confirm cart {id}'s payment by hand (money received outside the "
                            "gateway)?"),
     "act.block": ("Bloquear", "Block"),
@@ -179,7 +181,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "user": ("Usuário", "User"),
     "amount": ("Valor", "Amount"),
     "pix_key": ("Chave PIX", "PIX key"),
-    "requested_at": ("Pedido em", "Requested at"),
+    "requested_at": ("Solicitado em", "Requested at"),
     "decided": ("Decidido", "Decided"),
     "act.complete": ("Concluir", "Complete"),
     "act.complete.q": ("Marcar o saque {id} de {amount} como pago? Confirme que o PIX para {pix} "
@@ -195,7 +197,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "name": ("Nome", "Name"),
     "email": ("E-mail", "E-mail"),
     "discord": ("Discord", "Discord"),
-    "role": ("Papel", "Role"),
+    "role": ("Perfil", "Role"),
     "plan": ("Plano", "Plan"),
     "plan.until": ("Válido até", "Valid until"),
     "plan.days_left": ("{n} dia(s)", "{n} day(s)"),
@@ -208,21 +210,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     "plan.trial": ("teste", "trial"),
     "plan.paid": ("pago", "paid"),
     "plan.expired": ("expirado", "expired"),
-    "contas.note": ("Estender soma 30 dias ao plano; bloquear encerra as sessões e suspende "
-                    "as instâncias da conta.",
+    "contas.note": ("Estender adiciona 30 dias ao plano; bloquear encerra as sessões e "
+                    "suspende as instâncias da conta.",
                     "Extend adds 30 days to the plan; blocking ends the account's sessions and "
                     "suspends its instances."),
     "act.extend": ("Estender 30 dias", "Extend 30 days"),
-    "act.extend.q": ("Somar 30 dias ao plano de {name}?", "Add 30 days to {name}'s plan?"),
+    "act.extend.q": ("Adicionar 30 dias ao plano de {name}?", "Add 30 days to {name}'s plan?"),
     "act.block_account": ("Bloquear", "Block"),
-    "act.block_account.q": ("Bloquear a conta {name}? As sessões acabam e as instâncias são "
-                            "suspensas.", "Block the account {name}? Its sessions end and its "
+    "act.block_account.q": ("Bloquear a conta {name}? As sessões serão encerradas e as "
+                            "instâncias, suspensas.",
+                            "Block the account {name}? Its sessions end and its "
                             "instances are suspended."),
     "act.unblock_account": ("Desbloquear", "Unblock"),
     "act.unblock_account.q": ("Desbloquear a conta {name}?", "Unblock the account {name}?"),
     # runtime
     "runtime.title": ("Runtime das instâncias", "Instance runtime"),
-    "owner": ("Dono", "Owner"),
+    "owner": ("Proprietário", "Owner"),
     "status_reason": ("Motivo do status", "Status reason"),
     "bot_token": ("Token do bot", "Bot token"),
     "logs": ("Logs", "Logs"),
@@ -231,7 +234,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "act.start": ("Iniciar", "Start"),
     "act.start.q": ("Iniciar o bot da instância {id}?", "Start instance {id}'s bot?"),
     "act.stop": ("Parar", "Stop"),
-    "act.stop.q": ("Parar o bot da instância {id}? As vendas dela param.",
+    "act.stop.q": ("Parar o bot da instância {id}? As vendas dessa instância ficam "
+                   "suspensas.",
                    "Stop instance {id}'s bot? Its sales stop."),
     "act.restart": ("Reiniciar", "Restart"),
     "act.restart.q": ("Reiniciar o bot da instância {id}?", "Restart instance {id}'s bot?"),
@@ -247,21 +251,23 @@ TEXTS: dict[str, tuple[str, str]] = {
     "disabled": ("desativado", "disabled"),
     "override": ("Nesta instância", "In this instance"),
     "inherits": ("herda o global", "inherits global"),
-    "not_loaded": ("não carregou", "failed to load"),
-    "plugins.pick": ("Escolha uma instância no filtro para ver e mudar o estado dela.",
+    "not_loaded": ("não carregado", "failed to load"),
+    "plugins.pick": ("Escolha uma instância no filtro para ver e alterar o estado do plugin "
+                     "nela.",
                      "Pick an instance in the filter to see and change its state."),
     "act.enable": ("Ativar", "Enable"),
     "act.disable": ("Desativar", "Disable"),
-    "act.enable_global.q": ("Ativar o plugin {name} para todas as instâncias sem exceção própria?",
+    "act.enable_global.q": ("Ativar o plugin {name} em todas as instâncias sem configuração "
+                            "própria?",
                             "Enable plugin {name} for every instance without its own override?"),
-    "act.disable_global.q": ("Desativar o plugin {name} para todas as instâncias sem exceção "
-                             "própria? Vale na hora, sem reiniciar.",
+    "act.disable_global.q": ("Desativar o plugin {name} em todas as instâncias sem configuração "
+                             "própria? Passa a valer na hora, sem reiniciar.",
                              "Disable plugin {name} for every instance without its own override? "
                              "Takes effect at once, without a restart."),
     "act.enable_here": ("Ativar aqui", "Enable here"),
     "act.disable_here": ("Desativar aqui", "Disable here"),
     "act.inherit": ("Herdar global", "Inherit global"),
-    "act.instance_toggle.q": ("Mudar o plugin {name} na instância {instance}?",
+    "act.instance_toggle.q": ("Alterar o plugin {name} na instância {instance}?",
                               "Change plugin {name} in instance {instance}?"),
     # auditoria
     "auditoria.title": ("Auditoria", "Audit log"),

@@ -23,8 +23,12 @@ if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from astra.container import Container
 
 
-def _find_or_create_user(container: Container, email: str) -> tuple[dict[str, Any], bool]:
-    """The portal user with this e-mail, or a minimal new one (it sets a password later)."""
+def _find_or_create_user(
+    container: Container, email: str, *, create: bool
+) -> tuple[dict[str, Any], bool]:
+    """The portal user with this e-mail, or (with `create`) a minimal new one that sets a
+    password later. Without `create` an unknown e-mail is refused: a typo must not quietly give
+    a shop to a user nobody can log in as."""
     from astra.domain.ids import new_id
     from astra.domain.timestamps import iso
 
@@ -41,6 +45,11 @@ def _find_or_create_user(container: Container, email: str) -> tuple[dict[str, An
         for user in uow.users.all():
             if str(user.get("email", "")).lower() == wanted:
                 return user, False
+        if not create:
+            raise CliError(
+                f"no portal user has the e-mail {wanted!r}; check it, or pass --create-owner "
+                "to create that user (it sets a password through the portal later)"
+            )
         user = {
             "id": new_id("usr"),
             "email": wanted,
@@ -70,7 +79,9 @@ def cmd_instance_create(args: argparse.Namespace) -> int:
             raise CliError(f"instance {args.id!r} already exists")
     if not 1 <= len(args.name.strip()) <= 80:
         raise CliError("--name must have 1 to 80 characters")
-    user, created = _find_or_create_user(container, args.owner_email)
+    user, created = _find_or_create_user(
+        container, args.owner_email, create=args.create_owner
+    )
     doc = container.instances().create(args.id, owner_id=user["id"], name=args.name, actor=ACTOR)
     owner = f"{user['email']} ({user['id']}{', new user' if created else ''})"
     print(f'created instance {doc["id"]} "{doc["name"]}", owner {owner}')
@@ -222,7 +233,12 @@ def register(sub: Any) -> None:
         "--owner-email",
         required=True,
         metavar="EMAIL",
-        help="owner's portal e-mail (a user is created if there is none)",
+        help="owner's portal e-mail (an existing user, unless --create-owner)",
+    )
+    p.add_argument(
+        "--create-owner",
+        action="store_true",
+        help="create the owner's portal user when no user has that e-mail",
     )
     p.set_defaults(func=cmd_instance_create)
     p = isub.add_parser(

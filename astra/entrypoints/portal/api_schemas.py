@@ -58,6 +58,25 @@ CENTS = integer(0, 100_000_000_00)
 
 # -- requests ------------------------------------------------------------------------------------
 
+# Local accounts (JSON or an HTML form with the same fields; `next` is where a form lands).
+REGISTER = obj(
+    {
+        "email": string(254),
+        "password": string(1024),
+        "name": string(80),
+        "next": string(512),
+    },
+    "email",
+    "password",
+)
+LOGIN = obj({"email": string(254), "password": string(1024), "next": string(512)},
+            "email", "password")
+SESSION_STARTED = obj(
+    {"user": ANY_OBJECT, "csrf_token": string(100)}, "user", "csrf_token", extra=True
+)
+# The trial takes no fields: an empty object (or no body at all).
+NO_FIELDS = obj({})
+
 INSTANCE_CREATE = obj(
     {
         "id": string(40, min_length=3, pattern=INSTANCE_ID),

@@ -36,7 +36,8 @@ from astra.entrypoints.middleware import (
     loads_request_json,
     read_form,
 )
-from astra.entrypoints.portal import sessions
+from astra.entrypoints.portal import api_schemas as schemas
+from astra.entrypoints.portal import openapi, sessions
 from astra.logs import get_logger
 
 log = get_logger("astra.portal.auth")
@@ -425,8 +426,13 @@ async def discord_callback(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, container: Any) -> None:
     app[CONTAINER_KEY] = container
-    app.router.add_post("/auth/local/register", register)
-    app.router.add_post("/auth/local/login", login)
+    app.router.add_post("/auth/local/register", openapi.describe(
+        register, body=schemas.REGISTER, urlencoded=schemas.REGISTER,
+        response=schemas.SESSION_STARTED, status=201, errors=(403, 409, 415, 429),
+        authenticated=False))
+    app.router.add_post("/auth/local/login", openapi.describe(
+        login, body=schemas.LOGIN, urlencoded=schemas.LOGIN, response=schemas.SESSION_STARTED,
+        errors=(401, 403, 415, 429), authenticated=False))
     app.router.add_post("/auth/local/change-password", change_password)
     app.router.add_post("/auth/logout", logout)
     app.router.add_get("/api/me", me)

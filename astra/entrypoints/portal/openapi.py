@@ -33,6 +33,8 @@ _ERRORS = {
     "400": "Malformed request",
     "401": "Not logged in",
     "403": "Forbidden (or a missing X-CSRF-Token)",
+    "415": "Unsupported body type",
+    "429": "Too many attempts",
     "404": "Not found (or not yours)",
     "409": "Conflicts with the current state",
     "413": "Body too large",
@@ -47,6 +49,7 @@ class Operation:
     """What a handler declares beyond its route and docstring."""
 
     request: dict[str, dict[str, Any]] = field(default_factory=dict)  # content type -> schema
+    request_required: bool = True
     response: dict[str, Any] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
@@ -59,22 +62,28 @@ def describe(
     *,
     body: dict[str, Any] | None = None,
     form: dict[str, Any] | None = None,
+    urlencoded: dict[str, Any] | None = None,
+    body_required: bool = True,
     response: dict[str, Any] | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
     authenticated: bool = True,
 ) -> F:
-    """Declare a handler's request body (JSON `body`, multipart `form`) and response."""
+    """Declare a handler's request body (JSON `body`, multipart `form`, an HTML form's
+    `urlencoded` fields; optional unless `body_required`) and response."""
     request: dict[str, dict[str, Any]] = {}
     if body is not None:
         request["application/json"] = body
     if form is not None:
         request["multipart/form-data"] = form
+    if urlencoded is not None:
+        request["application/x-www-form-urlencoded"] = urlencoded
     setattr(
         handler,
         _ATTRIBUTE,
         Operation(
             request=request,
+            request_required=body_required,
             response=response,
             status=status,
             errors=errors,
@@ -121,22 +130,11 @@ def _operation(method: str, path: str, handler: Any) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PARAM.findall(path)
     ]
-    if declared.authenticated and method not in _SAFE:
-        params.append(
-            {
-                "name": "X-CSRF-Token",
-                "in": "header",
-                "required": False,
-                "description": "The session's CSRF token (from GET /api/me); required with "
-                "the session cookie.",
-                "schema": {"type": "string"},
-            }
-        )
     if params:
         op["parameters"] = params
     if declared.request:
         op["requestBody"] = {
-            "required": True,
+            "required": declared.request_required,
             "content": {ctype: {"schema": schema} for ctype, schema in declared.request.items()},
         }
     success: dict[str, Any] = {"description": "OK" if declared.status == 200 else "Created"}
@@ -156,7 +154,8 @@ def _operation(method: str, path: str, handler: Any) -> dict[str, Any]:
         }
     op["responses"] = responses
     if declared.authenticated:
-        op["security"] = [{"session": []}]
+        # A change made with the session cookie also needs the session's CSRF token.
+        op["security"] = [{"session": []} if method in _SAFE else {"session": [], "csrf": []}]
     return op
 
 
@@ -177,7 +176,15 @@ def document(app: web.Application, title: str = "Astra") -> dict[str, Any]:
         "components": {
             "schemas": {"Error": _ERROR_SCHEMA},
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "astra_session"}
+                "session": {"type": "apiKey", "in": "cookie", "name": "astra_session"},
+                "csrf": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-CSRF-Token",
+                    "description": "The session's CSRF token (`csrf_token` from the login, or "
+                    "GET /api/me); required with the session cookie on every request that "
+                    "changes something.",
+                },
             },
         },
     }

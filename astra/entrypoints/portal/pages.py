@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -206,12 +205,7 @@ def _plan_context(container: Any, user_id: str) -> dict[str, Any]:
     catalog = plans.catalog()
     monthly = next((p for p in catalog if p["id"] == "monthly"), None)
     trial = next((p for p in catalog if p["id"] == "trial"), None)
-    plan = plans.status(user_id)
-    until = parse_iso(plan.get("until"))
-    if plan["active"] and until is not None:
-        # Whole days, rounded up: a 7-day trial started a minute ago has 7 days left, not 6.
-        left = (until - container.clock().now()).total_seconds()
-        plan = {**plan, "days_left": max(1, math.ceil(left / 86400))}
+    plan = plans.status(user_id)  # days_left rounded as everywhere else (plan_state)
     return {
         "plan": plan,
         "monthly": monthly,

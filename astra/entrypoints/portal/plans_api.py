@@ -25,7 +25,8 @@ async def plan_catalog(request: web.Request) -> web.Response:
     return respond({"plans": catalog, "plan": state})
 
 
-@seller_route(response=schemas.PLAN_STATE, errors=(409,))
+@seller_route(body=schemas.NO_FIELDS, body_required=False, response=schemas.PLAN_STATE,
+              errors=(409,))
 async def start_trial(request: web.Request) -> web.Response:
     """Start the free trial (once per account)."""
     state = await blocking(container_of(request).plans().start_trial, user_id(request))

@@ -4,8 +4,8 @@ The request proves nothing but "look at payment N". Its signature is checked (wh
 secret is set) and the id is queued; the 200 goes back at once, as Mercado Pago asks (it gives up
 after 22 s and retries), and workers fetch the payment from the gateway and feed the one
 idempotent path that settles orders and plans. A queued id that is notified again is not queued
-twice. If the process dies with ids in the queue, nothing is lost for long: the reconcile loop
-asks the gateway about every open charge right after start-up.
+twice. If the process dies with ids in the queue, nothing is lost for long: the reconcile loop's
+first search after start-up covers the last day of payment changes.
 
 Answers: 200 when accepted or ignored; 400/401/413 for a malformed or forged call (nothing
 changed); 503 only when the queue is full (Mercado Pago retries).

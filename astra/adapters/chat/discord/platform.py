@@ -16,6 +16,7 @@ import aiohttp
 import interactions
 from interactions.client.errors import HTTPException
 
+from astra.logs import expecting_http_status, get_logger
 from astra.ports.chat import (
     Button,
     ChatError,
@@ -25,6 +26,8 @@ from astra.ports.chat import (
     OutgoingMessage,
     Select,
 )
+
+log = get_logger("astra.discord")
 
 CANNOT_DM = 50007
 UNKNOWN_CHANNEL = 10003
@@ -188,7 +191,14 @@ class DiscordChat:
     async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
         # Opening a DM channel returns the existing one: safe to repeat.
         channel = await self._call(lambda: self.http.create_dm(user_id), idempotent=True)
-        return await self.send_message(str(channel["id"]), message)
+        # A 403 here is usually a buyer who does not take DMs: normal operation, not an error.
+        with expecting_http_status(403):
+            try:
+                return await self.send_message(str(channel["id"]), message)
+            except DirectMessagesClosed:
+                log.info("discord.dm_closed", user=user_id,
+                         outcome="not sent by DM; the caller falls back to another channel")
+                raise
 
     async def open_private_channel(
         self,

@@ -50,8 +50,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "🧪 Test payment (sandbox): no money is charged.",
     },
     "not_paid_yet": {
-        "pt-BR": "Ainda não recebemos o pagamento. Assim que o PIX cair, as "
-        "chaves chegam na sua DM.",
+        "pt-BR": "Ainda não recebemos o pagamento. Assim que o PIX for confirmado, você "
+        "recebe as chaves por DM.",
         "en": "Payment not received yet. As soon as the PIX clears, the keys arrive in your DMs.",
     },
     "paid": {
@@ -59,7 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "✅ Payment approved! Your order {order} was delivered by DM.",
     },
     "paid_here": {
-        "pt-BR": "✅ Pagamento aprovado! Não consegui te mandar DM, então aqui está seu pedido:",
+        "pt-BR": "✅ Pagamento aprovado! Não consegui te enviar uma DM; aqui está o seu pedido:",
         "en": "✅ Payment approved! I could not DM you, so here is your order:",
     },
     "cancelled": {
@@ -123,9 +123,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "no_products": {"pt-BR": "Nenhum produto cadastrado.", "en": "No products yet."},
     "stock_report": {
-        "pt-BR": "Estoque de **{variant}**: {added} adicionadas; ignoradas {skipped} "
-        "(duplicadas no arquivo {dup}, já em estoque {existing}, longas demais "
-        "{long}, inválidas {invalid}, linhas em branco {blank}).",
+        "pt-BR": "Estoque de **{variant}**: {added} chave(s) adicionada(s), {skipped} "
+        "ignorada(s) (repetidas no arquivo: {dup}; já em estoque: {existing}; longas "
+        "demais: {long}; inválidas: {invalid}; linhas em branco: {blank}).",
         "en": "Stock of **{variant}**: {added} added; skipped {skipped} (duplicates in the "
         "file {dup}, already in stock {existing}, too long {long}, invalid {invalid}, "
         "blank lines {blank}).",

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from astra.ports.store import PORTAL, LockOrderError, StoreBusy
+from astra.ports.store import PORTAL, LockOrderError, StoreBusy, StoreError
 
 from .files import make_dirs_durably
 
@@ -148,3 +148,65 @@ class DomainLock:
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
         self._fd = None
+
+
+SERVE_LOCK_FILE = ".serve.lock"
+
+
+class ServeLock:
+    """Held by `astra serve` for its whole life, on `<data>/.serve.lock` (with its pid inside).
+
+    Domain locks are taken only for the length of a unit of work, so they cannot tell whether a
+    platform is running; this one can. A second `serve` on the same data, or a `restore` that
+    would move the data from under a running one, checks it and refuses. The kernel drops an
+    flock when its process dies, so a killed server leaves nothing stale behind.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / SERVE_LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take it, or raise ServeLockHeld naming the process that has it."""
+        make_dirs_durably(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ServeLockHeld(self.path.parent, serving_pid(self.path.parent)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class ServeLockHeld(StoreError):
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        who = f"astra serve (pid {pid})" if pid else "astra serve"
+        super().__init__(f"{data_dir} is in use by {who}; stop it first")
+        self.pid = pid
+
+
+def serving_pid(data_dir: Path) -> int | None:
+    """The pid of the `astra serve` running on `data_dir`, or None when none is."""
+    path = Path(data_dir) / SERVE_LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raw = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(raw) if raw.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -17,14 +17,14 @@ from astra.ports.store import PORTAL, InvalidDomain, Problem, StoreCorrupt, Stor
 
 from .files import make_dirs_durably, replace_atomically
 from .layout import INSTANCE_ID_RE, domain_paths
-from .locks import DomainLock
+from .locks import SERVE_LOCK_FILE, DomainLock, ServeLockHeld, serving_pid
 from .migrations import MIGRATIONS, SCHEMA_VERSION, Migration
 from .state import DomainState
 from .unit_of_work import InstanceUnitOfWork, PortalUnitOfWork
 
 MANIFEST = "backup.json"
 # Files a data directory may hold before it holds data: restoring over them needs no --force.
-_NOT_DATA = ("README.md", ".secrets.json")
+_NOT_DATA = ("README.md", ".secrets.json", SERVE_LOCK_FILE)
 
 
 class _Session:
@@ -301,6 +301,10 @@ def restore(src: Path | str, data_dir: Path | str, *, force: bool = False) -> di
 
     src, data_dir = Path(src).resolve(), Path(data_dir).resolve()
     manifest = verify_backup(src)
+    pid = serving_pid(data_dir)
+    if pid is not None:
+        # Moved aside under it, a server would keep writing into the old copy.
+        raise ServeLockHeld(data_dir, pid if pid > 0 else None)
     if data_dir.exists() and any(p.name not in _NOT_DATA for p in data_dir.iterdir()):
         if not force:
             raise StoreError(f"{data_dir} is not empty; pass --force to replace it")

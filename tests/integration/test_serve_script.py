@@ -61,11 +61,13 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 @pytest.mark.slow
 def test_serve_sh_skips_the_install_when_nothing_changed() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        # The first start installs if this .venv has not been stamped for this pyproject.toml.
+        # The first start installs if this .venv has not been stamped for this pyproject.toml and
+        # constraints.txt.
         proc, _, _ = _start(Path(tmp) / "first")
         _stop(proc)
         stamp = (ROOT / ".venv" / ".astra-serve-stamp").read_text().split()
-        assert stamp[0] == hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+        installed = (ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()
+        assert stamp[0] == hashlib.sha256(installed).hexdigest()
         proc, seconds, _ = _start(Path(tmp) / "second")
         err = _stop(proc)
     assert "installing" not in err and "pip" not in err.lower()

@@ -20,7 +20,7 @@ token), so stock keys never reach a tenant runtime and a runtime cannot claim a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from astra.domain.cart import Cart
@@ -56,7 +56,6 @@ class Heartbeat:
     bot_user: str = ""
     pid: int = 0
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class InstanceAPI(Protocol):

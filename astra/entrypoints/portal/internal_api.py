@@ -235,6 +235,12 @@ def _handler(op: Operation):
             guard.in_flight[key] = future
         try:
             status, body = await _serve(request, op, instance_id)
+        except BaseException:
+            # Cut short (the request's timeout): a retry with the same key waiting on this one
+            # gets "try again", never a wait without end.
+            if future is not None and not future.done():
+                future.set_result((503, _error(503, "busy", "Interrupted; retry.")))
+            raise
         finally:
             guard.slots.release()
             if key and future is not None:

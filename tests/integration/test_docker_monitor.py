@@ -18,7 +18,7 @@ from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscordThread
 from tests.integration.test_docker_runtime import docker_client, runtime_image  # noqa: F401
 from tests.integration.test_runtime_monitor import _until
-from tests.platform_thread import PortalThread, free_port
+from tests.platform_thread import InternalAPIThread, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
@@ -37,7 +37,7 @@ def test_monitor_runs_a_real_container_online_and_suspends_it(
         platform_url=f"http://127.0.0.1:{port}",
         mercadopago_access_token="APP_USR-9999999999999999-010101-abcdefabcdef-1")))
     container.runtime.override(providers.Object(runtime))
-    portal = PortalThread(container, port).__enter__()
+    portal = InternalAPIThread(container, port).__enter__()
     try:
         with container.store().portal() as uow:
             until = iso(datetime.now(UTC) + timedelta(days=3))

@@ -373,8 +373,9 @@ class _Parser:
     def _docker_network(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
             # Host networking puts a bot on the host's loopback (the admin panel, every local
-            # service) and lets it bind host ports; "none" leaves it no way to its platform.
-            if raw in ("host", "none") or raw.startswith("container:"):
+            # service) and lets it bind host ports; Docker's default bridge lets containers reach
+            # each other; "none" leaves it no way to its platform.
+            if raw in ("host", "none", "bridge", "default") or raw.startswith("container:"):
                 raise ValueError(
                     f"must name a bridge network for instance runtimes, never {raw!r}"
                 )

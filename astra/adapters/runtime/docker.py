@@ -143,6 +143,11 @@ class DockerRuntime:
         runtime makes, and `instances()` then lists only those: two platforms, or a test suite
         and a developer's `astra serve`, can share one engine without either taking the other's
         containers for orphans. Container names stay global: one instance id per engine."""
+        if network in ("host", "none", "bridge", "default") or network.startswith("container:"):
+            # host: the bot shares the host's loopback (admin panel included) and can bind host
+            # ports; bridge/default: Docker's default bridge lets containers reach each other;
+            # none/container: no way to the platform, or another container's walls.
+            raise ValueError(f"instance runtimes need their own bridge network, not {network!r}")
         self.image = image
         self.network = network
         self.mem_limit = mem_limit

@@ -7,6 +7,7 @@ clock, say) instead of patching modules.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from dependency_injector import containers, providers
 
@@ -84,17 +85,35 @@ def _runtime_scope(settings: Settings) -> str:
     return hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
 
 
-def _runtime_environment(settings: Settings) -> dict[str, str]:
+@dataclass
+class InternalEndpoint:
+    """Where runtimes reach the internal API: set by `astra serve` once its listener is bound
+    (on the runtime network's gateway for Docker, loopback for processes)."""
+
+    url: str = ""
+
+
+@dataclass
+class RuntimeEnvironment:
     """What every instance runtime may know: the platform's internal API, public endpoints and
-    how to log."""
-    platform = settings.platform_url or f"http://127.0.0.1:{settings.portal_port}"
-    env = {
-        "DISCORD_API_BASE": settings.discord_api_base,
-        "ASTRA_PLATFORM_URL": platform,
-        "ASTRA_LOG_LEVEL": settings.log_level,
-        "ASTRA_LOG_FORMAT": "json",
-    }
-    return env
+    how to log. Read for each spec: the internal API's address is known only once bound."""
+
+    settings: Settings
+    endpoint: InternalEndpoint
+
+    def __call__(self) -> dict[str, str]:
+        s = self.settings
+        platform = (
+            s.platform_url
+            or self.endpoint.url
+            or f"http://{s.internal_host or '127.0.0.1'}:{s.internal_port}"
+        )
+        return {
+            "DISCORD_API_BASE": s.discord_api_base,
+            "ASTRA_PLATFORM_URL": platform,
+            "ASTRA_LOG_LEVEL": s.log_level,
+            "ASTRA_LOG_FORMAT": "json",
+        }
 
 
 class Container(containers.DeclarativeContainer):
@@ -156,6 +175,7 @@ class Container(containers.DeclarativeContainer):
     gateway = providers.Singleton(_gateway, settings, store, clock)
     webhook_stats = providers.Singleton(WebhookStats)
     runtime = providers.Singleton(_runtime, settings)
+    internal_endpoint = providers.Singleton(InternalEndpoint)
     monitor = providers.Singleton(
         RuntimeMonitor,
         store=store,
@@ -163,7 +183,7 @@ class Container(containers.DeclarativeContainer):
         runtime=runtime,
         instances=instances,
         heartbeats=heartbeats,
-        environment=providers.Callable(_runtime_environment, settings),
+        environment=providers.Factory(RuntimeEnvironment, settings, internal_endpoint),
     )
     plans = providers.Singleton(
         PlanService,

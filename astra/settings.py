@@ -62,6 +62,11 @@ class Settings:
     host: str = "127.0.0.1"
     portal_port: int = 3100
     admin_port: int = 3000
+    # The internal API (what instance runtimes call) listens on its own address. Empty: chosen
+    # by the runtime, the Docker runtime network's gateway for Docker runtimes (the only host
+    # address a bot container can route to), 127.0.0.1 for the process runtime.
+    internal_host: str = ""
+    internal_port: int = 3200
     public_url: str = ""
     # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; from
     # anyone else the header is ignored, so a client cannot pick the address it is limited by.
@@ -93,9 +98,12 @@ class Settings:
     reconcile_open_interval_seconds: int = 3
     runtime: RuntimeKind = "auto"
     runtime_image: str = "astra:latest"  # the platform's image runs instances too
-    docker_network: str = "host"
+    # A user-defined bridge the Docker runtime creates (inter-container traffic off); never
+    # "host", "none" or another container's namespace.
+    docker_network: str = "astra-runtimes"
     runtime_restart_limit: int = 3
-    # Where an instance runtime reaches the platform's internal API (its portal).
+    # Where an instance runtime reaches the platform's internal API. Empty: the internal
+    # listener's own address, as `astra serve` bound it.
     platform_url: str = ""
     # Set only inside an instance runtime: it is that instance and nothing more, and reaches
     # its data through the platform's internal API with this credential.
@@ -315,6 +323,8 @@ class _Parser:
             "host": s("ASTRA_HOST", d.host),
             "portal_port": self._port("ASTRA_PORTAL_PORT", d.portal_port),
             "admin_port": self._port("ASTRA_ADMIN_PORT", d.admin_port),
+            "internal_host": s("ASTRA_INTERNAL_HOST", d.internal_host),
+            "internal_port": self._port("ASTRA_INTERNAL_PORT", d.internal_port),
             "public_url": self._url("ASTRA_PUBLIC_URL", d.public_url),
             "trusted_proxies": self._networks("ASTRA_TRUSTED_PROXIES"),
             "session_secret": s("PORTAL_SESSION_SECRET"),
@@ -352,7 +362,7 @@ class _Parser:
             ),
             "runtime": self._choice("ASTRA_RUNTIME", d.runtime, RuntimeKind),
             "runtime_image": s("ASTRA_RUNTIME_IMAGE", d.runtime_image),
-            "docker_network": s("ASTRA_DOCKER_NETWORK", d.docker_network),
+            "docker_network": self._docker_network("ASTRA_DOCKER_NETWORK", d.docker_network),
             "runtime_restart_limit": self._int(
                 "ASTRA_RUNTIME_RESTART_LIMIT", d.runtime_restart_limit, 0, 100
             ),
@@ -363,11 +373,18 @@ class _Parser:
             "log_level": self._choice("ASTRA_LOG_LEVEL", d.log_level, LogLevel),
             "log_format": self._choice("ASTRA_LOG_FORMAT", d.log_format, LogFormat),
         }
-        port_0, port_1 = kwargs["portal_port"], kwargs["admin_port"]
-        if port_0 == port_1 and port_0 != 0:
-            self.problems.append(
-                f"ASTRA_PORTAL_PORT and ASTRA_ADMIN_PORT must differ (both are {port_0})"
-            )
+        ports = {
+            "ASTRA_PORTAL_PORT": kwargs["portal_port"],
+            "ASTRA_ADMIN_PORT": kwargs["admin_port"],
+            "ASTRA_INTERNAL_PORT": kwargs["internal_port"],
+        }
+        names = list(ports)
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                if ports[first] == ports[second] and ports[first] != 0:
+                    self.problems.append(
+                        f"{first} and {second} must differ (both are {ports[first]})"
+                    )
         if self.problems:
             raise SettingsError(self.problems)
         return cls(**kwargs)  # type: ignore[arg-type]
@@ -414,6 +431,19 @@ class _Parser:
     def _port(self, name: str, default: int) -> int:
         # 0 asks the OS for a free port, which tests rely on.
         return self._int(name, default, 0, 65_535)
+
+    def _docker_network(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            # Host networking puts a bot on the host's loopback (the admin panel, every local
+            # service) and lets it bind host ports; Docker's default bridge lets containers reach
+            # each other; "none" leaves it no way to its platform.
+            if raw in ("host", "none", "bridge", "default") or raw.startswith("container:"):
+                raise ValueError(
+                    f"must name a bridge network for instance runtimes, never {raw!r}"
+                )
+            return raw
+
+        return self._checked(name, default, parse)
 
     def _bool(self, name: str, default: bool) -> bool:
         def parse(raw: str) -> bool:

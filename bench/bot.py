@@ -57,7 +57,7 @@ async def main_async(args: argparse.Namespace) -> None:
     from astra.adapters.chat.discord.rest import DiscordRest
     from astra.container import build_container
     from astra.entrypoints.courier import Courier
-    from astra.entrypoints.portal.app import create_portal_app
+    from astra.entrypoints.internal.app import create_internal_app
     from astra.settings import Settings, ensure_dev_secrets
     from tests.e2e.bot_world import free_port
     from tests.fakes.discord import FakeDiscord
@@ -99,10 +99,10 @@ async def main_async(args: argparse.Namespace) -> None:
             str(post_channel.id), ui.product_post(first, c.catalog().stock_counts(INSTANCE),
                                                   "pt-BR"))
 
-    # The platform: its portal (the internal API the bot talks to) and its courier.
-    portal = web.AppRunner(create_portal_app(c))
-    await portal.setup()
-    await web.TCPSite(portal, "127.0.0.1", port).start()
+    # The platform: its internal API (what the bot talks to) and its courier.
+    internal = web.AppRunner(create_internal_app(c))
+    await internal.setup()
+    await web.TCPSite(internal, "127.0.0.1", port).start()
     courier_stop = asyncio.Event()
     courier = asyncio.create_task(Courier(c, interval=1.0).run(courier_stop))
 
@@ -176,7 +176,7 @@ async def main_async(args: argparse.Namespace) -> None:
             proc.kill()
         courier_stop.set()
         await courier
-        await portal.cleanup()
+        await internal.cleanup()
         await discord.stop()
         c.store().close()
         tmp.cleanup()

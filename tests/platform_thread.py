@@ -1,5 +1,5 @@
-"""The platform's portal app (and so its internal API) served from a background thread, for
-synchronous tests whose bots, run by a real runtime, must reach their platform."""
+"""The platform's internal API served from a background thread, for synchronous tests whose
+bots, run by a real runtime, must reach their platform."""
 
 from __future__ import annotations
 
@@ -10,27 +10,29 @@ from typing import Any
 
 from aiohttp import web
 
-from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.internal.app import create_internal_app
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-class PortalThread:
-    """`with PortalThread(container, port):` serves the portal on 127.0.0.1:port."""
+class InternalAPIThread:
+    """`with InternalAPIThread(container, port):` serves the internal API on host:port
+    (127.0.0.1 unless a test's runtimes live elsewhere, say on a Docker bridge's gateway)."""
 
-    def __init__(self, container: Any, port: int) -> None:
+    def __init__(self, container: Any, port: int, host: str = "127.0.0.1") -> None:
         self.container = container
+        self.host = host
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host}:{port}"
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    def __enter__(self) -> PortalThread:
+    def __enter__(self) -> InternalAPIThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
@@ -42,6 +44,6 @@ class PortalThread:
         self._thread.join(10)
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(create_portal_app(self.container))
+        self._runner = web.AppRunner(create_internal_app(self.container))
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()

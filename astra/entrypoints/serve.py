@@ -1,12 +1,23 @@
-"""`astra serve`: the portal and the admin apps (and, as later issues add them, the workers) in
-one process, until SIGINT or SIGTERM."""
+"""`astra serve`: the portal, the admin panel, the internal API and the workers in one process,
+until SIGINT or SIGTERM.
+
+Three listeners. The portal and the admin panel bind ASTRA_HOST (127.0.0.1 by default). The
+internal API, the only thing instance runtimes call, binds its own address: with the Docker
+runtime the runtime network's gateway (the one host address a bot container can route to), with
+the process runtime 127.0.0.1, or ASTRA_INTERNAL_HOST when set; runtimes are pointed at it
+(ASTRA_PLATFORM_URL, unless set). With the Docker runtime, the portal and the admin panel must
+stay on loopback: a bridge container cannot reach the host's loopback, but it can reach every
+other host address through its gateway, so any other ASTRA_HOST is refused.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -14,15 +25,84 @@ from astra.adapters.store.json.locks import ServeLock
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.courier import Courier
+from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
-from astra.settings import Settings
+from astra.ports.runtime import RuntimeFailure, RuntimeUnavailable
+from astra.settings import Settings, SettingsError
 
 log = get_logger("astra.serve")
 
 # Requests still running at shutdown get this long to finish.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# With the Docker engine down at start-up, how often to try again to bind the runtime network.
+GATEWAY_RETRY_SECONDS = 5.0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class InternalListener:
+    """The internal API's listener, on the address runtimes can reach."""
+
+    def __init__(self, container: Container, runner: web.AppRunner) -> None:
+        self.container = container
+        self.runner = runner
+        self.settings = container.settings()
+        self.runtime: Any = container.runtime()
+        self.port = self.settings.internal_port
+        self.bound = False
+
+    @property
+    def docker(self) -> bool:
+        return hasattr(self.runtime, "network_gateway")
+
+    async def host(self) -> str:
+        """Raises RuntimeUnavailable/RuntimeFailure while the runtime network cannot be made."""
+        if self.settings.internal_host:
+            return self.settings.internal_host
+        if self.docker:
+            return await asyncio.to_thread(self.runtime.network_gateway)
+        return "127.0.0.1"
+
+    async def bind(self) -> bool:
+        try:
+            host = await self.host()
+        except (RuntimeUnavailable, RuntimeFailure) as exc:
+            log.error("serve.internal_unbound", reason=str(exc),
+                      message="instance runtimes cannot reach the platform until the runtime "
+                      "network is ready; retrying")
+            return False
+        site = web.TCPSite(self.runner, host, self.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        url = _url(host, self.port)
+        self.container.internal_endpoint().url = url
+        self.bound = True
+        log.info("serve.listening", service="internal", url=url,
+                 runtimes_use=self.settings.platform_url or url)
+        return True
+
+    async def keep_trying(self, stop: asyncio.Event) -> None:
+        while not self.bound and not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), GATEWAY_RETRY_SECONDS)
+            except TimeoutError:
+                await self.bind()
 
 
 def _show_admin_login(settings: Settings, admin_port: int) -> None:
@@ -90,6 +170,15 @@ async def _serve(
             "`astra payments approve CHARGE_ID`.",
         )
 
+    if container.runtime().name == "docker" and not _is_loopback(settings.host):
+        # A bot container routes to every host address but loopback: on any other address the
+        # portal and the admin panel would be one request away from every tenant.
+        raise SettingsError([
+            f"ASTRA_HOST={settings.host} would let instance containers reach the portal and the "
+            "admin panel: with the Docker runtime they listen on 127.0.0.1 (put a reverse proxy "
+            "in front of the portal); only the internal API listens where containers reach it"
+        ])
+
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -113,7 +202,16 @@ async def _serve(
             bound = runner.addresses[0][1] if runner.addresses else port
             ports[name] = bound
             log.info("serve.listening", service=name, url=f"http://{settings.host}:{bound}")
+        internal_runner = web.AppRunner(
+            create_internal_app(container), shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+        )
+        await internal_runner.setup()
+        runners.append(internal_runner)
+        internal = InternalListener(container, internal_runner)
+        if await internal.bind():
+            ports["internal"] = internal.port
         workers = [
+            asyncio.create_task(internal.keep_trying(stop), name="internal-listener"),
             asyncio.create_task(housekeeping_loop(container, stop), name="housekeeping"),
             asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
             asyncio.create_task(monitor_loop(container, stop), name="monitor"),

@@ -21,6 +21,7 @@ from astra.adapters.instance_api.inprocess import InProcessInstanceAPI
 from astra.container import Container, build_container
 from astra.entrypoints.bot.runtime import InstanceBot
 from astra.entrypoints.courier import Courier
+from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop
 from astra.settings import Settings, ensure_dev_secrets
@@ -59,6 +60,8 @@ class Shop:
     courier: Courier | None = None
     courier_stop: asyncio.Event | None = None
     courier_task: asyncio.Task[None] | None = None
+    # The platform's internal API (its own listener), where a tenant bot reaches its data.
+    internal_url: str = ""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.container, name)()
@@ -164,6 +167,10 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
     portal = web.AppRunner(create_portal_app(container))
     await portal.setup()
     await web.TCPSite(portal, "127.0.0.1", port).start()
+    internal = web.AppRunner(create_internal_app(container))
+    await internal.setup()
+    internal_url = f"http://127.0.0.1:{free_port()}"
+    await web.TCPSite(internal, "127.0.0.1", int(internal_url.rsplit(":", 1)[1])).start()
 
     seller_user = discord.add_user("vendedor")
     guild = discord.add_guild("Loja do Vendedor", owner=seller_user.id)
@@ -188,7 +195,7 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
 
     def new_bot() -> InstanceBot:
         api: Any = (
-            HttpInstanceAPI(f"http://127.0.0.1:{port}", INSTANCE, credential)
+            HttpInstanceAPI(internal_url, INSTANCE, credential)
             if tenant
             else InProcessInstanceAPI(container, INSTANCE)
         )
@@ -212,6 +219,7 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
         buyer_role,
         key,
         new_bot=new_bot,
+        internal_url=internal_url,
     )
     # The platform's housekeeping (cart expiry, wallet postings), as `astra serve` runs it.
     housekeeping_stop = asyncio.Event()
@@ -225,6 +233,7 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
         await shop.stop_courier()
         housekeeping_stop.set()
         await asyncio.wait_for(housekeeping, 10)
+        await internal.cleanup()
         await portal.cleanup()
         await discord.stop()
         await asyncio.to_thread(mp.stop)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from astra.container import build_container
 from astra.domain.timestamps import iso
-from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.internal.app import create_internal_app
 from astra.settings import Settings, ensure_dev_secrets
 from tests.e2e.bot_world import BOT_TOKEN, INSTANCE, free_port, running_shop, text_of
 from tests.e2e.test_bot_purchase import _open_cart, _setup_catalog
@@ -34,10 +34,10 @@ async def test_instance_run_as_a_tenant_opens_no_store_and_beats_through_the_api
     discord = FakeDiscord(bot_token=BOT_TOKEN)
     await discord.start()
     container = build_container(ensure_dev_secrets(Settings(data_dir=data_dir)))
-    portal = web.AppRunner(create_portal_app(container))
-    await portal.setup()
+    internal = web.AppRunner(create_internal_app(container))
+    await internal.setup()
     port = free_port()
-    await web.TCPSite(portal, "127.0.0.1", port).start()
+    await web.TCPSite(internal, "127.0.0.1", port).start()
     try:
         instances = container.instances()
         await asyncio.to_thread(
@@ -91,7 +91,7 @@ async def test_instance_run_as_a_tenant_opens_no_store_and_beats_through_the_api
         assert "bot.stopped" in err and "Traceback" not in err
         assert BOT_TOKEN not in err and credential not in err  # secrets are never logged
     finally:
-        await portal.cleanup()
+        await internal.cleanup()
         await discord.stop()
         container.store().close()
 

@@ -26,6 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from astra.entrypoints.admin.app import create_admin_app
+from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.portal import pages
 from astra.entrypoints.portal.app import create_portal_app
 from astra.logs import configure_logging
@@ -256,10 +257,13 @@ async def _seller_views(
     # The internal API as the instance's own runtime reads it: its data, none of its secrets.
     credential = await asyncio.to_thread(shop.instances.runtime_credential, INSTANCE)
     async with aiohttp.ClientSession(
-        base, headers={"Authorization": f"Bearer {credential}"}
+        shop.internal_url, headers={"Authorization": f"Bearer {credential}"}
     ) as h3:
         runtime = Browser("runtime", h3)
-        internal = [p for p in routes.rest if p.startswith("/internal/")]
+        # On the internal API's own listener: the portal serves none of it.
+        assert not any(p.startswith("/internal/") for p in routes.rest)
+        internal_routes = _get_routes(create_internal_app(shop.container), {"paths": {}})
+        internal = [p for p in internal_routes.rest if p.startswith("/internal/")]
         for path in internal:
             answer = await runtime.call("GET", _fill(path, values))
             assert answer.status == 200, (path, answer.status, answer.body[:300])

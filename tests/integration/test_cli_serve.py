@@ -86,13 +86,16 @@ def test_configuration_errors_are_clear(tmp_path: Path) -> None:
 
 class Server:
     def __init__(self, data: Path) -> None:
-        self.portal, self.admin = free_port(), free_port()
+        self.portal, self.admin, self.internal = free_port(), free_port(), free_port()
         env = {
             **os.environ,
             "ASTRA_DATA_DIR": str(data),
             "ASTRA_PORTAL_PORT": str(self.portal),
             "ASTRA_ADMIN_PORT": str(self.admin),
+            "ASTRA_INTERNAL_PORT": str(self.internal),
             "ASTRA_HOST": "127.0.0.1",
+            # Docker's runtime network is tested with its own scope (test_docker_network.py).
+            "ASTRA_RUNTIME": "process",
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "astra.entrypoints.cli", "serve"],
@@ -127,7 +130,8 @@ async def test_serve_health_and_clean_shutdown(tmp_path: Path) -> None:
     try:
         server.wait_ready()
         async with aiohttp.ClientSession() as http:
-            for port, service in ((server.portal, "portal"), (server.admin, "admin")):
+            for port, service in ((server.portal, "portal"), (server.admin, "admin"),
+                                  (server.internal, "internal")):
                 async with http.get(f"http://127.0.0.1:{port}/health") as resp:
                     assert resp.status == 200
                     body = await resp.json()
@@ -138,6 +142,17 @@ async def test_serve_health_and_clean_shutdown(tmp_path: Path) -> None:
                 assert (await resp.json())["error"] == "not_found"
             async with http.post(f"http://127.0.0.1:{server.portal}/health") as resp:
                 assert resp.status == 405
+            # One place for each: runtimes' routes only on the internal listener, and nothing
+            # of the portal's or the admin's there.
+            internal = f"http://127.0.0.1:{server.internal}"
+            async with http.get(f"http://127.0.0.1:{server.portal}/internal/instances/"
+                                "shop-1/settings") as resp:
+                assert resp.status == 404
+            async with http.get(f"{internal}/internal/instances/shop-1/settings") as resp:
+                assert resp.status == 401  # there, and asking for a runtime credential
+            for path in ("/api/me", "/admin", "/api/status", "/"):
+                async with http.get(f"{internal}{path}") as resp:
+                    assert resp.status == 404, path
 
             # The store becomes unusable under a running server: /health says so with a 503.
             journal = data / "portal.journal"

@@ -1,6 +1,11 @@
 """A real container, made by the runtime monitor, running `astra instance run` against the fake
 Discord on the host: online, restart, suspension on plan expiry and back, and the engine
-stopped (clear status, the platform keeps serving)."""
+stopped (clear status, the platform keeps serving).
+
+The container sits on the runtime bridge, where the host's loopback does not exist: the fake
+Discord (standing in for the internet) and the internal API both bind the bridge's gateway,
+which is a host address. Only this test's fake Discord does so; the platform binds nothing but
+its internal API there."""
 
 from __future__ import annotations
 
@@ -16,9 +21,14 @@ from astra.container import build_container
 from astra.domain.timestamps import iso
 from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscordThread
-from tests.integration.test_docker_runtime import docker_client, runtime_image  # noqa: F401
+from tests.integration.test_docker_runtime import (  # noqa: F401
+    TEST_NETWORK,
+    docker_client,
+    runtime_gateway,
+    runtime_image,
+)
 from tests.integration.test_runtime_monitor import _until
-from tests.platform_thread import PortalThread, free_port
+from tests.platform_thread import InternalAPIThread, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
@@ -27,17 +37,18 @@ SCOPE = "astra-tests-monitor"
 
 def test_monitor_runs_a_real_container_online_and_suspends_it(
         data_dir: Path, docker_client: docker.DockerClient, runtime_image: str,  # noqa: F811
+        runtime_gateway: str,  # noqa: F811
 ) -> None:
     discord = FakeDiscordThread(bot_token=TOKEN)
-    discord.start()
-    runtime = DockerRuntime(runtime_image, network="host", restart_limit=2, scope=SCOPE)
-    port = free_port()
+    discord.start(host=runtime_gateway)
+    runtime = DockerRuntime(runtime_image, network=TEST_NETWORK, restart_limit=2, scope=SCOPE)
+    port = free_port(runtime_gateway)
     container = build_container(ensure_dev_secrets(Settings(
         data_dir=data_dir, discord_api_base=discord.api_url, runtime="docker",
-        platform_url=f"http://127.0.0.1:{port}",
+        platform_url=f"http://{runtime_gateway}:{port}",
         mercadopago_access_token="APP_USR-9999999999999999-010101-abcdefabcdef-1")))
     container.runtime.override(providers.Object(runtime))
-    portal = PortalThread(container, port).__enter__()
+    portal = InternalAPIThread(container, port, host=runtime_gateway).__enter__()
     try:
         with container.store().portal() as uow:
             until = iso(datetime.now(UTC) + timedelta(days=3))
@@ -53,6 +64,7 @@ def test_monitor_runs_a_real_container_online_and_suspends_it(
         env = "\n".join(box.attrs["Config"]["Env"])
         assert "APP_USR-" not in env and "ASTRA_MASTER_KEY" not in env
         assert box.attrs["Mounts"] == []  # its data comes through the internal API
+        assert box.attrs["HostConfig"]["NetworkMode"] == TEST_NETWORK
         logs = runtime.logs("loja-docker", 200)
         assert any("bot.ready" in line for line in logs), logs
 
@@ -76,8 +88,10 @@ def test_monitor_runs_a_real_container_online_and_suspends_it(
         _until(monitor, "loja-docker", "online")
 
         # The engine goes away: a clear status, and the monitor keeps going.
-        gone = DockerRuntime(runtime_image, scope=SCOPE, client_factory=lambda: docker.DockerClient(
-            base_url="unix:///tmp/astra-no-docker.sock", version="1.41"))
+        gone = DockerRuntime(
+            runtime_image, network=TEST_NETWORK, scope=SCOPE,
+            client_factory=lambda: docker.DockerClient(
+                base_url="unix:///tmp/astra-no-docker.sock", version="1.41"))
         container.runtime.override(providers.Object(gone))
         container.monitor.reset()
         status = container.monitor().reconcile_once()["loja-docker"]

@@ -8,6 +8,7 @@ Without an engine the engine tests are skipped, unless CI is set: there they fai
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from astra.adapters.runtime.docker import (
     LABEL_INSTANCE,
     LABEL_OWNER,
+    LABEL_SCOPE,
     LABEL_SPEC,
     DockerRuntime,
     container_name,
@@ -39,6 +41,8 @@ from tests.runtime_image import build_test_image
 RESTART_LIMIT = 2
 # A developer's `astra serve` on the same engine removes unscoped containers it does not know.
 SCOPE = "astra-tests"
+# The tests' own runtime network (never the platform's default `astra-runtimes`), removed after.
+TEST_NETWORK = "astra-tests-runtimes"
 OWNER = "usr_contract"
 PLATFORM_SECRETS = {
     "MERCADOPAGO_ACCESS_TOKEN": "APP_USR-platform-secret",
@@ -78,9 +82,49 @@ def runtime_image(docker_client: docker.DockerClient) -> str:
     return "astra-runtime:test"
 
 
+def remove_test_network(client: docker.DockerClient, name: str, scope: str) -> None:
+    """Remove a network a test's runtime made, and only if it carries that test's scope."""
+    try:
+        network = client.networks.get(name)
+    except docker.errors.NotFound:
+        return
+    if (network.attrs.get("Labels") or {}).get(LABEL_SCOPE) == scope:
+        network.remove()
+
+
+@pytest.fixture(scope="module")
+def runtime_gateway(docker_client: docker.DockerClient, runtime_image: str) -> Iterator[str]:
+    """The tests' runtime network's gateway: the host address a bot container reaches, where
+    servers its bots must reach bind (the platform's internal API does the same)."""
+    gateway = DockerRuntime(runtime_image, network=TEST_NETWORK, scope=SCOPE).network_gateway()
+    yield gateway
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_SCOPE}={SCOPE}", "network": TEST_NETWORK}
+    ):
+        container.remove(force=True)
+    remove_test_network(docker_client, TEST_NETWORK, SCOPE)
+
+
 @pytest.fixture
-def docker_runtime(runtime_image: str) -> DockerRuntime:
-    return DockerRuntime(runtime_image, restart_limit=RESTART_LIMIT, stop_timeout=3, scope=SCOPE)
+def docker_runtime(runtime_image: str, runtime_gateway: str) -> DockerRuntime:
+    return DockerRuntime(
+        runtime_image, network=TEST_NETWORK, restart_limit=RESTART_LIMIT, stop_timeout=3,
+        scope=SCOPE,
+    )
+
+
+@pytest.fixture(scope="class")
+def gateway_silent_discord(runtime_gateway: str) -> Iterator[str]:
+    """The contract's silent Discord, bound on the runtime network's gateway (a host address):
+    a container cannot reach the host's loopback, and a refused connection would end the bot
+    instead of leaving it waiting."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((runtime_gateway, 0))
+    sock.listen(64)
+    try:
+        yield f"http://{runtime_gateway}:{sock.getsockname()[1]}/api/v10"
+    finally:
+        sock.close()
 
 
 @pytest.fixture
@@ -105,6 +149,11 @@ class TestDockerRuntimeContract(RuntimeContract):
     def runtime(self, docker_runtime: DockerRuntime) -> DockerRuntime:
         return docker_runtime
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def silent_discord(cls, gateway_silent_discord: str) -> str:
+        return gateway_silent_discord
+
     @pytest.fixture
     def spec_factory(self, make_spec: Callable[..., RuntimeSpec]) -> Callable[..., RuntimeSpec]:
         return make_spec
@@ -117,6 +166,11 @@ class TestDockerSpecifics(RuntimeFixtures):
     @pytest.fixture
     def runtime(self, docker_runtime: DockerRuntime) -> DockerRuntime:
         return docker_runtime
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def silent_discord(cls, gateway_silent_discord: str) -> str:
+        return gateway_silent_discord
 
     @pytest.fixture
     def spec_factory(self, make_spec: Callable[..., RuntimeSpec]) -> Callable[..., RuntimeSpec]:
@@ -153,7 +207,10 @@ class TestDockerSpecifics(RuntimeFixtures):
         assert host["Privileged"] is False
         assert "no-new-privileges" in host["SecurityOpt"]
         assert set(host["Tmpfs"]) == {"/tmp"}
-        assert host["NetworkMode"] == "host"
+        # Its own bridge, nothing else: never the host's network namespace.
+        assert host["NetworkMode"] == TEST_NETWORK
+        assert set(attrs["NetworkSettings"]["Networks"]) == {TEST_NETWORK}
+        assert not host.get("PortBindings")
 
         # No data at all: the bot reaches its data through the platform's internal API.
         mounts = attrs["Mounts"]
@@ -243,7 +300,9 @@ class TestDockerSpecifics(RuntimeFixtures):
         assert state.error is None and state.restarts == 0
 
     def test_a_missing_image_is_a_clear_failure(self, runtime_image, instance_ids, make_spec):
-        runtime = DockerRuntime("astra-runtime:does-not-exist", restart_limit=1)
+        runtime = DockerRuntime(
+            "astra-runtime:does-not-exist", network=TEST_NETWORK, restart_limit=1, scope=SCOPE
+        )
         with pytest.raises(RuntimeFailure) as info:
             runtime.ensure(make_spec(instance_ids(), bot_token=INVALID_TOKEN))
         assert info.value.reason == "image_missing"

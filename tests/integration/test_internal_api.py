@@ -25,7 +25,7 @@ from aiohttp import web
 from astra.adapters.instance_api.http import HttpInstanceAPI
 from astra.domain.errors import DomainError, NotFoundError
 from astra.domain.wallet import EntryKind, Posting
-from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.internal.app import create_internal_app
 from astra.ports.instance_api import InstanceAPIUnavailable
 from astra.ports.store import INSTANCE_COLLECTIONS
 from tests.e2e.bot_world import free_port
@@ -74,7 +74,7 @@ async def world(data_dir: Path) -> AsyncIterator[World]:
     shop.settlement.confirm_payment(VICTIM, order.id, amount_cents=1990, payment_id="p-1")
     shop.sales.add_item(VICTIM, "333333333333333333", shop.product_id, shop.variant_id, 1)
     cart = shop.sales.get_cart(VICTIM, "333333333333333333").cart
-    runner = web.AppRunner(create_portal_app(shop.container))
+    runner = web.AppRunner(create_internal_app(shop.container))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -15,7 +15,7 @@ from astra.container import build_container
 from astra.domain.timestamps import iso
 from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscordThread
-from tests.platform_thread import PortalThread, free_port
+from tests.platform_thread import InternalAPIThread, free_port
 
 TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
 WRONG = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
@@ -86,7 +86,7 @@ def test_monitor_runs_suspends_stops_and_reports(data_dir: Path, discord) -> Non
     container = _world(data_dir, discord, port=port)
     monitor = container.monitor()
     runtime = monitor.runtime
-    with PortalThread(container, port):
+    with InternalAPIThread(container, port):
         _monitor_runs_suspends_stops_and_reports(container, monitor, runtime)
 
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.internal.app import create_internal_app
 from tests.e2e.bot_world import free_port
 from tests.integration.sales_world import INSTANCE, Shop, make_shop
 
@@ -25,7 +25,7 @@ OTHER = "loja-vizinha"
 async def platform(data_dir: Path) -> AsyncIterator[tuple[Shop, str]]:
     shop = make_shop(data_dir, keys=1)
     shop.instances.create(OTHER, owner_id="usr_other", name="Vizinha", actor="test")
-    runner = web.AppRunner(create_portal_app(shop.container))
+    runner = web.AppRunner(create_internal_app(shop.container))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -95,18 +95,19 @@ async def test_a_damaged_instance_is_quarantined_and_everyone_else_is_served(
     damaged.write_bytes(garbage)
     settings = shop.container.settings()
     shop.container.settings.override(
-        Settings(**{**settings.__dict__, "portal_port": 0, "admin_port": 0})
+        Settings(**{**settings.__dict__, "portal_port": 0, "admin_port": 0, "internal_port": 0,
+                    "runtime": "process"})
     )
     stop = asyncio.Event()
     ready: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
     server = asyncio.create_task(serve(shop.container, stop=stop, on_ready=ready.set_result))
     try:
         ports = await asyncio.wait_for(ready, 30)  # started, despite the damaged instance
-        base = f"http://127.0.0.1:{ports['portal']}"
+        internal = f"http://127.0.0.1:{ports['internal']}"
         async with aiohttp.ClientSession() as http:
-            assert (await _settings(http, base, shop, OTHER))[0] == 200
-            assert (await _settings(http, base, shop, INSTANCE))[0] == 503
-            async with http.get(f"{base}/health") as resp:
+            assert (await _settings(http, internal, shop, OTHER))[0] == 200
+            assert (await _settings(http, internal, shop, INSTANCE))[0] == 503
+            async with http.get(f"http://127.0.0.1:{ports['portal']}/health") as resp:
                 assert resp.status == 200
         status = await asyncio.to_thread(shop.monitor.check, INSTANCE)
         assert (status.status, status.reason) == ("error", "damaged")

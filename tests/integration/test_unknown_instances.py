@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.cli import main as cli_main
+from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.portal.app import create_portal_app
 from tests.integration.sales_world import INSTANCE, OWNER, make_shop
 
@@ -58,7 +59,8 @@ async def test_unknown_instance_ids_create_no_directory(data_dir: Path,
 
     portal = TestServer(create_portal_app(container))
     admin = TestServer(create_admin_app(container))
-    async with TestClient(portal) as p, TestClient(admin) as a:
+    internal = TestServer(create_internal_app(container))
+    async with TestClient(portal) as p, TestClient(admin) as a, TestClient(internal) as i:
         resp = await p.post("/auth/local/login", json={"email": "dono@example.com",
                                                        "password": "correct horse battery"})
         csrf = (await resp.json())["csrf_token"]
@@ -66,7 +68,8 @@ async def test_unknown_instance_ids_create_no_directory(data_dir: Path,
         admin_headers = {"Authorization": f"Bearer {TOKEN}"}
         for instance_id in UNKNOWN:
             for client, app, headers in ((p, portal.app, portal_headers),
-                                         (a, admin.app, admin_headers)):
+                                         (a, admin.app, admin_headers),
+                                         (i, internal.app, {})):
                 for method, path in _paths(app, instance_id):
                     for body in BODIES:
                         resp = await client.request(method, path, json=body, headers=headers)

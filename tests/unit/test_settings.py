@@ -395,3 +395,16 @@ def test_trusted_proxies_and_the_instance_cap_are_read_and_checked() -> None:
     text = " ".join(err.value.problems)
     assert "ASTRA_TRUSTED_PROXIES" in text and "'proxy.local'" in text
     assert "ASTRA_PLAN_MAX_INSTANCES" in text
+
+
+@pytest.mark.parametrize("network", ["host", "none", "bridge", "container:platform"])
+def test_runtime_network_is_never_host_or_shared(network: str) -> None:
+    with pytest.raises(SettingsError, match="ASTRA_DOCKER_NETWORK"):
+        Settings.from_env({"ASTRA_DOCKER_NETWORK": network}, env_file=None)
+
+
+def test_internal_api_has_its_own_port() -> None:
+    s = Settings.from_env({}, env_file=None)
+    assert (s.internal_host, s.internal_port, s.docker_network) == ("", 3200, "astra-runtimes")
+    with pytest.raises(SettingsError, match="ASTRA_ADMIN_PORT and ASTRA_INTERNAL_PORT"):
+        Settings.from_env({"ASTRA_ADMIN_PORT": "3200"}, env_file=None)

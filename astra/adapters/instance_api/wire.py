@@ -2,7 +2,7 @@
 takes (checked on the platform's side as strictly as the seller API's), and how its answer is
 written and read back.
 
-Both ends import this table: the platform's server (`entrypoints/portal/internal_api.py`)
+Both ends import this table: the platform's server (`entrypoints/internal/api.py`)
 registers one route per operation and validates each request with it; the HTTP adapter builds
 requests and decodes answers from it. A field a runtime sends that is not declared here is
 refused, and every id is matched against the calling instance's own data by the platform.

@@ -9,6 +9,15 @@ read-only root filesystem (a tmpfs /tmp), every capability dropped, no-new-privi
 CPU and PID limits, and Docker's `on-failure` restart policy up to `restart_limit` times; past it
 the container stays exited and `status()` says `crash_loop`.
 
+Network: every container joins one user-defined bridge (`network`, default `astra-runtimes`),
+which `ensure` creates when missing (labelled with the scope) with inter-container traffic off,
+so a bot reaches neither another bot nor anything else on that bridge; it keeps outbound
+internet (Discord) through the bridge's masquerading. The only host address it can route to is
+the bridge's gateway, where the platform binds its internal API alone (`network_gateway()` says
+which address; see `entrypoints/serve.py`); the host's loopback, where the portal and the admin
+panel listen, is not reachable from a bridge at all. Host networking is refused, and a container
+found on any other network (one made before this rule) is replaced.
+
 Labels carry the instance, its owner, a hash of the spec (so `ensure` replaces a container whose
 spec, image or limits changed: a new token, an upgrade) and an optional scope (so `instances()`
 lists only this platform's containers). Without an engine every method
@@ -18,6 +27,7 @@ raises RuntimeUnavailable("docker unavailable: ..."); `available()` is a cheap p
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -44,6 +54,10 @@ LABEL_INSTANCE = "astra.instance"
 LABEL_OWNER = "astra.owner"
 LABEL_SPEC = "astra.spec"
 LABEL_SCOPE = "astra.scope"
+LABEL_NETWORK = "astra.network"
+DEFAULT_NETWORK = "astra-runtimes"
+# Docker's bridge driver option: "false" drops traffic between containers of the bridge.
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
 # Whom the container runs as when its image names no user, or root: never root.
 FALLBACK_USER = "10001:10001"
 EXIT_INVALID_TOKEN = 3  # `astra instance run` exits with it when Discord refuses the token
@@ -115,7 +129,7 @@ class DockerRuntime:
         self,
         image: str,
         *,
-        network: str = "host",
+        network: str = DEFAULT_NETWORK,
         mem_limit: str | int = "256m",
         nano_cpus: int = 500_000_000,
         pids_limit: int = 128,
@@ -129,6 +143,11 @@ class DockerRuntime:
         runtime makes, and `instances()` then lists only those: two platforms, or a test suite
         and a developer's `astra serve`, can share one engine without either taking the other's
         containers for orphans. Container names stay global: one instance id per engine."""
+        if network in ("host", "none", "bridge", "default") or network.startswith("container:"):
+            # host: the bot shares the host's loopback (admin panel included) and can bind host
+            # ports; bridge/default: Docker's default bridge lets containers reach each other;
+            # none/container: no way to the platform, or another container's walls.
+            raise ValueError(f"instance runtimes need their own bridge network, not {network!r}")
         self.image = image
         self.network = network
         self.mem_limit = mem_limit
@@ -141,6 +160,9 @@ class DockerRuntime:
         self._client_factory = client_factory
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
+        self._network_lock = threading.Lock()
+        self._network_id: str | None = None
+        self._gateway: str | None = None
 
     # -- the engine ------------------------------------------------------------------------------
 
@@ -175,6 +197,59 @@ class DockerRuntime:
         except (RuntimeUnavailable, RuntimeFailure):
             return False
 
+    def network_gateway(self) -> str:
+        """The runtime network's gateway address on the host (creating the network when
+        missing): where the platform binds its internal API for containers to reach."""
+        with self._engine():
+            self._prepare_network(self._docker())
+        assert self._gateway is not None
+        return self._gateway
+
+    def _prepare_network(self, client: docker.DockerClient, *, again: bool = False) -> str:
+        """The network's id, made (idempotently) or checked; remembered until a create finds
+        it gone."""
+        with self._network_lock:
+            if self._network_id is not None and not again:
+                return self._network_id
+            try:
+                network = client.networks.get(self.network)
+            except docker.errors.NotFound:
+                network = self._create_network(client)
+            attrs = network.attrs
+            options = attrs.get("Options") or {}
+            if attrs.get("Driver") != "bridge" or options.get(ICC_OPTION) != "false":
+                # Someone else's network, or an old one: putting bots on it would let them
+                # reach each other (or worse). Never loosen it, never take it over: say so.
+                raise RuntimeFailure(
+                    "runtime_error",
+                    f"docker network {self.network} is not a bridge with inter-container "
+                    f"traffic off ({ICC_OPTION}=false): remove it or set ASTRA_DOCKER_NETWORK",
+                )
+            if attrs.get("Internal"):
+                raise RuntimeFailure(
+                    "runtime_error",
+                    f"docker network {self.network} is internal: bots could not reach Discord",
+                )
+            self._gateway = _gateway_of(attrs, self.network)
+            self._network_id = network.id
+            return network.id
+
+    def _create_network(self, client: docker.DockerClient) -> Any:
+        labels = {LABEL_NETWORK: "runtimes", **({LABEL_SCOPE: self.scope} if self.scope else {})}
+        try:
+            return client.networks.create(
+                self.network,
+                driver="bridge",
+                options={ICC_OPTION: "false"},
+                labels=labels,
+                check_duplicate=True,
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            # Another platform process made it first: use it (it is checked like any other).
+            return client.networks.get(self.network)
+
     def _get(self, instance_id: str) -> Any | None:
         """Our container for this instance, or None."""
         try:
@@ -206,12 +281,22 @@ class DockerRuntime:
                     f"{self.image} .) or set ASTRA_RUNTIME_IMAGE",
                 ) from None
             digest = self._spec_hash(spec, image.id)
+            self._prepare_network(client)
             container = self._get(spec.instance_id)
-            if container is not None and container.labels.get(LABEL_SPEC) != digest:
+            if container is not None and (
+                container.labels.get(LABEL_SPEC) != digest or not self._on_our_network(container)
+            ):
+                # A new spec, or a container from before the runtime network (host mode): it
+                # never keeps running as it is.
                 container.remove(force=True)
                 container = None
             if container is None:
-                container = self._create(client, spec, image, environment, digest)
+                try:
+                    container = self._create(client, spec, image, environment, digest)
+                except docker.errors.NotFound:
+                    # The network went away under us (removed by hand): make it again, once.
+                    self._prepare_network(client, again=True)
+                    container = self._create(client, spec, image, environment, digest)
             state = self._state(container)
             # A container that crashed past its limit stays down until restart() or a new spec:
             # a monitor calling ensure() every tick must not turn a crash loop into an endless one.
@@ -313,11 +398,6 @@ class DockerRuntime:
         user = (image.attrs.get("Config") or {}).get("User") or ""
         if _runs_as_root(user):
             user = FALLBACK_USER
-        network: dict[str, Any] = (
-            {"network_mode": self.network}
-            if self.network in ("host", "bridge", "none")
-            else {"network": self.network}
-        )
         try:
             return client.containers.create(
                 image.id,
@@ -351,7 +431,8 @@ class DockerRuntime:
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
-                **network,
+                # Its only network: the runtime bridge (no published ports, no host mode).
+                network=self.network,
             )
         except docker.errors.APIError as exc:
             if exc.status_code != 409:
@@ -361,6 +442,11 @@ class DockerRuntime:
             if container is None:
                 raise
             return container
+
+    def _on_our_network(self, container: Any) -> bool:
+        host = container.attrs.get("HostConfig") or {}
+        networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return host.get("NetworkMode") == self.network and set(networks) <= {self.network}
 
     def _reload(self, container: Any) -> Any:
         try:
@@ -403,6 +489,19 @@ class DockerRuntime:
             started_at=started_at,
             error=error,
         )
+
+
+def _gateway_of(attrs: dict[str, Any], name: str) -> str:
+    for config in (attrs.get("IPAM") or {}).get("Config") or []:
+        subnet = config.get("Subnet") or ""
+        if ":" in subnet:
+            continue  # IPv6: the platform binds the IPv4 gateway
+        if config.get("Gateway"):
+            return str(config["Gateway"]).split("/")[0]
+        if subnet:
+            # Docker's default when IPAM names none: the subnet's first host.
+            return str(next(ipaddress.ip_network(subnet, strict=False).hosts()))
+    raise RuntimeFailure("runtime_error", f"docker network {name} has no IPv4 gateway")
 
 
 def _check_id(instance_id: str) -> None:

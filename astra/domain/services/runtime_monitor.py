@@ -49,7 +49,7 @@ class RuntimeMonitor:
         runtime: ContainerRuntime,
         instances: InstanceService,
         heartbeats: Callable[[str], dict[str, Any] | None],
-        environment: dict[str, str],
+        environment: Callable[[], dict[str, str]] | dict[str, str],
     ) -> None:
         self.store = store
         self.clock = clock
@@ -58,7 +58,9 @@ class RuntimeMonitor:
         # The bot's last heartbeat (ready since, last beat, or why it stopped), as the internal
         # API received it.
         self.heartbeats = heartbeats
-        # Public endpoints every runtime gets (Discord API base, the platform's URL, ...).
+        # Public endpoints every runtime gets (Discord API base, the platform's URL, ...); a
+        # callable is read for every spec, since the platform's URL is known only once the
+        # internal API's listener is bound.
         self.environment = environment
 
     def spec(self, doc: dict[str, Any], token: str) -> RuntimeSpec:
@@ -68,7 +70,9 @@ class RuntimeMonitor:
             owner_id=doc.get("owner_id") or "",
             bot_token=token,
             instance_key=self.instances.runtime_credential(instance_id),
-            environment=dict(self.environment),
+            environment=dict(
+                self.environment() if callable(self.environment) else self.environment
+            ),
         )
 
     def desired(self, doc: dict[str, Any], owner: dict[str, Any] | None, now: datetime) -> str:

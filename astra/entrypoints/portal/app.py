@@ -1,4 +1,6 @@
-"""The seller portal's aiohttp application (:3100)."""
+"""The seller portal's aiohttp application (:3100). The internal API that instance runtimes
+call is not here: it has its own listener (`entrypoints/internal/app.py`), so the address
+runtimes can reach serves nothing else."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from astra.entrypoints.middleware import (
     security_headers,
     trusted_networks,
 )
-from astra.entrypoints.portal import api_routes, auth_routes, internal_api, pages, sessions
+from astra.entrypoints.portal import api_routes, auth_routes, pages, sessions
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
     WebhookQueue,
@@ -48,7 +50,6 @@ def create_portal_app(container: Container) -> web.Application:
                      revoke=container.accounts().end_session)
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
-    internal_api.add_routes(app, container)
     api_routes.add_routes(app, container)
     auth_routes.add_routes(app, container)
     pages.add_routes(app, container)

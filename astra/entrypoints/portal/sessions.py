@@ -30,7 +30,7 @@ COOKIE = "astra_session"
 MAX_AGE = 7 * 24 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Routes that authenticate otherwise (signatures, instance keys) or start a session.
-CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/internal/", "/auth/local/login",
+CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/auth/local/login",
                         "/auth/local/register", "/auth/discord")
 
 SECRET_KEY = web.AppKey("session_secret", str)

@@ -51,7 +51,7 @@ class FakeDiscordThread(_OnLoop):
         object.__setattr__(self, "_thread", None)
         super().__init__(self.fake, self)
 
-    def start(self, port: int = 0) -> str:
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         ready = threading.Event()
         loop = asyncio.new_event_loop()
         object.__setattr__(self, "_loop", loop)
@@ -66,7 +66,7 @@ class FakeDiscordThread(_OnLoop):
         object.__setattr__(self, "_thread", thread)
         thread.start()
         ready.wait()
-        return self.call(self.fake.start(port))
+        return self.call(self.fake.start(port, host))
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
         """Run a coroutine on the fake's loop and wait for its result."""

@@ -1,0 +1,1 @@
+"""The platform's internal API: what instance runtimes call, on its own listener."""

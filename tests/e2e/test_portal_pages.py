@@ -205,7 +205,7 @@ async def test_a_sellers_first_day(tmp_path: Path, artifacts_dir: Path) -> None:
         await expect(dialog.locator("[data-pix-status]")).to_contain_text(
             "Pagamento confirmado", timeout=10_000
         )
-        await expect(banner).to_contain_text("Plano mensal ativo: 37 dia(s)")
+        await expect(banner).to_contain_text("Plano mensal ativo: restam 37 dia(s)")
         await expect(page.locator(".toast")).to_contain_text("Pagamento confirmado")
 
         # Instances: create one with a bot token the fake Discord accepts.

@@ -35,6 +35,7 @@ from astra.ports.store import StoreError
 log = get_logger("astra.courier")
 
 SCAN_INTERVAL = 2.0
+BATCH_PAUSE = 0.05
 # Events after which an instance may have something to deliver.
 _WAKE_EVENTS = {"order.paid", "stock.added", "delivery.redeliver_requested"}
 
@@ -94,7 +95,11 @@ class Courier:
                     # One instance's trouble (a damaged file, Discord down) never holds up
                     # another's deliveries.
                     log.exception("courier.instance_failed", instance=instance_id)
-            if self._dirty or stop.is_set():
+            if stop.is_set():
+                continue
+            if self._dirty:
+                # Payments arriving in a burst are served in batches, not one pass each.
+                await asyncio.sleep(BATCH_PAUSE)
                 continue
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
@@ -122,12 +127,13 @@ class Courier:
             self._released.add(instance_id)
             if released:
                 log.info("courier.leases_released", instance=instance_id, orders=released)
-        due = await asyncio.to_thread(delivery.due, instance_id)
-        if not due:
-            return 0
+        # The token first: an instance without a bot has nothing to deliver with, and its
+        # outbox is not scanned on every payment (it grows until a token is set).
         token = await asyncio.to_thread(self.container.instances().bot_token, instance_id)
         if not token:
-            log.warning("courier.no_token", instance=instance_id, waiting=len(due))
+            return 0
+        due = await asyncio.to_thread(delivery.due, instance_id)
+        if not due:
             return 0
         base = self.container.settings().discord_api_base
         done = 0

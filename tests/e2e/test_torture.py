@@ -8,7 +8,7 @@ books must balance exactly: one delivered order per approved payment, no key twi
 one state, the seller's ledger equal to the orders.
 
 Bounded: 200 buyers, a fixed number of kills, a deadline; loopback only. The figures are printed
-(`-s`) and written to test-artifacts/torture.json.
+(`-s`) and written to test-artifacts/torture-<runtime>.json (process, docker).
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ from astra.settings import Settings, ensure_dev_secrets
 from tests.e2e.bot_world import BOT_TOKEN, free_port, text_of
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.mercadopago import FakeMercadoPagoThread
+from tests.integration.test_docker_runtime import (  # noqa: F401 - fixtures
+    docker_client,
+    runtime_gateway,
+    runtime_image,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -432,14 +437,33 @@ def _audit(data_dir: Path, mp: FakeMercadoPagoThread, keys: list[str],
     }
 
 
-async def test_two_hundred_buyers_while_the_platform_is_killed(tmp_path: Path,
-                                                               artifacts_dir: Path) -> None:
+@pytest.mark.parametrize(
+    "runtime", ["process", pytest.param("docker", marks=pytest.mark.docker)]
+)
+async def test_two_hundred_buyers_while_the_platform_is_killed(
+    tmp_path: Path, artifacts_dir: Path, runtime: str, request: pytest.FixtureRequest
+) -> None:
+    """On the process runtime the bot is a subprocess the next platform must replace; on the
+    Docker runtime it is a container on the bots' network that survives the platform's kills
+    and keeps talking to the internal API through them."""
     seed = int(os.environ.get("ASTRA_TORTURE_SEED") or secrets.randbits(32))
     print(f"torture seed {seed} (replay with ASTRA_TORTURE_SEED={seed})")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     discord = FakeDiscord(bot_token=BOT_TOKEN)
-    await discord.start()
+    extra: dict[str, str] = {}
+    if runtime == "docker":
+        from tests.integration.test_docker_runtime import TEST_NETWORK
+
+        image = request.getfixturevalue("runtime_image")
+        # A container reaches the host only on its network's gateway: the fake Discord (the
+        # internet, here) binds there, as does the platform's internal API. All else: loopback.
+        gateway = request.getfixturevalue("runtime_gateway")
+        await discord.start(host=gateway)
+        extra = {"ASTRA_RUNTIME_IMAGE": image, "ASTRA_DOCKER_NETWORK": TEST_NETWORK,
+                 "ASTRA_INTERNAL_HOST": gateway, "ASTRA_INTERNAL_PORT": str(free_port())}
+    else:
+        await discord.start()
     mp = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
     mp_base = await asyncio.to_thread(mp.start)
     portal_port, admin_port = free_port(), free_port()
@@ -451,13 +475,14 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(tmp_path: Path,
         "ASTRA_PORTAL_PORT": str(portal_port),
         "ASTRA_ADMIN_PORT": str(admin_port),
         "ASTRA_PUBLIC_URL": f"http://127.0.0.1:{portal_port}",
-        "ASTRA_RUNTIME": "process",
+        "ASTRA_RUNTIME": runtime,
         "ASTRA_RECONCILE_INTERVAL_SECONDS": "1",
         "ASTRA_LOG_FORMAT": "json",
         "DISCORD_API_BASE": discord.api_url,
         "MERCADOPAGO_ACCESS_TOKEN": mp.access_token,
         "MERCADOPAGO_API_BASE": mp_base,
         "MERCADOPAGO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **extra,
     })
     platform = Platform(env=env, cwd=tmp_path, portal_port=portal_port)
     started = time.monotonic()
@@ -531,7 +556,8 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(tmp_path: Path,
             "purchase_seconds": round(purchase_seconds, 1),
             "total_seconds": round(time.monotonic() - started, 1),
         })
-        (artifacts_dir / "torture.json").write_bytes(
+        figures["runtime"] = runtime
+        (artifacts_dir / f"torture-{runtime}.json").write_bytes(
             orjson.dumps(figures, option=orjson.OPT_INDENT_2))
         print("RESULT torture", orjson.dumps(figures).decode())
         assert figures["delivered_orders"] == BUYERS == figures["approved_payments"]
@@ -541,5 +567,9 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(tmp_path: Path,
             assert BOT_TOKEN not in text
     finally:
         platform.stop()
+        if runtime == "docker":
+            with contextlib.suppress(Exception):
+                client = request.getfixturevalue("docker_client")
+                client.containers.get(f"astra-instance-{INSTANCE}").remove(force=True)
         await discord.stop()
         await asyncio.to_thread(mp.stop)

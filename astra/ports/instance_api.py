@@ -173,6 +173,11 @@ class InstanceAPI(Protocol):
         """Alive (and how), or why it is stopping. The runtime monitor reads these."""
         ...
 
+    async def log(self, lines: list[dict[str, str]]) -> None:
+        """A runtime's warnings and errors ([{level, logger, text}]), which the platform logs
+        under the instance's name, as text."""
+        ...
+
     async def close(self) -> None:
         """Release connections (the HTTP adapter's session)."""
         ...

@@ -333,3 +333,40 @@ async def test_domain_errors_cross_the_wire_as_the_bot_expects(world: World) -> 
     with pytest.raises(InstanceAPIUnavailable):
         await unreachable.settings()
     await unreachable.close()
+
+
+async def test_a_runtimes_log_lines_reach_the_platform_as_text(world: World, evil: Evil) -> None:
+    """Warnings and errors of a bot reach the operator through the API (forwarded by the bot's
+    log handler), under the calling instance's name, redacted, bounded; never as data."""
+    import io
+    import logging
+
+    from astra.entrypoints.bot.log_forwarder import PlatformLogForwarder
+    from astra.logs import configure_logging
+
+    stream = io.StringIO()
+    configure_logging("info", fmt="json", stream=stream)
+    try:
+        forwarder = PlatformLogForwarder(world.victim, asyncio.get_running_loop())
+        record = logging.LogRecord("astra.bot", logging.WARNING, __file__, 1,
+                                   "discord call failed for %s", ("loja",), None)
+        forwarder.emit(record)
+        await asyncio.sleep(0)  # the line is queued on the loop
+        assert await forwarder.flush_once() == 1
+        bot_token = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
+        status, _ = await evil.send("POST", "/logs", body={"lines": [
+            {"level": "error", "logger": "astra.bot", "text": f"leaked {bot_token}"}]})
+        assert status == 200
+        for bad in ([], [{"level": "critical", "logger": "x", "text": "y"}],
+                    [{"level": "error", "logger": "x", "text": "y"}] * 51,
+                    [{"level": "error", "logger": "x", "text": "y", "instance": VICTIM}]):
+            status, _ = await evil.send("POST", "/logs", body={"lines": bad})
+            assert status == 422
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    forwarded = [line for line in lines if line.get("event") == "runtime.log"]
+    assert [(f["instance"], f["text"]) for f in forwarded][:1] == [
+        (VICTIM, "discord call failed for loja")]
+    assert forwarded[1]["instance"] == EVIL and forwarded[1]["level"] == "error"
+    assert "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL" not in stream.getvalue()

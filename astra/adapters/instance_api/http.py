@@ -281,5 +281,8 @@ class HttpInstanceAPI:
     async def list_orders(self, *, status: str | None = None) -> list[Order]:
         return await self.call("list_orders", status=status)
 
+    async def log(self, lines: list[dict[str, str]]) -> None:
+        await self.call("log", lines=lines)
+
     async def heartbeat(self, beat: Heartbeat) -> None:
         await self.call("heartbeat", **heartbeat_to_fields(beat))

@@ -25,6 +25,7 @@ from astra.domain.services.instances import SETTINGS_ID, settings_of
 from astra.domain.services.sales import CartView
 from astra.domain.stock import ImportReport, KeyState
 from astra.domain.timestamps import iso, parse_iso
+from astra.logs import get_logger
 from astra.ports.chat import ChatError
 from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable, PaymentStart
 
@@ -59,6 +60,8 @@ def purchases_messages(purchases: list[dict[str, Any]], language: str) -> list[s
             current = f"{current}\n{line}" if current else line
     messages.append(current)
     return messages[:MAX_FOLLOWUPS]
+
+_runtime_log = get_logger("astra.runtime_log")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -356,6 +359,15 @@ class InProcessInstanceAPI:
         )
 
     # -- the runtime itself ------------------------------------------------------------------------
+
+    async def log(self, lines: list[dict[str, str]]) -> None:
+        # Text from an untrusted runtime: logged under its instance's name (and redacted like
+        # every log line), never parsed or acted on.
+        for line in lines:
+            getattr(_runtime_log, line["level"])(
+                "runtime.log", instance=self.instance_id, logger=line["logger"],
+                text=line["text"],
+            )
 
     async def heartbeat(self, beat: Heartbeat) -> None:
         self.container.heartbeats().record(self.instance_id, beat)

@@ -141,6 +141,28 @@ def posts(name: str, value: Any) -> list[dict[str, str]]:
     return out
 
 
+LOG_LEVELS = ("warning", "error")
+
+
+def log_lines(name: str, value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not 1 <= len(value) <= 50:
+        raise FieldError(name, "must be a list of 1 to 50 lines")
+    out = []
+    for line in value:
+        if not isinstance(line, dict) or set(line) != {"level", "logger", "text"}:
+            raise FieldError(name, "each line is {level, logger, text}")
+        if line["level"] not in LOG_LEVELS:
+            raise FieldError(f"{name}.level", "must be warning or error")
+        out.append(
+            {
+                "level": line["level"],
+                "logger": text(80)(f"{name}.logger", line["logger"]),
+                "text": text(2000)(f"{name}.text", line["text"]),
+            }
+        )
+    return out
+
+
 def stock_data(name: str, value: Any) -> str | bytes:
     """Keys as text, or a file's bytes as {"base64": ...}."""
     if isinstance(value, str) and len(value) <= MAX_STOCK_BODY:
@@ -408,6 +430,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "list_orders", "GET", "/orders", {"status": optional(text(20))}, ORDERS
         ),
+        Operation("log", "POST", "/logs", {"lines": log_lines}, NOTHING),
         Operation(
             "heartbeat",
             "POST",

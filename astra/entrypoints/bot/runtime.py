@@ -32,6 +32,7 @@ from astra.adapters.chat.discord.platform import DiscordChat  # noqa: E402
 from astra.adapters.chat.discord.seller import SellerExtension  # noqa: E402
 from astra.adapters.chat.discord.shop import ShopExtension  # noqa: E402
 from astra.adapters.chat.discord.worker import WorkerExtension  # noqa: E402
+from astra.entrypoints.bot import log_forwarder  # noqa: E402
 
 
 def _per_client(extension: type[interactions.Extension]) -> type[interactions.Extension]:
@@ -158,4 +159,15 @@ async def run_instance(api: InstanceAPI, token: str, *, discord_api_base: str) -
             loop.add_signal_handler(sig, stop.set)
     bot = InstanceBot(api, token, discord_api_base=discord_api_base)
     log.info("bot.starting", instance=api.instance_id, api=discord_api_base)
-    await bot.run(stop)
+    forwarder, detach = log_forwarder.install(api)
+    flusher = asyncio.create_task(forwarder.run(stop), name="log-forwarder")
+    try:
+        await bot.run(stop)
+    finally:
+        detach()
+        await forwarder.flush_once()  # what the stop itself had to say (before the API closes)
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        with contextlib.suppress(Exception):
+            await api.close()

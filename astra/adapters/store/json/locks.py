@@ -28,7 +28,9 @@ _held = threading.local()
 # costs requests on that domain a 503, not every thread of the platform. Normal commits hold a
 # lock for milliseconds; a backup's hold_all for as long as copying takes.
 LOCK_DEADLINE_SECONDS = 10.0
-_FLOCK_POLL = (0.001, 0.005, 0.02, 0.05)
+# Short: a process waiting on another one polls; a long pause would cost every contended commit
+# its length (flock has no timeout of its own).
+_FLOCK_POLL = (0.0002, 0.0005, 0.001, 0.002)
 STUCK_RETRY_SECONDS = 5.0
 
 

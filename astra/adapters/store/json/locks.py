@@ -28,9 +28,6 @@ _held = threading.local()
 # costs requests on that domain a 503, not every thread of the platform. Normal commits hold a
 # lock for milliseconds; a backup's hold_all for as long as copying takes.
 LOCK_DEADLINE_SECONDS = 10.0
-# Short: a process waiting on another one polls; a long pause would cost every contended commit
-# its length (flock has no timeout of its own).
-_FLOCK_POLL = (0.0002, 0.0005, 0.001, 0.002)
 STUCK_RETRY_SECONDS = 5.0
 
 
@@ -50,6 +47,7 @@ class DomainLock:
         self._locked_fd: int | None = None
         self._pid = os.getpid()
         self._stuck_until = 0.0
+        self._borrowed: int | None = None  # a waiter's descriptor holding the lock (_flock)
 
     def _file(self, create: bool) -> int | None:
         if self._fd is not None and self._pid != os.getpid():
@@ -88,12 +86,11 @@ class DomainLock:
             self._stuck()
         try:
             fd = self._file(create)
-            if fd is not None:
-                self._flock(fd, exclusive, deadline)
+            locked = self._flock(fd, exclusive, deadline) if fd is not None else None
         except BaseException:
             self._thread_lock.release()
             raise
-        self._locked_fd = fd
+        self._locked_fd = locked
         stack.append(self.domain)
         return fd is not None
 
@@ -101,26 +98,57 @@ class DomainLock:
         self._stuck_until = time.monotonic() + STUCK_RETRY_SECONDS
         raise StoreBusy(self.domain, LOCK_DEADLINE_SECONDS)
 
-    def _flock(self, fd: int, exclusive: bool, deadline: float) -> None:
-        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        attempt = 0
-        while True:
-            try:
-                fcntl.flock(fd, mode)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self._stuck()
-                time.sleep(_FLOCK_POLL[min(attempt, len(_FLOCK_POLL) - 1)])
-                attempt += 1
+    def _flock(self, fd: int, exclusive: bool, deadline: float) -> int:
+        """flock with a deadline; returns the descriptor that holds the lock.
+
+        Free: taken at once on our own descriptor. Held by another process: a helper thread
+        waits on a second descriptor of the same file with a plain blocking flock (woken the
+        moment the holder lets go, as a blocking flock is: polling would add its pause to every
+        contended commit). flock has no timeout, so past the deadline the wait is abandoned:
+        the helper gives the lock back the moment it gets it, and closes its descriptor."""
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self._stuck()
+        waiter = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        got = threading.Event()
+        gate = threading.Lock()
+        abandoned = False
+
+        def wait() -> None:
+            fcntl.flock(waiter, mode)
+            with gate:
+                if abandoned:
+                    fcntl.flock(waiter, fcntl.LOCK_UN)
+                    os.close(waiter)
+                    return
+                got.set()
+
+        threading.Thread(target=wait, daemon=True, name=f"flock-{self.domain}").start()
+        got.wait(remaining)
+        with gate:
+            if got.is_set():
+                self._borrowed = waiter
+                return waiter
+            abandoned = True
+        self._stuck()
+        raise AssertionError("unreachable")
 
     def release(self) -> None:
         _stack().pop()
         fd, self._locked_fd = self._locked_fd, None
+        borrowed, self._borrowed = self._borrowed, None
         try:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
+            if borrowed is not None:
+                os.close(borrowed)  # the waiter's descriptor, used for this hold only
             self._thread_lock.release()
 
     @contextmanager

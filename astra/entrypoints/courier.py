@@ -36,8 +36,9 @@ log = get_logger("astra.courier")
 
 SCAN_INTERVAL = 2.0
 BATCH_PAUSE = 0.05
-# Events after which an instance may have something to deliver.
-_WAKE_EVENTS = {"order.paid", "stock.added", "delivery.redeliver_requested"}
+# The event after which an instance has something to deliver (a payment confirmed, or stock
+# that arrived for an order waiting for it). A staff redelivery is found by the next scan.
+_WAKE_EVENTS = {"order.paid"}
 
 
 class Courier:

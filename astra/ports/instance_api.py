@@ -154,10 +154,12 @@ class InstanceAPI(Protocol):
         """One key per line (a pasted list, or an attached file's bytes)."""
         ...
 
-    async def reveal_keys(
-        self, variant_id: str, *, actor: str, state: str = "available", limit: int = 20
-    ) -> list[dict[str, Any]]:
-        """Keys in clear for the seller's own eyes (audited): [{id, key, state}]."""
+    async def send_keys(
+        self, variant_id: str, interaction_token: str, *, actor: str, limit: int = 20
+    ) -> int:
+        """`/loja estoque ver mostrar_chaves`: the platform shows the variant's available keys
+        to the seller in an ephemeral follow-up of their deferred interaction (audited); the
+        keys never pass through the bot. Returns how many were shown."""
         ...
 
     async def list_coupons(self) -> list[Coupon]: ...

@@ -263,6 +263,18 @@ async def test_purchase_through_a_tenant_runtime(data_dir: Path) -> None:
         assert "T-KEY-1" in dm["content"]
         await shop.eventually(lambda: shop.wallet.balance(OWNER) == 1871, what="credit")
 
+        # The seller asks to see the available keys: the platform shows them in follow-ups of
+        # the seller's own interaction, ephemeral, and the bot never receives them.
+        seen = await shop.command(
+            "loja estoque ver", {"produto": "Steam Key", "mostrar_chaves": True}
+        )
+        # one follow-up per variant, after the counts
+        await shop.discord.wait_for(lambda: len(seen.followup_messages) >= 2, 10, "the keys")
+        assert "T-KEY-2" in text_of(seen) and "T-KEY-1" not in text_of(seen)  # sold: not shown
+        assert all(m["flags"] & 64 for m in seen.followup_messages)
+        with shop.store.instance(INSTANCE, write=False) as uow:
+            assert [a for a in uow.audit.all() if a["action"] == "stock.revealed"]
+
 
 async def test_a_cart_whose_channel_never_opened_is_reached_by_picking_again(
     data_dir: Path,

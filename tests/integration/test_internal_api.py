@@ -143,7 +143,7 @@ async def test_another_instances_routes_are_closed_to_a_runtime_credential(
                                 "bot_user": None, "pid": 1, "error": "invalid_token"}),
         ("PATCH", "/settings", {"changes": {"language": "en"}, "actor_user": "99999"}),
         ("POST", f"/variants/{world.shop.variant_id}/keys",
-         {"state": "available", "limit": 100, "actor_user": "99999"}),
+         {"interaction_token": "x" * 40, "limit": 100, "actor_user": "99999"}),
     ]
     for method, path, body in attempts:
         status, answer = await evil.send(method, path, instance=VICTIM, body=body)
@@ -189,12 +189,14 @@ async def test_the_victims_ids_on_its_own_routes_find_nothing(world: World, evil
         assert world.victim_order not in orjson.dumps(answer).decode() or "not_found" in str(
             answer
         )
-    # Asking for the victim's keys by variant id reveals nothing (its own stock has none).
+    # Asking for the victim's keys by variant id reveals nothing: no operation answers with
+    # keys at all (the platform shows a seller's keys in Discord itself), and this instance
+    # has none of that variant anyway.
     status, answer = await evil.send(
         "POST", f"/variants/{shop.variant_id}/keys",
-        body={"state": "available", "limit": 100, "actor_user": "99999"},
+        body={"interaction_token": "x" * 40, "limit": 100, "actor_user": "99999"},
     )
-    assert status == 200 and answer == {"result": []}
+    assert status == 422 and "KEY-" not in orjson.dumps(answer).decode()
     assert world.snapshot() == before
 
 

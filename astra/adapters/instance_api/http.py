@@ -256,15 +256,17 @@ class HttpInstanceAPI:
             actor_user=_actor_user(actor),
         )
 
-    async def reveal_keys(
-        self, variant_id: str, *, actor: str, state: str = "available", limit: int = 20
-    ) -> list[dict[str, Any]]:
-        return await self.call(
-            "reveal_keys",
-            variant_id=variant_id,
-            state=state,
-            limit=limit,
-            actor_user=_actor_user(actor),
+    async def send_keys(
+        self, variant_id: str, interaction_token: str, *, actor: str, limit: int = 20
+    ) -> int:
+        return int(
+            await self.call(
+                "send_keys",
+                variant_id=variant_id,
+                interaction_token=interaction_token,
+                limit=limit,
+                actor_user=_actor_user(actor),
+            )
         )
 
     async def list_coupons(self) -> list[Coupon]:

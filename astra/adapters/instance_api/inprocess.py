@@ -27,11 +27,27 @@ from astra.domain.stock import ImportReport, KeyState
 from astra.domain.timestamps import iso, parse_iso
 from astra.logs import get_logger
 from astra.ports.chat import ChatError
-from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable, PaymentStart
+from astra.ports.instance_api import Heartbeat, PaymentStart
 
 # Discord's limit on a message's content, and how many follow-ups one answer may take.
 MAX_MESSAGE = 2000
 MAX_FOLLOWUPS = 5
+
+
+def split_lines(lines: list[str]) -> list[str]:
+    """Lines packed into at most MAX_FOLLOWUPS messages of at most MAX_MESSAGE characters; a
+    line (a key) is never cut across two messages."""
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        line = line[:MAX_MESSAGE]
+        if current and len(current) + 1 + len(line) > MAX_MESSAGE:
+            messages.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    messages.append(current)
+    return messages[:MAX_FOLLOWUPS]
 
 
 def purchases_messages(purchases: list[dict[str, Any]], language: str) -> list[str]:
@@ -49,17 +65,7 @@ def purchases_messages(purchases: list[dict[str, Any]], language: str) -> list[s
             lines += [f"  `{key}`" for key in line["keys"]]
             if line["content"]:
                 lines.append(f"  {line['content']}")
-    messages: list[str] = []
-    current = ""
-    for line in lines:
-        line = line[:MAX_MESSAGE]
-        if current and len(current) + 1 + len(line) > MAX_MESSAGE:
-            messages.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    messages.append(current)
-    return messages[:MAX_FOLLOWUPS]
+    return split_lines(lines)
 
 _runtime_log = get_logger("astra.runtime_log")
 
@@ -253,12 +259,17 @@ class InProcessInstanceAPI:
         )
         settings = await self.settings()
         language = settings.get("language") or "pt-BR"
+        await self._followups(interaction_token, purchases_messages(purchases, language))
+        return len(purchases)
+
+    async def _followups(self, interaction_token: str, messages: list[str]) -> None:
+        """Ephemeral follow-ups to an interaction the bot deferred, sent by the platform with
+        the instance's own application: what only its user may read skips the bot."""
         token = await self._run(self._service("instances").bot_token, self.instance_id)
         doc = await self._run(self._service("instances").get, self.instance_id)
         application_id = str((doc.get("bot_profile") or {}).get("application_id") or "")
         if not token or not application_id:
-            raise InstanceAPIUnavailable("the instance has no bot to answer with")
-        messages = purchases_messages(purchases, language)
+            raise InvalidInput("invalid_field", field="bot_token")  # no bot to answer with
         async with DiscordRest(token, self.container.settings().discord_api_base) as discord:
             try:
                 for content in messages:
@@ -268,7 +279,6 @@ class InProcessInstanceAPI:
             except ChatError as exc:
                 # An expired or foreign interaction token: nothing was shown to anyone.
                 raise InvalidInput("invalid_field", field="interaction_token") from exc
-        return len(purchases)
 
     async def mark_cart_channel_closed(self, cart_id: str) -> None:
         await self._run(
@@ -324,21 +334,27 @@ class InProcessInstanceAPI:
             actor=actor,
         )
 
-    async def reveal_keys(
-        self, variant_id: str, *, actor: str, state: str = "available", limit: int = 20
-    ) -> list[dict[str, Any]]:
-        try:
-            key_state = KeyState(state)
-        except ValueError:
-            raise InvalidInput("invalid_field", field="state") from None
-        return await self._run(
+    async def send_keys(
+        self, variant_id: str, interaction_token: str, *, actor: str, limit: int = 20
+    ) -> int:
+        keys = await self._run(
             self._service("catalog").reveal_keys,
             self.instance_id,
             variant_id,
-            key_state,
+            KeyState.AVAILABLE,
             actor=actor,
             limit=limit,
         )
+        language = (await self.settings()).get("language") or "pt-BR"
+        products = await self.list_products()
+        label = next(
+            (f"**{p.name} — {v.name}**" for p in products for v in p.variants
+             if v.id == variant_id),
+            f"**{variant_id}**",
+        )
+        lines = [label, *([f"`{k['key']}`" for k in keys] or [t(language, "no_keys_to_show")])]
+        await self._followups(interaction_token, split_lines(lines))
+        return len(keys)
 
     async def list_coupons(self) -> list[Coupon]:
         return await self._run(self._service("coupons").list, self.instance_id)

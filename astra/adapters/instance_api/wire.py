@@ -406,12 +406,12 @@ OPERATIONS: dict[str, Operation] = {
             max_body=MAX_STOCK_BODY * 2,
         ),
         Operation(
-            "reveal_keys",
+            "send_keys",
             "POST",
             "/variants/{variant_id}/keys",
             {
                 "variant_id": entity_id,
-                "state": text(16),
+                "interaction_token": interaction_token,
                 "limit": integer(1, 100),
             },
             RAW,

@@ -16,7 +16,7 @@ from astra.adapters.chat.discord.texts import t
 from astra.domain.catalog import Product
 from astra.domain.errors import DomainError, InvalidInput, NotFoundError
 from astra.domain.money import format_brl, parse_brl
-from astra.domain.stock import MAX_STOCK_FILE_BYTES, KeyState
+from astra.domain.stock import MAX_STOCK_FILE_BYTES
 
 MANAGE = Permissions.MANAGE_GUILD
 _VARIANT_RE = re.compile(r"^\s*([^=;]{1,100}?)\s*=\s*([^;:]+?)\s*(?::\s*(\d{1,3}))?\s*$")
@@ -381,6 +381,7 @@ class SellerExtension(interactions.Extension):
     ) -> None:
         bot = self.bot_ctx
         await self._guard(ctx)
+        await ctx.defer(ephemeral=True)
         product = await self._product(produto)
         counts = await bot.api.stock_counts()
         lines = [f"**{product.name}**"]
@@ -390,12 +391,12 @@ class SellerExtension(interactions.Extension):
                 f"• {v.name}: {c.get('available', 0)} disponíveis, "
                 f"{c.get('reserved', 0)} reservadas, {c.get('sold', 0)} vendidas"
             )
-            if mostrar_chaves:
-                keys = await bot.api.reveal_keys(
-                    v.id, actor=self._actor(ctx), state=KeyState.AVAILABLE.value, limit=20
-                )
-                lines += [f"  `{k['key']}`" for k in keys]
         await ctx.send("\n".join(lines)[:2000], ephemeral=True)
+        if mostrar_chaves:
+            # The platform shows the keys itself, in follow-ups only this seller sees: they
+            # never pass through the bot.
+            for v in product.variants:
+                await bot.api.send_keys(v.id, ctx.token, actor=self._actor(ctx), limit=20)
 
     # -- postar --------------------------------------------------------------------------------
 

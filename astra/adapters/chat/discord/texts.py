@@ -168,6 +168,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "press **Got it**. You can also see them again at any time with `/minhas-compras`.",
     },
     "btn_received": {"pt-BR": "Recebi", "en": "Got it"},
+    "no_keys_to_show": {
+        "pt-BR": "Nenhuma chave disponível nesta variante.",
+        "en": "No available keys in this variant.",
+    },
     "received_thanks": {
         "pt-BR": "Obrigado! Este canal será fechado em instantes. Suas chaves continuam "
         "disponíveis em `/minhas-compras`.",

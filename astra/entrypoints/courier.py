@@ -52,6 +52,7 @@ class Courier:
         self._wake: asyncio.Event | None = None
         self._dirty: set[str] = set()
         self._released: set[str] = set()
+        self._unavailable: set[str] = set()
         self.delivered = 0
 
     # -- waking up ---------------------------------------------------------------------------------
@@ -92,6 +93,13 @@ class Courier:
                     break
                 try:
                     await self.deliver_instance(instance_id, stop)
+                    self._unavailable.discard(instance_id)
+                except StoreError as exc:
+                    # A quarantined (damaged) or stuck instance: said once, not every scan.
+                    if instance_id not in self._unavailable:
+                        self._unavailable.add(instance_id)
+                        log.error("courier.instance_unavailable", instance=instance_id,
+                                  error=str(exc))
                 except Exception:
                     # One instance's trouble (a damaged file, Discord down) never holds up
                     # another's deliveries.

@@ -26,33 +26,23 @@ from astra.domain.services.sales import CartView
 from astra.domain.stock import ImportReport, KeyState
 from astra.domain.timestamps import iso, parse_iso
 from astra.logs import get_logger
+from astra.plugins.delivery import split_message
 from astra.ports.chat import ChatError
 from astra.ports.instance_api import Heartbeat, PaymentStart
 
-# Discord's limit on a message's content, and how many follow-ups one answer may take.
-MAX_MESSAGE = 2000
+# How many follow-ups one answer may take (each at most Discord's 2,000 characters).
 MAX_FOLLOWUPS = 5
 
 
 def split_lines(lines: list[str]) -> list[str]:
-    """Lines packed into at most MAX_FOLLOWUPS messages of at most MAX_MESSAGE characters; a
-    line (a key) is never cut across two messages."""
-    messages: list[str] = []
-    current = ""
-    for line in lines:
-        line = line[:MAX_MESSAGE]
-        if current and len(current) + 1 + len(line) > MAX_MESSAGE:
-            messages.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    messages.append(current)
-    return messages[:MAX_FOLLOWUPS]
+    """Lines packed into at most MAX_FOLLOWUPS messages, never cutting a line (a key) across
+    two of them: the delivery plugin's own splitting."""
+    return split_message("\n".join(lines))[:MAX_FOLLOWUPS]
 
 
 def purchases_messages(purchases: list[dict[str, Any]], language: str) -> list[str]:
-    """`/minhas-compras` as at most MAX_FOLLOWUPS messages of at most MAX_MESSAGE characters,
-    newest orders first; a key is never cut across two messages."""
+    """`/minhas-compras` as at most MAX_FOLLOWUPS messages, newest orders first; a key is
+    never cut across two messages."""
     if not purchases:
         return [t(language, "my_purchases_none")]
     lines = [t(language, "my_purchases_title")]
@@ -92,9 +82,6 @@ class HeartbeatBoard:
             "bot_user": beat.bot_user,
             "error": beat.error,
         }
-
-    def forget(self, instance_id: str) -> None:
-        self._beats.pop(instance_id, None)
 
     def __call__(self, instance_id: str) -> dict[str, Any] | None:
         return self._beats.get(instance_id)

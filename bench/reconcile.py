@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.webhook import free_port, wait_port  # noqa: E402
+from bench.webhook import wait_port  # noqa: E402
+from tests.ports import free_ports  # noqa: E402
 
 INSTANCE = "bench-shop"
 
@@ -71,7 +72,7 @@ def main() -> int:
     base = fake.start()
     tmp = tempfile.TemporaryDirectory(prefix="astra-reconcile-bench-")
     data = Path(tmp.name) / "data"
-    portal_port, admin_port = free_port(), free_port()
+    portal_port, admin_port = free_ports(2)
     settings = ensure_dev_secrets(Settings(
         data_dir=data, mercadopago_access_token=fake.access_token, mercadopago_api_base=base))
     c = build_container(settings)

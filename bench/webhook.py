@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.ports import free_port, free_ports  # noqa: E402, F401 - free_port for bench/reconcile
+
 INSTANCE = "bench-shop"
 SECRET = "bench-webhook-secret"
 
@@ -47,12 +49,6 @@ app = web.Application()
 app.router.add_post("/api/webhooks/mercadopago", ok)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -107,7 +103,7 @@ def main() -> int:
     base = fake.start()
     tmp = tempfile.TemporaryDirectory(prefix="astra-webhook-bench-")
     data = Path(tmp.name) / "data"
-    portal_port, admin_port, bare_port = free_port(), free_port(), free_port()
+    portal_port, admin_port, bare_port = free_ports(3)
     settings = ensure_dev_secrets(Settings(
         data_dir=data, mercadopago_access_token=fake.access_token, mercadopago_api_base=base,
         mercadopago_webhook_secret=SECRET))

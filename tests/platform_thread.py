@@ -4,19 +4,13 @@ bots, run by a real runtime, must reach their platform."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from typing import Any
 
 from aiohttp import web
 
 from astra.entrypoints.internal.app import create_internal_app
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+from tests.ports import free_port  # noqa: F401 - imported from here by tests
 
 
 class InternalAPIThread:

@@ -5,7 +5,6 @@ directory."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,17 +26,12 @@ from astra.entrypoints.workers import housekeeping_loop
 from astra.settings import Settings, ensure_dev_secrets
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.mercadopago import FakeMercadoPagoThread
+from tests.ports import free_port, free_ports  # noqa: F401 - imported from here by tests
 
 INSTANCE = "loja-bot"
 OWNER = "usr_bot_owner"
 BOT_TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"
 WEBHOOK_SECRET = "whsec-bot-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

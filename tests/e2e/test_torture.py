@@ -37,7 +37,7 @@ from astra.container import build_container
 from astra.domain.services.diagnostics import Diagnostics
 from astra.domain.timestamps import iso
 from astra.settings import Settings, ensure_dev_secrets
-from tests.e2e.bot_world import BOT_TOKEN, free_port, text_of
+from tests.e2e.bot_world import BOT_TOKEN, free_port, free_ports, text_of
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.mercadopago import FakeMercadoPagoThread
 from tests.integration.test_docker_runtime import (  # noqa: F401 - fixtures
@@ -466,7 +466,7 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(
         await discord.start()
     mp = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
     mp_base = await asyncio.to_thread(mp.start)
-    portal_port, admin_port = free_port(), free_port()
+    portal_port, admin_port = free_ports(2)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ASTRA_", "DISCORD_", "MERCADOPAGO_", "ADMIN_", "PORTAL_"))}
     env.update({

@@ -16,14 +16,9 @@ import pytest
 
 from astra import __version__
 from astra.adapters.store.json import JsonStore
+from tests.ports import free_port, free_ports  # noqa: F401 - imported from here by tests
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def astra(
@@ -86,7 +81,7 @@ def test_configuration_errors_are_clear(tmp_path: Path) -> None:
 
 class Server:
     def __init__(self, data: Path) -> None:
-        self.portal, self.admin, self.internal = free_port(), free_port(), free_port()
+        self.portal, self.admin, self.internal = free_ports(3)
         env = {
             **os.environ,
             "ASTRA_DATA_DIR": str(data),
@@ -234,8 +229,9 @@ def test_serve_holds_a_lock_that_restore_and_a_second_serve_respect(tmp_path: Pa
         assert f"astra serve (pid {server.proc.pid})" in refused.stderr
         assert "stop it first" in refused.stderr
         assert not list(tmp_path.glob("data.pre-restore-*"))  # nothing was moved
+        portal, admin = free_ports(2)
         second = astra("--data-dir", str(data), "serve", env={
-            "ASTRA_PORTAL_PORT": str(free_port()), "ASTRA_ADMIN_PORT": str(free_port())},
+            "ASTRA_PORTAL_PORT": str(portal), "ASTRA_ADMIN_PORT": str(admin)},
             timeout=30)
         assert second.returncode == 1 and "stop it first" in second.stderr
         assert "Traceback" not in second.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord import FakeDiscordThread
-from tests.integration.test_cli_serve import free_port
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.slow
 ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
@@ -52,7 +52,7 @@ def served(tmp_path: Path):
         pytest.fail("schemathesis is part of the test extra")
     discord = FakeDiscordThread(bot_token="MTEyMjMzNDQ1NTY2Nzc4ODk5MA.GaBcDe." + "x" * 38)
     discord.start()
-    portal, admin = free_port(), free_port()
+    portal, admin = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "MERCADOPAGO"))}
     env.update({"ASTRA_DATA_DIR": str(tmp_path / "data"), "ASTRA_PORTAL_PORT": str(portal),
                 "ASTRA_ADMIN_PORT": str(admin), "ASTRA_RUNTIME": "process",

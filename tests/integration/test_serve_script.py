@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,19 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(data: Path) -> tuple[subprocess.Popen[str], float, str]:
     """Run serve.sh until both apps answer /health; (process, seconds to healthy, stderr so
     far is read later)."""
-    portal, admin = free_port(), free_port()
+    portal, admin = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "MERCADOPAGO_"))}
     env.update(ASTRA_DATA_DIR=str(data), ASTRA_PORTAL_PORT=str(portal),
                ASTRA_ADMIN_PORT=str(admin), ASTRA_RUNTIME="process")

@@ -58,6 +58,18 @@ def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
     return SandboxGateway(store, clock, webhook_secret=settings.mercadopago_webhook_secret)
 
 
+def _coordination(settings: Settings):
+    """What replicas share: through the database when there is one (ASTRA_DATABASE_URL),
+    otherwise in this process's memory."""
+    if settings.database_url:
+        from astra.adapters.coordination.postgresql import PostgresCoordination
+
+        return PostgresCoordination(settings.database_url)
+    from astra.adapters.coordination.local import local_coordination
+
+    return local_coordination()
+
+
 def _runtime(settings: Settings):
     """Docker when an engine answers (or when asked for); otherwise supervised processes."""
     from astra.adapters.runtime.process import ProcessRuntime
@@ -174,6 +186,9 @@ class Container(containers.DeclarativeContainer):
 
     gateway = providers.Singleton(_gateway, settings, store, clock)
     webhook_stats = providers.Singleton(WebhookStats)
+    coordination = providers.Singleton(_coordination, settings)
+    # The loops this replica leads (entrypoints/leadership.py); `astra serve` sets it.
+    leadership = providers.Object(None)
     runtime = providers.Singleton(_runtime, settings)
     internal_endpoint = providers.Singleton(InternalEndpoint)
     monitor = providers.Singleton(

@@ -59,6 +59,8 @@ def _secret(default: str = "") -> str:
 class Settings:
     mode: Mode = "development"
     data_dir: Path = Path("data")
+    # PostgreSQL (postgresql://...): the store and what replicas share. Empty: the JSON store.
+    database_url: str = _secret()
     host: str = "127.0.0.1"
     portal_port: int = 3100
     admin_port: int = 3000
@@ -320,6 +322,7 @@ class _Parser:
         kwargs = {
             "mode": self._choice("ASTRA_MODE", d.mode, Mode),
             "data_dir": Path(s("ASTRA_DATA_DIR", str(d.data_dir))).expanduser(),
+            "database_url": s("ASTRA_DATABASE_URL"),
             "host": s("ASTRA_HOST", d.host),
             "portal_port": self._port("ASTRA_PORTAL_PORT", d.portal_port),
             "admin_port": self._port("ASTRA_ADMIN_PORT", d.admin_port),

@@ -74,6 +74,13 @@ class Courier:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.container.publisher().subscribe(self.on_event)
+        try:
+            await self._run(stop)
+        finally:
+            self.container.publisher().unsubscribe(self.on_event)
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        assert self._wake is not None
         next_scan = 0.0
         while not stop.is_set():
             if time.monotonic() >= next_scan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
@@ -12,6 +13,18 @@ from astra.ports.store import Store
 
 STORE_KEY = web.AppKey("store", Store)
 SERVICE_KEY = web.AppKey("service", str)
+# callable() -> the background loops this replica runs now, or None outside `astra serve`.
+LEADS_KEY = web.AppKey("leads", object)
+
+
+def report_leads(app: web.Application, container: Any) -> None:
+    """Make `app`'s /health say which loops this replica leads (portal and admin panel)."""
+
+    def leading() -> list[str] | None:
+        leadership = container.leadership()
+        return leadership.leading() if leadership is not None else None
+
+    app[LEADS_KEY] = leading
 
 
 async def health(request: web.Request) -> web.Response:
@@ -24,4 +37,10 @@ async def health(request: web.Request) -> web.Response:
         "version": __version__,
         "store": status,
     }
+    leads = request.app.get(LEADS_KEY)
+    leading = leads() if callable(leads) else None
+    if leading is not None:
+        # Which loops (housekeeping, reconcile, monitor, courier) run on this replica: with
+        # several replicas on one database, each runs on exactly one of them.
+        body["leads"] = leading
     return json_response(body, status=200 if status.get("ok") else 503)

@@ -20,12 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from dependency_injector import providers
 
 from astra.adapters.store.json.locks import ServeLock
 from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.courier import Courier
 from astra.entrypoints.internal.app import create_internal_app
+from astra.entrypoints.leadership import Leadership
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
@@ -132,6 +134,11 @@ async def serve(
     on_ready: Callable[[dict[str, int]], None] | None = None,
 ) -> None:
     settings = container.settings()
+    if settings.database_url:
+        # Replicas on one database are the point: the data is the database's, not this
+        # directory's, and what replicas must not do twice is guarded by leader leases.
+        await _serve(container, stop=stop, on_ready=on_ready)
+        return
     # Held until the end: a second serve on this data, or a restore moving it away, refuses.
     serve_lock = ServeLock(settings.data_dir)
     serve_lock.acquire()
@@ -139,6 +146,18 @@ async def serve(
         await _serve(container, stop=stop, on_ready=on_ready)
     finally:
         serve_lock.release()
+
+
+def led_loops(container: Container) -> Leadership:
+    """The loops that run on one replica at a time, by lease name. The courier is one of them:
+    a courier that starts frees the delivery leases other holders left, which is only right
+    when no other courier is running."""
+    return Leadership(container.coordination().leases, {
+        "housekeeping": lambda stop: housekeeping_loop(container, stop),
+        "reconcile": lambda stop: reconcile_loop(container, stop),
+        "monitor": lambda stop: monitor_loop(container, stop),
+        "courier": lambda stop: Courier(container).run(stop),
+    })
 
 
 async def _serve(
@@ -161,6 +180,7 @@ async def _serve(
         mode=settings.mode,
         data_dir=str(settings.data_dir.resolve()),
         payments="sandbox" if settings.payments_sandbox else "mercadopago",
+        coordination=container.coordination().name,
     )
     if container.gateway().simulated:
         log.warning(
@@ -187,6 +207,8 @@ async def _serve(
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
 
+    leadership = led_loops(container)
+    container.leadership.override(providers.Object(leadership))
     runners: list[web.AppRunner] = []
     ports: dict[str, int] = {}
     try:
@@ -212,10 +234,7 @@ async def _serve(
             ports["internal"] = internal.port
         workers = [
             asyncio.create_task(internal.keep_trying(stop), name="internal-listener"),
-            asyncio.create_task(housekeeping_loop(container, stop), name="housekeeping"),
-            asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
-            asyncio.create_task(monitor_loop(container, stop), name="monitor"),
-            asyncio.create_task(Courier(container).run(stop), name="courier"),
+            asyncio.create_task(leadership.run(stop), name="leadership"),
         ]
         _show_admin_login(settings, ports["admin"])
         if on_ready is not None:
@@ -231,5 +250,7 @@ async def _serve(
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):
                 pass
+        container.leadership.reset_override()
+        await asyncio.to_thread(container.coordination().close)
         await asyncio.to_thread(store.close)
         log.info("serve.stopped")

@@ -27,6 +27,11 @@ class EventPublisher:
         cancelled order). Called before the plugins; a failure is logged and isolated."""
         self._subscribers.append(subscriber)
 
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Undo `subscribe` (a courier that stops leading stops listening)."""
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
     def publish(self, instance_id: str, events: list[DomainEvent]) -> None:
         if not events:
             return

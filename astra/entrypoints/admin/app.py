@@ -6,7 +6,7 @@ from aiohttp import web
 
 from astra.container import Container
 from astra.entrypoints.admin import api, auth, metrics, pages
-from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
+from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health, report_leads
 from astra.entrypoints.middleware import (
     TRUSTED_PROXIES_KEY,
     errors_as_json,
@@ -35,6 +35,7 @@ def create_admin_app(container: Container) -> web.Application:
         session_secret=settings.session_secret,
         secure=settings.public_url.startswith("https://"), store=container.store())
     app[metrics.CONTAINER_KEY] = container
+    report_leads(app, container)
     app.router.add_get("/health", health)
     app.router.add_post("/admin/login", auth.login)
     app.router.add_post("/admin/logout", auth.logout)

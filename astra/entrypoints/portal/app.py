@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from astra.container import Container
-from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health
+from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health, report_leads
 from astra.entrypoints.middleware import (
     TRUSTED_PROXIES_KEY,
     errors_as_json,
@@ -33,7 +33,8 @@ def create_portal_app(container: Container) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[STORE_KEY] = container.store()
     app[SERVICE_KEY] = "portal"
-    queue = WebhookQueue(container.payments(), container.webhook_stats())
+    queue = WebhookQueue(container.payments(), container.webhook_stats(),
+                         container.coordination().inbox)
     app[WEBHOOK_QUEUE_KEY] = queue
     app.on_startup.append(queue.start)
     app.on_shutdown.append(queue.stop)
@@ -48,6 +49,7 @@ def create_portal_app(container: Container) -> web.Application:
     sessions.install(app, secret=settings.session_secret,
                      secure=settings.public_url.startswith("https://"), load_user=load_user,
                      revoke=container.accounts().end_session)
+    report_leads(app, container)
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
     api_routes.add_routes(app, container)

@@ -138,7 +138,11 @@ class Container(containers.DeclarativeContainer):
     vaults = providers.Singleton(_vaults, cipher)
     heartbeats = providers.Singleton(HeartbeatBoard)
 
-    accounts = providers.Singleton(AccountService, store=store, clock=clock, hasher=hasher)
+    coordination = providers.Singleton(_coordination, settings)
+    accounts = providers.Singleton(
+        AccountService, store=store, clock=clock, hasher=hasher,
+        throttles=coordination.provided.throttles,
+    )
 
     plugins = providers.Singleton(PluginManager, store=store, clock=clock)
     publisher = providers.Singleton(EventPublisher, hooks=plugins, clock=clock)
@@ -186,7 +190,6 @@ class Container(containers.DeclarativeContainer):
 
     gateway = providers.Singleton(_gateway, settings, store, clock)
     webhook_stats = providers.Singleton(WebhookStats)
-    coordination = providers.Singleton(_coordination, settings)
     # The loops this replica leads (entrypoints/leadership.py); `astra serve` sets it.
     leadership = providers.Object(None)
     runtime = providers.Singleton(_runtime, settings)

@@ -25,6 +25,8 @@ from astra.ports.store import StoreError
 log = get_logger("astra.workers")
 
 HOUSEKEEPING_INTERVAL_SECONDS = 5.0
+# Longer than any throttle's window (the longest is an hour).
+THROTTLE_KEEP_SECONDS = 2 * 3600.0
 
 
 def housekeeping_pass(container: Container) -> dict[str, int]:
@@ -37,6 +39,13 @@ def housekeeping_pass(container: Container) -> dict[str, int]:
         except StoreError as exc:
             # One damaged instance must not stop the others' carts from expiring.
             log.error("housekeeping.instance_failed", instance=instance_id, error=str(exc))
+    # Throttle counters shared by replicas are forgotten here (by the one leading this loop).
+    prune = getattr(container.coordination().throttles, "prune", None)
+    if prune is not None:
+        try:
+            prune(time.time(), THROTTLE_KEEP_SECONDS)
+        except Exception:
+            log.exception("housekeeping.throttles_failed")
     return {"expired_carts": expired, "postings": posted}
 
 

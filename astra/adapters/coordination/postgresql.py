@@ -14,6 +14,7 @@ a payment twice is harmless (settlement is idempotent); losing one is not.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
@@ -215,11 +216,18 @@ class PostgresInbox:
         pass
 
 
+def _row_key(key: str) -> str:
+    # Keys hold e-mails and addresses (and may hold anything a client typed, NUL included):
+    # the table keeps a digest.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class PostgresThrottles:
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
 
     def recent(self, key: str, since: float) -> list[float]:
+        key = _row_key(key)
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT extract(epoch FROM at) FROM throttle_events "
@@ -228,6 +236,7 @@ class PostgresThrottles:
         return [float(r[0]) for r in rows]
 
     def add(self, key: str, at: float, keep: float) -> None:
+        key = _row_key(key)
         with self.pool.connection() as conn:
             conn.execute(
                 "DELETE FROM throttle_events WHERE key = %s AND at <= to_timestamp(%s)",
@@ -238,10 +247,12 @@ class PostgresThrottles:
             )
 
     def clear(self, key: str) -> None:
+        key = _row_key(key)
         with self.pool.connection() as conn:
             conn.execute("DELETE FROM throttle_events WHERE key = %s", (key,))
 
     def lock(self, key: str, until: float) -> None:
+        key = _row_key(key)
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO throttle_locks (key, until) VALUES (%s, to_timestamp(%s)) "
@@ -249,6 +260,7 @@ class PostgresThrottles:
             )
 
     def locked_until(self, key: str) -> float:
+        key = _row_key(key)
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT extract(epoch FROM until) FROM throttle_locks WHERE key = %s", (key,)

@@ -10,7 +10,9 @@ sources) are only slowed down (a short wait) by failures, never locked, so an at
 the owner's address (a NAT, an office) cannot keep the owner out either. Against guessing
 spread over many addresses, an account-wide ceiling locks the account for every unknown source
 (known ones are still only slowed down). A known user's counters live in its document, so every
-process sees them; an unknown e-mail's and a client's counters live in this process's memory.
+process sees them; an unknown e-mail's and a client's counters live in the throttles of the
+coordination port (this process's memory with one process, the database with replicas, so
+spreading guesses over replicas gains nothing).
 
 Sign-up is limited per client, and more tightly in how often it may answer "this e-mail is
 taken": that answer is an oracle for which e-mails have accounts, and must not serve in bulk.
@@ -26,7 +28,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from astra.domain.errors import DomainError, Forbidden, InvalidInput, NotFoundError
@@ -34,6 +36,7 @@ from astra.domain.ids import new_id
 from astra.domain.services.audit_log import record
 from astra.domain.timestamps import iso, parse_iso
 from astra.ports.clock import Clock
+from astra.ports.coordination import Throttles
 from astra.ports.secrets import SecretHasher
 from astra.ports.store import Store
 
@@ -275,6 +278,28 @@ class _Window:
 
 
 
+class _SharedWindow:
+    """The same counter, kept in the coordination port's throttles under `scope`."""
+
+    def __init__(self, window: timedelta, throttles: Throttles, scope: str) -> None:
+        self.window = window
+        self.throttles = throttles
+        self.scope = scope
+
+    def retry_after(self, key: str, now: datetime, limit: int) -> int:
+        recent = self.throttles.recent(
+            f"{self.scope}:{key}", (now - self.window).timestamp()
+        )
+        if len(recent) < limit:
+            return 0
+        oldest = recent[-limit]
+        return math.ceil(oldest + self.window.total_seconds() - now.timestamp())
+
+    def add(self, key: str, now: datetime) -> None:
+        self.throttles.add(f"{self.scope}:{key}", now.timestamp(),
+                           self.window.total_seconds())
+
+
 def _audit_failure(uow: Any, now: datetime, actor: str, action: str, target: str,
                    guard: dict[str, Any], client: str | None) -> int:
     """Audit one failed password, and the lock it caused if it did; returns the lock's
@@ -293,14 +318,23 @@ class AccountService:
         clock: Clock,
         hasher: SecretHasher,
         config: AccountConfig | None = None,
+        throttles: Throttles | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.hasher = hasher
         self.config = config or AccountConfig()
-        self._client_failures = _Window(self.config.client_window, self.config.max_tracked_keys)
-        self._client_signups = _Window(self.config.client_window, self.config.max_tracked_keys)
-        self._client_taken = _Window(self.config.taken_window, self.config.max_tracked_keys)
+        # None: counters in this object (what a test or a CLI command needs).
+        self.throttles = throttles
+
+        def window(span: timedelta, scope: str) -> _Window | _SharedWindow:
+            if throttles is not None:
+                return _SharedWindow(span, throttles, scope)
+            return _Window(span, self.config.max_tracked_keys)
+
+        self._client_failures = window(self.config.client_window, "login-client")
+        self._client_signups = window(self.config.client_window, "signup-client")
+        self._client_taken = window(self.config.taken_window, "signup-taken")
         self._unknown: dict[str, dict[str, Any]] = {}  # e-mail -> guard, for e-mails with no user
         self._memory_lock = threading.Lock()
         # Attempts on one e-mail run one at a time in this process, so parallel guesses cannot
@@ -432,11 +466,33 @@ class AccountService:
         return locked
 
     def _unknown_guard(self, key: str) -> dict[str, Any] | None:
+        if self.throttles is not None:
+            now = self.clock.now()
+            shared = f"login-unknown:{key}"
+            since = (now - self.config.failure_window).timestamp()
+            until = self.throttles.locked_until(shared)
+            return {
+                "failures": [iso(datetime.fromtimestamp(t, UTC))
+                             for t in self.throttles.recent(shared, since)],
+                "locked_until": iso(datetime.fromtimestamp(until, UTC)) if until else None,
+            }
         with self._memory_lock:
             return self._unknown.get(key)
 
     def _set_unknown_guard(self, key: str, guard: dict[str, Any]) -> None:
         now = self.clock.now()
+        if self.throttles is not None:
+            # `guard` is the one _with_failure made: one failure more, or a lock (which starts
+            # the count afresh).
+            shared = f"login-unknown:{key}"
+            until = parse_iso(guard.get("locked_until"))
+            if until is not None:
+                self.throttles.lock(shared, until.timestamp())
+                self.throttles.clear(shared)
+            else:
+                self.throttles.add(shared, now.timestamp(),
+                                   self.config.failure_window.total_seconds())
+            return
         with self._memory_lock:
             self._unknown.pop(key, None)
             self._unknown[key] = guard

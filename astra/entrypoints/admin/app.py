@@ -33,7 +33,8 @@ def create_admin_app(container: Container) -> web.Application:
         token=settings.admin_token, monitor_token=settings.admin_monitor_token,
         user=settings.admin_user, password=settings.admin_password,
         session_secret=settings.session_secret,
-        secure=settings.public_url.startswith("https://"), store=container.store())
+        secure=settings.public_url.startswith("https://"), store=container.store(),
+        throttles=container.coordination().throttles)
     app[metrics.CONTAINER_KEY] = container
     report_leads(app, container)
     app.router.add_get("/health", health)

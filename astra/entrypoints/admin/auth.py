@@ -13,7 +13,9 @@ Failed logins count per (user name, client address): 5 in 10 minutes lock that p
 minutes, so a stranger locks out only themselves. From an address the admin has logged in from
 before (a known source), the same failures only slow it down (30 s), so an attacker who shares
 it (a NAT, an office) cannot keep the owner out either. 20 failures from one address, whatever
-the names, lock that address.
+the names, lock that address. The counters live in the coordination port's throttles when the
+container gives them (the database, with replicas: every replica sees the same counts), else in
+this object.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class AdminAccess:
     session_secret: str
     secure: bool
     store: Any = None  # the platform store (portal `meta`); None: sessions end with the cookie
+    throttles: Any = None  # the coordination port's Throttles; None: counters in memory
     failures: dict[Any, list[float]] = field(default_factory=dict)
     locked: dict[Any, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,12 +88,28 @@ class AdminAccess:
 
     # -- lockout ------------------------------------------------------------------------------
 
+    @staticmethod
+    def _keys(user: str, client: str) -> tuple[str, str]:
+        return f"admin-login:{user}\n{client}", f"admin-client:{client}"
+
     def locked_for(self, user: str, client: str, now: float) -> float:
+        if self.throttles is not None:
+            return max(0.0, *(self.throttles.locked_until(k) - now
+                              for k in self._keys(user, client)))
         with self._lock:
             return max(0.0, self.locked.get((user, client), 0.0) - now,
                        self.locked.get(client, 0.0) - now)
 
     def fail(self, user: str, client: str, now: float, *, known: bool) -> None:
+        if self.throttles is not None:
+            lock = KNOWN_SOURCE_DELAY if known else LOCK_SECONDS
+            for key, limit in zip(self._keys(user, client), (MAX_FAILURES, CLIENT_MAX_FAILURES),
+                                  strict=True):
+                self.throttles.add(key, now, FAILURE_WINDOW)
+                if len(self.throttles.recent(key, now - FAILURE_WINDOW)) >= limit:
+                    self.throttles.lock(key, now + lock)
+                    self.throttles.clear(key)
+            return
         with self._lock:
             if len(self.failures) > MAX_TRACKED:
                 self._prune(now)
@@ -106,6 +125,9 @@ class AdminAccess:
                     self.failures[key] = []
 
     def succeeded(self, user: str, client: str) -> None:
+        if self.throttles is not None:
+            self.throttles.clear(self._keys(user, client)[0])
+            return
         with self._lock:
             self.failures.pop((user, client), None)
 
@@ -203,7 +225,7 @@ async def admin_auth(request: web.Request, handler: Handler) -> web.StreamRespon
 async def login(request: web.Request) -> web.Response:
     access = request.app[ACCESS_KEY]
     client = client_address(request)
-    now = time.monotonic()
+    now = time.time()
     try:
         data = loads_request_json(await request.read())
         user, password = str(data.get("user", "")), str(data.get("password", ""))
@@ -211,7 +233,7 @@ async def login(request: web.Request) -> web.Response:
     except (ValueError, AttributeError):
         return json_error(400, "bad_request", "Send JSON {\"user\", \"password\"}.")
     name = user.strip().lower()[:64]
-    wait = access.locked_for(name, client, now)
+    wait = await asyncio.to_thread(access.locked_for, name, client, now)
     if wait:
         return web.Response(
             status=429, content_type="application/json",
@@ -223,9 +245,9 @@ async def login(request: web.Request) -> web.Response:
                                                                   access.password.encode())
     if not (good_user and good_password):
         known = await asyncio.to_thread(access.known_source, client)
-        access.fail(name, client, now, known=known)
+        await asyncio.to_thread(access.fail, name, client, now, known=known)
         return json_error(401, "invalid_credentials", "Usuário ou senha inválidos.")
-    access.succeeded(name, client)
+    await asyncio.to_thread(access.succeeded, name, client)
     await asyncio.to_thread(access.remember_source, client)
     csrf = secrets.token_urlsafe(24)
     role = "monitor" if monitor else "admin"

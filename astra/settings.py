@@ -69,6 +69,9 @@ class Settings:
     # address a bot container can route to), 127.0.0.1 for the process runtime.
     internal_host: str = ""
     internal_port: int = 3200
+    # Requests per second (and burst) the internal API takes from one instance's runtime.
+    internal_rate_per_second: int = 40
+    internal_rate_burst: int = 120
     public_url: str = ""
     # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; from
     # anyone else the header is ignored, so a client cannot pick the address it is limited by.
@@ -328,6 +331,12 @@ class _Parser:
             "admin_port": self._port("ASTRA_ADMIN_PORT", d.admin_port),
             "internal_host": s("ASTRA_INTERNAL_HOST", d.internal_host),
             "internal_port": self._port("ASTRA_INTERNAL_PORT", d.internal_port),
+            "internal_rate_per_second": self._int(
+                "ASTRA_INTERNAL_RATE_PER_SECOND", d.internal_rate_per_second, 1, 1_000_000
+            ),
+            "internal_rate_burst": self._int(
+                "ASTRA_INTERNAL_RATE_BURST", d.internal_rate_burst, 1, 1_000_000
+            ),
             "public_url": self._url("ASTRA_PUBLIC_URL", d.public_url),
             "trusted_proxies": self._networks("ASTRA_TRUSTED_PROXIES"),
             "session_secret": s("PORTAL_SESSION_SECRET"),

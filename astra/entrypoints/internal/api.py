@@ -44,7 +44,8 @@ log = get_logger("astra.internal_api")
 CONTAINER_KEY = web.AppKey("container", object)
 GUARDS_KEY = web.AppKey("instance_guards", object)
 
-# Per instance: a burst of RATE_BURST requests, refilled at RATE_PER_SECOND; at most
+# Per instance: a burst of RATE_BURST requests, refilled at RATE_PER_SECOND (the defaults of
+# ASTRA_INTERNAL_RATE_BURST and ASTRA_INTERNAL_RATE_PER_SECOND); at most
 # CONCURRENT in progress, and a request waits QUEUE_WAIT seconds for a turn before a 503.
 RATE_PER_SECOND = 40.0
 RATE_BURST = 120.0
@@ -61,6 +62,8 @@ class InstanceGuard:
     """One instance's share of the internal API."""
 
     tokens: float = RATE_BURST
+    rate: float = RATE_PER_SECOND
+    burst: float = RATE_BURST
     refilled_at: float = field(default_factory=time.monotonic)
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT))
     answers: OrderedDict[str, tuple[float, int, bytes]] = field(default_factory=OrderedDict)
@@ -68,7 +71,7 @@ class InstanceGuard:
 
     def take_token(self) -> bool:
         now = time.monotonic()
-        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled_at) * RATE_PER_SECOND)
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled_at) * self.rate)
         self.refilled_at = now
         if self.tokens < 1:
             return False
@@ -93,14 +96,17 @@ class InstanceGuard:
 
 
 class Guards:
-    def __init__(self) -> None:
+    def __init__(self, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST) -> None:
+        self.rate, self.burst = rate, burst
         self._guards: dict[str, InstanceGuard] = {}
         self._credentials: dict[str, tuple[float, str]] = {}
 
     def of(self, instance_id: str) -> InstanceGuard:
         guard = self._guards.get(instance_id)
         if guard is None:
-            guard = self._guards[instance_id] = InstanceGuard()
+            guard = self._guards[instance_id] = InstanceGuard(
+                tokens=self.burst, rate=self.rate, burst=self.burst
+            )
         return guard
 
     def credential_ok(self, instance_id: str, presented: str) -> bool | None:
@@ -280,7 +286,9 @@ async def _serve(request: web.Request, op: Operation, instance_id: str) -> tuple
 
 def add_routes(app: web.Application, container: Any) -> None:
     app[CONTAINER_KEY] = container
-    app[GUARDS_KEY] = Guards()
+    settings = container.settings()
+    app[GUARDS_KEY] = Guards(float(settings.internal_rate_per_second),
+                             float(settings.internal_rate_burst))
     base = "/internal/instances/{instance_id}"
     for op in OPERATIONS.values():
         app.router.add_route(op.method, base + op.path, _handler(op))

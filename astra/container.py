@@ -29,6 +29,7 @@ from astra.domain.services.settlement import SettlementConfig, SettlementService
 from astra.domain.services.wallet import WalletConfig, WalletService
 from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.plugins.manager import PluginManager
+from astra.ports.store import Store
 from astra.settings import Settings, load_settings
 
 
@@ -38,7 +39,17 @@ def _vaults(cipher: AesGcmCipher):
     return cipher.for_instance
 
 
-def _gateway(settings: Settings, store: JsonStore, clock: SystemClock):
+def _store(settings: Settings) -> Store:
+    """PostgreSQL when ASTRA_DATABASE_URL is set (imported only then); otherwise the JSON store
+    in the data directory."""
+    if settings.database_url:
+        from astra.adapters.store.postgresql import PostgresStore
+
+        return PostgresStore(settings.database_url)
+    return JsonStore(settings.data_dir)
+
+
+def _gateway(settings: Settings, store: Store, clock: SystemClock):
     """Mercado Pago when an access token is set; otherwise the sandbox (simulated payments).
     Each is imported only when chosen (the SDK and `requests` are not light)."""
     if settings.mercadopago_access_token:
@@ -132,7 +143,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(load_settings)
 
     clock = providers.Singleton(SystemClock)
-    store = providers.Singleton(JsonStore, data_dir=settings.provided.data_dir)
+    store = providers.Singleton(_store, settings)
     cipher = providers.Singleton(AesGcmCipher, master_key=settings.provided.master_key)
     hasher = providers.Singleton(HmacHasher, master_key=settings.provided.master_key)
     vaults = providers.Singleton(_vaults, cipher)

@@ -59,7 +59,8 @@ def _secret(default: str = "") -> str:
 class Settings:
     mode: Mode = "development"
     data_dir: Path = Path("data")
-    # PostgreSQL (postgresql://...): the store and what replicas share. Empty: the JSON store.
+    # Empty: the embedded JSON store in data_dir. A postgresql:// URL: the PostgreSQL store (its
+    # password, if any, is a secret: never logged, shown as ***).
     database_url: str = _secret()
     host: str = "127.0.0.1"
     portal_port: int = 3100
@@ -164,12 +165,14 @@ class Settings:
         return self.data_dir / DEV_SECRETS_FILE
 
     def secret_values(self) -> tuple[str, ...]:
-        """Every non-empty secret, for the log redactor."""
-        return tuple(
+        """Every non-empty secret, for the log redactor (the database password on its own too:
+        a message may quote it without the rest of the URL)."""
+        values = tuple(
             value
             for f in dataclasses.fields(self)
             if f.metadata.get("secret") and (value := getattr(self, f.name))
         )
+        return values + _database_passwords(self.database_url)
 
     def require_production_secrets(self) -> None:
         """Raise SettingsError naming every secret production cannot run without."""
@@ -193,6 +196,20 @@ class Settings:
 
     def with_dev_secrets(self) -> Settings:
         return ensure_dev_secrets(self)
+
+
+def _database_passwords(url: str) -> tuple[str, ...]:
+    if not url:
+        return ()
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        found = [unquote(parts.password)] if parts.password else []
+        found += parse_qs(parts.query).get("password", [])
+    except ValueError:
+        return ()
+    return tuple(p for p in found if p)
 
 
 def ensure_dev_secrets(settings: Settings) -> Settings:
@@ -325,7 +342,7 @@ class _Parser:
         kwargs = {
             "mode": self._choice("ASTRA_MODE", d.mode, Mode),
             "data_dir": Path(s("ASTRA_DATA_DIR", str(d.data_dir))).expanduser(),
-            "database_url": s("ASTRA_DATABASE_URL"),
+            "database_url": self._database_url("ASTRA_DATABASE_URL"),
             "host": s("ASTRA_HOST", d.host),
             "portal_port": self._port("ASTRA_PORTAL_PORT", d.portal_port),
             "admin_port": self._port("ASTRA_ADMIN_PORT", d.admin_port),
@@ -483,6 +500,15 @@ class _Parser:
             return tuple(out)
 
         return self._checked(name, (), parse)
+
+    def _database_url(self, name: str) -> str:
+        def parse(raw: str) -> str:
+            if not raw.startswith(("postgresql://", "postgres://")):
+                # Never echo the value: it may hold a password.
+                raise ValueError("must be a postgresql:// URL (or be unset for the JSON store)")
+            return raw
+
+        return self._checked(name, "", parse)
 
     def _url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:

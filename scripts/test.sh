@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs into ./.venv (system packages too, when later suites
 # need them) and runs the whole suite: lint, then pytest (slow suites included).
-# As root it also installs and starts a local Docker engine for the Docker runtime tests
-# (scripts/docker-engine.sh), and stops it afterwards, pass or fail, if this run started it.
+# As root it also installs Debian's PostgreSQL server binaries when missing (the tests start a
+# throwaway cluster with them), and installs and starts a local Docker engine for the Docker
+# runtime tests (scripts/docker-engine.sh), and stops it afterwards, pass or fail, if this run
+# started it.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,16 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
   apt-get update -q >/dev/null && \
     apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null || \
     echo "test.sh: could not install chromium; the browser tests will fail under CI" >&2
+fi
+
+# The PostgreSQL store's tests run against a real server: ASTRA_TEST_DATABASE_URL when set,
+# otherwise a throwaway cluster that the test session starts (initdb + pg_ctl in a temp dir, on a
+# free port) and stops at its end (tests/pg.py). That needs Debian's server binaries.
+if [ -z "${ASTRA_TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ]; then
+  apt-get update -q >/dev/null && \
+    apt-get install -y -q --no-install-recommends postgresql >/dev/null || \
+    echo "test.sh: could not install postgresql; the PostgreSQL tests will fail under CI" >&2
 fi
 
 DOCKERD_PID_FILE=/tmp/astra-dockerd.pid

@@ -179,6 +179,7 @@ async def _serve(
         "serve.starting",
         mode=settings.mode,
         data_dir=str(settings.data_dir.resolve()),
+        store="postgresql" if settings.database_url else "json",
         payments="sandbox" if settings.payments_sandbox else "mercadopago",
         coordination=container.coordination().name,
     )

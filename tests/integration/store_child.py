@@ -2,6 +2,8 @@
 
 crash DATA          commit forever; print each acknowledged order number after commit returns
 increment DATA N    N read-modify-write increments of one counter in the portal domain
+
+DATA is a JSON data directory, or a postgresql:// URL for the PostgreSQL store.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ from astra.adapters.store.json import JsonStore
 from astra.adapters.store.json import state as state_module
 
 
+def open_store(data: str):
+    if data.startswith(("postgresql://", "postgres://")):
+        from astra.adapters.store.postgresql import PostgresStore
+
+        return PostgresStore(data)
+    return JsonStore(data)
+
+
 def crash(data: str) -> None:
     # Compact often so that kills also land in the middle of compactions.
     state_module.COMPACT_MIN_BYTES = 32 * 1024
-    store = JsonStore(data)
+    store = open_store(data)
     with store.instance("shop-1", write=False) as uow:
         n = len(uow.orders.ids())
     while True:
@@ -32,7 +42,7 @@ def crash(data: str) -> None:
 
 
 def increment(data: str, times: int) -> None:
-    store = JsonStore(data)
+    store = open_store(data)
     for _ in range(times):
         with store.portal() as uow:
             doc = uow.meta.get("counter") or {"id": "counter", "value": 0}

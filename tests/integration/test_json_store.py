@@ -1,4 +1,5 @@
-"""The JSON store on a real temp directory: semantics, damage, migrations, backup and restore."""
+"""The store contract on both adapters (`store_factory`: the JSON store on a real temp directory,
+PostgreSQL on a fresh database), then what only files can show: damage, journal, backup."""
 
 from __future__ import annotations
 
@@ -27,15 +28,15 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _fill(store: JsonStore, n: int, instance: str = "shop-1") -> None:
+def _fill(store, n: int, instance: str = "shop-1") -> None:
     for i in range(n):
         with store.instance(instance) as uow:
             uow.orders.put({"id": f"o{i}", "status": "pending", "total_cents": 100 + i})
             uow.commit()
 
 
-def test_commit_rollback_and_isolation(data_dir: Path) -> None:
-    store = JsonStore(data_dir)
+def test_commit_rollback_and_isolation(store_backend, store_factory) -> None:
+    store = store_factory()
     with store.instance("shop-1") as uow:
         uow.products.put({"id": "p1", "name": "Key", "active": True})
         assert uow.products.get("p1")["name"] == "Key"  # reads see own writes
@@ -44,7 +45,7 @@ def test_commit_rollback_and_isolation(data_dir: Path) -> None:
         assert uow.products.get("p1") is None
         uow.products.put({"id": "p1", "name": "Key", "active": True})
         uow.commit()
-    other = JsonStore(data_dir)  # another "process" view
+    other = store_factory()  # another "process" view
     with other.instance("shop-1", write=False) as uow:
         doc = uow.products.require("p1")
         doc["name"] = "changed"  # a copy: the cache is not touched
@@ -53,13 +54,15 @@ def test_commit_rollback_and_isolation(data_dir: Path) -> None:
             uow.products.put(doc)
         with pytest.raises(NotFound):
             uow.products.require("nope")
-    # the files of the original layout exist from the first commit
-    for name in ("products.json", "stock.json", "orders.json", "journal.log"):
-        assert (data_dir / "instances" / "shop-1" / name).exists()
+    assert store.instance_ids() == other.instance_ids() == ["shop-1"]
+    if store_backend.kind == "json":
+        # the files of the original layout exist from the first commit
+        for name in ("products.json", "stock.json", "orders.json", "journal.log"):
+            assert (store_backend.data_dir / "instances" / "shop-1" / name).exists()
 
 
-def test_indexes_follow_changes(data_dir: Path) -> None:
-    store = JsonStore(data_dir)
+def test_indexes_follow_changes(store_factory) -> None:
+    store = store_factory()
     with store.instance("shop-1") as uow:
         for i in range(10):
             uow.stock.put(
@@ -76,7 +79,7 @@ def test_indexes_follow_changes(data_dir: Path) -> None:
         uow.stock.delete("k9")
         assert uow.stock.count(variant_id="v2", state="available") == 3
         uow.commit()
-    reader = JsonStore(data_dir)
+    reader = store_factory()
     with reader.instance("shop-1", write=False) as uow:
         assert uow.stock.count(variant_id="v1", state="available") == 5
         assert uow.stock.count(state="reserved") == 1
@@ -84,8 +87,43 @@ def test_indexes_follow_changes(data_dir: Path) -> None:
         assert uow.stock.first(variant_id="v2", state="available")["id"] == "k6"
 
 
-def test_add_is_idempotency_guard_and_bad_documents_rejected(data_dir: Path) -> None:
-    store = JsonStore(data_dir)
+def test_find_order_and_equality(store_factory) -> None:
+    store = store_factory()
+    with store.instance("shop-1") as uow:
+        uow.stock.put({"id": "a", "state": "available", "cart_id": None, "meta": {"x": [1, 2]}})
+        uow.stock.put({"id": "b", "state": "available"})  # no cart_id at all
+        uow.stock.put({"id": "c", "state": "reserved", "cart_id": "c1", "n": 1.0})
+        uow.commit()
+    with store.instance("shop-1") as uow:
+        # a missing field equals None, as doc.get(field) == None
+        assert [d["id"] for d in uow.stock.find(cart_id=None)] == ["a", "b"]
+        assert [d["id"] for d in uow.stock.find(meta={"x": [1, 2]})] == ["a"]
+        assert [d["id"] for d in uow.stock.find(n=1)] == ["c"]  # 1 == 1.0
+        assert uow.stock.find(state="nope") == [] and uow.stock.first(state="nope") is None
+        a = uow.stock.require("a")
+        a["state"] = "sold"
+        uow.stock.put(a)
+        uow.stock.delete("b")
+        uow.stock.put({"id": "b", "state": "available"})
+        assert uow.stock.count(state="available") == 1  # pending writes are seen
+        assert sorted(uow.stock.ids()) == ["a", "b", "c"]
+        uow.commit()
+    with store.instance("shop-1") as uow:
+        # an update, even a delete and put in one unit, keeps a document's place
+        assert uow.stock.ids() == ["a", "b", "c"]
+        uow.stock.delete("a")
+        uow.commit()
+    with store.instance("shop-1") as uow:
+        uow.stock.put({"id": "a", "state": "available"})  # deleted before: now it is last
+        uow.commit()
+    with store_factory().instance("shop-1", write=False) as uow:
+        assert uow.stock.ids() == ["b", "c", "a"]
+        assert [d["id"] for d in uow.stock.all()] == ["b", "c", "a"]
+        assert uow.stock.first(state="available")["id"] == "b"
+
+
+def test_add_is_idempotency_guard_and_bad_documents_rejected(store_factory) -> None:
+    store = store_factory()
     with store.portal() as uow:
         uow.ledger.add({"id": "sale:shop-1:o1", "user_id": "u1", "amount_cents": 940})
         with pytest.raises(DuplicateId):
@@ -99,16 +137,17 @@ def test_add_is_idempotency_guard_and_bad_documents_rejected(data_dir: Path) -> 
         assert uow.ledger.count(user_id="u1") == 1
 
 
-def test_instance_ids_are_never_paths(data_dir: Path) -> None:
-    store = JsonStore(data_dir)
+def test_instance_ids_are_never_paths(store_backend, store_factory) -> None:
+    store = store_factory()
     for bad in ("../etc", "a", "UPPER", "x/y", "", "portal"):
         with pytest.raises(InvalidDomain), store.instance(bad):
             pass
-    assert not (data_dir.parent / "etc").exists()
+    assert not (store_backend.data_dir.parent / "etc").exists()
+    assert store.instance_ids() == []
 
 
-def test_lock_order_is_enforced(data_dir: Path) -> None:
-    store = JsonStore(data_dir)
+def test_lock_order_is_enforced(store_factory) -> None:
+    store = store_factory()
     with store.instance("shop-1") as uow:
         with store.portal(write=False) as portal:  # instance then portal: allowed
             assert portal.users.count() == 0
@@ -121,8 +160,8 @@ def test_lock_order_is_enforced(data_dir: Path) -> None:
         pass
 
 
-def test_threads_in_one_process_do_not_lose_updates(data_dir: Path) -> None:
-    store = JsonStore(data_dir)
+def test_threads_in_one_process_do_not_lose_updates(store_factory) -> None:
+    store = store_factory()
 
     def work() -> None:
         for _ in range(200):
@@ -137,7 +176,7 @@ def test_threads_in_one_process_do_not_lose_updates(data_dir: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    with JsonStore(data_dir).instance("shop-1", write=False) as uow:
+    with store_factory().instance("shop-1", write=False) as uow:
         assert uow.settings.require("counter")["value"] == 800
 
 
@@ -335,12 +374,12 @@ def test_damaged_backup_is_refused(data_dir: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "new").exists()
 
 
-def test_a_closed_store_reopens_on_next_use(data_dir: Path) -> None:
-    store = JsonStore(data_dir)
+def test_a_closed_store_reopens_on_next_use(store_factory) -> None:
+    store = store_factory()
     _fill(store, 2)
     store.close()
     with store.instance("shop-1", write=False) as uow:
         assert uow.orders.count() == 2
     _fill(store, 3)  # writes o0..o2 again: still works after the close
-    with JsonStore(data_dir).instance("shop-1", write=False) as uow:
+    with store_factory().instance("shop-1", write=False) as uow:
         assert uow.orders.count() == 3

@@ -1,4 +1,4 @@
-"""The JSON store under SIGKILL and under two processes writing one record."""
+"""Both stores under SIGKILL and under two processes writing one record."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from astra.adapters.store.json import JsonStore
+from tests.integration.store_child import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,9 +28,13 @@ def _child(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _check_consistent(data: Path) -> int:
+def _target(backend) -> str:
+    return backend.dsn or str(backend.data_dir)
+
+
+def _check_consistent(data: str) -> int:
     """Every order has its sold key and every key its order; returns the number of orders."""
-    store = JsonStore(data)
+    store = open_store(data)
     try:
         with store.instance("shop-1", write=False) as uow:
             orders = {o["id"]: o for o in uow.orders.all()}
@@ -47,12 +51,13 @@ def _check_consistent(data: Path) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_never_loses_an_acknowledged_commit(data_dir: Path) -> None:
+def test_sigkill_never_loses_an_acknowledged_commit(store_backend) -> None:
+    data_dir = _target(store_backend)
     rng = random.Random(1234)
     acknowledged = 0
     kills = 0
     for _ in range(55):
-        proc = _child("crash", str(data_dir))
+        proc = _child("crash", data_dir)
         lines: list[str] = []
         reader = threading.Thread(target=lambda p=proc, out=lines: out.extend(p.stdout))
         reader.start()
@@ -75,11 +80,11 @@ def test_sigkill_never_loses_an_acknowledged_commit(data_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_increment_one_record_exactly(data_dir: Path) -> None:
-    procs = [_child("increment", str(data_dir), "2000") for _ in range(2)]
+def test_two_processes_increment_one_record_exactly(store_backend) -> None:
+    procs = [_child("increment", _target(store_backend), "2000") for _ in range(2)]
     for p in procs:
         out, _ = p.communicate(timeout=240)
         assert p.returncode == 0 and "done" in out
-    store = JsonStore(data_dir)
+    store = open_store(_target(store_backend))
     with store.portal(write=False) as uow:
         assert uow.meta.require("counter")["value"] == 4000

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from astra.entrypoints.cli.console import (
     EXIT_FAILURE,
     EXIT_OK,
+    CliError,
     add_json_flag,
     container_from,
     print_json,
@@ -42,6 +44,33 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if any(p.severity == "error" for p in problems) else EXIT_OK
 
 
+def _postgres_store(container: Any, command: str):
+    """The PostgreSQL store, or CliError saying how to choose it."""
+    if not container.settings().database_url:
+        raise CliError(
+            f"`astra {command}` works on PostgreSQL: set ASTRA_DATABASE_URL=postgresql://... "
+            "(the JSON store needs no migrations: its files are upgraded on the next write)"
+        )
+    return container.store()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    container = container_from(args)
+    store = _postgres_store(container, "migrate")
+    before = store.schema_status()
+    if before.unknown:
+        print(f"astra: {store.location}: {before.problem()}", file=sys.stderr)
+        return EXIT_FAILURE
+    done = store.migrate()
+    for m in done:
+        print(f"applied {m.version:04d}_{m.name}")
+    after = store.schema_status()
+    state = "up to date" if not done else f"migrated from {before.current}"
+    print(f"{store.location}: schema version {after.current} ({state})")
+    store.close()
+    return EXIT_OK
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     container = container_from(args)
     manifest = container.store().backup(Path(args.dest))
@@ -69,6 +98,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the portal (:3100) and the admin panel (:3000)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "migrate", help="create or upgrade the PostgreSQL schema (ASTRA_DATABASE_URL)"
+    )
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("doctor", help="check a data directory and say what is wrong")
     add_json_flag(p)

@@ -1,0 +1,181 @@
+"""Two `astra serve` replicas (real processes) on one PostgreSQL database: what only a real
+multi-process setup can show. Buyers come over the internal API as a bot brings them, payments
+through the Mercado Pago fake and its signed webhooks; the harness is bench/pg_replicas.py's."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from astra.domain.services.instances import SETTINGS_ID
+from bench.pg_replicas import (
+    ReplicaSet,
+    audit,
+    checkout_race,
+    platform_container,
+    prepare_shop,
+    spray_webhooks,
+    wait_credited,
+    wait_paid,
+)
+from tests.fakes.mercadopago import FakeMercadoPagoThread
+
+pytestmark = pytest.mark.slow
+
+LOOPS = ["courier", "housekeeping", "monitor", "reconcile"]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeMercadoPagoThread]:
+    from bench.pg_replicas import WEBHOOK_SECRET
+
+    fake = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
+    fake.base = fake.start()  # type: ignore[attr-defined]
+    yield fake
+    fake.stop()
+
+
+@dataclass
+class World:
+    dsn: str
+    container: Any
+    replicas: ReplicaSet
+    fake: FakeMercadoPagoThread
+
+
+@pytest.fixture
+async def world(pg_dsn: str, tmp_path: Path, fake: FakeMercadoPagoThread
+                ) -> AsyncIterator[World]:
+    base = fake.base  # type: ignore[attr-defined]
+    container = platform_container(pg_dsn, tmp_path / "setup", base, fake.access_token)
+    replicas = ReplicaSet(pg_dsn, tmp_path, base, fake.access_token, count=2)
+    try:
+        yield World(pg_dsn, container, replicas, fake)
+    finally:
+        replicas.stop()
+        container.store().close()
+        container.coordination().close()
+
+
+async def test_thousand_buyers_on_two_replicas_race_for_hundred_keys(world: World) -> None:
+    shop = prepare_shop(world.container, "race-shop", 100)
+    await world.replicas.start()
+    race = await checkout_race(shop, world.replicas.replicas, 1000)
+    assert race.errors == []
+    assert len(race.charges) == 100 and race.refused == 900
+    for charge_id in race.charges.values():
+        world.fake.approve(charge_id)
+    await spray_webhooks(world.fake, list(race.charges.values()), world.replicas.replicas)
+    paid = await asyncio.to_thread(wait_paid, world.container, "race-shop",
+                                   list(race.charges), 60)
+    assert len(paid) == 100
+    result = await asyncio.to_thread(wait_credited, world.container, "race-shop", 100, 30)
+    assert (result.sold, result.duplicates, result.lost) == (100, 0, 0)
+    assert result.paid_orders == 100
+    assert (result.credits, result.credited_orders) == (100, 100)
+
+
+def _inbox_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM webhook_inbox").fetchone()
+    return int(row[0]) if row else -1
+
+
+async def test_webhooks_sprayed_twice_while_a_replica_is_killed_pay_each_order_once(
+    world: World,
+) -> None:
+    shop = prepare_shop(world.container, "hook-shop", 400)
+    await world.replicas.start()
+    race = await checkout_race(shop, world.replicas.replicas, 400)
+    assert race.errors == [] and len(race.charges) == 400
+    for charge_id in race.charges.values():
+        world.fake.approve(charge_id)
+    victim = world.replicas.replicas[0]
+    restarted: list[asyncio.Task[None]] = []
+
+    async def chaos(sent: int) -> None:
+        # Half-way through, replica 1 dies without a word (its accepted webhooks may be in
+        # its workers' hands); a hundred webhooks later it comes back.
+        if sent == 400:
+            victim.kill()
+        elif sent == 500:
+            victim.start()
+            restarted.append(asyncio.create_task(victim.wait_ready()))
+
+    _, statuses = await spray_webhooks(world.fake, list(race.charges.values()),
+                                       world.replicas.replicas, copies=2, during=chaos)
+    assert statuses.get("200", 0) == 800
+    await asyncio.gather(*restarted)
+    paid = await asyncio.to_thread(wait_paid, world.container, "hook-shop",
+                                   list(race.charges), 90)
+    assert len(paid) == 400
+    result = await asyncio.to_thread(wait_credited, world.container, "hook-shop", 400, 30)
+    assert (result.sold, result.duplicates, result.lost) == (400, 0, 0)
+    assert (result.credits, result.credited_orders) == (400, 400)
+    deadline = time.monotonic() + 20
+    while _inbox_rows(world.dsn) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert _inbox_rows(world.dsn) == 0
+
+
+async def _wait_for(predicate: Any, timeout: float, step: float = 0.2) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if await predicate():
+            return time.monotonic() - started
+        await asyncio.sleep(step)
+    raise AssertionError(f"not within {timeout}s")
+
+
+async def test_killed_leader_is_replaced_and_carts_still_expire_on_time(world: World) -> None:
+    shop = prepare_shop(world.container, "ttl-shop", 3)
+    # A reservation short enough to watch expire (the seller's setting starts at 60 s).
+    ttl = 6
+    with world.container.store().instance("ttl-shop") as uow:
+        doc = uow.settings.get(SETTINGS_ID) or {"id": SETTINGS_ID}
+        uow.settings.put({**doc, "cart_ttl_seconds": ttl})
+        uow.commit()
+    await world.replicas.start()
+    replicas = world.replicas.replicas
+
+    async def one_leader() -> bool:
+        leads = await world.replicas.leaders()
+        return sorted(x for v in leads.values() for x in v) == LOOPS
+
+    await _wait_for(one_leader, 15)
+    leads = await world.replicas.leaders()
+    # Every loop runs on exactly one replica.
+    assert sorted(x for v in leads.values() for x in v) == LOOPS
+    leader = next(r for r in replicas if "housekeeping" in leads[r.name])
+    survivor = next(r for r in replicas if r is not leader)
+
+    race = await checkout_race(shop, [survivor], 1)  # a cart (and a pending order)
+    assert len(race.charges) == 1
+    reserved_at = time.monotonic()
+    leader.kill()
+
+    async def survivor_leads() -> bool:
+        return (await world.replicas.leaders())[survivor.name] == LOOPS
+
+    took = await _wait_for(survivor_leads, 10)
+    assert took < 10
+
+    async def released() -> bool:
+        counts = await asyncio.to_thread(world.container.catalog().stock_counts, "ttl-shop")
+        return counts[shop.variant_id]["available"] == 3
+
+    await _wait_for(released, ttl + 15)
+    # On time: the TTL, plus one housekeeping interval (5 s), plus the takeover.
+    assert time.monotonic() - reserved_at <= ttl + 5 + took + 3
+    order_id = next(iter(race.charges))
+    order = await asyncio.to_thread(world.container.sales().get_order, "ttl-shop", order_id)
+    assert order.status in ("expired", "cancelled")
+    result = await asyncio.to_thread(audit, world.container, "ttl-shop", 3)
+    assert (result.sold, result.duplicates, result.lost) == (0, 0, 0)

@@ -46,6 +46,7 @@ from tests.ports import free_ports  # noqa: E402
 INSTANCE = "replica-shop"
 OWNER = "usr_replica_owner"
 WEBHOOK_SECRET = "replica-webhook-secret"
+IN_FLIGHT = 32  # buyers served at once through one replica
 # The same platform secrets for every replica: one platform, several processes.
 SECRETS = {
     "PORTAL_SESSION_SECRET": secrets.token_urlsafe(32),
@@ -255,9 +256,16 @@ async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
 
     apis = [HttpInstanceAPI(r.internal_url, shop.instance_id, shop.credential)
             for r in replicas]
+    # What one bot runtime keeps in flight at most (its HTTP client's connection limit): more
+    # would only wait in its queue until the client's timeout.
+    turns = [asyncio.Semaphore(IN_FLIGHT) for _ in replicas]
     outcome = RaceOutcome()
 
     async def buyer(n: int) -> None:
+        async with turns[n % len(apis)]:
+            await one_buyer(n)
+
+    async def one_buyer(n: int) -> None:
         api = apis[n % len(apis)]
         buyer_id = str(200_000_000_000_000_000 + first_buyer + n)
         try:
@@ -268,7 +276,7 @@ async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
             outcome.refused += 1
             return
         except DomainError as exc:
-            outcome.errors.append(exc.code)
+            outcome.errors.append(f"{exc.code}: {exc.message()}")
             return
         except Exception as exc:
             outcome.errors.append(f"{type(exc).__name__}: {exc}")

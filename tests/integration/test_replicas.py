@@ -94,7 +94,8 @@ async def test_webhooks_sprayed_twice_while_a_replica_is_killed_pay_each_order_o
     shop = prepare_shop(world.container, "hook-shop", 400)
     await world.replicas.start()
     race = await checkout_race(shop, world.replicas.replicas, 400)
-    assert race.errors == [] and len(race.charges) == 400
+    assert race.errors == [], race.errors[:5]
+    assert len(race.charges) == 400
     for charge_id in race.charges.values():
         world.fake.approve(charge_id)
     victim = world.replicas.replicas[0]

@@ -119,6 +119,10 @@ class Guards:
         self._credentials[instance_id] = (time.monotonic(), presented)
 
 
+class BodyCutShort(Exception):
+    """The runtime's connection broke while its request body was being read."""
+
+
 def _error(status: int, code: str, message: str, domain: DomainError | None = None) -> bytes:
     error: dict[str, Any] = {"code": code, "message": message}
     if domain is not None:
@@ -180,7 +184,9 @@ async def _read_fields(request: web.Request, op: Operation) -> dict[str, Any]:
         try:
             raw = await request.content.read(op.max_body + 1)
         except (ConnectionError, asyncio.IncompleteReadError):
-            raise FieldError("body", "was cut short (connection lost)") from None
+            # Nobody is left to answer, and the answer must not be remembered for the
+            # Idempotency-Key: the runtime's retry (a new connection, the same key) is served.
+            raise BodyCutShort() from None
         if len(raw) > op.max_body:
             raise web.HTTPRequestEntityTooLarge(max_size=op.max_body, actual_size=len(raw))
         if raw.strip():
@@ -241,6 +247,11 @@ def _handler(op: Operation):
             guard.in_flight[key] = future
         try:
             status, body = await _serve(request, op, instance_id)
+        except BodyCutShort:
+            if future is not None and not future.done():
+                future.set_result((503, _error(503, "busy", "Interrupted; retry.")))
+            log.info("internal.body_cut_short", instance=instance_id, op=op.name)
+            return _respond(400, _error(400, "bad_request", "Request body cut short."))
         except BaseException:
             # Cut short (the request's timeout): a retry with the same key waiting on this one
             # gets "try again", never a wait without end.

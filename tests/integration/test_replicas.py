@@ -180,3 +180,56 @@ async def test_killed_leader_is_replaced_and_carts_still_expire_on_time(world: W
     assert order.status in ("expired", "cancelled")
     result = await asyncio.to_thread(audit, world.container, "ttl-shop", 3)
     assert (result.sold, result.duplicates, result.lost) == (0, 0, 0)
+
+
+async def test_an_attacker_gains_nothing_by_spreading_over_replicas(world: World) -> None:
+    """Guesses spread over both replicas count as one; a session logged out on one replica is
+    refused by the other; an admin lockout holds on both."""
+    import aiohttp
+
+    from bench.pg_replicas import SECRETS
+
+    await world.replicas.start()
+    one, two = world.replicas.replicas
+    jar = aiohttp.DummyCookieJar()  # cookies by hand: the two replicas are two origins
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        # Unknown e-mail: five wrong passwords alternating between replicas lock it on both.
+        statuses = []
+        for n in range(6):
+            target = (one, two)[n % 2]
+            async with http.post(f"{target.portal_url}/auth/local/login", json={
+                    "email": "ghost@example.com", "password": "wrong password"}) as resp:
+                statuses.append(resp.status)
+        assert statuses == [401, 401, 401, 401, 423, 423]
+
+        # A session made on one replica works on the other, and a logout on the other ends it
+        # everywhere (a copy of the cookie saved before is refused).
+        async with http.post(f"{one.portal_url}/auth/local/register", json={
+                "email": "seller@example.com", "password": "a good password",
+                "name": "Seller"}) as resp:
+            assert resp.status == 201
+            cookie = resp.cookies["astra_session"].value
+            csrf = (await resp.json())["csrf_token"]
+        headers = {"Cookie": f"astra_session={cookie}"}
+        async with http.get(f"{two.portal_url}/api/me", headers=headers) as resp:
+            assert resp.status == 200
+        async with http.post(f"{two.portal_url}/auth/logout",
+                             headers={**headers, "X-CSRF-Token": csrf}) as resp:
+            assert resp.status < 400
+        for target in (one, two):
+            async with http.get(f"{target.portal_url}/api/me", headers=headers) as resp:
+                assert resp.status == 401
+
+        # Admin panel: five wrong passwords over both replicas lock this address on both, and
+        # then even the right password is refused.
+        admin_urls = [f"http://127.0.0.1:{r.admin_port}/admin/login" for r in (one, two)]
+        statuses = []
+        for n in range(5):
+            async with http.post(admin_urls[n % 2], json={
+                    "user": "admin", "password": "not the password"}) as resp:
+                statuses.append(resp.status)
+        assert statuses == [401] * 5
+        for url in admin_urls:
+            async with http.post(url, json={
+                    "user": "admin", "password": SECRETS["ADMIN_PANEL_PASSWORD"]}) as resp:
+                assert resp.status == 429

@@ -301,8 +301,8 @@ async def spray_webhooks(fake: Any, charges: list[str], replicas: list[Replica],
                          during: Any = None) -> tuple[dict[str, float], dict[str, int]]:
     """Every charge's signed webhook `copies` times, each to a random live replica, shuffled.
     Returns (first send time of each charge, status counts); a refused connection (a replica
-    down) is tried on another, as Mercado Pago would retry. `during(sent)` is awaited after
-    each answer (a test kills a replica from there)."""
+    down) is tried on another, as Mercado Pago would retry. `during(sent, replica, status,
+    charge id)` is awaited after each answer (a test kills a replica from there)."""
     rng = random.Random(seed)
     jobs = [cid for cid in charges for _ in range(copies)]
     rng.shuffle(jobs)
@@ -335,7 +335,7 @@ async def spray_webhooks(fake: Any, charges: list[str], replicas: list[Replica],
                 await asyncio.sleep(0.1)
             sent += 1
             if during is not None:
-                await during(sent)
+                await during(sent, target, key, cid)
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))

@@ -132,9 +132,12 @@ class LocalThrottles:
 
     def lock(self, key: str, until: float) -> None:
         with self._lock:
+            self._locks.pop(key, None)
             if len(self._locks) >= self.max_keys:
                 now = time.time()
                 self._locks = {k: u for k, u in self._locks.items() if u > now}
+                while len(self._locks) >= self.max_keys:  # the oldest locks go first
+                    del self._locks[next(iter(self._locks))]
             self._locks[key] = until
 
     def locked_until(self, key: str) -> float:

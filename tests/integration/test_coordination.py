@@ -197,3 +197,64 @@ def test_throttles_are_shared_by_replicas(pair) -> None:
     assert a.throttles.locked_until("admin-client:198.51.100.7") > now
     assert a.throttles.prune(now + 2000, 600) >= 2  # type: ignore[attr-defined]
     assert b.throttles.recent("admin-client:198.51.100.7", 0) == []
+
+
+# -- leader loops ----------------------------------------------------------------------------------
+
+
+async def test_each_loop_runs_once_and_moves_when_its_leader_loses_the_database(
+    pg_dsn: str,
+) -> None:
+    """Two replicas' Leadership on one database: every loop runs on exactly one of them; when
+    the server ends one replica's lease session (its host gone, say), that replica stops its
+    loops and the other runs them within a couple of seconds."""
+    import asyncio
+
+    import psycopg
+
+    from astra.adapters.coordination.postgresql import PostgresLeases
+    from astra.entrypoints.leadership import Leadership
+
+    running: dict[str, set[str]] = {"a": set(), "b": set()}
+
+    def loops(replica: str) -> dict:
+        def make(name: str):
+            async def loop(stop: asyncio.Event) -> None:
+                running[replica].add(name)
+                try:
+                    await stop.wait()
+                finally:
+                    running[replica].discard(name)
+            return loop
+        return {name: make(name) for name in ("housekeeping", "reconcile", "monitor")}
+
+    leases_a, leases_b = PostgresLeases(pg_dsn), PostgresLeases(pg_dsn)
+    a = Leadership(leases_a, loops("a"), check_seconds=0.2)
+    b = Leadership(leases_b, loops("b"), check_seconds=0.2)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(a.run(stop))]
+    await asyncio.sleep(0.5)
+    tasks.append(asyncio.create_task(b.run(stop)))
+    try:
+        await asyncio.sleep(0.6)
+        assert running["a"] == {"housekeeping", "reconcile", "monitor"} and running["b"] == set()
+        assert a.leading() == ["housekeeping", "monitor", "reconcile"] and b.leading() == []
+        pid = leases_a._conn.info.backend_pid  # type: ignore[union-attr]
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        started = asyncio.get_running_loop().time()
+        while running["b"] != {"housekeeping", "reconcile", "monitor"}:
+            assert asyncio.get_running_loop().time() - started < 5, running
+            await asyncio.sleep(0.05)
+        # Never both at once (after a's next check at the latest): a stepped down.
+        await asyncio.sleep(0.5)
+        assert running["a"] == set() and a.leading() == []
+        # a keeps trying, and gets nothing while b lives.
+        await asyncio.sleep(0.5)
+        assert running["a"] == set()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        leases_a.close()
+        leases_b.close()
+    assert running == {"a": set(), "b": set()}

@@ -1,12 +1,14 @@
 """Replicas on PostgreSQL (DESIGN.md "Performance" 6): `astra serve` as one and as two processes
 on one database, same run.
 
-    python bench/pg_replicas.py [--buyers 1000] [--keys 100] [--webhooks 400]
+    python bench/pg_replicas.py [--buyers 1000] [--keys 100] [--webhooks 400] [--shops 8]
 
 Buyers come the way a bot brings them, over the internal API (add to cart, pay: a PIX charge on
 the Mercado Pago fake, tests/fakes/mercadopago.py), split across the replicas; the charges are
-approved and their signed webhooks sprayed across the replicas' portals. Prints, as its last
-lines:
+approved and their signed webhooks sprayed across the replicas' portals. Checkouts per second
+spread the buyers over `--shops` sellers (one instance's writes are serialised by design, so
+a second replica can only add throughput across sellers); the race is 1,000 buyers for one
+shop's 100 keys. Prints, as its last lines:
     RESULT pg_checkout_race sold=<n> duplicates=<n> lost=<n>          (2 replicas)
     RESULT pg_checkouts_per_s_1 <x>
     RESULT pg_checkouts_per_s_2 <x>
@@ -248,7 +250,7 @@ class RaceOutcome:
 
 
 async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
-                        first_buyer: int = 0) -> RaceOutcome:
+                        first_buyer: int = 0, in_flight: int = IN_FLIGHT) -> RaceOutcome:
     """`buyers` buyers at once, buyer n on replica n % len(replicas): add the one product to
     the cart and pay (an order and its PIX charge)."""
     from astra.adapters.instance_api.http import HttpInstanceAPI
@@ -258,7 +260,7 @@ async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
             for r in replicas]
     # What one bot runtime keeps in flight at most (its HTTP client's connection limit): more
     # would only wait in its queue until the client's timeout.
-    turns = [asyncio.Semaphore(IN_FLIGHT) for _ in replicas]
+    turns = [asyncio.Semaphore(in_flight) for _ in replicas]
     outcome = RaceOutcome()
 
     async def buyer(n: int) -> None:
@@ -413,26 +415,32 @@ def wait_credited(c: Any, instance_id: str, keys: int, timeout: float) -> Audit:
 
 
 async def _throughput(server: Any, root: Path, fake: Any, base: str, count: int, buyers: int,
-                      sets: list[ReplicaSet]) -> float:
-    """Checkouts (cart + PIX charge) per second through `count` replicas."""
+                      shops: int, sets: list[ReplicaSet]) -> float:
+    """Checkouts (cart + PIX charge) per second through `count` replicas, the buyers spread
+    over `shops` sellers' instances: one instance's writes are serialised (its keys must never
+    be sold twice), so what more processes can add is across sellers, as on a real platform."""
     dsn = server.create_database()
     c = platform_container(dsn, root / f"setup{count}", base, fake.access_token)
+    per = buyers // shops
     # Enough keys for every buyer: this measures checkouts, not refusals.
-    shop = prepare_shop(c, INSTANCE, buyers)
+    stock = [prepare_shop(c, f"{INSTANCE}-{i}", per) for i in range(shops)]
     replicas = ReplicaSet(dsn, root / f"set{count}", base, fake.access_token, count=count,
                           extra_env={"ASTRA_LOG_LEVEL": "warning"})
     sets.append(replicas)
     await replicas.start()
-    race = await checkout_race(shop, replicas.replicas, buyers)
-    if race.errors:
-        print(f"{count} replica(s): {len(race.errors)} errors, e.g. {race.errors[:3]}",
-              file=sys.stderr)
+    started = time.perf_counter()
+    races = await asyncio.gather(*(checkout_race(shop, replicas.replicas, per, in_flight=8)
+                                   for shop in stock))
+    seconds = time.perf_counter() - started
+    errors = [e for race in races for e in race.errors]
+    if errors:
+        print(f"{count} replica(s): {len(errors)} errors, e.g. {errors[:3]}", file=sys.stderr)
     replicas.stop()
     c.store().close()
-    return len(race.charges) / race.seconds
+    return sum(len(race.charges) for race in races) / seconds
 
 
-async def bench(buyers: int, keys: int, webhooks: int) -> int:
+async def bench(buyers: int, keys: int, webhooks: int, shops: int) -> int:
     from tests import pg
     from tests.fakes.mercadopago import FakeMercadoPagoThread
 
@@ -444,7 +452,8 @@ async def bench(buyers: int, keys: int, webhooks: int) -> int:
     sets: list[ReplicaSet] = []
     try:
         # Checkouts per second, one replica then two, each on a database of its own.
-        rates = {count: await _throughput(server, root, fake, base, count, buyers, sets)
+        rates = {count: await _throughput(server, root, fake, base, count, buyers, shops,
+                                          sets)
                  for count in (1, 2)}
 
         # The race: `buyers` for `keys` keys across two replicas, then every charge approved
@@ -498,11 +507,13 @@ def main() -> int:
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument("--webhooks", type=int, default=400)
+    parser.add_argument("--shops", type=int, default=8,
+                        help="sellers the throughput buyers are spread over")
     args = parser.parse_args()
     import structlog
 
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    return asyncio.run(bench(args.buyers, args.keys, args.webhooks))
+    return asyncio.run(bench(args.buyers, args.keys, args.webhooks, args.shops))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ class WebhookQueue:
 
     async def _next(self) -> WebhookClaim:
         while True:
+            # Cleared before looking, never after: a submit between an empty look and the
+            # wait below leaves the event set, so its notification is not left waiting.
+            self._wake.clear()
             try:
                 claim = await asyncio.to_thread(self.inbox.claim)
             except Exception:
@@ -80,7 +83,6 @@ class WebhookQueue:
                 continue
             if claim is not None:
                 return claim
-            self._wake.clear()
             # Woken by a submit here; otherwise look again when something is due (a retry) or,
             # with a shared inbox, when another replica may have accepted something.
             timeout = self.inbox.poll_interval or None

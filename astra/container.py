@@ -26,6 +26,7 @@ from astra.domain.services.publishing import EventPublisher
 from astra.domain.services.runtime_monitor import RuntimeMonitor
 from astra.domain.services.sales import SalesService
 from astra.domain.services.settlement import SettlementConfig, SettlementService
+from astra.domain.services.subscriptions import SubscriptionService
 from astra.domain.services.wallet import WalletConfig, WalletService
 from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.plugins.manager import PluginManager
@@ -211,6 +212,16 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    # -- subscriptions (issue 18) ------------------------------------------------------------
+    subscriptions = providers.Singleton(
+        SubscriptionService,
+        store=store,
+        clock=clock,
+        publisher=publisher,
+        sales=sales,
+        payments=payments,
+    )
+
 
 def build_container(settings: Settings | None = None) -> Container:
     """A container on `settings` (default: the environment and `.env`)."""
@@ -221,5 +232,9 @@ def build_container(settings: Settings | None = None) -> Container:
     # process that never sells never builds a gateway.
     container.publisher().subscribe(
         lambda instance_id, event: container.payments().on_event(instance_id, event)
+    )
+    # A refunded subscription order takes its days back at once.
+    container.publisher().subscribe(
+        lambda instance_id, event: container.subscriptions().on_event(instance_id, event)
     )
     return container

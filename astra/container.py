@@ -16,6 +16,7 @@ from astra.adapters.instance_api.inprocess import HeartbeatBoard
 from astra.adapters.secrets import AesGcmCipher, HmacHasher
 from astra.adapters.store.json import JsonStore
 from astra.domain.services.accounts import AccountService
+from astra.domain.services.card_renewals import CardRenewalConfig, CardRenewalService
 from astra.domain.services.catalog import CatalogService
 from astra.domain.services.coupons import CouponService
 from astra.domain.services.delivery import DeliveryService
@@ -221,6 +222,18 @@ class Container(containers.DeclarativeContainer):
         sales=sales,
         payments=payments,
     )
+    card_renewals = providers.Singleton(
+        CardRenewalService,
+        store=store,
+        clock=clock,
+        gateway=gateway,
+        subscriptions=subscriptions,
+        config=providers.Factory(
+            CardRenewalConfig,
+            payer_email_domain=settings.provided.payer_email_domain,
+            back_url=settings.provided.public_url,
+        ),
+    )
 
 
 def build_container(settings: Settings | None = None) -> Container:
@@ -232,6 +245,11 @@ def build_container(settings: Settings | None = None) -> Container:
     # process that never sells never builds a gateway.
     container.publisher().subscribe(
         lambda instance_id, event: container.payments().on_event(instance_id, event)
+    )
+    # Card renewals' webhooks travel the payments' queue (the services need each other).
+    # Resolved when a subscription webhook arrives, like the gateway itself.
+    container.payments.add_attributes(
+        card_renewals_of=providers.Object(lambda: container.card_renewals())
     )
     # A refunded subscription order takes its days back at once.
     container.publisher().subscribe(

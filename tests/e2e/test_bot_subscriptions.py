@@ -201,3 +201,69 @@ async def test_end_while_the_bot_is_down_and_rejoin(data_dir: Path) -> None:
         assert _sub(shop, other).end_reason == "refund"
         await keeper.pass_once()
         assert not _has_role(shop, other, vip)
+
+
+async def test_card_renewal_by_preapproval(data_dir: Path) -> None:
+    clock = _clock()
+    async with running_shop(data_dir, clock=clock) as shop:
+        vip, product_id, variant_id = await _setup(shop)
+        await asyncio.to_thread(shop.instances.update_settings, INSTANCE,
+                                {"subscription_card_renewal": True}, actor="test")
+        shop.bot.ctx.forget_settings()  # what the bot's 2-second settings cache would do
+        keeper = SubscriptionKeeper(shop.container)
+        buyer = shop.buyer("cartao")
+        await _buy(shop, buyer, product_id, variant_id)
+        sub = _sub(shop, buyer)
+        first_end = sub.end()
+
+        listing = await shop.discord.slash(shop.guild.id, buyer.id, "minhas-assinaturas", {},
+                                           channel=shop.post_channel.id)
+        await listing.wait_message()
+        start = await shop.discord.click(listing.message["id"], buyer.id,
+                                         f"astra:sub:card:{sub.id}")
+        await start.wait_message()
+        assert "mercadopago" in text_of(start).lower() or "/subscriptions/checkout" in \
+            text_of(start)
+        (pre_id, pre), = shop.mp.preapprovals.items()
+        assert pre["external_reference"] == f"sub:{INSTANCE}:{sub.id}"
+        assert pre["auto_recurring"]["frequency"] == 7
+        assert pre["auto_recurring"]["transaction_amount"] == 9.9
+        assert pre["status"] == "pending"
+
+        # The buyer authorises the card; the webhook is read back from the gateway.
+        await asyncio.to_thread(shop.mp.authorize_preapproval, pre_id)
+        await shop.eventually(lambda: (_sub(shop, buyer).card or {}).get("status")
+                              == "authorized", what="card authorised")
+        # With card renewal on, no reminder is sent.
+        _advance(shop, clock, 6.5 * DAY)
+        await keeper.pass_once()
+        assert not _dms_with(shop, buyer, "astra:sub:renew:")
+
+        # The billing date: the charge's webhook adds one period from the current end, once.
+        ap = await asyncio.to_thread(shop.mp.charge_preapproval, pre_id)
+        await shop.eventually(lambda: _sub(shop, buyer).end() == first_end + timedelta(days=7),
+                              what="the card renewal")
+        await asyncio.to_thread(shop.payments.handle_notification,
+                                f"subscription_authorized_payment:{ap['id']}")
+        assert _sub(shop, buyer).end() == first_end + timedelta(days=7)  # replay: once
+        _advance(shop, clock, 1 * DAY)
+        await keeper.pass_once()
+        assert _has_role(shop, buyer, vip)
+
+        # A rejected charge adds nothing; a refunded one takes its days back.
+        await asyncio.to_thread(shop.mp.charge_preapproval, pre_id, approved=False)
+        await asyncio.to_thread(shop.mp.refund_authorized_payment, ap["id"])
+        await shop.eventually(lambda: _sub(shop, buyer).status.value == "ended",
+                              what="the refunded card period ended")
+        await keeper.pass_once()
+        assert not _has_role(shop, buyer, vip)
+
+        # Cancelling from the command stops it at the gateway.
+        listing = await shop.discord.slash(shop.guild.id, buyer.id, "minhas-assinaturas", {},
+                                           channel=shop.post_channel.id)
+        await listing.wait_message()
+        cancel = await shop.discord.click(listing.message["id"], buyer.id,
+                                          f"astra:sub:cardcancel:{sub.id}")
+        await cancel.wait_message()
+        assert "cancelada" in text_of(cancel)
+        assert shop.mp.preapprovals[pre_id]["status"] == "cancelled"

@@ -164,23 +164,41 @@ class SubscriptionService:
             if order_doc is None:
                 return []
             for sub in _subs(uow, buyer_id=order_doc["buyer_id"]):
-                if not any(p["order_id"] == order_id and not p.get("taken_back_at")
-                           for p in sub.periods):
-                    continue
-                was_live = sub.live(now)
-                taken = sub.take_back(order_id, now)
-                if was_live and sub.end() <= now:
-                    sub.close(now, reason)
-                    events.append(self._event("ended", instance_id, sub))
-                uow.subscriptions.put(sub.to_doc())
-                record(uow, at=now, actor="system", action="subscription.taken_back",
-                       target=f"subscription:{sub.id}", order_id=order_id, reason=reason,
-                       seconds=int(taken.total_seconds()), ends_at=sub.ends_at)
-                changed.append(sub)
+                if self._take_back_in(uow, sub, order_id, reason, now, events):
+                    changed.append(sub)
             if changed:
                 uow.commit()
         self.publisher.publish(instance_id, events)
         return changed
+
+    def take_back_period(self, instance_id: str, sub_id: str, key: str, reason: str) -> bool:
+        """The same for one subscription's period keyed `key` (a card payment: "card:<id>")."""
+        now = self.clock.now()
+        events: list[DomainEvent] = []
+        with self.store.instance(instance_id) as uow:
+            doc = uow.subscriptions.get(sub_id)
+            if doc is None:
+                return False
+            if not self._take_back_in(uow, Subscription.from_doc(doc), key, reason, now, events):
+                return False
+            uow.commit()
+        self.publisher.publish(instance_id, events)
+        return True
+
+    def _take_back_in(self, uow: InstanceUnitOfWork, sub: Subscription, key: str, reason: str,
+                      now: datetime, events: list[DomainEvent]) -> bool:
+        if not any(p["order_id"] == key and not p.get("taken_back_at") for p in sub.periods):
+            return False
+        was_live = sub.live(now)
+        taken = sub.take_back(key, now)
+        if was_live and sub.end() <= now:
+            sub.close(now, reason)
+            events.append(self._event("ended", uow.instance_id, sub))
+        uow.subscriptions.put(sub.to_doc())
+        record(uow, at=now, actor="system", action="subscription.taken_back",
+               target=f"subscription:{sub.id}", order_id=key, reason=reason,
+               seconds=int(taken.total_seconds()), ends_at=sub.ends_at)
+        return True
 
     def on_event(self, instance_id: str, event: DomainEvent) -> None:
         """A publisher subscriber: a refunded order takes its days back at once. (The keeper's

@@ -502,6 +502,10 @@
         const variant = { name: name.value.trim(), price_cents: cents };
         const limit = parseInt(max.value, 10);
         if (!Number.isNaN(limit)) variant.max_per_order = limit;
+        const days = $('[data-field="days"]', row);
+        if (kind.value === "subscription" && days && days.value) {
+          variant.period_days = parseInt(days.value, 10);
+        }
         body.variants.push(variant);
       }
       return body;

@@ -161,11 +161,22 @@ class SubscriptionKeeper:
                                 subscription=sub.id, error=str(exc))
                     continue
                 await asyncio.to_thread(service.record_granted, instance_id, sub.id, error)
-            # 3. The last word after an end, then the reminders.
-            for sub in work.notices:
-                await self._dm(chat, sub, self._ended_message(sub, language, work.settings))
-                await asyncio.to_thread(service.record_notice, instance_id, sub.id)
+            # 3. The last word after an end, then the reminders. DMs give way as soon as the
+            # next end is due: a backlog of messages never holds a removal back.
+            clock = self.container.clock()
+            sent: list[str] = []
+            try:
+                for sub in work.notices:
+                    if work.next_end is not None and clock.now() >= work.next_end:
+                        return work.next_end
+                    await self._dm(chat, sub, self._ended_message(sub, language, work.settings))
+                    sent.append(sub.id)
+            finally:
+                if sent:
+                    await asyncio.to_thread(service.record_notices, instance_id, sent)
             for sub, days in work.reminders:
+                if work.next_end is not None and clock.now() >= work.next_end:
+                    return work.next_end
                 await self._dm(chat, sub,
                                self._reminder_message(sub, days, language, work.settings))
                 await asyncio.to_thread(service.record_reminded, instance_id, sub.id, days,

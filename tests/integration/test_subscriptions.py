@@ -274,3 +274,29 @@ async def test_a_runtime_cannot_extend_or_keep_its_buyers_subscription(
     assert sub.end() == end and len(sub.periods) == 1
     # The removal is still owed and happens on the keeper's next pass.
     assert [s.id for s in shop.subscriptions.work(INSTANCE).ending] == [sub_id]
+
+
+def test_a_renewal_granted_while_the_removal_was_on_its_way_is_granted_again(
+    data_dir: Path,
+) -> None:
+    """The keeper closes an expired subscription and sends the removal; meanwhile the buyer's
+    renewal is delivered (its grant may reach Discord before the removal, in any order). After
+    the keeper records its removal, the renewed subscription is owed its roles again, and the
+    next pass grants them, so a paid role is never left off."""
+    shop = make_shop(data_dir)
+    pid, vid = _product(shop, f"{ROLE_A} {ROLE_B}", days=7)
+    other_p, other_v = _product(shop, ROLE_A, name="Outro", days=30)
+    _pay(shop, BUYER, pid, vid)
+    shop.clock.advance(7 * DAY + timedelta(seconds=1))
+    sub_id = f"sub_{pid}_{BUYER}"
+    [(_, roles)] = shop.subscriptions.close_expired_many(INSTANCE, [sub_id])
+    assert roles == [ROLE_A, ROLE_B]
+    # Renewed (and another product with a shared role bought) before the removal is recorded.
+    _pay(shop, BUYER, pid, vid)
+    _pay(shop, BUYER, other_p, other_v)
+    shop.subscriptions.record_granted(INSTANCE, sub_id)
+    shop.subscriptions.record_granted(INSTANCE, f"sub_{other_p}_{BUYER}")
+    shop.subscriptions.record_revoked_many(INSTANCE, [(sub_id, None)])
+    owed = {s.id for s in shop.subscriptions.work(INSTANCE).grant}
+    assert owed == {sub_id, f"sub_{other_p}_{BUYER}"}
+    assert _sub(shop, pid).status.value == "active"

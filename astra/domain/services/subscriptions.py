@@ -51,6 +51,7 @@ class KeeperWork:
     reminders: list[tuple[Subscription, int]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     next_due: datetime | None = None  # the earliest end or reminder still ahead
+    next_end: datetime | None = None  # the earliest end still ahead (DMs yield to it)
 
     def __bool__(self) -> bool:
         return bool(self.ending or self.revoke or self.grant or self.notices or self.reminders)
@@ -243,6 +244,8 @@ class SubscriptionService:
                 reminder = None if sub.card_active() else sub.due_reminder(now, days)
                 if reminder is not None:
                     work.reminders.append((sub, reminder))
+                if work.next_end is None or sub.end() < work.next_end:
+                    work.next_end = sub.end()
                 for at in [sub.end(), *(sub.end() - timedelta(days=d) for d in days)]:
                     if at > now and (work.next_due is None or at < work.next_due):
                         work.next_due = at
@@ -318,8 +321,18 @@ class SubscriptionService:
                 if doc is None or error == "retry":
                     continue
                 sub = Subscription.from_doc(doc)
+                # A live subscription of the buyer with one of these roles (this one bought
+                # again meanwhile, or another one) may have been granted just before the
+                # removal reached Discord: it is owed its roles again (granting is idempotent).
+                for other in _subs(uow, buyer_id=sub.buyer_id):
+                    if other.live(now) and set(other.role_ids) & set(sub.role_ids) \
+                            and other.roles_granted:
+                        other.roles_granted = False
+                        uow.subscriptions.put(other.to_doc())
+                        changed = True
                 if sub.status is not SubscriptionStatus.ENDED:
                     continue  # bought again meanwhile: its roles stay
+                sub = Subscription.from_doc(uow.subscriptions.require(sub_id))
                 sub.roles_revoked, sub.roles_granted, sub.last_error = True, False, error
                 sub.updated_at = iso(now)
                 uow.subscriptions.put(sub.to_doc())
@@ -350,14 +363,20 @@ class SubscriptionService:
             settings = settings_of(uow.settings.get(SETTINGS_ID))
         self._update(instance_id, sub_id, change)
 
-    def record_notice(self, instance_id: str, sub_id: str) -> None:
-        def change(sub: Subscription, now: datetime) -> bool:
-            if sub.status is not SubscriptionStatus.ENDED:
-                return False
-            sub.ended_notice_sent = True
-            return True
-
-        self._update(instance_id, sub_id, change)
+    def record_notices(self, instance_id: str, sub_ids: list[str]) -> None:
+        """The last DM after the end was sent to each of `sub_ids` (one commit for all)."""
+        now = self.clock.now()
+        with self.store.instance(instance_id) as uow:
+            changed = False
+            for sub_id in sub_ids:
+                doc = uow.subscriptions.get(sub_id)
+                if doc is None or doc["status"] != SubscriptionStatus.ENDED.value:
+                    continue
+                doc["ended_notice_sent"], doc["updated_at"] = True, iso(now)
+                uow.subscriptions.put(doc)
+                changed = True
+            if changed:
+                uow.commit()
 
     # -- buyers --------------------------------------------------------------------------------
 

@@ -472,6 +472,17 @@ TEXT: dict[str, tuple[str, str]] = {
 # -- subscriptions (issue 18) ----------------------------------------------------------------------
 TEXT.update({
     "subs.title": ("Assinaturas", "Subscriptions"),
+    "inst.sub_reminders": (
+        "Lembretes de assinatura (dias antes)", "Subscription reminders (days before)"
+    ),
+    "inst.sub_reminders.hint": (
+        "Ex.: 3, 1. Vazio: sem lembretes.", "E.g. 3, 1. Empty: no reminders."
+    ),
+    "inst.sub_card": ("Oferecer renovação automática por cartão", "Offer automatic card renewal"),
+    "inst.member_events": (
+        "Devolver cargos a quem volta ao servidor (ative o Server Members Intent do bot)",
+        "Give roles back to members who rejoin (turn on the bot's Server Members Intent)",
+    ),
     "store.period_days": ("Dias (assinatura)", "Days (subscription)"),
     "delivery.subscription": ("Assinatura (cargos por período)", "Subscription (roles per period)"),
     "subs.link": ("Assinaturas e assinantes", "Subscriptions and subscribers"),

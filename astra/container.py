@@ -16,6 +16,7 @@ from astra.adapters.instance_api.inprocess import HeartbeatBoard
 from astra.adapters.secrets import AesGcmCipher, HmacHasher
 from astra.adapters.store.json import JsonStore
 from astra.domain.services.accounts import AccountService
+from astra.domain.services.card_renewals import CardRenewalConfig, CardRenewalService
 from astra.domain.services.catalog import CatalogService
 from astra.domain.services.coupons import CouponService
 from astra.domain.services.delivery import DeliveryService
@@ -26,6 +27,7 @@ from astra.domain.services.publishing import EventPublisher
 from astra.domain.services.runtime_monitor import RuntimeMonitor
 from astra.domain.services.sales import SalesService
 from astra.domain.services.settlement import SettlementConfig, SettlementService
+from astra.domain.services.subscriptions import SubscriptionService
 from astra.domain.services.wallet import WalletConfig, WalletService
 from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.plugins.manager import PluginManager
@@ -240,6 +242,28 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    # -- subscriptions (issue 18) ------------------------------------------------------------
+    subscriptions = providers.Singleton(
+        SubscriptionService,
+        store=store,
+        clock=clock,
+        publisher=publisher,
+        sales=sales,
+        payments=payments,
+    )
+    card_renewals = providers.Singleton(
+        CardRenewalService,
+        store=store,
+        clock=clock,
+        gateway=gateway,
+        subscriptions=subscriptions,
+        config=providers.Factory(
+            CardRenewalConfig,
+            payer_email_domain=settings.provided.payer_email_domain,
+            back_url=settings.provided.public_url,
+        ),
+    )
+
 
 def build_container(settings: Settings | None = None) -> Container:
     """A container on `settings` (default: the environment and `.env`)."""
@@ -250,5 +274,14 @@ def build_container(settings: Settings | None = None) -> Container:
     # process that never sells never builds a gateway.
     container.publisher().subscribe(
         lambda instance_id, event: container.payments().on_event(instance_id, event)
+    )
+    # Card renewals' webhooks travel the payments' queue (the services need each other).
+    # Resolved when a subscription webhook arrives, like the gateway itself.
+    container.payments.add_attributes(
+        card_renewals_of=providers.Object(lambda: container.card_renewals())
+    )
+    # A refunded subscription order takes its days back at once.
+    container.publisher().subscribe(
+        lambda instance_id, event: container.subscriptions().on_event(instance_id, event)
     )
     return container

@@ -9,6 +9,7 @@ from typing import Any
 
 from astra.domain.errors import InvalidInput
 from astra.domain.money import MAX_CENTS, check_cents
+from astra.domain.subscription import check_period_days, parse_role_ids
 
 MAX_NAME = 100
 MAX_DESCRIPTION = 4000
@@ -22,6 +23,7 @@ class DeliveryKind(StrEnum):
     TEXT = "text"  # the same text for every buyer (a link, instructions)
     FILE = "file"  # a file URL or attachment
     ROLE = "role"  # a Discord role granted in the guild
+    SUBSCRIPTION = "subscription"  # roles granted for each variant's period (domain/subscription)
 
 
 DEFAULT_TEMPLATE = {
@@ -82,6 +84,8 @@ class Variant:
     price_cents: int
     max_per_order: int = 10
     active: bool = True
+    # Subscription products: how many days one unit buys (0 for every other kind).
+    period_days: int = 0
 
     def validate(self) -> Variant:
         self.name = _text(self.name, "variant.name", MAX_NAME)
@@ -138,6 +142,10 @@ class Product:
             raise InvalidInput("invalid_field", field="variants")
         for v in self.variants:
             v.validate()
+        if self.delivery_kind is DeliveryKind.SUBSCRIPTION:
+            self.content = " ".join(parse_role_ids(self.content))
+            for v in self.variants:
+                v.period_days = check_period_days(v.period_days)
         names = [v.name.casefold() for v in self.variants]
         if len(set(names)) != len(names):
             raise InvalidInput("invalid_field", field="variants (duplicate name)")
@@ -170,4 +178,5 @@ def variant_from_input(data: Any, variant_id: str) -> Variant:
         price_cents=price,  # type: ignore[arg-type]
         max_per_order=max_per_order,
         active=bool(data.get("active", True)),
+        period_days=data.get("period_days", 0),
     ).validate()

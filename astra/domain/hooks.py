@@ -89,6 +89,12 @@ class SalesHooks(Protocol):
 
     def check_checkout(self, ctx: SaleContext, cart: Cart, quote: Quote) -> Veto | None: ...
 
+    def renewal_adjustments(
+        self, ctx: SaleContext, cart: Cart, line: Any, subscription: dict[str, Any]
+    ) -> list[Adjustment]:
+        """Subscriptions: what enabled plugins take off (or add to) a renewal."""
+        ...
+
     def coupon(self, ctx: SaleContext, cart: Cart, coupon: Coupon) -> CouponOutcome | None:
         """None when no enabled plugin handles coupons."""
         ...

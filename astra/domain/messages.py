@@ -266,6 +266,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# -- subscriptions (issue 18) ----------------------------------------------------------------------
+MESSAGES.update({
+    "renewal_cart_busy": {
+        "pt-BR": "Você tem um carrinho aberto com outros itens. Finalize ou cancele-o antes de "
+                 "renovar.",
+        "en": "You have an open cart with other items. Finish or cancel it before renewing.",
+    },
+    "not_a_subscription": {
+        "pt-BR": "Este produto não é uma assinatura.",
+        "en": "This product is not a subscription.",
+    },
+    "card_renewal_unavailable": {
+        "pt-BR": "A renovação automática por cartão não está disponível nesta loja.",
+        "en": "Automatic card renewal is not available in this shop.",
+    },
+})
+
 
 def render(code: str, language: str = DEFAULT_LANGUAGE, /, **params: object) -> str:
     table = MESSAGES.get(code)

@@ -157,8 +157,9 @@ class Courier:
             for order_id in due:
                 if stop is not None and stop.is_set():
                     break
+                services = {"chat": chat, "subscriptions": self.container.subscriptions()}
                 record = await delivery.deliver(
-                    instance_id, order_id, {"chat": chat}, holder=self.holder
+                    instance_id, order_id, services, holder=self.holder
                 )
                 if record is not None and record.status.value == "delivered":
                     done += 1

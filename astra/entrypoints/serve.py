@@ -29,6 +29,7 @@ from astra.entrypoints.courier import Courier
 from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.leadership import Leadership
 from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.subscription_keeper import SubscriptionKeeper
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
 from astra.ports.runtime import RuntimeFailure, RuntimeUnavailable
@@ -157,6 +158,7 @@ def led_loops(container: Container) -> Leadership:
         "reconcile": lambda stop: reconcile_loop(container, stop),
         "monitor": lambda stop: monitor_loop(container, stop),
         "courier": lambda stop: Courier(container).run(stop),
+        "subscriptions": lambda stop: SubscriptionKeeper(container).run(stop),
     })
 
 

@@ -161,3 +161,50 @@ def astra_event(ctx: SaleContext, event: DomainEvent) -> None:
 
     :param event: the event: `name`, `instance_id` and `data`.
     """
+
+
+# -------------------------------------------------------------------------------------------------
+# Subscriptions (delivery kind `subscription`: roles that last while they are paid for)
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def astra_subscription_renewal_adjustments(
+    ctx: SaleContext, cart: Cart, line: Any, subscription: dict[str, Any]
+) -> list[Adjustment] | None:
+    """Called before pricing a cart line that renews a subscription the buyer already has (live
+    or ended): the "Renovar" button, or buying the same product again. For loyalty discounts.
+
+    :param cart: the cart being priced.
+    :param line: the cart line of the subscription product (`CartLine`).
+    :param subscription: the buyer's subscription document (periods, renewals, ends_at, ...).
+
+    Return a list of `Adjustment` (like `astra_cart_adjustments`) or None. Not firstresult: the
+    lists of all enabled plugins are added to the cart's adjustments.
+    """
+
+
+@hookspec
+def astra_subscription_started(ctx: SaleContext, subscription: dict[str, Any]) -> None:
+    """Called after a subscription started (a first purchase, or one after it had ended).
+
+    :param subscription: the subscription document, a copy the plugin may keep.
+    """
+
+
+@hookspec
+def astra_subscription_renewed(ctx: SaleContext, subscription: dict[str, Any]) -> None:
+    """Called after a live subscription got another period (PIX renewal, a card payment, a
+    purchase of the same product, or days given by the seller).
+
+    :param subscription: the subscription document, with its new `ends_at`.
+    """
+
+
+@hookspec
+def astra_subscription_ended(ctx: SaleContext, subscription: dict[str, Any]) -> None:
+    """Called after a subscription ended: its time ran out, its payment was refunded or charged
+    back, or the seller ended it. Its roles are taken off by the platform right after.
+
+    :param subscription: the subscription document; `end_reason` says why.
+    """

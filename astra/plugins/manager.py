@@ -55,6 +55,11 @@ ORDER_EVENT_HOOKS = {
     "order.cancelled": "astra_order_cancelled",
     "order.refunded": "astra_order_refunded",
 }
+SUBSCRIPTION_EVENT_HOOKS = {
+    "subscription.started": "astra_subscription_started",
+    "subscription.renewed": "astra_subscription_renewed",
+    "subscription.ended": "astra_subscription_ended",
+}
 
 
 class UnknownPlugin(NotFoundError, KeyError):
@@ -385,6 +390,25 @@ class PluginHooks:
             out.extend(result)
         return out
 
+    def renewal_adjustments(
+        self, ctx: SaleContext, cart: Cart, line: Any, subscription: dict[str, Any]
+    ) -> list[Adjustment]:
+        hook = "astra_subscription_renewal_adjustments"
+        out: list[Adjustment] = []
+        for impl in self._impls(hook):
+            kwargs = {"ctx": ctx, "cart": cart, "line": line,
+                      "subscription": copy.deepcopy(subscription)}
+            ok, result = self._call(impl, hook, kwargs)
+            if not ok or result is None:
+                continue
+            if not isinstance(result, list | tuple) or not all(
+                isinstance(a, Adjustment) and type(a.amount_cents) is int for a in result
+            ):
+                self._fail(impl, hook, TypeError("must return a list of Adjustment"))
+                continue
+            out.extend(result)
+        return out
+
     def check_checkout(self, ctx: SaleContext, cart: Cart, quote: Quote) -> Veto | None:
         return self._first_veto("astra_checkout_check", {"ctx": ctx, "cart": cart, "quote": quote})
 
@@ -433,6 +457,12 @@ class PluginHooks:
     def notify(self, ctx: SaleContext, event: DomainEvent) -> None:
         for impl in self._impls("astra_event"):
             self._call(impl, "astra_event", {"ctx": ctx, "event": event})
+        sub_hook = SUBSCRIPTION_EVENT_HOOKS.get(event.name)
+        subscription = event.data.get("subscription")
+        if sub_hook is not None and isinstance(subscription, dict):
+            for impl in self._impls(sub_hook):
+                self._call(impl, sub_hook,
+                           {"ctx": ctx, "subscription": copy.deepcopy(subscription)})
         hook = ORDER_EVENT_HOOKS.get(event.name)
         order = event.data.get("order")
         if hook is None or not isinstance(order, dict):

@@ -170,6 +170,30 @@ class InstanceAPI(Protocol):
 
     async def list_orders(self, *, status: str | None = None) -> list[Order]: ...
 
+    # -- subscriptions ---------------------------------------------------------------------------
+    async def list_subscriptions(self, buyer_id: str) -> list[dict[str, Any]]:
+        """The buyer's subscriptions: [{id, product, variant, status, ends_at, card}]."""
+        ...
+
+    async def renew_subscription(self, buyer_id: str, subscription_id: str) -> PaymentStart:
+        """"Renovar": a cart with the subscription's variant, checked out to its PIX. The end
+        date moves only when that PIX is paid."""
+        ...
+
+    async def start_card_renewal(self, buyer_id: str, subscription_id: str) -> dict[str, Any]:
+        """Automatic card renewal where the seller enables it: {"url"} where the buyer
+        authorises it at Mercado Pago."""
+        ...
+
+    async def cancel_card_renewal(self, buyer_id: str, subscription_id: str) -> bool:
+        """Stop the automatic card renewal (the paid period stays)."""
+        ...
+
+    async def member_joined(self, member_id: str) -> int:
+        """A member joined the guild: the platform gives back the roles of their live
+        subscriptions (its own records decide). Returns how many subscriptions that touched."""
+        ...
+
     # -- the runtime itself ----------------------------------------------------------------------
     async def heartbeat(self, beat: Heartbeat) -> None:
         """Alive (and how), or why it is stopping. The runtime monitor reads these."""

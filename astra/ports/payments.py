@@ -176,3 +176,54 @@ class PaymentGateway(Protocol):
         """Verify and read a webhook request. None for a notification about something that is
         not a payment (ignored with 200); InvalidWebhook for a forged or malformed one."""
         ...
+
+
+# -- recurring card charges (subscriptions, issue 18) ------------------------------------------
+# A gateway that can renew a subscription by card offers these too (Mercado Pago's preapproval);
+# the sandbox does not, and the platform then does not offer card renewal.
+
+RECURRING_TOPIC = "subscription_preapproval"
+RECURRING_CHARGE_TOPIC = "subscription_authorized_payment"
+
+
+@dataclass(frozen=True)
+class RecurringRequest:
+    reason: str
+    payer_email: str
+    amount_cents: int
+    frequency_days: int
+    start_at: datetime  # the first charge: the end of the period already paid
+    external_reference: str  # "sub:<instance>:<subscription id>"
+    back_url: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Recurring:
+    id: str
+    status: str  # pending | authorized | paused | cancelled | finished
+    external_reference: str
+    amount_cents: int
+    frequency_days: int
+    init_point: str = ""  # where the buyer authorises the card
+
+
+@dataclass(frozen=True)
+class RecurringCharge:
+    """One charge of a recurring authorisation, with the status of its payment."""
+
+    id: str
+    recurring_id: str
+    payment_id: str
+    payment_status: str  # approved | rejected | refunded | charged_back | ...
+    amount_cents: int
+
+
+class RecurringGateway(Protocol):
+    def create_recurring(self, request: RecurringRequest) -> Recurring: ...
+
+    def get_recurring(self, recurring_id: str) -> Recurring | None: ...
+
+    def cancel_recurring(self, recurring_id: str) -> Recurring: ...
+
+    def get_recurring_charge(self, charge_id: str) -> RecurringCharge | None: ...

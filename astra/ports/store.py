@@ -57,6 +57,8 @@ INSTANCE_COLLECTIONS = (
     "plugin_toggles",
     "postings",
     "audit",
+    # subscriptions (issue 18): timed roles, one document per buyer and product
+    "subscriptions",
 )
 
 
@@ -199,6 +201,7 @@ class InstanceUnitOfWork(UnitOfWork, Protocol):
     plugin_toggles: Repository
     postings: Repository
     audit: Repository
+    subscriptions: Repository
 
 
 @dataclass(frozen=True)

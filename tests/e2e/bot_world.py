@@ -137,10 +137,13 @@ def text_of(handle: Any) -> str:
 
 
 @asynccontextmanager
-async def running_shop(data_dir: Path, *, tenant: bool = False,
+async def running_shop(data_dir: Path, *, tenant: bool = False, clock: Any = None,
+                       member_events: bool = False,
                        **extra_settings: Any) -> AsyncIterator[Shop]:
     """With `tenant=True` the bot runs as an instance runtime does: everything through the
-    platform's internal API over HTTP, with its runtime credential and nothing else."""
+    platform's internal API over HTTP, with its runtime credential and nothing else. `clock`
+    (a FrozenClock) stands in for the platform's time; `member_events` gives the bot member
+    joins (GUILD_MEMBERS)."""
     discord = FakeDiscord(bot_token=BOT_TOKEN)
     await discord.start()
     mp = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
@@ -158,6 +161,10 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
         )
     )
     container = build_container(settings)
+    if clock is not None:
+        from dependency_injector import providers
+
+        container.clock.override(providers.Object(clock))
     portal = web.AppRunner(create_portal_app(container))
     await portal.setup()
     await web.TCPSite(portal, "127.0.0.1", port).start()
@@ -197,6 +204,7 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
             api,
             token,
             discord_api_base=discord.api_url,
+            member_events=member_events,
             janitor_interval=0.1,
             close_paid_after=timedelta(seconds=0),
         )

@@ -76,6 +76,8 @@ DEFAULT_STATUS_DETAIL = {
 }
 # Mercado Pago answers with the API's local time (Argentina, -04:00 in its examples).
 MP_TZ = timezone(timedelta(hours=-4))
+from tests.fakes.mercadopago_preapproval import PreapprovalMixin  # noqa: E402
+
 API_PREFIX = "/v1/"
 MIN_EXPIRATION = timedelta(minutes=30)
 MAX_EXPIRATION = timedelta(days=30)
@@ -371,6 +373,9 @@ class _Notification:
     created: datetime
     copies: int = 1
     delay: float = 0.0
+    # Subscriptions (mercadopago_preapproval.py): another topic, and its resource id.
+    topic: str = "payment"
+    data_id: str | None = None
 
 
 @dataclass
@@ -380,8 +385,8 @@ class _Idempotent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class FakeMercadoPago:
-    """Mercado Pago's Payments API for one seller, on 127.0.0.1."""
+class FakeMercadoPago(PreapprovalMixin):
+    """Mercado Pago's Payments API (and subscriptions: PreapprovalMixin) for one seller."""
 
     def __init__(
         self,
@@ -800,27 +805,28 @@ class FakeMercadoPago:
         ts: int | str | None = None,
         data_id: str | None = None,
     ) -> tuple[str, dict[str, str], bytes]:
-        data_id = str(note.payment_id) if data_id is None else data_id
+        if data_id is None:
+            data_id = note.data_id if note.data_id is not None else str(note.payment_id)
         request_id = request_id or str(uuid.uuid4())
         ts = int(time.time()) if ts is None else ts
-        url = _with_query(note.url, {"data.id": data_id, "type": "payment"})
+        url = _with_query(note.url, {"data.id": data_id, "type": note.topic})
         headers = {
             "Content-Type": "application/json",
             "x-signature": sign(
                 self.webhook_secret if secret is None else secret, data_id, request_id, ts
             ),
             "x-request-id": request_id,
-            "User-Agent": "MercadoPago WebHook v1.0 payment",
+            "User-Agent": f"MercadoPago WebHook v1.0 {note.topic}",
         }
         body = {
             "id": note.event_id,
             "live_mode": False,
-            "type": "payment",
+            "type": note.topic,
             "date_created": _iso(note.created),
             "user_id": self.user_id,
             "api_version": "v1",
             "action": note.action,
-            "data": {"id": str(note.payment_id)},
+            "data": {"id": data_id},
         }
         return url, headers, json.dumps(body).encode()
 
@@ -885,6 +891,7 @@ class FakeMercadoPago:
         r.add_get("/v1/payments/{payment_id}/refunds", self._h_refunds)
         r.add_get("/v1/payments/{payment_id}/refunds/{refund_id}", self._h_refund_get)
         r.add_get("/payments/{payment_id}/ticket", self._h_ticket)
+        self._preapproval_routes(r)
         r.add_get("/_fake/health", self._c_health)
         r.add_get("/_fake/payments", self._c_payments)
         r.add_get("/_fake/payments/{payment_id}", self._c_payment)
@@ -901,7 +908,7 @@ class FakeMercadoPago:
     async def _api_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Coroutine[Any, Any, Any]]
     ) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX):
+        if not request.path.startswith((API_PREFIX, "/preapproval", "/authorized_payments")):
             try:
                 return await handler(request)
             except ApiError as exc:

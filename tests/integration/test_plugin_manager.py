@@ -203,7 +203,9 @@ def test_without_the_portal_instance_overrides_and_defaults_apply(
     (data_dir / "portal.json").write_bytes(b"\x00not json")
     tenant = PluginManager(JsonStore(data_dir), clock)
     with capture_logs() as logs:
-        assert tenant.effective("shop-1") == {"coupons": True, "delivery": True, "sales": False}
+        assert tenant.effective("shop-1") == {
+            "coupons": True, "delivery": True, "sales": False, "subscriptions": True
+        }
         tenant.for_instance("shop-1")
     assert [e["event"] for e in logs] == ["plugin.global_toggles_unreadable"]  # once
 

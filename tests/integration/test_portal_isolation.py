@@ -127,6 +127,10 @@ def fill(path: str, victim: Victim) -> str:
         "order_id": "ord_0000000000000001",
         "product_id": victim.product_id,
         "variant_id": victim.variant_id,
+        # Subscriptions (the seller's routes, and the internal API's):
+        "subscriptionId": f"sub_{victim.product_id}_111111111111111111",
+        "subscription_id": f"sub_{victim.product_id}_111111111111111111",
+        "member_id": "111111111111111111",
     }
 
     def value(match: re.Match[str]) -> str:

@@ -212,6 +212,27 @@ class HttpInstanceAPI:
             )
         )
 
+    async def list_subscriptions(self, buyer_id: str) -> list[dict[str, Any]]:
+        return list(await self.call("list_subscriptions", buyer_id=buyer_id) or [])
+
+    async def renew_subscription(self, buyer_id: str, subscription_id: str) -> PaymentStart:
+        return await self.call(
+            "renew_subscription", buyer_id=buyer_id, subscription_id=subscription_id
+        )
+
+    async def start_card_renewal(self, buyer_id: str, subscription_id: str) -> dict[str, Any]:
+        return dict(await self.call(
+            "start_card_renewal", buyer_id=buyer_id, subscription_id=subscription_id
+        ) or {})
+
+    async def cancel_card_renewal(self, buyer_id: str, subscription_id: str) -> bool:
+        return bool(await self.call(
+            "cancel_card_renewal", buyer_id=buyer_id, subscription_id=subscription_id
+        ))
+
+    async def member_joined(self, member_id: str) -> int:
+        return int(await self.call("member_joined", member_id=member_id) or 0)
+
     async def mark_cart_channel_closed(self, cart_id: str) -> None:
         await self.call("mark_cart_channel_closed", cart_id=cart_id)
 

@@ -361,6 +361,48 @@ class InProcessInstanceAPI:
             self._service("sales").list_orders, self.instance_id, status=status
         )
 
+    # -- subscriptions -----------------------------------------------------------------------------
+
+    async def list_subscriptions(self, buyer_id: str) -> list[dict[str, Any]]:
+        subs = await self._run(
+            self._service("subscriptions").of_buyer, self.instance_id, buyer_id
+        )
+        now = self.container.clock().now()
+        return [
+            {
+                "id": s.id,
+                "product": s.product_name,
+                "variant": s.variant_name,
+                "status": "active" if s.live(now) else "ended",
+                "ends_at": s.ends_at,
+                "card": (s.card or {}).get("status"),
+            }
+            for s in subs
+        ]
+
+    async def renew_subscription(self, buyer_id: str, subscription_id: str) -> PaymentStart:
+        order, charge = await self._run(
+            self._service("subscriptions").renew, self.instance_id, buyer_id, subscription_id
+        )
+        sandbox = bool(getattr(self.container.gateway(), "simulated", False))
+        return PaymentStart(order=order, charge=charge, sandbox=sandbox)
+
+    async def start_card_renewal(self, buyer_id: str, subscription_id: str) -> dict[str, Any]:
+        return await self._run(
+            self._service("card_renewals").start, self.instance_id, buyer_id, subscription_id
+        )
+
+    async def cancel_card_renewal(self, buyer_id: str, subscription_id: str) -> bool:
+        return await self._run(
+            self._service("card_renewals").cancel, self.instance_id, subscription_id,
+            buyer_id=buyer_id, actor=f"buyer:{buyer_id}",
+        )
+
+    async def member_joined(self, member_id: str) -> int:
+        return await self._run(
+            self._service("subscriptions").member_joined, self.instance_id, member_id
+        )
+
     # -- the runtime itself ------------------------------------------------------------------------
 
     async def log(self, lines: list[dict[str, str]]) -> None:

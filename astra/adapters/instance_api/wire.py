@@ -430,6 +430,30 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "list_orders", "GET", "/orders", {"status": optional(text(20))}, ORDERS
         ),
+        # -- subscriptions (issue 18): nothing here moves an end date; a renewal is a cart
+        # that must be paid, and a join re-grants only what the platform's records say is paid.
+        Operation("list_subscriptions", "GET", "/buyers/{buyer_id}/subscriptions", BUYER),
+        Operation(
+            "renew_subscription",
+            "POST",
+            "/buyers/{buyer_id}/subscriptions/{subscription_id}/renew",
+            {**BUYER, "subscription_id": entity_id},
+            PAYMENT,
+        ),
+        Operation(
+            "start_card_renewal",
+            "POST",
+            "/buyers/{buyer_id}/subscriptions/{subscription_id}/card",
+            {**BUYER, "subscription_id": entity_id},
+        ),
+        Operation(
+            "cancel_card_renewal",
+            "POST",
+            "/buyers/{buyer_id}/subscriptions/{subscription_id}/card/cancel",
+            {**BUYER, "subscription_id": entity_id},
+        ),
+        Operation("member_joined", "POST", "/members/{member_id}/joined",
+                  {"member_id": snowflake}),
         Operation("log", "POST", "/logs", {"lines": log_lines}, NOTHING),
         Operation(
             "heartbeat",

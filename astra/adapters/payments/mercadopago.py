@@ -26,6 +26,8 @@ from urllib3.util import Retry
 
 from astra.logs import get_logger
 from astra.ports.payments import (
+    RECURRING_CHARGE_TOPIC,
+    RECURRING_TOPIC,
     Charge,
     ChargeChanges,
     ChargeRequest,
@@ -34,6 +36,9 @@ from astra.ports.payments import (
     GatewayUnavailable,
     InvalidWebhook,
     Notification,
+    Recurring,
+    RecurringCharge,
+    RecurringRequest,
 )
 
 log = get_logger("astra.payments.mercadopago")
@@ -235,14 +240,18 @@ def parse_notification(
     if not isinstance(payload, dict):
         raise InvalidWebhook("body is not a JSON object", status=400)
     topic = query.get("type") or payload.get("type") or payload.get("topic") or ""
-    if topic != "payment":
+    if topic not in ("payment", RECURRING_TOPIC, RECURRING_CHARGE_TOPIC):
         return None
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     charge_id = data_id or str(data.get("id") or "")
     if not charge_id or not _ALNUM.fullmatch(charge_id) or len(charge_id) > 64:
         raise InvalidWebhook("missing or malformed data.id", status=400)
+    if topic != "payment":
+        # Subscriptions: "<topic>:<id>" travels the same queue and is read back with our own
+        # credentials like a payment (PaymentService.handle_notification).
+        charge_id = f"{topic}:{charge_id}"
     return Notification(
-        charge_id=charge_id, topic="payment", action=str(payload.get("action") or "")
+        charge_id=charge_id, topic=topic, action=str(payload.get("action") or "")
     )
 
 
@@ -420,3 +429,88 @@ class MercadoPagoGateway:
         return parse_notification(
             query=query, headers=headers, body=body, secret=self.webhook_secret
         )
+
+    # -- recurring card charges (preapproval; subscriptions, issue 18) -----------------------
+
+    def recurring_body(self, request: RecurringRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "reason": request.reason[:250],
+            "external_reference": request.external_reference,
+            "payer_email": request.payer_email,
+            "back_url": request.back_url,
+            "auto_recurring": {
+                "frequency": request.frequency_days,
+                "frequency_type": "days",
+                "transaction_amount": _reais(request.amount_cents),
+                "currency_id": "BRL",
+                "start_date": _mp_datetime(request.start_at),
+            },
+            "status": "pending",
+        }
+        if self.notification_url:
+            body["notification_url"] = self.notification_url
+        return body
+
+    def create_recurring(self, request: RecurringRequest) -> Recurring:
+        body = self._call("preapproval create", self._sdk.preapproval().create,
+                          self.recurring_body(request), self._options(request.idempotency_key))
+        return _recurring(body)
+
+    def get_recurring(self, recurring_id: str) -> Recurring | None:
+        if not _ALNUM.fullmatch(recurring_id or ""):
+            return None
+        body = self._call("preapproval get", self._sdk.preapproval().get, recurring_id,
+                          missing_ok=True)
+        if body is None:
+            return None
+        recurring = _recurring(body)
+        if recurring.id != recurring_id:
+            raise GatewayUnavailable("mercadopago: the answer is for another preapproval")
+        return recurring
+
+    def cancel_recurring(self, recurring_id: str) -> Recurring:
+        body = self._call("preapproval cancel", self._sdk.preapproval().update, recurring_id,
+                          {"status": "cancelled"})
+        return _recurring(body)
+
+    def get_recurring_charge(self, charge_id: str) -> RecurringCharge | None:
+        if not str(charge_id).isdigit():
+            return None
+        # The SDK has no resource for authorized payments: its base client does the call.
+        resource = self._sdk.preapproval()
+        body = self._call("authorized payment get", resource._get,
+                          uri=f"/authorized_payments/{charge_id}", missing_ok=True)
+        if body is None:
+            return None
+        try:
+            payment = body.get("payment") or {}
+            charge = RecurringCharge(
+                id=str(body["id"]),
+                recurring_id=str(body["preapproval_id"]),
+                payment_id=str(payment.get("id") or ""),
+                payment_status=str(payment.get("status") or body.get("status") or ""),
+                amount_cents=_cents(body.get("transaction_amount", 0)),
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+            raise GatewayUnavailable("mercadopago: malformed authorized payment") from None
+        if charge.id != str(charge_id):
+            raise GatewayUnavailable("mercadopago: the answer is for another charge")
+        return charge
+
+
+def _recurring(body: dict[str, Any] | None) -> Recurring:
+    try:
+        assert body is not None
+        auto = body.get("auto_recurring") or {}
+        frequency = int(auto.get("frequency") or 0)
+        days = frequency if auto.get("frequency_type") == "days" else frequency * 30
+        return Recurring(
+            id=str(body["id"]),
+            status=str(body.get("status") or ""),
+            external_reference=str(body.get("external_reference") or ""),
+            amount_cents=_cents(auto.get("transaction_amount", 0)),
+            frequency_days=days,
+            init_point=str(body.get("init_point") or ""),
+        )
+    except (AssertionError, KeyError, TypeError, ValueError, ArithmeticError):
+        raise GatewayUnavailable("mercadopago: malformed preapproval") from None

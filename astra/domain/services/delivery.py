@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from astra.domain.catalog import DEFAULT_TEMPLATE, Product, render_template
+from astra.domain.catalog import DEFAULT_TEMPLATE, DeliveryKind, Product, render_template
 from astra.domain.delivery import Delivery, DeliveryStatus
 from astra.domain.errors import InvalidTransition, NotFoundError
 from astra.domain.events import DomainEvent
@@ -42,6 +42,8 @@ def render_message(
     language = settings.get("language") or "pt-BR"
     template = product.dm_template or DEFAULT_TEMPLATE.get(language, DEFAULT_TEMPLATE["pt-BR"])
     chaves = "\n".join(f"`{k}`" for k in keys) if keys else product.content
+    if product.delivery_kind is DeliveryKind.SUBSCRIPTION:
+        chaves = " ".join(f"<@&{role}>" for role in product.content.split())
     return render_template(
         template,
         {

@@ -11,6 +11,7 @@ from typing import Any
 from astra.domain.errors import InvalidInput, LimitExceeded, NotFoundError
 from astra.domain.messages import LANGUAGES
 from astra.domain.services.audit_log import record
+from astra.domain.subscription import check_reminder_days
 from astra.domain.timestamps import iso
 from astra.ports.clock import Clock
 from astra.ports.secrets import SecretHasher, TokenCipher
@@ -33,6 +34,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # A delivery that had to go to the cart channel (closed DMs) keeps that channel this long,
     # unless the buyer says they got it first.
     "delivery_channel_keep_days": 7,
+    # -- subscriptions (issue 18): reminder DMs this many days before the end; card renewal
+    # (Mercado Pago preapproval) offered to buyers when the seller turns it on.
+    "subscription_reminder_days": [3, 1],
+    "subscription_card_renewal": False,
+    # The bot asks Discord for member joins (privileged GUILD_MEMBERS intent, which the seller
+    # turns on for the bot first): a subscriber who rejoins gets the roles back at once.
+    "member_join_events": False,
 }
 
 # The settings record also carries what the bot needs about its instance (the shop's name for
@@ -74,6 +82,11 @@ def validate_settings_change(changes: dict[str, Any]) -> dict[str, Any]:
         elif key == "min_order_cents":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
                 raise InvalidInput("invalid_field", field="min_order_cents")
+        elif key == "subscription_reminder_days":
+            value = check_reminder_days(value)
+        elif key in ("subscription_card_renewal", "member_join_events"):
+            if not isinstance(value, bool):
+                raise InvalidInput("invalid_field", field=key)
         elif key in _SNOWFLAKE_FIELDS:
             if value is not None and (
                 not isinstance(value, str) or not value.isdigit() or not 5 <= len(value) <= 25

@@ -54,6 +54,9 @@ class PaymentService:
         self.settlement = settlement
         self.config = config
         self.plans = plans
+        # Subscriptions renewed by card: a function returning that service (set by the
+        # container, and resolved late: that service needs this one).
+        self.card_renewals_of: Any | None = None
 
     def payer_email(self, buyer_id: str) -> str:
         # Mercado Pago requires a payer e-mail; Discord buyers have none to give.
@@ -102,6 +105,12 @@ class PaymentService:
     # -- every payment signal ends here --------------------------------------------------------
 
     def handle_notification(self, charge_id: str) -> Outcome:
+        topic, _, resource_id = charge_id.rpartition(":")
+        if topic:
+            # A subscription's card authorisation or recurring charge (Mercado Pago preapproval).
+            if self.card_renewals_of is None:
+                return Outcome("unknown", "ignored", charge_id)
+            return self.card_renewals_of().handle_notification(topic, resource_id)
         charge = self.gateway.get_charge(charge_id)
         if charge is None:
             return Outcome("unknown", "unknown_charge", charge_id)

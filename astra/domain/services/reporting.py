@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from astra.domain.order import PAID_STATUSES
+from astra.domain.subscription import monthly_cents
 from astra.domain.timestamps import parse_iso
 from astra.ports.clock import Clock
 from astra.ports.store import Store
@@ -31,7 +32,7 @@ class Reporting:
     def overview(self, period: str = "day") -> dict[str, Any]:
         if period not in ("day", "week", "month"):
             period = "day"
-        gmv = net = fees = 0
+        gmv = net = fees = mrr = 0
         funnel = Counter()
         orders_by_status: Counter[str] = Counter()
         series: dict[str, dict[str, int]] = defaultdict(lambda: {"gmv_cents": 0, "orders": 0})
@@ -39,6 +40,12 @@ class Reporting:
             with self.store.instance(instance_id, write=False) as uow:
                 carts = uow.carts.count()
                 orders = uow.orders.all()
+                subscriptions = uow.subscriptions.find(status="active")
+            now = self.clock.now()
+            for sub in subscriptions:  # recurring revenue: live subscriptions, per 30 days
+                end = parse_iso(sub.get("ends_at"))
+                if end is not None and end > now:
+                    mrr += monthly_cents(int(sub["price_cents"]), int(sub["period_days"]))
             funnel["carts"] += carts
             funnel["orders"] += len(orders)
             for o in orders:
@@ -71,6 +78,7 @@ class Reporting:
             "gmv_cents": gmv,
             "seller_net_cents": net,
             "platform_fees_cents": fees,
+            "mrr_cents": mrr,
             "plan_revenue_cents": sum(t["amount_cents"] for t in plan_txs
                                       if t["status"] == "paid"),
             "wallet_balances_owed_cents": sum(b for b in balances.values() if b > 0),

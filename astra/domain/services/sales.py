@@ -33,6 +33,7 @@ from astra.domain.services.audit_log import record
 from astra.domain.services.instances import SETTINGS_ID, settings_of
 from astra.domain.services.publishing import EventPublisher
 from astra.domain.stock import KeyState
+from astra.domain.subscription import subscription_id
 from astra.domain.timestamps import iso
 from astra.ports.clock import Clock
 from astra.ports.store import InstanceUnitOfWork, Store
@@ -68,6 +69,23 @@ def _veto(veto: Veto, error: type[DomainError] = CheckoutVetoed) -> DomainError:
     if veto.message or veto.code not in _known_codes():
         return error("checkout_vetoed", reason=veto.text())
     return error(veto.code, **veto.params)
+
+
+def _renewal_adjustments(
+    hooks: SalesHooks, ctx: SaleContext, uow: InstanceUnitOfWork, cart: Cart
+) -> list[Adjustment]:
+    """Plugins' prices for renewing a subscription the buyer already has (loyalty)."""
+    renewal = getattr(hooks, "renewal_adjustments", None)
+    if renewal is None or not cart.buyer_id:
+        return []
+    out: list[Adjustment] = []
+    for line in cart.lines:
+        if line.delivery_kind != DeliveryKind.SUBSCRIPTION.value:
+            continue
+        doc = uow.subscriptions.get(subscription_id(line.product_id, cart.buyer_id))
+        if doc is not None:
+            out.extend(renewal(ctx, cart, line, doc))
+    return out
 
 
 def _known_codes() -> set[str]:
@@ -213,6 +231,7 @@ class SalesService:
     ) -> tuple[Quote, Veto | None]:
         quote = Quote(subtotal_cents=cart.subtotal_cents)
         quote.adjustments.extend(hooks.cart_adjustments(ctx, cart))
+        quote.adjustments.extend(_renewal_adjustments(hooks, ctx, uow, cart))
         problem = None
         if cart.coupon_code:
             doc = uow.coupons.first(code=cart.coupon_code)

@@ -87,6 +87,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "kpi.net": ("Receita líquida dos vendedores", "Sellers' net revenue"),
     "kpi.fees": ("Taxas da plataforma", "Platform fees"),
     "kpi.plans": ("Receita de planos", "Plan revenue"),
+    "kpi.mrr": ("Receita recorrente (MRR)", "Recurring revenue (MRR)"),
     "kpi.owed": ("Saldos a pagar (carteiras)", "Wallet balances owed"),
     "kpi.wd_pending": ("Saques pendentes", "Withdrawals pending"),
     "kpi.wd_paid": ("Saques pagos", "Withdrawals paid"),

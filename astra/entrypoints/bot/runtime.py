@@ -31,6 +31,7 @@ from astra.adapters.chat.discord.context import BotContext  # noqa: E402
 from astra.adapters.chat.discord.platform import DiscordChat  # noqa: E402
 from astra.adapters.chat.discord.seller import SellerExtension  # noqa: E402
 from astra.adapters.chat.discord.shop import ShopExtension  # noqa: E402
+from astra.adapters.chat.discord.subscriptions import SubscriptionsExtension  # noqa: E402
 from astra.adapters.chat.discord.worker import WorkerExtension  # noqa: E402
 from astra.entrypoints.bot import log_forwarder  # noqa: E402
 
@@ -65,8 +66,17 @@ class InstanceBot:
     """The client and extensions of one instance; `run()` until `stop` is set."""
 
     def __init__(
-        self, api: InstanceAPI, token: str, *, discord_api_base: str, **worker_options: Any
+        self,
+        api: InstanceAPI,
+        token: str,
+        *,
+        discord_api_base: str,
+        member_events: bool = False,
+        **worker_options: Any,
     ) -> None:
+        """`member_events`: ask for the GUILD_MEMBERS intent (privileged: the seller turns on
+        "Server Members Intent" for the bot first) so a subscriber who rejoins gets the role
+        back at once."""
         # interactions.py reads the REST base from this class attribute on every request: the
         # setting lets staging or a test server stand in for discord.com.
         Route.BASE = discord_api_base
@@ -75,7 +85,8 @@ class InstanceBot:
         self.api = api
         self.client = interactions.Client(
             token=token,
-            intents=interactions.Intents.GUILDS,
+            intents=interactions.Intents.GUILDS
+            | (interactions.Intents.GUILD_MEMBERS if member_events else 0),
             sync_interactions=True,
             delete_unused_application_cmds=True,
             send_command_tracebacks=False,
@@ -87,6 +98,7 @@ class InstanceBot:
         self.shop = _per_client(ShopExtension)(self.client, bot_ctx=self.ctx)
         self.seller = _per_client(SellerExtension)(self.client, bot_ctx=self.ctx)
         self.worker = _per_client(WorkerExtension)(self.client, bot_ctx=self.ctx, **worker_options)
+        self.subscriptions = _per_client(SubscriptionsExtension)(self.client, bot_ctx=self.ctx)
         self.ready = asyncio.Event()
         self.client.listen(interactions.events.Ready)(self._on_ready)
         for event in (
@@ -157,7 +169,11 @@ async def run_instance(api: InstanceAPI, token: str, *, discord_api_base: str) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    bot = InstanceBot(api, token, discord_api_base=discord_api_base)
+    try:
+        member_events = bool((await api.settings()).get("member_join_events"))
+    except Exception:  # the platform is starting: joins are asked for on the next start
+        member_events = False
+    bot = InstanceBot(api, token, discord_api_base=discord_api_base, member_events=member_events)
     log.info("bot.starting", instance=api.instance_id, api=discord_api_base)
     forwarder, detach = log_forwarder.install(api)
     flusher = asyncio.create_task(forwarder.run(stop), name="log-forwarder")

@@ -14,6 +14,7 @@ from astra.entrypoints.portal import (
     openapi,
     plans_api,
     store_api,
+    subscriptions_api,
     wallet_api,
 )
 from astra.entrypoints.portal.seller_api import CONTAINER_KEY
@@ -53,6 +54,7 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_get(f"{INSTANCE}/orders", store_api.list_orders)
     r.add_get(f"{INSTANCE}/discord/channels", discord_api.list_channels)
     r.add_post(f"{INSTANCE}/discord/post-product", discord_api.post_product)
+    subscriptions_api.add_routes(r, INSTANCE)
 
     r.add_get("/api/plans/catalog", plans_api.plan_catalog)
     r.add_post("/api/plans/trial", plans_api.start_trial)

@@ -102,6 +102,7 @@ VARIANT = obj(
         "price_cents": CENTS,
         "max_per_order": integer(1, 100),
         "active": BOOLEAN,
+        "period_days": integer(0, 3650),  # subscription products
     },
     "name",
     "price_cents",
@@ -113,7 +114,7 @@ _PRODUCT_FIELDS: dict[str, Schema] = {
     "image_url": string(1000),
     "banner_url": string(1000),
     "active": BOOLEAN,
-    "delivery_kind": {"type": "string", "enum": ["key", "text", "file", "role"]},
+    "delivery_kind": {"type": "string", "enum": ["key", "text", "file", "role", "subscription"]},
     "dm_template": string(2000),
     "content": string(2000),
     "variants": array(VARIANT, 25),

@@ -469,6 +469,53 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 # Keys the browser script needs; everything else is rendered on the server.
+# -- subscriptions (issue 18) ----------------------------------------------------------------------
+TEXT.update({
+    "subs.title": ("Assinaturas", "Subscriptions"),
+    "inst.sub_reminders": (
+        "Lembretes de assinatura (dias antes)", "Subscription reminders (days before)"
+    ),
+    "inst.sub_reminders.hint": (
+        "Ex.: 3, 1. Vazio: sem lembretes.", "E.g. 3, 1. Empty: no reminders."
+    ),
+    "inst.sub_card": ("Oferecer renovação automática por cartão", "Offer automatic card renewal"),
+    "inst.member_events": (
+        "Devolver cargos a quem volta ao servidor (ative o Server Members Intent do bot)",
+        "Give roles back to members who rejoin (turn on the bot's Server Members Intent)",
+    ),
+    "store.period_days": ("Dias (assinatura)", "Days (subscription)"),
+    "delivery.subscription": ("Assinatura (cargos por período)", "Subscription (roles per period)"),
+    "subs.link": ("Assinaturas e assinantes", "Subscriptions and subscribers"),
+    "subs.month": ("Mês", "Month"),
+    "subs.active": ("Assinantes ativos", "Active subscribers"),
+    "subs.mrr": ("Receita recorrente (MRR)", "Recurring revenue (MRR)"),
+    "subs.new": ("Novas no mês", "New this month"),
+    "subs.renewals": ("Renovações no mês", "Renewals this month"),
+    "subs.churn": ("Cancelamentos no mês", "Churn this month"),
+    "subs.chart.renewals": ("Novas e renovações por dia", "New and renewals per day"),
+    "subs.chart.churn": ("Encerradas por dia", "Ended per day"),
+    "subs.chart.empty": ("Nada neste mês.", "Nothing this month."),
+    "subs.per_product": ("Por produto", "Per product"),
+    "subs.product": ("Produto", "Product"),
+    "subs.subscribers": ("Assinantes", "Subscribers"),
+    "subs.buyer": ("Comprador", "Buyer"),
+    "subs.ends_at": ("Válida até", "Valid until"),
+    "subs.status": ("Situação", "Status"),
+    "subs.status.active": ("Ativa", "Active"),
+    "subs.status.ended": ("Encerrada", "Ended"),
+    "subs.card": ("Renovação por cartão", "Card renewal"),
+    "subs.extend": ("+7 dias", "+7 days"),
+    "subs.extended": ("Assinatura estendida.", "Subscription extended."),
+    "subs.end": ("Encerrar", "End"),
+    "subs.end.confirm": ("Encerrar esta assinatura agora? O cargo será removido.",
+                         "End this subscription now? The role will be removed."),
+    "subs.ended": ("Assinatura encerrada.", "Subscription ended."),
+    "subs.card_cancel": ("Parar cartão", "Stop card"),
+    "subs.card_cancelled": ("Renovação automática cancelada.", "Automatic renewal cancelled."),
+    "subs.none": ("Nenhum assinante ainda. Crie um produto do tipo assinatura na Loja.",
+                  "No subscribers yet. Create a subscription product in the Store."),
+})
+
 CLIENT_PREFIXES = (
     "js.",
     "status.",

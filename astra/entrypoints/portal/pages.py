@@ -390,6 +390,30 @@ async def store_page(request: web.Request) -> web.Response:
     return response
 
 
+async def subscriptions_page(request: web.Request) -> web.Response:
+    """Assinaturas: subscribers, renewals and churn of a month, MRR (`?instance=&month=`)."""
+    from astra.domain.errors import InvalidInput
+    from astra.entrypoints.portal import subscriptions_api
+
+    user = _page_user(request)
+    container = _container(request)
+    wanted = request.query.get("instance") or None
+    month = request.query.get("month") or None
+
+    def gather() -> dict[str, Any]:
+        owned = _owned_instances(container, str(user["id"]))
+        try:
+            return subscriptions_api.page_data(container, owned, wanted, month)
+        except InvalidInput:  # a malformed ?month= shows the current month
+            return subscriptions_api.page_data(container, owned, wanted, None)
+
+    data = await _blocking(gather)
+    response = await _dashboard_page(request, "store", "subscriptions.html", data)
+    if data["missing"]:
+        response.set_status(404)
+    return response
+
+
 async def wallet_page(request: web.Request) -> web.Response:
     """Carteira: balance, ledger and withdrawals."""
     user = _page_user(request)
@@ -487,6 +511,7 @@ def add_routes(app: web.Application, container: Any) -> None:
     r.add_get("/dashboard/instances", instances_page)
     r.add_get("/dashboard/store", store_page)
     r.add_get("/dashboard/wallet", wallet_page)
+    r.add_get("/dashboard/subscriptions", subscriptions_page)
     r.add_get("/dashboard/account", _account)
     r.add_static("/static", STATIC_DIR, name=STATIC_ROUTE)
 

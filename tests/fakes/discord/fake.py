@@ -158,6 +158,14 @@ class FakeDiscord(InteractionControls, World):
         """Answer the next `n` matching REST calls with 429 (retry_after seconds)."""
         self.rate_limiter.add(n, retry_after, path_contains, global_)
 
+    def limit_rate(self, limit: int, window: float, *, path_contains: str | None = None,
+                   global_: bool = False) -> None:
+        """Keep a steady limit from now on: `limit` requests per `window` seconds per bucket
+        (or for the whole bot with `global_`), answered with 429 and `retry_after` past it."""
+        from .ratelimit import SteadyLimit
+
+        self.rate_limiter.steady.append(SteadyLimit(limit, window, path_contains, global_))
+
     @property
     def rate_limited(self) -> list[Any]:
         return list(self.rate_limiter.hits)

@@ -36,14 +36,47 @@ class RateLimitHit:
 
 
 @dataclass
+class SteadyLimit:
+    """A limit Discord keeps all the time (not a one-off injected 429): at most `limit`
+    requests per fixed `window` seconds, per bucket (a route and its major id: member-role
+    changes are 10 per window per guild) or, with `global_`, for the whole bot (50/s)."""
+
+    limit: int
+    window: float
+    path_contains: str | None = None
+    global_: bool = False
+    counts: dict[str, tuple[float, int]] = field(default_factory=dict)  # key -> (start, n)
+
+
+@dataclass
 class RateLimiter:
     rules: list[RateLimitRule] = field(default_factory=list)
     hits: list[RateLimitHit] = field(default_factory=list)
     blocked: dict[str, float] = field(default_factory=dict)
     global_until: float = 0.0
+    steady: list[SteadyLimit] = field(default_factory=list)
 
     def add(self, n: int, retry_after: float, path_contains: str | None, global_: bool) -> None:
         self.rules.append(RateLimitRule(n, retry_after, path_contains, global_))
+
+    def _steady(self, method: str, path: str, bucket_key: str, now: float) -> ApiError | None:
+        for rule in self.steady:
+            if rule.path_contains is not None and rule.path_contains not in path:
+                continue
+            key = "global" if rule.global_ else bucket_key
+            start, n = rule.counts.get(key, (now, 0))
+            if now - start >= rule.window:
+                start, n = now, 0
+            if n >= rule.limit:
+                retry_after = start + rule.window - now
+                if rule.global_:
+                    self.global_until = now + retry_after
+                else:
+                    self.blocked[bucket_key] = now + retry_after
+                return self._limited(method, path, bucket_hash(bucket_key), retry_after,
+                                     rule.global_, True)
+            rule.counts[key] = (start, n + 1)
+        return None
 
     def check(self, method: str, path: str, bucket_key: str) -> ApiError | None:
         now = time.monotonic()
@@ -53,6 +86,8 @@ class RateLimiter:
         until = self.blocked.get(bucket_key, 0.0)
         if until - now > EARLY_TOLERANCE:
             return self._limited(method, path, bucket, until - now, False, False)
+        if self.steady and (limited := self._steady(method, path, bucket_key, now)):
+            return limited
         for rule in self.rules:
             if rule.remaining > 0 and (rule.path_contains is None or rule.path_contains in path):
                 rule.remaining -= 1

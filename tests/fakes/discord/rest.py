@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ class RestCall:
     files: list[dict[str, Any]]
     headers: dict[str, str]
     status: int = 0
+    at: float = field(default_factory=time.time)  # when the fake received it (wall clock)
 
 
 @dataclass

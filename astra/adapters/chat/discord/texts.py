@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from astra.adapters.chat.discord.subscription_texts import SUBSCRIPTION_TEXTS
+
 TEXTS: dict[str, dict[str, str]] = {
     "choose_variant": {"pt-BR": "Escolha uma opção para comprar", "en": "Choose an option to buy"},
     "stock_left": {"pt-BR": "{n} em estoque", "en": "{n} in stock"},
@@ -191,6 +193,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "**Order {order}** · {when}",
     },
 }
+TEXTS.update(SUBSCRIPTION_TEXTS)  # issue 18
 
 
 def t(language: str, key: str, **params: object) -> str:

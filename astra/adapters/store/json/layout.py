@@ -33,6 +33,7 @@ INSTANCE_FILES: dict[str, tuple[str, ...]] = {
     "coupons.json": ("coupons",),
     "instance.json": ("settings", "plugin_toggles", "postings"),
     "audit.json": ("audit",),
+    "subscriptions.json": ("subscriptions",),
 }
 assert {c for cs in INSTANCE_FILES.values() for c in cs} == set(INSTANCE_COLLECTIONS)
 
@@ -53,6 +54,7 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "buyers": (("discord_id",),),
     "coupons": (("code",),),
     "postings": (("status",),),
+    "subscriptions": (("buyer_id",), ("status",), ("product_id",)),
 }
 
 

@@ -208,6 +208,11 @@
         if (Number.isNaN(number)) throw new FieldError(el, t("js.error"));
         return el.dataset.type === "minutes" ? number * 60 : number;
       }
+      case "int-list": {
+        const numbers = value.split(/[\s,;]+/).filter(Boolean).map((n) => parseInt(n, 10));
+        if (numbers.some(Number.isNaN)) throw new FieldError(el, t("js.error"));
+        return numbers;
+      }
       default:
         return value;
     }
@@ -218,15 +223,12 @@
     const out = {};
     for (const el of form.elements) {
       if (!el.name || el.disabled || el.name === "csrf_token" || el.type === "submit") continue;
-      if (el.type === "checkbox") {
-        out[el.name] = el.checked;
-        continue;
-      }
-      if (el.value.trim() === "" && !el.required) continue;
       const path = (el.dataset.path || el.name).split(".");
+      if (el.type !== "checkbox" && el.value.trim() === "" && !el.required
+          && el.dataset.type !== "int-list") continue;
       let target = out;
       for (const key of path.slice(0, -1)) target = target[key] ??= {};
-      target[path[path.length - 1]] = fieldValue(el);
+      target[path[path.length - 1]] = el.type === "checkbox" ? el.checked : fieldValue(el);
     }
     return out;
   }
@@ -502,6 +504,10 @@
         const variant = { name: name.value.trim(), price_cents: cents };
         const limit = parseInt(max.value, 10);
         if (!Number.isNaN(limit)) variant.max_per_order = limit;
+        const days = $('[data-field="days"]', row);
+        if (kind.value === "subscription" && days && days.value) {
+          variant.period_days = parseInt(days.value, 10);
+        }
         body.variants.push(variant);
       }
       return body;

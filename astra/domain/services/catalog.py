@@ -173,7 +173,8 @@ class CatalogService:
             if doc is None:
                 raise NotFoundError("produto", product_id)
             doc["posts"] = [
-                {"channel_id": str(p["channel_id"]), "message_id": str(p["message_id"])}
+                {k: str(p[k]) for k in ("channel_id", "message_id", "banner_message_id")
+                 if p.get(k)}
                 for p in posts
             ][-25:]
             uow.products.put(doc)

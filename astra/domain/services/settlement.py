@@ -223,7 +223,9 @@ class SettlementService:
             uow.commit()
         events.append(
             DomainEvent(
-                "order.paid", instance_id, {"order": order.to_doc(), "buyer_id": order.buyer_id}
+                "order.paid",
+                instance_id,
+                {"order": order.to_doc(), "buyer_id": order.buyer_id, "actor": actor},
             )
         )
         self.publisher.publish(instance_id, events)

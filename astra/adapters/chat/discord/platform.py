@@ -100,6 +100,8 @@ def message_payload(message: OutgoingMessage, *, editing: bool = False) -> dict[
         # Mentions in our messages notify only the users we mean (never @everyone).
         "allowed_mentions": {"parse": ["users"]},
     }
+    if message.mention_roles:
+        payload["allowed_mentions"]["roles"] = list(message.mention_roles)
     if editing and message.files:
         payload["attachments"] = []  # replace the old attachments with the new files
     if message.nonce and not editing:

@@ -175,7 +175,8 @@ def test_product_post_carries_the_branding() -> None:
     assert embed["footer"] == {"text": "Entrega na hora"}
     assert embed["fields"][0] == {"name": "Requisitos", "value": "Windows 10", "inline": False}
     assert embed["fields"][1]["name"] == "🔥 Mensal"
-    assert "30 dias" in embed["fields"][1]["value"] and "3 em estoque" in embed["fields"][1]["value"]
+    value = embed["fields"][1]["value"]
+    assert "30 dias" in value and "3 em estoque" in value
     select = post.components[0][0]
     assert select.options[0].emoji == "🔥" and "30 dias" in select.options[0].description
     demo = post.components[1][0]
@@ -294,11 +295,11 @@ def test_channel_permissions_follow_discords_order() -> None:
     assert base == permcheck.VIEW_CHANNEL | permcheck.SEND_MESSAGES | permcheck.EMBED_LINKS
     everyone_deny = [{"id": guild, "type": 0, "deny": str(permcheck.VIEW_CHANNEL), "allow": "0"}]
     assert permcheck.channel_permissions(base, guild, bot, [role], everyone_deny) == 0
-    role_allow = everyone_deny + [{"id": role, "type": 0, "allow":
-                                   str(permcheck.VIEW_CHANNEL), "deny": "0"}]
+    view = str(permcheck.VIEW_CHANNEL)
+    role_allow = [*everyone_deny, {"id": role, "type": 0, "allow": view, "deny": "0"}]
     assert permcheck.channel_permissions(base, guild, bot, [role], role_allow) == base
-    member_deny = role_allow + [{"id": bot, "type": 1, "deny": str(permcheck.EMBED_LINKS),
-                                 "allow": "0"}]
+    embed = str(permcheck.EMBED_LINKS)
+    member_deny = [*role_allow, {"id": bot, "type": 1, "deny": embed, "allow": "0"}]
     assert permcheck.channel_permissions(base, guild, bot, [role], member_deny) == \
         base & ~permcheck.EMBED_LINKS
     admin = [{"id": guild, "permissions": str(permcheck.ADMINISTRATOR)}]

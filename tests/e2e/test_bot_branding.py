@@ -70,7 +70,7 @@ async def _pending_order(shop: Shop) -> Any:
 async def test_a_branded_sale_and_what_staff_is_told(data_dir) -> None:
     async with running_shop(data_dir) as shop:
         world = await _branded(shop)
-        logs, staff, staff_role = world["logs"], world["staff"], world["staff_role"]
+        logs, staff = world["logs"], world["staff"]
         product_id, variant_id = await _setup_catalog(shop, ["BR-KEY-1", "BR-KEY-2"])
 
         # The post: the system banner first, then the embed in the store's colour.

@@ -180,3 +180,14 @@ async def test_post_with_banner_then_purge_leaves_one_post(portal: Portal) -> No
                                 "banner_message_id": messages[1]["id"]}]
     status, body = await seller.post(f"{BASE}/discord/post-product", json={**post, "purge": "1"})
     assert status == 422
+
+
+async def test_template_help_lists_the_placeholders(portal: Portal) -> None:
+    seller = await _seller(portal)
+    status, body = await seller.get("/api/templates")
+    assert status == 200, body
+    assert body["placeholders"][:6] == ["buyer", "product", "variant", "keys", "order",
+                                        "instance"]
+    assert body["aliases"]["keys"] == "chaves"
+    assert "{keys}" in body["defaults"]["staff"]["en"]["body"]
+    assert body["limits"]["sections"] == 10

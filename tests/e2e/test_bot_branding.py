@@ -161,8 +161,11 @@ async def test_staff_confirms_a_payment_and_a_buyer_cannot(data_dir) -> None:
         dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
         assert dm["embeds"][0]["title"] == "📦 Entrega da equipe"
         assert "MAN-KEY-1" in message_text(dm)
-        paid = await asyncio.to_thread(shop.sales.get_order, INSTANCE, order.id)
-        assert paid.status.value == "delivered" and paid.net_cents == 0 and paid.fee_cents == 0
+        # The DM goes out before the courier records it: wait for the record.
+        paid = await shop.eventually(
+            lambda: (o := shop.sales.get_order(INSTANCE, order.id)).status.value == "delivered"
+            and o, what="the order delivered")
+        assert paid.net_cents == 0 and paid.fee_cents == 0
         # No money reached the platform: the seller's wallet is not credited.
         assert await asyncio.to_thread(shop.wallet.balance, OWNER) == 0
         await _notice(shop, logs, f"confirmado manualmente por <@{staff.id}>")

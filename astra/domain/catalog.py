@@ -1,4 +1,4 @@
-"""Products and their variants, and the DM a buyer gets when an order is delivered."""
+"""Products and their variants. The DM a buyer gets is rendered by `templates.py`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from astra.domain import branding, templates
 from astra.domain.errors import InvalidInput
 from astra.domain.money import MAX_CENTS, check_cents
 from astra.domain.subscription import check_period_days, parse_role_ids
@@ -24,39 +25,6 @@ class DeliveryKind(StrEnum):
     FILE = "file"  # a file URL or attachment
     ROLE = "role"  # a Discord role granted in the guild
     SUBSCRIPTION = "subscription"  # roles granted for each variant's period (domain/subscription)
-
-
-DEFAULT_TEMPLATE = {
-    "pt-BR": (
-        "Obrigado pela compra! 🎉\n"
-        "**Pedido:** {pedido}\n**Produto:** {produto} — {variante} × {quantidade}\n"
-        "**Valor:** {valor}\n\n{chaves}"
-    ),
-    "en": (
-        "Thank you for your purchase! 🎉\n"
-        "**Order:** {pedido}\n**Product:** {produto} — {variante} × {quantidade}\n"
-        "**Amount:** {valor}\n\n{chaves}"
-    ),
-}
-
-# Placeholders a seller may use; anything else in braces is left as written.
-PLACEHOLDERS = (
-    "produto",
-    "variante",
-    "quantidade",
-    "chaves",
-    "pedido",
-    "valor",
-    "comprador",
-    "loja",
-    "data",
-)
-_PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
-
-
-def render_template(template: str, values: dict[str, str]) -> str:
-    """Fill the known placeholders; a seller's stray braces never raise."""
-    return _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def _text(value: Any, field_name: str, max_len: int, *, required: bool = True) -> str:
@@ -86,9 +54,14 @@ class Variant:
     active: bool = True
     # Subscription products: how many days one unit buys (0 for every other kind).
     period_days: int = 0
+    # -- issue 15: shown in the post's select and fields ----------------------------------------
+    emoji: str = ""
+    duration: str = ""  # "30 dias", "Vitalício": a label, not a rule
 
     def validate(self) -> Variant:
         self.name = _text(self.name, "variant.name", MAX_NAME)
+        self.emoji = branding.emoji(self.emoji, "variant.emoji")
+        self.duration = branding.text(self.duration, "variant.duration", 40, multiline=False)
         self.price_cents = check_cents(self.price_cents, "variant.price_cents")
         if (
             isinstance(self.max_per_order, bool)
@@ -116,6 +89,18 @@ class Product:
     created_at: str | None = None
     updated_at: str | None = None
     posts: list[dict[str, str]] = field(default_factory=list)
+    # -- issue 15: branding of the post and the DM ----------------------------------------------
+    # banner_url: an image/GIF posted just before the product's embed; image_url: the embed's
+    # image; show_thumbnail: the instance's thumbnail in the corner of the embed.
+    color: int | None = None
+    show_thumbnail: bool = True
+    footer_text: str = ""
+    sections: list[dict[str, str]] = field(default_factory=list)
+    demo_url: str = ""
+    demo_label: str = ""
+    staff_dm_template: str = ""
+    # A shared key (`content`) sold any number of times: no stock, never "sold out".
+    unlimited_stock: bool = False
 
     def variant(self, variant_id: str) -> Variant | None:
         return next((v for v in self.variants if v.id == variant_id), None)
@@ -124,9 +109,25 @@ class Product:
         self.name = _text(self.name, "name", MAX_NAME)
         self.description = _text(self.description, "description", MAX_DESCRIPTION, required=False)
         self.category = _text(self.category, "category", MAX_NAME, required=False)
-        self.image_url = _url(self.image_url, "image_url")
-        self.banner_url = _url(self.banner_url, "banner_url")
-        self.dm_template = _text(self.dm_template, "dm_template", MAX_TEMPLATE, required=False)
+        self.image_url = branding.https_url(self.image_url, "image_url")
+        self.banner_url = branding.https_url(self.banner_url, "banner_url")
+        self.dm_template = templates.template_text(self.dm_template, "dm_template", MAX_TEMPLATE)
+        self.staff_dm_template = templates.template_text(
+            self.staff_dm_template, "staff_dm_template", MAX_TEMPLATE
+        )
+        self.color = branding.color(self.color, "color")
+        if not isinstance(self.show_thumbnail, bool):
+            raise InvalidInput("invalid_field", field="show_thumbnail")
+        if not isinstance(self.unlimited_stock, bool):
+            raise InvalidInput("invalid_field", field="unlimited_stock")
+        self.footer_text = branding.text(self.footer_text, "footer_text", 500)
+        self.sections = branding.sections(self.sections)
+        self.demo_url = branding.https_url(self.demo_url, "demo_url")
+        self.demo_label = branding.text(
+            self.demo_label, "demo_label", branding.BUTTON_LABEL, multiline=False
+        )
+        if self.demo_label and not self.demo_url:
+            raise InvalidInput("invalid_field", field="demo_url")
         try:
             self.delivery_kind = DeliveryKind(self.delivery_kind)
         except ValueError:
@@ -138,6 +139,14 @@ class Product:
             self.content = _url(self.content, "content (file URL)")
         if self.delivery_kind in (DeliveryKind.TEXT, DeliveryKind.FILE) and not self.content:
             raise InvalidInput("invalid_field", field="content")
+        if self.unlimited_stock and (self.delivery_kind is not DeliveryKind.KEY
+                                     or not self.content):
+            # The shared key is `content`; other kinds need no stock to begin with.
+            raise InvalidInput("invalid_field", field="unlimited_stock (key + content)")
+        if len(self.description) + sum(len(x["title"]) + len(x["text"]) for x in self.sections) \
+                + len(self.footer_text) + len(self.name) > branding.EMBED_TOTAL - 1500:
+            # The variants' fields need room too: Discord refuses an embed over 6,000.
+            raise InvalidInput("invalid_field", field="description + sections (too long)")
         if not isinstance(self.variants, list) or not 1 <= len(self.variants) <= MAX_VARIANTS:
             raise InvalidInput("invalid_field", field="variants")
         for v in self.variants:
@@ -179,4 +188,6 @@ def variant_from_input(data: Any, variant_id: str) -> Variant:
         max_per_order=max_per_order,
         active=bool(data.get("active", True)),
         period_days=data.get("period_days", 0),
+        emoji=data.get("emoji", ""),
+        duration=data.get("duration", ""),
     ).validate()

@@ -28,6 +28,7 @@ from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.courier import Courier
 from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.leadership import Leadership
+from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.subscription_keeper import SubscriptionKeeper
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
@@ -238,6 +239,9 @@ async def _serve(
         workers = [
             asyncio.create_task(internal.keep_trying(stop), name="internal-listener"),
             asyncio.create_task(leadership.run(stop), name="leadership"),
+            # Not a led loop: it sends the notices of the domain events committed in this
+            # process, so every replica runs its own.
+            asyncio.create_task(Notifier(container).run(stop), name="notifier"),
         ]
         _show_admin_login(settings, ports["admin"])
         if on_ready is not None:

@@ -31,9 +31,10 @@ THROTTLE_KEEP_SECONDS = 2 * 3600.0
 
 def housekeeping_pass(container: Container) -> dict[str, int]:
     store, sales, wallet = container.store(), container.sales(), container.wallet()
-    expired = posted = 0
+    expired = posted = warned = 0
     for instance_id in store.instance_ids():
         try:
+            warned += len(sales.warn_expiring(instance_id))
             expired += len(sales.expire_due(instance_id))
             posted += wallet.settle_postings(instance_id)
         except StoreError as exc:
@@ -46,7 +47,7 @@ def housekeeping_pass(container: Container) -> dict[str, int]:
             prune(time.time(), THROTTLE_KEEP_SECONDS)
         except Exception:
             log.exception("housekeeping.throttles_failed")
-    return {"expired_carts": expired, "postings": posted}
+    return {"expired_carts": expired, "postings": posted, "warned_carts": warned}
 
 
 async def every(name: str, interval: float, stop: asyncio.Event,

@@ -33,6 +33,15 @@ _EDITABLE = (
     "delivery_kind",
     "dm_template",
     "content",
+    # issue 15: branding
+    "color",
+    "show_thumbnail",
+    "footer_text",
+    "sections",
+    "demo_url",
+    "demo_label",
+    "staff_dm_template",
+    "unlimited_stock",
 )
 
 VaultProvider = Callable[[str], InstanceVault]
@@ -84,6 +93,14 @@ class CatalogService:
             delivery_kind=data.get("delivery_kind", "key"),
             dm_template=data.get("dm_template", ""),
             content=data.get("content", ""),
+            color=data.get("color"),
+            show_thumbnail=data.get("show_thumbnail", True),
+            footer_text=data.get("footer_text", ""),
+            sections=data.get("sections") or [],
+            demo_url=data.get("demo_url", ""),
+            demo_label=data.get("demo_label", ""),
+            staff_dm_template=data.get("staff_dm_template", ""),
+            unlimited_stock=data.get("unlimited_stock", False),
             created_at=now,
             updated_at=now,
         ).validate()
@@ -156,7 +173,8 @@ class CatalogService:
             if doc is None:
                 raise NotFoundError("produto", product_id)
             doc["posts"] = [
-                {"channel_id": str(p["channel_id"]), "message_id": str(p["message_id"])}
+                {k: str(p[k]) for k in ("channel_id", "message_id", "banner_message_id")
+                 if p.get(k)}
                 for p in posts
             ][-25:]
             uow.products.put(doc)
@@ -197,6 +215,8 @@ class CatalogService:
                 raise NotFoundError("variante", variant_id)
             if product.delivery_kind is not DeliveryKind.KEY:
                 raise InvalidInput("stock_not_applicable", kind=str(product.delivery_kind))
+            if product.unlimited_stock:
+                raise InvalidInput("stock_not_applicable", kind="estoque ilimitado")
             seen: set[str] = set()
             for number, key, fp in fingerprinted:
                 if fp in seen:

@@ -55,6 +55,7 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_get(f"{INSTANCE}/discord/channels", discord_api.list_channels)
     r.add_post(f"{INSTANCE}/discord/post-product", discord_api.post_product)
     subscriptions_api.add_routes(r, INSTANCE)
+    r.add_get("/api/templates", store_api.template_help)
 
     r.add_get("/api/plans/catalog", plans_api.plan_catalog)
     r.add_post("/api/plans/trial", plans_api.start_trial)

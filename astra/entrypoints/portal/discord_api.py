@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from astra.adapters.chat.discord import ui
+from astra.adapters.chat.discord import posting
 from astra.adapters.chat.discord.rest import (
     DiscordRest,
     MissingAccess,
@@ -107,7 +107,8 @@ async def list_channels(request: web.Request) -> web.Response:
 
 @seller_route(body=schemas.POST_PRODUCT, response=schemas.PRODUCT_POSTED, errors=_DISCORD_ERRORS)
 async def post_product(request: web.Request) -> web.Response:
-    """Post a product (with prices and current stock) in a channel, through the bot."""
+    """Post a product (with prices and current stock) in a channel, through the bot; with
+    `purge`, the bot's older posts of the product in that channel are deleted first."""
     doc = await owned_instance(request)
     body = await read_body(request)
     container = container_of(request)
@@ -116,12 +117,16 @@ async def post_product(request: web.Request) -> web.Response:
     if not product.active:
         raise ApiError(409, "product_inactive", "Este produto está desativado: ative-o antes.")
     settings: dict[str, Any] = await blocking(container.instances().settings, doc["id"])
+    settings = {**settings, "name": doc.get("name")}
     counts = await blocking(catalog.stock_counts, doc["id"])
-    message = ui.product_post(product, counts, settings.get("language") or "pt-BR")
     channel_id = body["channel_id"]
+    bot_id = str((doc.get("bot_profile") or {}).get("id") or "")
     async with instance_discord(request, doc["id"]) as discord:
-        message_id = await discord.send_message(channel_id, message)
-    posts = [p for p in product.posts if p.get("channel_id") != channel_id]
-    posts.append({"channel_id": channel_id, "message_id": message_id})
-    await blocking(catalog.record_posts, doc["id"], product.id, posts)
-    return respond({"channel_id": channel_id, "message_id": message_id})
+        posted = await posting.post_product(
+            discord, product, counts, settings, channel_id,
+            purge=bool(body.get("purge")), bot_id=bot_id,
+        )
+    await blocking(catalog.record_posts, doc["id"], product.id,
+                   posting.posts_after(product, posted))
+    return respond({"channel_id": channel_id, "message_id": posted.message_id,
+                    "purged": posted.purged})

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from astra.domain import branding, templates
 from astra.domain.errors import InvalidInput
 from astra.domain.money import MAX_CENTS, check_cents
 
@@ -82,9 +83,14 @@ class Variant:
     price_cents: int
     max_per_order: int = 10
     active: bool = True
+    # -- issue 15: shown in the post's select and fields ----------------------------------------
+    emoji: str = ""
+    duration: str = ""  # "30 dias", "Vitalício": a label, not a rule
 
     def validate(self) -> Variant:
         self.name = _text(self.name, "variant.name", MAX_NAME)
+        self.emoji = branding.emoji(self.emoji, "variant.emoji")
+        self.duration = branding.text(self.duration, "variant.duration", 40, multiline=False)
         self.price_cents = check_cents(self.price_cents, "variant.price_cents")
         if (
             isinstance(self.max_per_order, bool)
@@ -112,6 +118,18 @@ class Product:
     created_at: str | None = None
     updated_at: str | None = None
     posts: list[dict[str, str]] = field(default_factory=list)
+    # -- issue 15: branding of the post and the DM ----------------------------------------------
+    # banner_url: an image/GIF posted just before the product's embed; image_url: the embed's
+    # image; show_thumbnail: the instance's thumbnail in the corner of the embed.
+    color: int | None = None
+    show_thumbnail: bool = True
+    footer_text: str = ""
+    sections: list[dict[str, str]] = field(default_factory=list)
+    demo_url: str = ""
+    demo_label: str = ""
+    staff_dm_template: str = ""
+    # A shared key (`content`) sold any number of times: no stock, never "sold out".
+    unlimited_stock: bool = False
 
     def variant(self, variant_id: str) -> Variant | None:
         return next((v for v in self.variants if v.id == variant_id), None)
@@ -120,9 +138,25 @@ class Product:
         self.name = _text(self.name, "name", MAX_NAME)
         self.description = _text(self.description, "description", MAX_DESCRIPTION, required=False)
         self.category = _text(self.category, "category", MAX_NAME, required=False)
-        self.image_url = _url(self.image_url, "image_url")
-        self.banner_url = _url(self.banner_url, "banner_url")
-        self.dm_template = _text(self.dm_template, "dm_template", MAX_TEMPLATE, required=False)
+        self.image_url = branding.https_url(self.image_url, "image_url")
+        self.banner_url = branding.https_url(self.banner_url, "banner_url")
+        self.dm_template = templates.template_text(self.dm_template, "dm_template", MAX_TEMPLATE)
+        self.staff_dm_template = templates.template_text(
+            self.staff_dm_template, "staff_dm_template", MAX_TEMPLATE
+        )
+        self.color = branding.color(self.color, "color")
+        if not isinstance(self.show_thumbnail, bool):
+            raise InvalidInput("invalid_field", field="show_thumbnail")
+        if not isinstance(self.unlimited_stock, bool):
+            raise InvalidInput("invalid_field", field="unlimited_stock")
+        self.footer_text = branding.text(self.footer_text, "footer_text", 500)
+        self.sections = branding.sections(self.sections)
+        self.demo_url = branding.https_url(self.demo_url, "demo_url")
+        self.demo_label = branding.text(
+            self.demo_label, "demo_label", branding.BUTTON_LABEL, multiline=False
+        )
+        if self.demo_label and not self.demo_url:
+            raise InvalidInput("invalid_field", field="demo_url")
         try:
             self.delivery_kind = DeliveryKind(self.delivery_kind)
         except ValueError:
@@ -134,6 +168,14 @@ class Product:
             self.content = _url(self.content, "content (file URL)")
         if self.delivery_kind in (DeliveryKind.TEXT, DeliveryKind.FILE) and not self.content:
             raise InvalidInput("invalid_field", field="content")
+        if self.unlimited_stock and (self.delivery_kind is not DeliveryKind.KEY
+                                     or not self.content):
+            # The shared key is `content`; other kinds need no stock to begin with.
+            raise InvalidInput("invalid_field", field="unlimited_stock (key + content)")
+        if len(self.description) + sum(len(x["title"]) + len(x["text"]) for x in self.sections) \
+                + len(self.footer_text) + len(self.name) > branding.EMBED_TOTAL - 1500:
+            # The variants' fields need room too: Discord refuses an embed over 6,000.
+            raise InvalidInput("invalid_field", field="description + sections (too long)")
         if not isinstance(self.variants, list) or not 1 <= len(self.variants) <= MAX_VARIANTS:
             raise InvalidInput("invalid_field", field="variants")
         for v in self.variants:
@@ -170,4 +212,6 @@ def variant_from_input(data: Any, variant_id: str) -> Variant:
         price_cents=price,  # type: ignore[arg-type]
         max_per_order=max_per_order,
         active=bool(data.get("active", True)),
+        emoji=data.get("emoji", ""),
+        duration=data.get("duration", ""),
     ).validate()

@@ -78,6 +78,9 @@ class DeliveryItem:
     # nonces from it, so a resend after a crash (DM sent, result not recorded) is dropped by
     # the platform instead of reaching the buyer twice. Empty: send without nonces.
     idempotency_key: str = ""
+    # The same message as a Discord embed (the seller's DM template), None when it does not
+    # fit one; `message` is its plain-text version.
+    embed: dict[str, Any] | None = None
 
 
 class SalesHooks(Protocol):

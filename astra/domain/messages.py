@@ -17,6 +17,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Campo inválido: {field}.",
         "en": "Invalid field: {field}.",
     },
+    "unknown_placeholder": {
+        "pt-BR": "Marcador desconhecido em {field}: {unknown}. Marcadores válidos: {known}.",
+        "en": "Unknown placeholder in {field}: {unknown}. Valid placeholders: {known}.",
+    },
+    "manual_confirmation_off": {
+        "pt-BR": "A confirmação manual de pagamento está desativada nesta loja.",
+        "en": "Manual payment confirmation is turned off in this store.",
+    },
+    "staff_only": {
+        "pt-BR": "Só a equipe da loja (cargo configurado) pode fazer isso.",
+        "en": "Only the store's staff (the configured role) can do this.",
+    },
     "not_found": {
         "pt-BR": "{what} não encontrado.",
         "en": "{what} not found.",

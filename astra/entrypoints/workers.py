@@ -29,15 +29,16 @@ HOUSEKEEPING_INTERVAL_SECONDS = 5.0
 
 def housekeeping_pass(container: Container) -> dict[str, int]:
     store, sales, wallet = container.store(), container.sales(), container.wallet()
-    expired = posted = 0
+    expired = posted = warned = 0
     for instance_id in store.instance_ids():
         try:
+            warned += len(sales.warn_expiring(instance_id))
             expired += len(sales.expire_due(instance_id))
             posted += wallet.settle_postings(instance_id)
         except StoreError as exc:
             # One damaged instance must not stop the others' carts from expiring.
             log.error("housekeeping.instance_failed", instance=instance_id, error=str(exc))
-    return {"expired_carts": expired, "postings": posted}
+    return {"expired_carts": expired, "postings": posted, "warned_carts": warned}
 
 
 async def every(name: str, interval: float, stop: asyncio.Event,

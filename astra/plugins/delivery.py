@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from astra.domain.branding import EMBED_DESCRIPTION, EMBED_TOTAL, embed_size
 from astra.domain.catalog import DeliveryKind
 from astra.domain.hooks import DeliveryItem, DeliveryOutcome, SaleContext
 from astra.logs import get_logger
@@ -65,16 +66,35 @@ def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     return chunks
 
 
-def _content(item: DeliveryItem) -> str:
-    """The DM text, with whatever was bought that the seller's template left out appended: a
-    template without {chaves} must not swallow the keys the buyer paid for."""
-    text = item.message
-    missing: list[str] = []
+def _missing(item: DeliveryItem, text: str) -> list[str]:
+    """What was bought that the seller's template left out: a template without {keys} must
+    not swallow the keys the buyer paid for."""
     if item.line.delivery_kind == DeliveryKind.KEY:
-        missing = [key for key in item.keys if key not in text]
-    elif item.product.content and item.product.content not in text:
-        missing = [item.product.content]
-    return "\n".join([text, *missing]) if missing else text
+        return [key for key in item.keys if key not in text]
+    if item.product.content and item.product.content not in text:
+        return [item.product.content]
+    return []
+
+
+def _content(item: DeliveryItem) -> str:
+    """The DM as plain text, with what the template left out appended."""
+    missing = _missing(item, item.message)
+    return "\n".join([item.message, *missing]) if missing else item.message
+
+
+def _embed(item: DeliveryItem) -> dict[str, Any] | None:
+    """The DM as the seller's embed, when there is one and it still fits Discord's limits
+    with what the template left out appended; else None (plain text is sent)."""
+    if item.embed is None:
+        return None
+    embed = dict(item.embed)
+    description = str(embed.get("description") or "")
+    missing = _missing(item, description)
+    if missing:
+        embed["description"] = "\n".join([description, *missing])
+    if len(embed["description"]) > EMBED_DESCRIPTION or embed_size(embed) > EMBED_TOTAL:
+        return None
+    return embed
 
 
 async def _send_all(
@@ -90,6 +110,32 @@ async def _send_all(
         await send(target, OutgoingMessage(content=chunk, nonce=nonce))
 
 
+async def _send_one(
+    send: Callable[[str, OutgoingMessage], Awaitable[str]],
+    target: str,
+    embed: dict[str, Any] | None,
+    chunks: list[str],
+    *,
+    key: str,
+    kind: str,
+    mention: str = "",
+) -> None:
+    """The embed (one message), or the plain chunks when there is none or the platform
+    refuses it for good (a link it will not embed...): the buyer gets their keys either way."""
+    if embed is not None:
+        try:
+            nonce = message_nonce(key, f"{kind}:embed:{target}", 0)
+            await send(target, OutgoingMessage(content=mention, embeds=[embed], nonce=nonce))
+            return
+        except DirectMessagesClosed:
+            raise
+        except ChatError as err:
+            if err.retryable:
+                raise
+            get_logger(__name__).info("delivery.embed_refused", error=str(err))
+    await _send_all(send, target, chunks, key=key, kind=kind)
+
+
 async def _deliver_message(
     ctx: SaleContext,
     item: DeliveryItem,
@@ -102,8 +148,9 @@ async def _deliver_message(
     if not chunks:
         return DeliveryOutcome(ok=False, error="nothing to deliver", retryable=False)
     key = item.idempotency_key
+    embed = _embed(item)
     try:
-        await _send_all(chat.send_dm, buyer_id, chunks, key=key, kind="dm")
+        await _send_one(chat.send_dm, buyer_id, embed, chunks, key=key, kind="dm")
         return DeliveryOutcome(ok=True, channel="dm")
     except DirectMessagesClosed as closed:
         last_error: ChatError = closed
@@ -120,7 +167,8 @@ async def _deliver_message(
         if not channel_id:
             continue
         try:
-            await _send_all(chat.send_message, str(channel_id), public, key=key, kind=channel)
+            await _send_one(chat.send_message, str(channel_id), embed, public, key=key,
+                            kind=channel, mention=f"<@{buyer_id}>")
             return DeliveryOutcome(ok=True, channel=channel)
         except ChatError as err:
             last_error = err

@@ -11,6 +11,7 @@ import pytest
 from astra.adapters.instance_api.http import HttpInstanceAPI
 from astra.domain.errors import NotFoundError
 from tests.e2e.bot_world import INSTANCE, OWNER, Shop, running_shop, text_of
+from tests.fakes.discord.state import message_text
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -113,8 +114,8 @@ async def test_whole_purchase_from_slash_commands_to_keys_in_dm(data_dir: Path) 
             what="delivery",
         )
         assert delivered
-        sold_keys = [k for k in keys if k in dm["content"]]
-        assert len(sold_keys) == 2 and order.id in dm["content"]
+        sold_keys = [k for k in keys if k in message_text(dm)]
+        assert len(sold_keys) == 2 and order.id in message_text(dm)
         announcement = await shop.discord.wait_for_message(shop.sales_channel.id)
         assert f"<@{buyer.id}>" in announcement["content"]
         await shop.eventually(
@@ -158,7 +159,7 @@ async def test_dms_closed_delivers_in_the_cart_channel(data_dir: Path) -> None:
         order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
         await asyncio.to_thread(shop.mp.approve, order.charge_id)
         message = await shop.discord.wait_for_message(
-            opened["channel"], check=lambda m: "ONLY-KEY-1" in (m.get("content") or ""), timeout=15
+            opened["channel"], check=lambda m: "ONLY-KEY-1" in message_text(m), timeout=15
         )
         assert f"<@{buyer.id}>" in message["content"]
         assert shop.discord.dm_messages(buyer.id) == []
@@ -260,7 +261,7 @@ async def test_purchase_through_a_tenant_runtime(data_dir: Path) -> None:
         )
         await asyncio.to_thread(shop.mp.approve, order.charge_id)
         dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
-        assert "T-KEY-1" in dm["content"]
+        assert "T-KEY-1" in message_text(dm)
         await shop.eventually(lambda: shop.wallet.balance(OWNER) == 1871, what="credit")
 
         # The seller asks to see the available keys: the platform shows them in follow-ups of

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.bot_world import INSTANCE, Shop, running_shop
+from tests.fakes.discord.state import message_text
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -71,8 +72,8 @@ async def test_a_restarted_platform_delivers_what_a_dead_one_left_without_a_seco
             lambda: _delivery(shop, order.id)["status"] == "delivered", what="the delivery"
         )
         assert time.monotonic() - started < 10  # not the two minutes of the dead lease
-        dms = shop.discord.dm_messages(buyer.id)
-        assert len(dms) == 1 and "KEY-RESTART-1" in dms[0]["content"]
+        dms = shop.discord.dm_texts(buyer.id)
+        assert len(dms) == 1 and "KEY-RESTART-1" in dms[0]
         with shop.store.instance(INSTANCE, write=False) as uow:
             released = [a for a in uow.audit.all() if a["action"] == "delivery.lease_released"]
         assert [a["details"]["holder"] for a in released] == [dead]
@@ -99,7 +100,7 @@ async def test_deliveries_need_no_bot(data_dir: Path) -> None:
         buyer = shop.buyer("sem-bot")
         order = await _paid_order(shop, buyer)
         dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=10)
-        assert "KEY-RESTART-1" in dm["content"]
+        assert "KEY-RESTART-1" in message_text(dm)
         await shop.eventually(
             lambda: _delivery(shop, order.id)["status"] == "delivered", what="the record"
         )

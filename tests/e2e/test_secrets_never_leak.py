@@ -32,6 +32,7 @@ from astra.entrypoints.portal.app import create_portal_app
 from astra.logs import configure_logging
 from tests.e2e.bot_world import BOT_TOKEN, INSTANCE, OWNER, WEBHOOK_SECRET, Shop, running_shop
 from tests.e2e.test_bot_purchase import _open_cart, _setup_catalog
+from tests.fakes.discord.state import message_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -293,7 +294,7 @@ async def test_no_secret_in_logs_pages_or_answers(data_dir: Path) -> None:
             order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
             await asyncio.to_thread(shop.mp.approve, order.charge_id)
             dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
-            assert STOCK_KEY in dm["content"]
+            assert STOCK_KEY in message_text(dm)
             await shop.eventually(lambda: shop.wallet.balance(OWNER) > 0, what="the sale credit")
 
             answers: list[str] = []

@@ -162,8 +162,7 @@ class World:
     # what a buyer can see
 
     def keys_in_dm(self, buyer: Any) -> list[str]:
-        return [k for m in self.discord.dm_messages(buyer.id)
-                for k in KEY_RE.findall(m.get("content") or "")]
+        return [k for text in self.discord.dm_texts(buyer.id) for k in KEY_RE.findall(text)]
 
     def cart_channel(self, buyer: Any) -> str | None:
         """The private channel the bot opened for this buyer (they are named in its
@@ -279,7 +278,7 @@ class World:
             "cart_channel": channel,
             "buttons": self.buttons(channel) if channel else [],
             "channel_messages": [(m.get("content") or "")[:120] for m in seen[-4:]],
-            "dms": [(m.get("content") or "")[:120] for m in self.discord.dm_messages(buyer.id)],
+            "dms": [text[:120] for text in self.discord.dm_texts(buyer.id)],
         })
 
 

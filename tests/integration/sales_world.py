@@ -18,6 +18,15 @@ INSTANCE = "shop-1"
 OWNER = "usr_owner"
 
 
+def text_of(message: OutgoingMessage) -> str:
+    """What a reader sees of a message: its text, then its embeds' titles and descriptions (a
+    delivery is an embed when the seller's template fits one)."""
+    parts = [message.content] if message.content else []
+    for embed in message.embeds:
+        parts += [str(embed.get(k)) for k in ("title", "description") if embed.get(k)]
+    return "\n".join(parts)
+
+
 class RecordingChat:
     """Stands in for Discord (an external service) where a test needs a ChatPlatform."""
 
@@ -30,11 +39,11 @@ class RecordingChat:
     async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
         if self.dms_closed:
             raise DirectMessagesClosed()
-        self.dms.append((user_id, message.content))
+        self.dms.append((user_id, text_of(message)))
         return f"dm{len(self.dms)}"
 
     async def send_message(self, channel_id: str, message: OutgoingMessage) -> str:
-        self.channel_messages.append((channel_id, message.content))
+        self.channel_messages.append((channel_id, text_of(message)))
         return f"m{len(self.channel_messages)}"
 
     async def grant_role(self, guild_id: str, user_id: str, role_id: str) -> None:

@@ -33,6 +33,15 @@ _EDITABLE = (
     "delivery_kind",
     "dm_template",
     "content",
+    # issue 15: branding
+    "color",
+    "show_thumbnail",
+    "footer_text",
+    "sections",
+    "demo_url",
+    "demo_label",
+    "staff_dm_template",
+    "unlimited_stock",
 )
 
 VaultProvider = Callable[[str], InstanceVault]
@@ -88,6 +97,14 @@ class CatalogService:
             delivery_kind=data.get("delivery_kind", "key"),
             dm_template=data.get("dm_template", ""),
             content=data.get("content", ""),
+            color=data.get("color"),
+            show_thumbnail=data.get("show_thumbnail", True),
+            footer_text=data.get("footer_text", ""),
+            sections=data.get("sections") or [],
+            demo_url=data.get("demo_url", ""),
+            demo_label=data.get("demo_label", ""),
+            staff_dm_template=data.get("staff_dm_template", ""),
+            unlimited_stock=data.get("unlimited_stock", False),
             created_at=now,
             updated_at=now,
         ).validate()
@@ -236,6 +253,8 @@ class CatalogService:
                 raise NotFoundError("variante", variant_id)
             if product.delivery_kind is not DeliveryKind.KEY:
                 raise InvalidInput("stock_not_applicable", kind=str(product.delivery_kind))
+            if product.unlimited_stock:
+                raise InvalidInput("stock_not_applicable", kind="estoque ilimitado")
             seen: set[str] = set()
             for number, key, fp in fingerprinted:
                 if fp in seen:

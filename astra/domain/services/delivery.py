@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from astra.domain.catalog import DEFAULT_TEMPLATE, Product, render_template
+from astra.domain.catalog import Product
 from astra.domain.delivery import Delivery, DeliveryStatus
 from astra.domain.errors import InvalidTransition, NotFoundError
 from astra.domain.events import DomainEvent
@@ -25,6 +25,7 @@ from astra.domain.order import PAID_STATUSES, Order, OrderStatus
 from astra.domain.services.audit_log import record
 from astra.domain.services.instances import SETTINGS_ID, settings_of
 from astra.domain.services.publishing import EventPublisher
+from astra.domain.templates import RenderedDM, render_dm
 from astra.domain.timestamps import iso, parse_iso
 from astra.ports.clock import Clock
 from astra.ports.secrets import InstanceVault
@@ -35,26 +36,43 @@ LEASE = timedelta(minutes=2)
 DEFAULT_HOLDER = "portal"
 
 
+def delivery_kind_of(order: Order, delivery: Delivery) -> str:
+    """`staff` when people made this delivery happen (a payment confirmed by hand, a
+    redelivery staff asked for), else `sale`: which DM template the buyer gets."""
+    manual = any(str(p).startswith("manual:") for p in order.payment_events)
+    return "staff" if manual or delivery.generation > 0 else "sale"
+
+
 def render_message(
-    product: Product, order: Order, line_index: int, keys: list[str], settings: dict[str, Any]
-) -> str:
+    product: Product,
+    order: Order,
+    line_index: int,
+    keys: list[str],
+    settings: dict[str, Any],
+    kind: str = "sale",
+) -> RenderedDM:
     line = order.lines[line_index]
     language = settings.get("language") or "pt-BR"
-    template = product.dm_template or DEFAULT_TEMPLATE.get(language, DEFAULT_TEMPLATE["pt-BR"])
-    chaves = "\n".join(f"`{k}`" for k in keys) if keys else product.content
-    return render_template(
-        template,
-        {
-            "produto": line.product_name,
-            "variante": line.variant_name,
-            "quantidade": str(line.quantity),
-            "chaves": chaves,
-            "pedido": order.id,
-            "valor": format_brl(order.total_cents),
-            "comprador": f"<@{order.buyer_id}>",
-            "loja": str(settings.get("name") or ""),
-            "data": (order.paid_at or "")[:10],
-        },
+    keys_text = "\n".join(f"`{k}`" for k in keys) if keys else product.content
+    values = {
+        "product": line.product_name,
+        "variant": line.variant_name,
+        "quantity": str(line.quantity),
+        "keys": keys_text,
+        "order": order.id,
+        "amount": format_brl(order.total_cents),
+        "buyer": f"<@{order.buyer_id}>",
+        "instance": str(settings.get("name") or ""),
+        "date": (order.paid_at or "")[:10],
+    }
+    body = product.staff_dm_template if kind == "staff" else product.dm_template
+    return render_dm(
+        kind,
+        values,
+        language=language,
+        settings=settings,
+        product_body=body,
+        product_color=product.color,
     )
 
 
@@ -142,17 +160,20 @@ class DeliveryService:
         )
         call_services = {**services, "cart_channel_id": cart_channel}
         outcomes: dict[int, DeliveryOutcome] = {}
+        kind = delivery_kind_of(order, delivery)
         for index, line in enumerate(order.lines):
             if index in delivery.delivered_lines:
                 continue
             keys = [vault.decrypt(d["secret"], context=d["fingerprint"]) for d in key_docs[index]]
             product = products[line.product_id]
+            rendered = render_message(product, order, index, keys, settings, kind)
             item = DeliveryItem(
                 order=order,
                 line=line,
                 product=product,
                 keys=keys,
-                message=render_message(product, order, index, keys, settings),
+                message=rendered.text,
+                embed=rendered.embed,
                 idempotency_key=f"{instance_id}:{order.id}:{index}:{delivery.generation}",
             )
             outcome = await hooks.deliver(ctx, item, call_services)

@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from astra.domain import branding, templates
 from astra.domain.errors import InvalidInput, LimitExceeded, NotFoundError
 from astra.domain.messages import LANGUAGES
 from astra.domain.services.audit_log import record
@@ -33,6 +34,17 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # A delivery that had to go to the cart channel (closed DMs) keeps that channel this long,
     # unless the buyer says they got it first.
     "delivery_channel_keep_days": 7,
+    # -- issue 15: branding, DM templates, staff notifications, carts --------------------------
+    "branding": dict(branding.DEFAULT_BRANDING),
+    "templates": {k: dict(templates.DEFAULT_TEMPLATE) for k in templates.KINDS},
+    # Staff notifications go to the log channel (else the staff channel); the role mentioned
+    # when a variant runs out of stock.
+    "staff_notifications": True,
+    "stock_alert_role_id": None,
+    # Staff may confirm a cart's payment by hand from Discord (audited; no wallet credit).
+    "manual_confirmation": False,
+    # A cart idle this long expires (0: only the hard limit, cart_ttl_seconds, applies).
+    "cart_idle_seconds": 0,
 }
 
 # The settings record also carries what the bot needs about its instance (the shop's name for
@@ -54,13 +66,30 @@ _SNOWFLAKE_FIELDS = (
     "buyer_role_id",
     "staff_role_id",
     "cart_category_id",
+    "stock_alert_role_id",
 )
 
 
-def validate_settings_change(changes: dict[str, Any]) -> dict[str, Any]:
+def validate_settings_change(
+    changes: dict[str, Any], current: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a seller changes, checked. `branding` and `templates` are partial objects merged
+    into `current`'s."""
     clean: dict[str, Any] = {}
     for key, value in changes.items():
-        if key == "language":
+        if key == "branding":
+            value = branding.validate_branding(value, (current or {}).get("branding"))
+        elif key == "templates":
+            value = templates.validate_templates(value, (current or {}).get("templates"))
+        elif key in ("staff_notifications", "manual_confirmation"):
+            if not isinstance(value, bool):
+                raise InvalidInput("invalid_field", field=key)
+        elif key == "cart_idle_seconds":
+            if isinstance(value, bool) or not isinstance(value, int) or not (
+                value == 0 or 120 <= value <= 86400
+            ):
+                raise InvalidInput("invalid_field", field=f"{key} (0, or 120 to 86400)")
+        elif key == "language":
             if value not in LANGUAGES:
                 raise InvalidInput("invalid_field", field="language")
         elif key == "cart_ttl_seconds":
@@ -370,11 +399,11 @@ class InstanceService:
     def update_settings(
         self, instance_id: str, changes: dict[str, Any], *, actor: str
     ) -> dict[str, Any]:
-        clean = validate_settings_change(changes)
         with self.store.instance(instance_id) as uow:
             doc = uow.settings.get(SETTINGS_ID)
             if doc is None:
                 raise NotFoundError("instance", instance_id)
+            clean = validate_settings_change(changes, doc)
             doc.update(clean)
             uow.settings.put(doc)
             record(

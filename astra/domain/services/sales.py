@@ -76,6 +76,34 @@ def _known_codes() -> set[str]:
     return set(MESSAGES)
 
 
+def _idle_seconds(uow: InstanceUnitOfWork) -> int:
+    value = settings_of(uow.settings.get(SETTINGS_ID)).get("cart_idle_seconds") or 0
+    return value if isinstance(value, int) else 0
+
+
+def _stock_out(
+    instance_id: str, line: CartLine, buyer_id: str, available: int, wanted: int
+) -> DomainEvent:
+    """A variant has no key left to reserve (`wanted` > 0: a buyer was refused)."""
+    return DomainEvent(
+        "stock.out",
+        instance_id,
+        {
+            "product_id": line.product_id,
+            "variant_id": line.variant_id,
+            "product_name": line.product_name,
+            "variant_name": line.variant_name,
+            "buyer_id": buyer_id,
+            "available": available,
+            "wanted": wanted,
+        },
+    )
+
+
+# How long before a cart expires its buyer is warned.
+WARN_BEFORE = timedelta(seconds=60)
+
+
 class SalesService:
     def __init__(
         self,
@@ -257,6 +285,13 @@ class SalesService:
                 expires_at=iso(now + timedelta(seconds=ttl)) or "",
                 updated_at=iso(now),
             )
+            events.append(
+                DomainEvent(
+                    "cart.opened",
+                    uow.instance_id,
+                    {"cart": cart.to_doc(), "buyer_id": buyer_id, "username": username[:100]},
+                )
+            )
         if uow.buyers.get(buyer_id) is None:
             uow.buyers.add(
                 Buyer(
@@ -315,6 +350,26 @@ class SalesService:
         with add=True), reserving keys for the cart's lifetime. 0 removes the line."""
         _check_buyer_id(buyer_id)
         _check_quantity(quantity, allow_zero=not add)
+        try:
+            return self._set_item(instance_id, buyer_id, product_id, variant_id, quantity,
+                                  username=username, add=add)
+        except OutOfStock as refusal:
+            event = getattr(refusal, "event", None)
+            if event is not None:
+                self.publisher.publish(instance_id, [event])
+            raise
+
+    def _set_item(
+        self,
+        instance_id: str,
+        buyer_id: str,
+        product_id: str,
+        variant_id: str,
+        quantity: int,
+        *,
+        username: str,
+        add: bool,
+    ) -> CartView:
         hooks = self.hooks.for_instance(instance_id)
         now = self.clock.now()
         events: list[DomainEvent] = []
@@ -349,13 +404,16 @@ class SalesService:
                     variant_id=variant.id,
                     product_name=product.name,
                     variant_name=variant.name,
-                    delivery_kind=str(product.delivery_kind),
+                    # A shared key sold any number of times is delivered like a text.
+                    delivery_kind=str(
+                        DeliveryKind.TEXT if product.unlimited_stock else product.delivery_kind
+                    ),
                     quantity=0,
                     unit_price_cents=variant.price_cents,
                 )
                 cart.lines.append(line)
             if line is not None:
-                if product.delivery_kind is DeliveryKind.KEY:
+                if line.delivery_kind == DeliveryKind.KEY.value:
                     self._adjust_reservation(uow, cart, line, target, now, events)
                 line.quantity = target
                 # The price a buyer sees is the price they pay: refreshed while the cart is open.
@@ -363,6 +421,7 @@ class SalesService:
                 if target == 0:
                     cart.lines.remove(line)
             cart.updated_at = iso(now)
+            cart.touch(now, _idle_seconds(uow))
             uow.carts.put(cart.to_doc())
             ctx = self._context(uow, buyer_id, now)
             view = self._view(hooks, ctx, uow, cart, events)
@@ -415,11 +474,19 @@ class SalesService:
             events += self._expire_due(uow, now)
             free = uow.stock.find(variant_id=line.variant_id, state=KeyState.AVAILABLE.value)
         if len(free) < need:
-            raise OutOfStock(
+            refusal = OutOfStock(
                 "out_of_stock",
                 item=f"{line.product_name} — {line.variant_name}",
                 available=len(free),
             )
+            # Told to staff (by set_item, once the lock is released) though this unit of work
+            # is abandoned with the refusal.
+            refusal.event = _stock_out(  # type: ignore[attr-defined]
+                uow.instance_id, line, cart.buyer_id, len(free), need
+            )
+            raise refusal
+        if len(free) == need:
+            events.append(_stock_out(uow.instance_id, line, cart.buyer_id, 0, 0))
         for doc in free[:need]:
             doc.update(
                 state=KeyState.RESERVED.value, cart_id=cart.id, reserved_until=cart.expires_at
@@ -465,6 +532,7 @@ class SalesService:
                 raise _veto(outcome.veto, CouponRejected)
             cart.coupon_code = code
             cart.updated_at = iso(now)
+            cart.touch(now, _idle_seconds(uow))
             uow.carts.put(cart.to_doc())
             view = self._view(hooks, ctx, uow, cart, [])
             uow.commit()
@@ -480,6 +548,7 @@ class SalesService:
                 raise InvalidTransition("cart_closed")
             cart.coupon_code = None
             cart.updated_at = iso(now)
+            cart.touch(now, _idle_seconds(uow))
             uow.carts.put(cart.to_doc())
             view = self._view(hooks, self._context(uow, buyer_id, now), uow, cart, [])
             uow.commit()
@@ -520,6 +589,34 @@ class SalesService:
                 uow.commit()
         self.publisher.publish(instance_id, events)
         return [e.data["cart"]["id"] for e in events if e.name == "cart.expired"]
+
+    def warn_expiring(self, instance_id: str) -> list[str]:
+        """Mark the live carts that expire within WARN_BEFORE as warned and publish
+        `cart.expiring` for each (the platform tells the buyer). Once per idle period: a buyer's
+        action clears the mark."""
+        now = self.clock.now()
+        events: list[DomainEvent] = []
+        with self.store.instance(instance_id) as uow:
+            for state in LIVE_STATES:
+                for doc in uow.carts.find(state=state.value):
+                    cart = Cart.from_doc(doc)
+                    ends = cart.ends_at()
+                    if cart.warned_at or ends is None or not now < ends <= now + WARN_BEFORE:
+                        continue
+                    cart.warned_at = iso(now)
+                    uow.carts.put(cart.to_doc())
+                    events.append(
+                        DomainEvent(
+                            "cart.expiring",
+                            instance_id,
+                            {"cart": cart.to_doc(), "buyer_id": cart.buyer_id,
+                             "ends_at": iso(ends)},
+                        )
+                    )
+            if events:
+                uow.commit()
+        self.publisher.publish(instance_id, events)
+        return [e.data["cart"]["id"] for e in events]
 
     def checkout(self, instance_id: str, buyer_id: str) -> Order:
         """Freeze the cart into a pending order. Calling it again while the order is pending

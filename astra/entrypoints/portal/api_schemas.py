@@ -102,6 +102,9 @@ VARIANT = obj(
         "price_cents": CENTS,
         "max_per_order": integer(1, 100),
         "active": BOOLEAN,
+        # issue 15: shown in the post (the domain checks the emoji itself)
+        "emoji": string(64),
+        "duration": string(40),
     },
     "name",
     "price_cents",
@@ -117,6 +120,16 @@ _PRODUCT_FIELDS: dict[str, Schema] = {
     "dm_template": string(2000),
     "content": string(2000),
     "variants": array(VARIANT, 25),
+    # -- issue 15: branding of the post and the DM (the domain checks https, colours,
+    # placeholders and Discord's embed limits) --
+    "color": {"type": ["string", "integer", "null"], "maxLength": 7},
+    "show_thumbnail": BOOLEAN,
+    "footer_text": string(500),
+    "sections": array(obj({"title": string(256), "text": string(1024)}, "title", "text"), 10),
+    "demo_url": string(1000),
+    "demo_label": string(80),
+    "staff_dm_template": string(2000),
+    "unlimited_stock": BOOLEAN,
 }
 PRODUCT_CREATE = obj(_PRODUCT_FIELDS, "name", "variants")
 PRODUCT_UPDATE = obj(_PRODUCT_FIELDS)
@@ -180,6 +193,8 @@ POST_PRODUCT = obj(
     {
         "product_id": string(64, min_length=1),
         "channel_id": string(25, pattern=SNOWFLAKE),
+        # issue 15: delete the bot's older posts of this product in the channel first
+        "purge": BOOLEAN,
     },
     "product_id",
     "channel_id",
@@ -317,9 +332,23 @@ CHANNEL_LIST = obj(
     extra=True,
 )
 PRODUCT_POSTED = obj(
-    {"channel_id": {"type": "string"}, "message_id": {"type": "string"}},
+    {
+        "channel_id": {"type": "string"},
+        "message_id": {"type": "string"},
+        "purged": {"type": "integer"},
+    },
     "channel_id",
     "message_id",
+    extra=True,
+)
+TEMPLATE_HELP = obj(
+    {
+        "placeholders": array({"type": "string"}),
+        "aliases": ANY_OBJECT,
+        "defaults": ANY_OBJECT,
+        "limits": ANY_OBJECT,
+    },
+    "placeholders",
     extra=True,
 )
 PLAN_STATE = obj(

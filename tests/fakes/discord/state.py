@@ -252,6 +252,11 @@ class World(MessageStore):
         channel_id = self.dm_channels.get(ref(user))
         return self.messages(channel_id) if channel_id else []
 
+    def dm_texts(self, user: Ref) -> list[str]:
+        """What the user reads of each DM: its content, then its embeds' titles and
+        descriptions, one string per message."""
+        return [message_text(m) for m in self.dm_messages(user)]
+
     def last_message(self, channel: Ref) -> dict[str, Any] | None:
         found = self.channel_messages.get(ref(channel), [])
         return copy.deepcopy(found[-1]) if found else None
@@ -458,3 +463,14 @@ class World(MessageStore):
         else:
             return
         self._emit_member_update(guild, member)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A message as its reader sees the words: content, then each embed's title and
+    description (and field names and values)."""
+    parts = [message["content"]] if message.get("content") else []
+    for embed in message.get("embeds") or []:
+        parts += [str(embed[k]) for k in ("title", "description") if embed.get(k)]
+        for f in embed.get("fields") or []:
+            parts += [str(f.get("name") or ""), str(f.get("value") or "")]
+    return "\n".join(parts)

@@ -20,6 +20,7 @@ from astra.domain.services.catalog import CatalogService
 from astra.domain.services.coupons import CouponService
 from astra.domain.services.delivery import DeliveryService
 from astra.domain.services.instances import InstanceService
+from astra.domain.services.manual_confirmation import ManualConfirmation
 from astra.domain.services.payments import PaymentConfig, PaymentService
 from astra.domain.services.plans import PlanConfig, PlanService
 from astra.domain.services.publishing import EventPublisher
@@ -170,6 +171,9 @@ class Container(containers.DeclarativeContainer):
     )
     delivery = providers.Singleton(
         DeliveryService, store=store, clock=clock, hooks=plugins, publisher=publisher, vaults=vaults
+    )
+    manual_confirmation = providers.Singleton(
+        ManualConfirmation, store=store, clock=clock, settlement=settlement
     )
 
     gateway = providers.Singleton(_gateway, settings, store, clock)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from astra.adapters.chat.discord import ui
+from astra.adapters.chat.discord import posting, ui
 from astra.adapters.chat.discord.platform import message_payload
 from astra.adapters.chat.discord.rest import DiscordRest, MissingAccess, UnknownResource
 from astra.domain.catalog import Product
@@ -25,18 +25,31 @@ class NoBotToken(ChatError):
         super().__init__("no bot token")
 
 
-def render_post(container: Any, instance_id: str, product: Product) -> OutgoingMessage:
-    """The message the product's post is, as the bot would send it now (prices, stock, the
-    instance's language). Blocking: reads the store."""
+def _post_settings(container: Any, instance_id: str) -> dict[str, Any]:
+    """The instance's settings as the post renders them (with its name, for the welcome)."""
     settings: dict[str, Any] = container.instances().settings(instance_id)
+    with container.store().portal(write=False) as uow:
+        doc = uow.instances.get(instance_id) or {}
+    return {**settings, "name": doc.get("name")}
+
+
+def render_post(container: Any, instance_id: str, product: Product) -> dict[str, Any]:
+    """The messages the product's post is, as the bot would send them now (prices, stock, the
+    instance's branding and language): `banner` (or None) then `post`. Blocking."""
+    settings = _post_settings(container, instance_id)
     counts = container.catalog().stock_counts(instance_id)
-    return ui.product_post(product, counts, settings.get("language") or "pt-BR")
+    language = settings.get("language") or "pt-BR"
+    return {
+        "banner": ui.banner_message(product, settings),
+        "post": ui.product_post(product, counts, language, settings),
+        "language": language,
+    }
 
 
-def preview_payload(message: OutgoingMessage) -> dict[str, Any]:
+def preview_payload(message: OutgoingMessage | None) -> dict[str, Any] | None:
     """The JSON body Discord would receive for `message` (embeds, components): what a page
     draws as the post's preview."""
-    return message_payload(message)
+    return message_payload(message) if message is not None else None
 
 
 def discord_for(container: Any, instance_id: str) -> DiscordRest:
@@ -46,36 +59,49 @@ def discord_for(container: Any, instance_id: str) -> DiscordRest:
     return DiscordRest(token, container.settings().discord_api_base)
 
 
+def _bot_id(container: Any, instance_id: str) -> str:
+    with container.store().portal(write=False) as uow:
+        doc = uow.instances.get(instance_id) or {}
+    return str((doc.get("bot_profile") or {}).get("id") or "")
+
+
 async def post_product(
-    container: Any, instance_id: str, product_id: str, channel_id: str
-) -> str:
-    """Post the product in the channel (replacing the record of an earlier post there, not the
-    message); returns the new message id."""
+    container: Any, instance_id: str, product_id: str, channel_id: str, *, purge: bool = False
+) -> posting.Posted:
+    """Post the product in the channel (its banner first, if it has one), the bot's older posts
+    of it there deleted first with `purge`; the post is recorded."""
     catalog = container.catalog()
     product = await asyncio.to_thread(catalog.get_product, instance_id, product_id)
-    message = await asyncio.to_thread(render_post, container, instance_id, product)
+    settings = await asyncio.to_thread(_post_settings, container, instance_id)
+    counts = await asyncio.to_thread(catalog.stock_counts, instance_id)
+    bot_id = await asyncio.to_thread(_bot_id, container, instance_id)
     discord = await asyncio.to_thread(discord_for, container, instance_id)
     async with discord:
-        message_id = await discord.send_message(channel_id, message)
-    posts = [p for p in product.posts if p.get("channel_id") != channel_id]
-    posts.append({"channel_id": channel_id, "message_id": message_id})
-    await asyncio.to_thread(catalog.record_posts, instance_id, product.id, posts)
-    return message_id
+        posted = await posting.post_product(
+            discord, product, counts, settings, channel_id, purge=purge, bot_id=bot_id
+        )
+    await asyncio.to_thread(
+        catalog.record_posts, instance_id, product.id, posting.posts_after(product, posted)
+    )
+    return posted
 
 
 async def repost_product(container: Any, instance_id: str, product_id: str) -> list[dict]:
-    """Post the product again where it is posted (current prices and stock): the old message is
-    deleted, a new one sent. Returns the new posts."""
+    """Post the product again in every channel it is posted in (current prices, stock and
+    branding): the old post and its banner are deleted, a new one sent. Returns the posts."""
     catalog = container.catalog()
     product = await asyncio.to_thread(catalog.get_product, instance_id, product_id)
-    message = await asyncio.to_thread(render_post, container, instance_id, product)
+    settings = await asyncio.to_thread(_post_settings, container, instance_id)
+    counts = await asyncio.to_thread(catalog.stock_counts, instance_id)
+    bot_id = await asyncio.to_thread(_bot_id, container, instance_id)
     discord = await asyncio.to_thread(discord_for, container, instance_id)
     fresh: list[dict[str, str]] = []
     async with discord:
-        for post in product.posts:
-            await discord.delete_message(post["channel_id"], post["message_id"])
-            message_id = await discord.send_message(post["channel_id"], message)
-            fresh.append({"channel_id": post["channel_id"], "message_id": message_id})
+        for channel_id in dict.fromkeys(p["channel_id"] for p in product.posts):
+            posted = await posting.post_product(
+                discord, product, counts, settings, channel_id, purge=True, bot_id=bot_id
+            )
+            fresh.append(posted.record())
     await asyncio.to_thread(catalog.record_posts, instance_id, product.id, fresh)
     return fresh
 

@@ -26,6 +26,7 @@ from astra.container import Container
 from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.courier import Courier
 from astra.entrypoints.internal.app import create_internal_app
+from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
@@ -216,6 +217,7 @@ async def _serve(
             asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
             asyncio.create_task(monitor_loop(container, stop), name="monitor"),
             asyncio.create_task(Courier(container).run(stop), name="courier"),
+            asyncio.create_task(Notifier(container).run(stop), name="notifier"),
         ]
         _show_admin_login(settings, ports["admin"])
         if on_ready is not None:

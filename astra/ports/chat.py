@@ -72,6 +72,8 @@ class OutgoingMessage:
     # At most 25 characters. A new message with the nonce of a recent one from the same sender
     # is not sent again: the platform answers with the first (retries stay idempotent).
     nonce: str | None = None
+    # Roles this message may ping (a staff alert); users mentioned always may, @everyone never.
+    mention_roles: tuple[str, ...] = ()
 
 
 class ChatPlatform(Protocol):

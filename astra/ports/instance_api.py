@@ -131,6 +131,15 @@ class InstanceAPI(Protocol):
 
     async def mark_cart_channel_closed(self, cart_id: str) -> None: ...
 
+    async def staff_confirm(
+        self, cart_id: str, member_roles: list[str], *, actor: str
+    ) -> Order:
+        """"Confirmar pagamento" pressed in a cart by `actor` (the Discord user) with
+        `member_roles` (the interaction's). The platform decides: the instance must have manual
+        confirmation on (a portal setting), and Discord itself (asked over REST) must say the
+        member has the staff role; else Forbidden. Audited; no wallet credit."""
+        ...
+
     # -- the seller's commands -------------------------------------------------------------------
     async def list_products(self) -> list[Product]: ...
 

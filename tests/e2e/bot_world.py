@@ -20,6 +20,7 @@ from astra.adapters.instance_api.inprocess import InProcessInstanceAPI
 from astra.container import Container, build_container
 from astra.entrypoints.bot.runtime import InstanceBot
 from astra.entrypoints.courier import Courier
+from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop
@@ -56,6 +57,8 @@ class Shop:
     courier_task: asyncio.Task[None] | None = None
     # The platform's internal API (its own listener), where a tenant bot reaches its data.
     internal_url: str = ""
+    # The platform's notifier (staff notices, cart warnings), as `astra serve` runs it.
+    notifier: Notifier | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.container, name)()
@@ -218,6 +221,8 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
     # The platform's housekeeping (cart expiry, wallet postings), as `astra serve` runs it.
     housekeeping_stop = asyncio.Event()
     housekeeping = asyncio.create_task(housekeeping_loop(container, housekeeping_stop, 0.2))
+    shop.notifier = Notifier(container, tick=0.1)
+    notifier = asyncio.create_task(shop.notifier.run(housekeeping_stop))
     try:
         shop.start_courier()
         await shop.run_bot()
@@ -227,6 +232,7 @@ async def running_shop(data_dir: Path, *, tenant: bool = False,
         await shop.stop_courier()
         housekeeping_stop.set()
         await asyncio.wait_for(housekeeping, 10)
+        await asyncio.wait_for(notifier, 10)
         await internal.cleanup()
         await portal.cleanup()
         await discord.stop()

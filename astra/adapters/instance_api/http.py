@@ -215,6 +215,16 @@ class HttpInstanceAPI:
     async def mark_cart_channel_closed(self, cart_id: str) -> None:
         await self.call("mark_cart_channel_closed", cart_id=cart_id)
 
+    async def staff_confirm(
+        self, cart_id: str, member_roles: list[str], *, actor: str
+    ) -> Order:
+        return await self.call(
+            "staff_confirm",
+            cart_id=cart_id,
+            member_roles=list(member_roles),
+            actor_user=_actor_user(actor),
+        )
+
     async def list_products(self) -> list[Product]:
         return await self.call("list_products")
 

@@ -19,9 +19,9 @@ from astra.adapters.chat.discord.texts import t
 from astra.domain.cart import Cart
 from astra.domain.catalog import Product
 from astra.domain.coupon import Coupon
-from astra.domain.errors import InvalidInput, NotFoundError
+from astra.domain.errors import Forbidden, InvalidInput, NotFoundError
 from astra.domain.order import Order
-from astra.domain.services.instances import SETTINGS_ID, settings_of
+from astra.domain.services.instances import PORTAL_ONLY_SETTINGS, SETTINGS_ID, settings_of
 from astra.domain.services.sales import CartView
 from astra.domain.stock import ImportReport, KeyState
 from astra.domain.timestamps import iso, parse_iso
@@ -111,12 +111,17 @@ class InProcessInstanceAPI:
         settings["payments_sandbox"] = bool(
             getattr(self.container.gateway(), "simulated", False)
         )
+        # Where `/loja portal` sends the seller.
+        settings["portal_url"] = self.container.settings().public_url or ""
         return settings
 
     async def settings(self) -> dict[str, Any]:
         return await self._run(self._settings)
 
     async def update_settings(self, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
+        refused = sorted(set(changes) & PORTAL_ONLY_SETTINGS)
+        if refused:
+            raise Forbidden("invalid_field", field=f"{refused[0]} (portal only)")
         await self._run(
             self._service("instances").update_settings, self.instance_id, changes, actor=actor
         )
@@ -271,6 +276,32 @@ class InProcessInstanceAPI:
         await self._run(
             self._service("sales").mark_cart_channel_closed, self.instance_id, cart_id
         )
+
+    async def staff_confirm(
+        self, cart_id: str, member_roles: list[str], *, actor: str
+    ) -> Order:
+        staff_id = actor.rsplit(":", 1)[-1]
+        service = self._service("manual_confirmation")
+        # Cheap refusals first (the setting, the claimed roles, the cart's own buyer)...
+        await self._run(service.check, self.instance_id, cart_id, staff_id, member_roles)
+        # ...then Discord's own word on the member's roles: a runtime may claim anything.
+        roles = await self._member_roles(staff_id)
+        return await self._run(
+            service.confirm, self.instance_id, cart_id, staff_id=staff_id,
+            staff_roles=[r for r in member_roles if r in roles],
+        )
+
+    async def _member_roles(self, user_id: str) -> set[str]:
+        guild = (await self.settings()).get("guild_id")
+        token = await self._run(self._service("instances").bot_token, self.instance_id)
+        if not guild or not token:
+            raise Forbidden("staff_only")
+        async with DiscordRest(token, self.container.settings().discord_api_base) as discord:
+            try:
+                member = await discord.member(str(guild), user_id)
+            except ChatError:
+                raise Forbidden("staff_only") from None
+        return {str(r) for r in member.get("roles") or []}
 
     # -- the seller's commands ---------------------------------------------------------------------
 

@@ -130,15 +130,29 @@ def posts(name: str, value: Any) -> list[dict[str, str]]:
         raise FieldError(name, "must be a list of at most 25 posts")
     out = []
     for post in value:
-        if not isinstance(post, dict) or set(post) != {"channel_id", "message_id"}:
-            raise FieldError(name, "each post is {channel_id, message_id}")
-        out.append(
-            {
-                "channel_id": snowflake(f"{name}.channel_id", post["channel_id"]),
-                "message_id": snowflake(f"{name}.message_id", post["message_id"]),
-            }
-        )
+        if (
+            not isinstance(post, dict)
+            or not {"channel_id", "message_id"} <= set(post)
+            or set(post) - {"channel_id", "message_id", "banner_message_id"}
+        ):
+            raise FieldError(name, "each post is {channel_id, message_id[, banner_message_id]}")
+        clean = {
+            "channel_id": snowflake(f"{name}.channel_id", post["channel_id"]),
+            "message_id": snowflake(f"{name}.message_id", post["message_id"]),
+        }
+        if "banner_message_id" in post:
+            clean["banner_message_id"] = snowflake(
+                f"{name}.banner_message_id", post["banner_message_id"]
+            )
+        out.append(clean)
     return out
+
+
+def role_ids(name: str, value: Any) -> list[str]:
+    """A member's role ids, as an interaction carries them (Discord allows 250 roles)."""
+    if not isinstance(value, list) or len(value) > 250:
+        raise FieldError(name, "must be a list of at most 250 role ids")
+    return [snowflake(f"{name}[]", v) for v in value]
 
 
 LOG_LEVELS = ("warning", "error")
@@ -366,6 +380,14 @@ OPERATIONS: dict[str, Operation] = {
             "/carts/{cart_id}/channel/closed",
             {"cart_id": entity_id},
             NOTHING,
+        ),
+        Operation(
+            "staff_confirm",
+            "POST",
+            "/carts/{cart_id}/staff-confirm",
+            {"cart_id": entity_id, "member_roles": role_ids},
+            ORDER,
+            True,
         ),
         Operation("list_products", "GET", "/products", {}, PRODUCTS),
         Operation(

@@ -207,12 +207,11 @@ class CatalogService:
             now = iso(self.clock.now())
             kept = []
             for p in posts:
-                post = {"channel_id": str(p["channel_id"]), "message_id": str(p["message_id"])}
+                post = {k: str(p[k]) for k in ("channel_id", "message_id", "banner_message_id")
+                        if p.get(k)}
                 before = known.get((post["channel_id"], post["message_id"])) or {}
                 post["posted_at"] = before.get("posted_at") or now
-                post["version"] = (
-                    before.get("version") or doc.get("updated_at")
-                )
+                post["version"] = before.get("version") or doc.get("updated_at")
                 kept.append(post)
             doc["posts"] = kept[-25:]
             uow.products.put(doc)

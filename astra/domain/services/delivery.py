@@ -237,6 +237,20 @@ class DeliveryService:
                     delivery.next_attempt_at = None
                 else:
                     delivery.next_attempt_at = iso(nxt)
+                events.append(
+                    DomainEvent(
+                        "delivery.failed",
+                        instance_id,
+                        {
+                            "order": order.to_doc(),
+                            "buyer_id": order.buyer_id,
+                            "attempt": len(delivery.attempts),
+                            "error": delivery.last_error,
+                            "final": delivery.status is DeliveryStatus.FAILED,
+                            "next_attempt_at": delivery.next_attempt_at,
+                        },
+                    )
+                )
             uow.deliveries.put(delivery.to_doc())
             record(
                 uow,

@@ -41,6 +41,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # when a variant runs out of stock.
     "staff_notifications": True,
     "stock_alert_role_id": None,
+    "products_channel_id": None,  # where products are usually posted (permcheck, the portal)
     # Staff may confirm a cart's payment by hand from Discord (audited; no wallet credit).
     "manual_confirmation": False,
     # A cart idle this long expires (0: only the hard limit, cart_ttl_seconds, applies).
@@ -67,7 +68,13 @@ _SNOWFLAKE_FIELDS = (
     "staff_role_id",
     "cart_category_id",
     "stock_alert_role_id",
+    "products_channel_id",
 )
+
+# Settings a tenant runtime may not change (`/loja config` goes through the internal API): the
+# seller turns them on in the portal. A compromised runtime must not enable a way to mark
+# orders paid.
+PORTAL_ONLY_SETTINGS = frozenset({"manual_confirmation"})
 
 
 def validate_settings_change(

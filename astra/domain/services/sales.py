@@ -776,10 +776,16 @@ class SalesService:
             if doc is None:
                 raise NotFoundError("pedido", order_id)
             order = Order.from_doc(doc)
+            first = order.charge_id is None
             order.charge_id = str(charge.get("id"))
             order.charge = dict(charge)
             uow.orders.put(order.to_doc())
             uow.commit()
+        if first:
+            self.publisher.publish(instance_id, [DomainEvent(
+                "order.charged", instance_id,
+                {"order": order.to_doc(), "buyer_id": order.buyer_id},
+            )])
         return order
 
     def order_by_charge(self, instance_id: str, charge_id: str) -> Order | None:

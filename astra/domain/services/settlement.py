@@ -141,7 +141,11 @@ class SettlementService:
         amount_cents: int,
         payment_id: str,
         actor: str = "system",
+        credit_wallet: bool = True,
     ) -> Order:
+        """Mark an order paid. `credit_wallet=False`: no money reached the platform (a seller's
+        staff confirmed a payment made to them directly), so the seller's wallet is not
+        credited and no fee is taken."""
         now_dt = self.clock.now()
         now = iso(now_dt) or ""
         events: list[DomainEvent] = []
@@ -171,9 +175,9 @@ class SettlementService:
             order.paid_at = now
             order.paid_cents = amount_cents
             order.payment_events.append(payment_id)
-            order.fee_bps = self.config.platform_fee_bps
+            order.fee_bps = self.config.platform_fee_bps if credit_wallet else 0
             order.fee_cents = fee_cents(order.total_cents, order.fee_bps)
-            order.net_cents = order.total_cents - order.fee_cents
+            order.net_cents = order.total_cents - order.fee_cents if credit_wallet else 0
             if order.coupon_code and not order.coupon_held:
                 self._hold_coupon(uow, order)
             cart_doc = uow.carts.get(order.cart_id)
@@ -219,7 +223,9 @@ class SettlementService:
             uow.commit()
         events.append(
             DomainEvent(
-                "order.paid", instance_id, {"order": order.to_doc(), "buyer_id": order.buyer_id}
+                "order.paid",
+                instance_id,
+                {"order": order.to_doc(), "buyer_id": order.buyer_id, "actor": actor},
             )
         )
         self.publisher.publish(instance_id, events)

@@ -110,7 +110,8 @@ async def list_channels(request: web.Request) -> web.Response:
 
 @seller_route(body=schemas.POST_PRODUCT, response=schemas.PRODUCT_POSTED, errors=_DISCORD_ERRORS)
 async def post_product(request: web.Request) -> web.Response:
-    """Post a product (with prices and current stock) in a channel, through the bot."""
+    """Post a product (with prices and current stock) in a channel, through the bot; with
+    `purge`, the bot's older posts of the product in that channel are deleted first."""
     doc = await owned_instance(request)
     body = await read_body(request)
     container = container_of(request)
@@ -119,11 +120,12 @@ async def post_product(request: web.Request) -> web.Response:
         raise ApiError(409, "product_inactive", "Este produto está desativado: ative-o antes.")
     channel_id = body["channel_id"]
     try:
-        message_id = await product_posts.post_product(
-            container, doc["id"], product.id, channel_id
+        posted = await product_posts.post_product(
+            container, doc["id"], product.id, channel_id, purge=bool(body.get("purge"))
         )
     except product_posts.NoBotToken:
         raise ApiError(409, "bot_token_missing", "Cadastre o token do bot antes.") from None
     except ChatError as exc:
         raise _discord_error(exc) from None
-    return respond({"channel_id": channel_id, "message_id": message_id})
+    return respond({"channel_id": channel_id, "message_id": posted.message_id,
+                    "purged": posted.purged})

@@ -109,12 +109,12 @@ async def preview_product(request: web.Request) -> web.Response:
     product_id = body.pop("product_id", None)
     container = container_of(request)
     product = await blocking(container.catalog().draft_product, doc["id"], body, product_id)
-    message = await blocking(product_posts.render_post, container, doc["id"], product)
-    settings = await blocking(container.instances().settings, doc["id"])
+    rendered = await blocking(product_posts.render_post, container, doc["id"], product)
     return respond(
         {
-            "message": product_posts.preview_payload(message),
-            "language": settings.get("language") or "pt-BR",
+            "banner": product_posts.preview_payload(rendered["banner"]),
+            "message": product_posts.preview_payload(rendered["post"]),
+            "language": rendered["language"],
             "bot": (doc.get("bot_profile") or {}).get("username"),
         }
     )

@@ -16,6 +16,7 @@ import aiohttp
 import interactions
 from interactions.client.errors import HTTPException
 
+from astra.domain.branding import emoji_payload
 from astra.logs import expecting_http_status, get_logger
 from astra.ports.chat import (
     Button,
@@ -65,7 +66,7 @@ def component_payload(component: Component) -> dict[str, Any]:
                         ("label", o.label),
                         ("value", o.value),
                         ("description", o.description or None),
-                        ("emoji", {"name": o.emoji} if o.emoji else None),
+                        ("emoji", emoji_payload(o.emoji)),
                     )
                     if v
                 }
@@ -84,7 +85,7 @@ def component_payload(component: Component) -> dict[str, Any]:
     else:
         payload["custom_id"] = component.custom_id
     if component.emoji:
-        payload["emoji"] = {"name": component.emoji}
+        payload["emoji"] = emoji_payload(component.emoji)
     return payload
 
 
@@ -99,6 +100,8 @@ def message_payload(message: OutgoingMessage, *, editing: bool = False) -> dict[
         # Mentions in our messages notify only the users we mean (never @everyone).
         "allowed_mentions": {"parse": ["users"]},
     }
+    if message.mention_roles:
+        payload["allowed_mentions"]["roles"] = list(message.mention_roles)
     if editing and message.files:
         payload["attachments"] = []  # replace the old attachments with the new files
     if message.nonce and not editing:
@@ -271,6 +274,27 @@ class DiscordChat:
             }
             for c in data
         ]
+
+    async def recent_messages(self, channel_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The channel's latest messages as Discord sends them (newest first)."""
+        data = await self._call(
+            lambda: self.http.get_channel_messages(channel_id, limit=min(limit, 100)),
+            idempotent=True,
+        )
+        return list(data or [])
+
+    async def guild_roles_raw(self, guild_id: str) -> list[dict[str, Any]]:
+        """Roles with their permissions (permcheck)."""
+        return list(await self._call(lambda: self.http.get_roles(guild_id), idempotent=True))
+
+    async def channel_raw(self, channel_id: str) -> dict[str, Any]:
+        """A channel with its permission overwrites (permcheck)."""
+        return dict(await self._call(lambda: self.http.get_channel(channel_id), idempotent=True))
+
+    async def member_raw(self, guild_id: str, user_id: str) -> dict[str, Any]:
+        return dict(
+            await self._call(lambda: self.http.get_member(guild_id, user_id), idempotent=True)
+        )
 
     async def list_roles(self, guild_id: str) -> list[dict[str, Any]]:
         data = await self._call(lambda: self.http.get_roles(guild_id), idempotent=True)

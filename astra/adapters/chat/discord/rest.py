@@ -172,17 +172,6 @@ class DiscordRest:
             f"{_snowflake(message_id, 'message')}",
         )
 
-    async def delete_message(self, channel_id: str, message_id: str) -> None:
-        """Delete a message; one that is already gone counts as deleted."""
-        try:
-            await self._request(
-                "DELETE",
-                f"/channels/{_snowflake(channel_id, 'channel')}/messages/"
-                f"{_snowflake(message_id, 'message')}",
-            )
-        except UnknownResource:
-            pass
-
     async def send_message(self, channel_id: str, message: OutgoingMessage) -> str:
         """Post with embeds, components and files; returns the message id."""
         path = f"/channels/{_snowflake(channel_id, 'channel')}/messages"
@@ -222,6 +211,32 @@ class DiscordRest:
             "POST", "/users/@me/channels", json={"recipient_id": _snowflake(user_id, "user")}
         )
         return await self.send_message(str(channel["id"]), message)
+
+    async def delete_message(self, channel_id: str, message_id: str) -> None:
+        try:
+            await self._request(
+                "DELETE",
+                f"/channels/{_snowflake(channel_id, 'channel')}/messages/"
+                f"{_snowflake(message_id, 'message')}",
+            )
+        except UnknownResource:
+            pass  # already gone is what we wanted
+
+    async def recent_messages(self, channel_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The channel's latest messages (newest first), as Discord sends them."""
+        path = f"/channels/{_snowflake(channel_id, 'channel')}/messages?limit={min(limit, 100)}"
+        return list(await self._request("GET", path) or [])
+
+    async def member(self, guild_id: str, user_id: str) -> dict[str, Any]:
+        """A guild member as Discord knows it (their roles): what the platform trusts, not
+        what a runtime says about them."""
+        return dict(
+            await self._request(
+                "GET",
+                f"/guilds/{_snowflake(guild_id, 'guild')}/members/{_snowflake(user_id, 'user')}",
+            )
+            or {}
+        )
 
     async def grant_role(self, guild_id: str, user_id: str, role_id: str) -> None:
         await self._request("PUT", self._member_role(guild_id, user_id, role_id))

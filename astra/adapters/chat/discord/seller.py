@@ -10,13 +10,14 @@ import aiohttp
 import interactions
 from interactions import OptionType, Permissions, SlashCommandChoice, SlashContext
 
-from astra.adapters.chat.discord import ui
+from astra.adapters.chat.discord import permcheck, posting, ui
 from astra.adapters.chat.discord.context import BotContext, friendly
 from astra.adapters.chat.discord.texts import t
 from astra.domain.catalog import Product
 from astra.domain.errors import DomainError, InvalidInput, NotFoundError
 from astra.domain.money import format_brl, parse_brl
 from astra.domain.stock import MAX_STOCK_FILE_BYTES
+from astra.ports.chat import ChatError
 
 MANAGE = Permissions.MANAGE_GUILD
 _VARIANT_RE = re.compile(r"^\s*([^=;]{1,100}?)\s*=\s*([^;:]+?)\s*(?::\s*(\d{1,3}))?\s*$")
@@ -52,6 +53,30 @@ def parse_variants(spec: str) -> list[dict[str, Any]]:
     if not variants:
         raise InvalidInput("invalid_field", field="variantes (Nome=19,90;Outro=29,90)")
     return variants
+
+
+async def welcome(bot: BotContext, guild_id: str, system_channel_id: Any) -> str | None:
+    """Post the welcome in the server's system channel, else its first text channel that takes
+    it. Returns the channel used (None: nowhere would take it; not worth an error)."""
+    try:
+        settings = await bot.settings(fresh=True)
+    except Exception:
+        settings = {}
+    language = settings.get("language") or "pt-BR"
+    message = ui.welcome_message(settings, language)
+    candidates = [str(system_channel_id)] if system_channel_id else []
+    try:
+        channels = await bot.chat.list_channels(guild_id)
+    except ChatError:
+        channels = []
+    candidates += [c["id"] for c in channels if c.get("type") == 0 and c["id"] not in candidates]
+    for channel_id in candidates[:5]:
+        try:
+            await bot.chat.send_message(channel_id, message)
+            return channel_id
+        except ChatError:
+            continue
+    return None
 
 
 class SellerExtension(interactions.Extension):
@@ -403,45 +428,99 @@ class SellerExtension(interactions.Extension):
     @loja(sub_cmd_name="postar", sub_cmd_description="Publicar um produto num canal")
     @interactions.slash_option("produto", "Nome ou ID", OptionType.STRING, required=True)
     @interactions.slash_option("canal", "Canal", OptionType.CHANNEL, required=True)
+    @interactions.slash_option(
+        "purge", "Apagar antes as publicações antigas deste produto no canal", OptionType.BOOLEAN
+    )
     @friendly
     async def postar(
-        self, ctx: SlashContext, produto: str, canal: interactions.GuildChannel
+        self, ctx: SlashContext, produto: str, canal: interactions.GuildChannel,
+        purge: bool = False,
     ) -> None:
         language = await self._guard(ctx)
         await ctx.defer(ephemeral=True)
         product = await self._product(produto)
         channel_id = str(canal.id)
-        await self._post(product, channel_id, language)
-        await ctx.send(t(language, "posted", channel=f"<#{channel_id}>"), ephemeral=True)
+        posted = await self._post(product, channel_id, purge=purge)
+        key = "posted_purged" if purge else "posted"
+        await ctx.send(t(language, key, channel=f"<#{channel_id}>", n=posted.purged),
+                       ephemeral=True)
 
-    async def _post(self, product: Product, channel_id: str, language: str) -> str:
+    async def _post(self, product: Product, channel_id: str, *, purge: bool) -> posting.Posted:
         bot = self.bot_ctx
         counts = await bot.api.stock_counts()
-        message_id = await bot.chat.send_message(
-            channel_id, ui.product_post(product, counts, language)
+        settings = await bot.settings()
+        posted = await posting.post_product(
+            bot.chat, product, counts, settings, channel_id, purge=purge, bot_id=bot.chat.bot_id
         )
-        posts = [p for p in product.posts if p.get("channel_id") != channel_id]
-        posts.append({"channel_id": channel_id, "message_id": message_id})
-        await bot.api.record_posts(product.id, posts)
-        return message_id
+        await bot.api.record_posts(product.id, posting.posts_after(product, posted))
+        return posted
 
     @loja(
         sub_cmd_name="repostar",
         sub_cmd_description="Publicar de novo (com preços e estoque atuais) onde o produto já está",
     )
     @interactions.slash_option("produto", "Nome ou ID", OptionType.STRING, required=True)
+    @interactions.slash_option(
+        "forcar",
+        "Apagar também publicações antigas não registradas deste produto nesses canais",
+        OptionType.BOOLEAN,
+    )
     @friendly
-    async def repostar(self, ctx: SlashContext, produto: str) -> None:
+    async def repostar(self, ctx: SlashContext, produto: str, forcar: bool = False) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
         await ctx.defer(ephemeral=True)
         product = await self._product(produto)
         channels = []
-        for post in product.posts:
-            await bot.chat.delete_message(post["channel_id"], post["message_id"])
-            await self._post(await self._product(product.id), post["channel_id"], language)
+        for post in list(product.posts):
+            if not forcar:
+                await bot.chat.delete_message(post["channel_id"], post["message_id"])
+                if post.get("banner_message_id"):
+                    await bot.chat.delete_message(post["channel_id"], post["banner_message_id"])
+            # Each post is recorded as it is made: read the product again for the next one.
+            current = await self._product(product.id)
+            if not forcar:
+                current.posts = [p for p in current.posts
+                                 if p.get("channel_id") != post["channel_id"]]
+            await self._post(current, post["channel_id"], purge=forcar)
             channels.append(f"<#{post['channel_id']}>")
         await ctx.send(t(language, "posted", channel=", ".join(channels) or "-"), ephemeral=True)
+
+    # -- joining a server -----------------------------------------------------------------------
+
+    @interactions.listen(interactions.events.GuildJoin)
+    async def on_guild_join(self, event: Any) -> None:
+        """A GUILD_CREATE for a server the bot was not in (after READY: the startup's guilds
+        arrive before it): the instance's welcome, with its banner, where it can post."""
+        if not self.bot.is_ready:
+            return
+        await welcome(self.bot_ctx, str(event.guild_id),
+                      getattr(self.bot.cache.get_guild(event.guild_id), "_system_channel_id", None))
+
+    # -- portal, permcheck ----------------------------------------------------------------------
+
+    @loja(sub_cmd_name="portal", sub_cmd_description="Link do painel da sua loja")
+    @friendly
+    async def portal(self, ctx: SlashContext) -> None:
+        bot = self.bot_ctx
+        language = await self._guard(ctx, bind=True)
+        settings = await bot.settings()
+        base = str(settings.get("portal_url") or "").rstrip("/")
+        url = f"{base}/dashboard?instance={bot.instance_id}" if base else "-"
+        await ctx.send(t(language, "portal_link", url=url), ephemeral=True)
+
+    @loja(
+        sub_cmd_name="permcheck",
+        sub_cmd_description="Conferir as permissões do bot nos canais configurados",
+    )
+    @friendly
+    async def permcheck(self, ctx: SlashContext) -> None:
+        bot = self.bot_ctx
+        language = await self._guard(ctx)
+        await ctx.defer(ephemeral=True)
+        settings = await bot.settings(fresh=True)
+        report = await permcheck.check(bot.chat, str(ctx.guild_id), settings)
+        await ctx.send(permcheck.render(report, language)[:2000], ephemeral=True)
 
     # -- cupom ---------------------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ class ShopExtension(interactions.Extension):
         earlier attempt can have opened a channel for it."""
         bot = self.bot_ctx
         cart = view.cart
-        message = ui.cart_message(view, language)
+        settings = await bot.settings()
+        message = ui.cart_message(view, language, settings)
         if cart.channel_id and cart.message_id:
             try:
                 await bot.chat.edit_message(cart.channel_id, cart.message_id, message)
@@ -46,7 +47,6 @@ class ShopExtension(interactions.Extension):
                 pass  # the channel was deleted by hand: open a new one
         channel_id = None if fresh else await self._unrecorded_channel(str(ctx.guild_id), cart.id)
         if channel_id is None:
-            settings = await bot.settings()
             channel_id = await bot.chat.open_private_channel(
                 str(ctx.guild_id),
                 _cart_channel_name(ctx),
@@ -213,7 +213,8 @@ class ShopExtension(interactions.Extension):
         view = await bot.api.get_cart(buyer)
         if view is not None:
             await self._refresh(ctx, view)
-        message = ui.pix_message(order, charge, language, sandbox=start.sandbox)
+        message = ui.pix_message(order, charge, language, sandbox=start.sandbox,
+                                 settings=await bot.settings())
         channel = view.cart.channel_id if view and view.cart.channel_id else str(ctx.channel_id)
         await bot.chat.send_message(channel, message)
         await ctx.send(t(language, "pix_title"), ephemeral=True)
@@ -226,6 +227,32 @@ class ShopExtension(interactions.Extension):
         await bot.api.cancel_cart(str(ctx.author.id))
         await ctx.send(t(await bot.language(), "cancelled"), ephemeral=True)
         # the janitor closes the channel on its next pass
+
+    @interactions.component_callback(re.compile(r"^astra:staff:confirm:"))
+    @friendly
+    async def staff_confirm(self, ctx: ComponentContext) -> None:
+        """"Confirmar pagamento" (staff): the platform checks the member's roles with Discord
+        and refuses anyone else, the cart's buyer included."""
+        bot = self.bot_ctx
+        await ctx.defer(ephemeral=True)
+        language = await bot.language()
+        cart_id = ctx.custom_id.removeprefix(ui.STAFF_CONFIRM_PREFIX)
+        roles = [str(r) for r in getattr(ctx.author, "_role_ids", None) or []]
+        order = await bot.api.staff_confirm(
+            cart_id, roles, actor=f"seller:discord:{ctx.author.id}"
+        )
+        await ctx.send(
+            t(language, "staff_confirmed", order=order.id, staff=f"<@{ctx.author.id}>"),
+            ephemeral=True,
+        )
+
+    @interactions.component_callback(ui.TERMS_ID)
+    @friendly
+    async def terms(self, ctx: ComponentContext) -> None:
+        bot = self.bot_ctx
+        language = await bot.language()
+        text = ui.terms_text(await bot.settings(), language)
+        await ctx.send(text or t(language, "no_terms"), ephemeral=True)
 
     # -- PIX message buttons -----------------------------------------------------------------
 

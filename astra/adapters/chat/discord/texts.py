@@ -190,6 +190,69 @@ TEXTS: dict[str, dict[str, str]] = {
         "pt-BR": "**Pedido {order}** · {when}",
         "en": "**Order {order}** · {when}",
     },
+    # -- issue 15: branding, staff, posting -------------------------------------------------
+    "btn_demo": {"pt-BR": "Ver demonstração", "en": "See a demo"},
+    "btn_terms": {"pt-BR": "Termos", "en": "Terms"},
+    "terms_title": {"pt-BR": "📜 Termos da loja", "en": "📜 Store terms"},
+    "no_terms": {
+        "pt-BR": "Esta loja não publicou termos.",
+        "en": "This store has not published any terms.",
+    },
+    "btn_staff_confirm": {"pt-BR": "Confirmar pagamento", "en": "Confirm payment"},
+    "staff_confirmed": {
+        "pt-BR": "✅ Pagamento do pedido {order} confirmado manualmente por {staff}.",
+        "en": "✅ Payment of order {order} confirmed by hand by {staff}.",
+    },
+    "welcome_title": {"pt-BR": "Olá! Sou o bot da {shop}", "en": "Hi! I am {shop}'s bot"},
+    "welcome_body": {
+        "pt-BR": "Obrigado por me adicionar. Um administrador deste servidor deve usar "
+        "`/loja vincular` com a chave da instância (no portal) e depois `/loja permcheck` "
+        "para conferir minhas permissões.",
+        "en": "Thanks for adding me. A server admin should run `/loja vincular` with the "
+        "instance key (from the portal), then `/loja permcheck` to check my permissions.",
+    },
+    "portal_link": {
+        "pt-BR": "🔗 Painel da sua loja: {url}",
+        "en": "🔗 Your store's dashboard: {url}",
+    },
+    "posted_purged": {
+        "pt-BR": "Produto publicado em {channel} ({n} publicação(ões) antiga(s) removida(s)).",
+        "en": "Product posted in {channel} ({n} older post(s) removed).",
+    },
+    "cart_warning": {
+        "pt-BR": "⏰ {buyer}, seu carrinho expira {when} por inatividade ou tempo limite. "
+        "Qualquer ação no carrinho (quantidade, cupom) mantém ele aberto.",
+        "en": "⏰ {buyer}, your cart expires {when} (inactivity or time limit). Any action "
+        "in the cart (quantity, coupon) keeps it open.",
+    },
+    "perm_ok": {
+        "pt-BR": "✅ Tenho todas as permissões de que preciso nos canais configurados.",
+        "en": "✅ I have every permission I need in the configured channels.",
+    },
+    "perm_missing": {
+        "pt-BR": "⚠️ Faltam permissões:",
+        "en": "⚠️ Missing permissions:",
+    },
+    "perm_line": {
+        "pt-BR": "• {where}: {perms}",
+        "en": "• {where}: {perms}",
+    },
+    "perm_fix": {
+        "pt-BR": "Como corrigir: em Configurações do servidor → Cargos, dê essas permissões ao "
+        "cargo do bot ({role}), ou, no canal, em Editar canal → Permissões, adicione o bot e "
+        "permita-as (uma negação no canal ou na categoria vence a permissão do cargo).",
+        "en": "How to fix: in Server Settings → Roles, give these permissions to the bot's role "
+        "({role}), or in the channel's Edit Channel → Permissions, add the bot and allow them "
+        "(a deny on the channel or its category beats the role's permission).",
+    },
+    "perm_nothing_configured": {
+        "pt-BR": "Nenhum canal configurado ainda: use `/loja config` ou o portal.",
+        "en": "No channel configured yet: use `/loja config` or the portal.",
+    },
+    "perm_unknown_channel": {
+        "pt-BR": "• {where}: canal não encontrado (foi apagado ou o bot não o vê).",
+        "en": "• {where}: channel not found (deleted, or the bot cannot see it).",
+    },
 }
 
 

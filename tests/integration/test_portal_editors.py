@@ -180,7 +180,8 @@ async def test_product_preview_is_the_post_discord_would_get(portal: Portal) -> 
     assert status == 200, preview
     (embed,) = preview["message"]["embeds"]
     assert embed["title"] == "Chave Steam Deluxe"
-    assert embed["image"]["url"] == "https://cdn.example.com/banner.gif"
+    # The banner goes just before the post, as a message of its own.
+    assert preview["banner"]["embeds"][0]["image"]["url"] == "https://cdn.example.com/banner.gif"
     assert embed["fields"][0]["value"].startswith("R$ 12,90")
     assert "4" in embed["fields"][0]["value"]  # the stock of the saved variant
     select = preview["message"]["components"][0]["components"][0]

@@ -366,6 +366,36 @@ async def landing(request: web.Request) -> web.Response:
     )
 
 
+PUBLIC_PAGES = (
+    ("plans", "/plans"),
+    ("tutorials", "/tutorials"),
+    ("terms", "/terms"),
+    ("privacy", "/privacy"),
+)
+
+
+def _public_page(page: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        settings = _container(request).settings()
+        return render(
+            request,
+            "public.html",
+            {
+                "page": page,
+                "public_pages": PUBLIC_PAGES,
+                "trial_days": settings.trial_days,
+                "plan_price_cents": settings.plan_price_cents,
+                "plan_days": settings.plan_days,
+                "fee_bps": settings.platform_fee_bps,
+                "max_instances": settings.max_instances_per_seller,
+                "min_withdrawal_cents": settings.min_withdrawal_cents,
+            },
+        )
+
+    handler.__doc__ = f"The public {page} page (pt-BR or English), for anyone."
+    return handler
+
+
 def _auth_page(mode: str) -> Handler:
     async def page(request: web.Request) -> web.StreamResponse:
         target = safe_next(request.query.get("next"))
@@ -509,6 +539,8 @@ def add_routes(app: web.Application, container: Any) -> None:
     r.add_get("/login", _auth_page("login"))
     r.add_get("/register", _auth_page("register"))
     r.add_get("/lang", switch_language)
+    for page, path in PUBLIC_PAGES:
+        r.add_get(path, _public_page(page))
     r.add_get("/dashboard", dashboard)
     r.add_get("/dashboard/instances", instances_page)
     r.add_get("/dashboard/store", store_page)

@@ -864,12 +864,18 @@
   }
 
   function drawPreview(box, answer) {
-    const message = answer.message || {};
+    // The banner (a message of its own, just before the post), then the post.
+    const messages = [answer.banner, answer.message].filter(Boolean).map(
+      (message) => drawMessage(message, answer.bot));
+    box.replaceChildren(...messages);
+  }
+
+  function drawMessage(message, bot) {
     const wrap = el("div", "dc-message");
-    const avatar = el("div", "dc-avatar", (answer.bot || "A").slice(0, 1).toUpperCase());
+    const avatar = el("div", "dc-avatar", (bot || "A").slice(0, 1).toUpperCase());
     const body = el("div", "dc-body");
     const head = el("div", "dc-head");
-    head.append(el("span", "dc-name", answer.bot || "Astra"), el("span", "dc-tag", t("js.preview.bot")),
+    head.append(el("span", "dc-name", bot || "Astra"), el("span", "dc-tag", t("js.preview.bot")),
       el("span", "dc-time", t("js.preview.today")));
     body.append(head);
     if (message.content) {
@@ -880,7 +886,7 @@
     for (const embed of message.embeds || []) body.append(drawEmbed(embed));
     body.append(drawComponents(message.components));
     wrap.append(avatar, body);
-    box.replaceChildren(wrap);
+    return wrap;
   }
 
   function initProductEditors() {

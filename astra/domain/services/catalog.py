@@ -436,9 +436,9 @@ class CatalogService:
 
 
 def mask_key(key: str) -> str:
-    """The first and last few characters of a key, the rest hidden: at most a third of a short
-    key, four and four of a long one."""
-    shown = min(4, len(key) // 3)
+    """The first and last few characters of a key, the rest hidden: never more than a quarter
+    of the key (four and four of a key of 32 or more), nothing of a key under 8."""
+    shown = min(4, len(key) // 8)
     if shown == 0:
         return "••••"
     return f"{key[:shown]}••••{key[-shown:]}"

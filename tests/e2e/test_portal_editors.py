@@ -246,6 +246,7 @@ async def test_the_editors(tmp_path: Path) -> None:
         await profile.get_by_role("button", name="Salvar").click()
         await expect(profile.locator("[data-error]")).to_contain_text("senha atual")
         await profile.get_by_label("Senha atual (para confirmar)").fill(PASSWORD)
+        await screen(page, "portal-account-profile-form")
         await profile.get_by_role("button", name="Salvar").click()
         await expect(page.locator(".toast")).to_contain_text("Perfil salvo")
         await expect(page.locator("#profile-title + dl")).to_contain_text("beatriz@example.com")

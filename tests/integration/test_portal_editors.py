@@ -96,7 +96,9 @@ async def test_stock_editor_lists_masked_keys_and_removes_only_available_ones(
                  {"variant_id": vid, "key_ids": "all"}, {"variant_id": vid, "key_ids": [1]}):
         status, answer = await seller.post(f"{BASE}/stock/{pid}/remove", json=body)
         assert status == 422, (body, answer)
-    status, _ = await seller.get(f"{BASE}/stock/{pid}/keys")
+    status, every = await seller.get(f"{BASE}/stock/{pid}/keys")  # every variant's
+    assert status == 200 and [k["variant_id"] for k in every["keys"]] == [vid, vid]
+    status, _ = await seller.get(f"{BASE}/stock/{pid}/keys?variant_id=")
     assert status == 422
     status, _ = await seller.get(f"{BASE}/stock/{pid}/keys?variant_id=var_nope")
     assert status == 404

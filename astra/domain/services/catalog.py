@@ -340,14 +340,26 @@ class CatalogService:
     # -- the stock editor: keys listed masked, available ones removed ----------------------------
 
     def list_keys(
-        self, instance_id: str, product_id: str, variant_id: str, *, limit: int = MAX_KEYS_LISTED
+        self,
+        instance_id: str,
+        product_id: str,
+        variant_id: str | None = None,
+        *,
+        limit: int = MAX_KEYS_LISTED,
     ) -> dict[str, Any]:
-        """A variant's keys for the seller's stock editor, masked (`ABCD••••WXYZ`): enough to
-        tell keys apart, never the key. Available first, then reserved, then sold (newest)."""
+        """A variant's keys (every variant's with None) for the seller's stock editor, masked
+        (`AB••••YZ`): enough to tell keys apart, never the key. Available first, then
+        reserved, then sold (newest first)."""
         vault = self.vaults(instance_id)
         with self.store.instance(instance_id, write=False) as uow:
-            self._variant_of(uow, product_id, variant_id)
-            docs = uow.stock.find(variant_id=variant_id)
+            if variant_id is None:
+                doc = uow.products.get(product_id)
+                if doc is None:
+                    raise NotFoundError("produto", product_id)
+                docs = uow.stock.find(product_id=product_id)
+            else:
+                self._variant_of(uow, product_id, variant_id)
+                docs = uow.stock.find(variant_id=variant_id)
         order = {str(KeyState.AVAILABLE): 0, str(KeyState.RESERVED): 1, str(KeyState.SOLD): 2}
         docs.sort(key=lambda d: d.get("sold_at") or d.get("added_at") or "", reverse=True)
         docs.sort(key=lambda d: order.get(d.get("state"), 3))
@@ -360,6 +372,7 @@ class CatalogService:
             keys.append(
                 {
                     "id": d["id"],
+                    "variant_id": d.get("variant_id"),
                     "masked": masked,
                     "state": d["state"],
                     "removable": d["state"] == str(KeyState.AVAILABLE),

@@ -147,10 +147,11 @@ async def add_stock(request: web.Request) -> web.Response:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    """A variant's keys, masked, with their state (`?variant_id=`)."""
+    """A variant's keys (`?variant_id=`; every variant's without it), masked, with their
+    state."""
     instance_id = await _instance(request)
-    variant_id = request.query.get("variant_id") or ""
-    if not variant_id or len(variant_id) > 64:
+    variant_id = request.query.get("variant_id")
+    if variant_id is not None and not 0 < len(variant_id) <= 64:
         raise InvalidInput("invalid_field", field="variant_id")
     listing = await _run(_c(request).catalog().list_keys, instance_id,
                          request.match_info["pid"], variant_id)

@@ -276,7 +276,7 @@ STOCK_COUNTS = obj(
 )
 STOCK_KEYS = obj(
     {
-        "variant_id": {"type": "string"},
+        "variant_id": nullable({"type": "string"}),
         "keys": array(
             obj(
                 {
@@ -296,7 +296,6 @@ STOCK_KEYS = obj(
         "counts": ANY_OBJECT,
         "total": {"type": "integer"},
     },
-    "variant_id",
     "keys",
     "counts",
     extra=True,

@@ -193,12 +193,13 @@ async def stock_counts(request: web.Request) -> web.Response:
 
 @seller_route(response=schemas.STOCK_KEYS)
 async def list_stock_keys(request: web.Request) -> web.Response:
-    """A variant's keys (`?variant_id=`), masked, with their state: available ones can be
-    removed; reserved and sold ones are listed only."""
+    """A variant's keys (`?variant_id=`; every variant's without it), masked, with their
+    state: available ones can be removed; reserved and sold ones are listed only."""
     doc = await owned_instance(request)
-    variant_id = request.query.get("variant_id", "")
-    check(schemas.obj({"variant_id": schemas.string(64, min_length=1)}, "variant_id"),
-          {"variant_id": variant_id})
+    variant_id = request.query.get("variant_id")
+    if variant_id is not None:
+        check(schemas.obj({"variant_id": schemas.string(64, min_length=1)}, "variant_id"),
+              {"variant_id": variant_id})
     listing = await blocking(
         container_of(request).catalog().list_keys,
         doc["id"],

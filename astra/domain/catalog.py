@@ -1,4 +1,4 @@
-"""Products and their variants, and the DM a buyer gets when an order is delivered."""
+"""Products and their variants. The DM a buyer gets is rendered by `templates.py`."""
 
 from __future__ import annotations
 
@@ -23,39 +23,6 @@ class DeliveryKind(StrEnum):
     TEXT = "text"  # the same text for every buyer (a link, instructions)
     FILE = "file"  # a file URL or attachment
     ROLE = "role"  # a Discord role granted in the guild
-
-
-DEFAULT_TEMPLATE = {
-    "pt-BR": (
-        "Obrigado pela compra! 🎉\n"
-        "**Pedido:** {pedido}\n**Produto:** {produto} — {variante} × {quantidade}\n"
-        "**Valor:** {valor}\n\n{chaves}"
-    ),
-    "en": (
-        "Thank you for your purchase! 🎉\n"
-        "**Order:** {pedido}\n**Product:** {produto} — {variante} × {quantidade}\n"
-        "**Amount:** {valor}\n\n{chaves}"
-    ),
-}
-
-# Placeholders a seller may use; anything else in braces is left as written.
-PLACEHOLDERS = (
-    "produto",
-    "variante",
-    "quantidade",
-    "chaves",
-    "pedido",
-    "valor",
-    "comprador",
-    "loja",
-    "data",
-)
-_PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
-
-
-def render_template(template: str, values: dict[str, str]) -> str:
-    """Fill the known placeholders; a seller's stray braces never raise."""
-    return _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def _text(value: Any, field_name: str, max_len: int, *, required: bool = True) -> str:

@@ -20,8 +20,8 @@ from astra.adapters.instance_api.inprocess import InProcessInstanceAPI
 from astra.container import Container, build_container
 from astra.entrypoints.bot.runtime import InstanceBot
 from astra.entrypoints.courier import Courier
-from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.internal.app import create_internal_app
+from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import housekeeping_loop
 from astra.settings import Settings, ensure_dev_secrets

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from astra.domain.catalog import Product, Variant, render_template
+from astra.domain.catalog import Product, Variant
 from astra.domain.delivery import Delivery, DeliveryStatus
 from astra.domain.errors import InvalidInput
 from astra.domain.money import fee_cents, format_brl, parse_brl
 from astra.domain.pricing import Adjustment, Quote
 from astra.domain.stock import ImportReport, decode_stock_file, parse_keys
+from astra.domain.templates import fill
 from astra.domain.wallet import classify_pix_key
 
 DOMAIN = Path(__file__).resolve().parents[2] / "astra" / "domain"
@@ -116,10 +117,11 @@ def test_bad_pix_keys(bad: str) -> None:
 
 
 def test_template_fills_known_placeholders_only() -> None:
-    out = render_template(
-        "{produto} {chaves} {desconhecido} {", {"produto": "Steam", "chaves": "`K1`"}
+    # Portuguese names (the first templates') and English ones fill the same values.
+    out = fill(
+        "{produto} {chaves} {keys} {desconhecido} {", {"product": "Steam", "keys": "`K1`"}
     )
-    assert out == "Steam `K1` {desconhecido} {"
+    assert out == "Steam `K1` `K1` {desconhecido} {"
 
 
 def test_quote_never_negative() -> None:

@@ -57,6 +57,7 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_get(f"{INSTANCE}/orders", store_api.list_orders)
     r.add_get(f"{INSTANCE}/discord/channels", discord_api.list_channels)
     r.add_post(f"{INSTANCE}/discord/post-product", discord_api.post_product)
+    r.add_get("/api/templates", store_api.template_help)
 
     r.add_patch("/api/me", account_api.update_profile)
 

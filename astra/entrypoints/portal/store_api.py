@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from astra.domain import branding, templates
 from astra.domain.catalog import Product
 from astra.domain.coupon import Coupon
 from astra.domain.money import format_brl
@@ -340,3 +341,29 @@ async def list_orders(request: web.Request) -> web.Response:
             "totals": order_totals(orders),
         }
     )
+
+
+@seller_route(response=schemas.TEMPLATE_HELP)
+async def template_help(request: web.Request) -> web.Response:
+    """What a DM template and the store's branding accept: the placeholders (English names,
+    and the Portuguese ones they replace), the built-in texts, and the limits."""
+    return respond({
+        "placeholders": list(templates.PLACEHOLDERS),
+        "aliases": dict(templates.PLACEHOLDERS),
+        "defaults": {
+            kind: {lang: {"title": templates.DEFAULT_TITLES[kind][lang],
+                          "body": templates.DEFAULT_BODIES[kind][lang]}
+                   for lang in ("pt-BR", "en")}
+            for kind in templates.KINDS
+        },
+        "limits": {
+            "template_title": templates.MAX_TITLE,
+            "template_body": templates.MAX_BODY,
+            "template_footer": templates.MAX_FOOTER,
+            "sections": branding.MAX_SECTIONS,
+            "section_title": branding.EMBED_FIELD_NAME,
+            "section_text": branding.EMBED_FIELD_VALUE,
+            "url": branding.MAX_URL,
+            "button_label": branding.BUTTON_LABEL,
+        },
+    })

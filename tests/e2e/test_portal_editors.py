@@ -236,6 +236,25 @@ async def test_the_editors(tmp_path: Path) -> None:
         counts = await asyncio.to_thread(world.container.catalog().stock_counts, INSTANCE)
         assert counts[shop["bronze"]] == {"available": 1, "reserved": 1, "sold": 0}
 
+        # -- Loja: a new product in the same editor, previewed before it exists ---------------
+        await page.locator("details.new-product > summary").click()
+        creator = page.locator("#new-product")
+        await creator.get_by_label("Nome do produto").fill("Assinatura VIP")
+        first = creator.locator("[data-variant-row]").nth(0)
+        await first.get_by_label("Nome da variante").fill("Mensal")
+        await first.get_by_label("Preço").fill("29,90")
+        await first.get_by_label("Duração").fill("30 dias")
+        new_preview = page.locator("details.new-product [data-preview]")
+        await expect(new_preview.locator(".dc-title")).to_have_text("Assinatura VIP")
+        await expect(new_preview).to_contain_text("R$ 29,90")
+        await screen(page, "portal-store-new-product")
+        await creator.get_by_role("button", name="Cadastrar produto").click()
+        await expect(page.locator("article.product", has_text="Assinatura VIP")).to_contain_text(
+            "R$ 29,90")
+        products = await asyncio.to_thread(world.container.catalog().list_products, INSTANCE)
+        created = next(p for p in products if p.name == "Assinatura VIP")
+        assert created.variants[0].duration == "30 dias"
+
         # -- Conta: name and e-mail, confirmed with the password -------------------------------
         await page.goto(world.url("/dashboard/account"))
         await page.get_by_text("Alterar nome e e-mail").click()

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from astra.adapters.chat.discord.rest import invite_url
 from astra.domain import branding, templates
+from astra.domain.catalog import Product
 from astra.domain.errors import NotFoundError
 from astra.domain.money import format_brl
 from astra.domain.order import OrderStatus
@@ -319,6 +320,8 @@ def _store_data(container: Any, user_id: str, wanted: str | None) -> dict[str, A
         orders_total=len(orders),
         totals=order_totals(orders),
         invite_url=_invite(container, current),
+        # The "Novo produto" editor starts from a product's defaults, as the domain sets them.
+        blank_product={**Product(id="new", name="", variants=[]).to_doc()},
         **editor_fields(),
     )
     return data

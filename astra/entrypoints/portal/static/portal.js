@@ -914,7 +914,7 @@
         } catch {
           return;
         }
-        body.product_id = form.dataset.productId;
+        if (form.dataset.productId) body.product_id = form.dataset.productId;
         status.textContent = t("js.preview.loading");
         try {
           const answer = await api("POST", form.dataset.previewUrl, body);
@@ -936,15 +936,16 @@
         clearTimeout(timer);
         timer = setTimeout(refresh, 150);
       });
-      const details = form.closest("details");
-      let started = false;
+      // A saved product's preview is drawn when its editor opens; a new one's once typed in.
+      const details = form.closest("details.editor-disclosure");
+      let started = !form.dataset.productId;
       const start = () => {
         if (!started) {
           started = true;
           refresh();
         }
       };
-      if (!details || details.open) start();
+      if (details?.open) start();
       details?.addEventListener("toggle", () => details.open && start());
     }
     onSubmit(".js-product-edit", (f) => productBody(f, true));

@@ -106,7 +106,14 @@ async def repost_product(container: Any, instance_id: str, product_id: str) -> l
     return fresh
 
 
-async def post_states(container: Any, instance_id: str) -> list[dict[str, Any]]:
+# A check asks Discord once per post: at most this many per instance and request (the rest
+# say "unknown", reason "not_checked"), so one big catalog cannot hold the page past its timeout.
+MAX_CHECKS = 100
+
+
+async def post_states(
+    container: Any, instance_id: str, *, max_checks: int = MAX_CHECKS
+) -> list[dict[str, Any]]:
     """Every recorded post of the instance's products and how it stands in Discord:
     `ok`, `stale` (the product changed after it was posted), `missing` (Discord no longer has
     the message), `no_access` (the bot cannot read the channel) or `unknown` (Discord did not
@@ -120,6 +127,9 @@ async def post_states(container: Any, instance_id: str) -> list[dict[str, Any]]:
         for post in product.posts:
             rows.append(_row(instance_id, product, post, "unknown"))
     checked = [r for r in rows if r["message_id"]]
+    for row in checked[max_checks:]:
+        row["reason"] = "not_checked"
+    checked = checked[:max_checks]
     if not checked:
         return rows
     try:

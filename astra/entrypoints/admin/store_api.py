@@ -8,6 +8,7 @@ are missing or stale in Discord.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -31,6 +32,7 @@ POST = schemas.obj(
     "channel_id",
 )
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+POSTS_CONCURRENCY = 8
 MAX_LOG_LINES = 1000
 
 
@@ -255,10 +257,15 @@ async def posts(request: web.Request) -> web.Response:
     """Every product post and how it stands in Discord (?instance): ok, stale (the product
     changed since), missing (deleted in Discord), no_access, unknown; and active products never
     posted (not_posted). Asks Discord with each instance's own bot token."""
-    rows: list[dict[str, Any]] = []
-    for instance_id in await _run(_instances, request):
-        rows += await product_posts.post_states(_c(request), instance_id)
-    return json_response(rows)
+    gate = asyncio.Semaphore(POSTS_CONCURRENCY)  # each instance has its own bot (and limits)
+
+    async def one(instance_id: str) -> list[dict[str, Any]]:
+        async with gate:
+            return await product_posts.post_states(_c(request), instance_id)
+
+    instance_ids = await _run(_instances, request)
+    found = await asyncio.gather(*(one(i) for i in instance_ids))
+    return json_response([row for rows in found for row in rows])
 
 
 # -- what the operator watches -------------------------------------------------------------------

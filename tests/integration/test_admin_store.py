@@ -209,6 +209,12 @@ async def test_posts_reposts_and_the_posts_view(world) -> None:
     assert [r["state"] for r in rows] == ["missing"]
     assert rows[0]["product_name"] == "Steam Key"
 
+    # Past the per-request budget, a post is listed but not checked.
+    from astra.entrypoints.product_posts import post_states
+
+    (unchecked,) = await post_states(shop.container, INSTANCE, max_checks=0)
+    assert (unchecked["state"], unchecked["reason"]) == ("unknown", "not_checked")
+
     # Discord's refusals are clear answers; a product off sale is not posted.
     status, answer = await ops.call("POST", f"{BASE}/products/{pid}/post",
                                     {"channel_id": "99999999999999999"})

@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -249,6 +250,78 @@ def _install_expected_http_filter() -> None:
             library.addFilter(ExpectedHttpErrorFilter())
 
 
+# -- the platform's recent lines, for the admin panel ------------------------------------------
+
+RECENT_LINES = 2000
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class RecentLines(logging.Handler):
+    """The last RECENT_LINES log records of this process, kept in memory as the JSON lines the
+    log writes (through the same redacting formatter: what is kept is what the log shows)."""
+
+    def __init__(self, capacity: int = RECENT_LINES) -> None:
+        super().__init__()
+        self._lines: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            rendered = self.format(record)
+            line = orjson.loads(rendered)
+            if not isinstance(line, dict):
+                line = {"event": str(line)}
+        except Exception:  # a line that cannot be rendered is dropped here, not raised
+            return
+        with self._guard:
+            self._lines.append(line)
+
+    def lines(
+        self, *, level: str | None = None, text: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Newest first: at `level` or above, containing `text` (case-insensitive)."""
+        floor = _LEVELS.get((level or "").lower(), 0)
+        needle = (text or "").lower()
+        with self._guard:
+            snapshot = list(self._lines)
+        out = []
+        for line in reversed(snapshot):
+            if _LEVELS.get(str(line.get("level", "")).lower(), 0) < floor:
+                continue
+            if needle and needle not in orjson.dumps(line).decode().lower():
+                continue
+            out.append(line)
+            if len(out) >= limit:
+                break
+        return out
+
+
+_recent = RecentLines()
+
+
+def recent_lines(
+    *, level: str | None = None, text: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """This process's latest log lines, secrets redacted (empty until configure_logging)."""
+    return _recent.lines(level=level, text=text, limit=limit)
+
+
+def _install_recent_lines(root: logging.Logger) -> None:
+    _recent.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_FOREIGN_CHAIN,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_secrets,
+                structlog.processors.JSONRenderer(serializer=_dumps),
+            ],
+        )
+    )
+    if _recent not in root.handlers:
+        root.addHandler(_recent)
+
+
 def configure_logging(
     settings_or_level: Settings | str | int = "info",
     *,
@@ -301,6 +374,7 @@ def configure_logging(
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)
+    _install_recent_lines(root)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     _install_expected_http_filter()
 

@@ -276,6 +276,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "JSON inválido no corpo da requisição.",
         "en": "Malformed JSON in the request body.",
     },
+    # -- editing a store and an account in the pages (issue 15, item 2) ------------------------
+    "password_needed": {
+        "pt-BR": "Confirme com sua senha atual para mudar o e-mail ou o nome.",
+        "en": "Confirm with your current password to change your e-mail or name.",
+    },
+    "password_first": {
+        "pt-BR": "Esta conta ainda não tem senha: defina uma senha antes de mudar o e-mail.",
+        "en": "This account has no password yet: set one before changing the e-mail.",
+    },
+    "keys_not_removable": {
+        "pt-BR": "Só chaves disponíveis podem ser removidas ({count} reservada(s) ou vendida(s) "
+                 "ficaram).",
+        "en": "Only available keys can be removed ({count} reserved or sold were kept).",
+    },
+    "coupon_used": {
+        "pt-BR": "O cupom {code} já foi usado em pedidos: desative-o em vez de excluir.",
+        "en": "Coupon {code} was already used in orders: disable it instead of deleting it.",
+    },
 }
 
 # -- subscriptions (issue 18) ----------------------------------------------------------------------

@@ -45,6 +45,10 @@ PAGES = [
     ("runtime", f"/admin/runtime?logs={INSTANCE}"),
     ("plugins", f"/admin/plugins?instance={INSTANCE}"),
     ("auditoria", "/admin/auditoria"),
+    ("suporte", f"/admin/suporte?instance={INSTANCE}"),
+    ("auditoria-logs", "/admin/auditoria/logs"),
+    ("pendencias", "/admin/auditoria/pendencias"),
+    ("publicacoes", "/admin/auditoria/publicacoes"),
     ("diagnostico", "/admin/diagnostico"),
 ]
 
@@ -215,6 +219,7 @@ async def test_operator_runs_the_business_from_the_pages(data_dir: Path,
         for _, path in PAGES:
             await mpage.goto(base + path)
             assert await mpage.locator("[data-action]").count() == 0, path
+            assert await mpage.locator("form[data-api]").count() == 0, path
             assert await mpage.locator("#confirm-dialog").count() == 0, path
         await mpage.goto(base + "/admin/plugins")
         await mpage.screenshot(path=str(artifacts_dir / "admin-monitor-desktop.png"),

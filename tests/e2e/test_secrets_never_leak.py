@@ -304,14 +304,19 @@ async def test_no_secret_in_logs_pages_or_answers(data_dir: Path) -> None:
                              "/api/customers", "/api/products", "/api/coupons", "/api/stock",
                              "/api/accounts", "/api/runtime", "/api/logs/recent",
                              "/api/diagnostics", "/api/plugins", "/api/admin/withdrawals",
-                             "/metrics", "/api/business/overview", "/api/openapi.json"):
+                             "/metrics", "/api/business/overview", "/api/openapi.json",
+                             "/api/posts", "/api/logs/platform?limit=1000", "/api/work",
+                             f"/api/instances/{INSTANCE}/settings",
+                             f"/api/instances/{INSTANCE}/stock/{product_id}/keys"):
                     resp = await admin.get(path, headers=auth)
                     assert resp.status == 200, path
                     answers.append(await resp.text())
                 login = await admin.post("/admin/login", json={"user": "x", "password": "y"})
                 answers.append(await login.text())
                 for page in ("/admin", "/admin/operacao/pedidos", "/admin/runtime",
-                             "/admin/auditoria", "/admin/diagnostico", "/admin/contas"):
+                             "/admin/auditoria", "/admin/diagnostico", "/admin/contas",
+                             f"/admin/suporte?instance={INSTANCE}", "/admin/auditoria/logs",
+                             "/admin/auditoria/pendencias", "/admin/auditoria/publicacoes"):
                     resp = await admin.get(page, headers=auth)
                     answers.append(await resp.text())
 

@@ -503,7 +503,9 @@ async def test_post_product_lands_in_the_discord_channel(portal: Portal) -> None
     assert [o["value"] for o in select["options"]] == [v["id"] for v in product["variants"]]
     assert "3" in select["options"][0]["description"]  # stock left
     status, body = await seller.get(f"{base}/products/{pid}")
-    assert body["posts"] == [{"channel_id": channel, "message_id": posted["message_id"]}]
+    (post,) = body["posts"]
+    assert (post["channel_id"], post["message_id"]) == (channel, posted["message_id"])
+    assert post["version"] == body["updated_at"] and post["posted_at"]  # stamped for staleness
 
     # Discord's refusals, told clearly.
     unknown = {"product_id": pid, "channel_id": "99999999999999999"}

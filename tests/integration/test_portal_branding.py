@@ -176,8 +176,12 @@ async def test_post_with_banner_then_purge_leaves_one_post(portal: Portal) -> No
     assert [m["content"] for m in messages[:1]] == ["oi"]  # someone else's message stays
     assert len(messages) == 3 and messages[2]["id"] == body["message_id"]
     status, stored = await seller.get(f"{BASE}/products/{pid}")
-    assert stored["posts"] == [{"channel_id": channel, "message_id": body["message_id"],
-                                "banner_message_id": messages[1]["id"]}]
+    # (each post also carries when it was made and the product's version then: posted_at,
+    # version, for the admin's posts view)
+    ids = ("channel_id", "message_id", "banner_message_id")
+    assert [{k: p[k] for k in ids} for p in stored["posts"]] == [
+        {"channel_id": channel, "message_id": body["message_id"],
+         "banner_message_id": messages[1]["id"]}]
     status, body = await seller.post(f"{BASE}/discord/post-product", json={**post, "purge": "1"})
     assert status == 422
 

@@ -78,7 +78,8 @@ async def test_unknown_instance_ids_create_no_directory(data_dir: Path,
                 for query in ("instance", "logs"):
                     for path in ("/api/orders", "/api/plugins", "/api/logs/recent",
                                  "/admin/runtime", "/admin/plugins", "/admin/operacao/pedidos",
-                                 "/api/orders/retry-waiting-stock"):
+                                 "/api/orders/retry-waiting-stock", "/api/posts",
+                                 "/admin/suporte", "/admin/auditoria/publicacoes"):
                         method = "POST" if "retry" in path else "GET"
                         await client.request(method, f"{path}?{query}={instance_id}",
                                              headers=headers)

@@ -567,6 +567,67 @@ class AccountService:
                 uow.commit()
         return user
 
+    def update_profile(
+        self,
+        user_id: str,
+        password: object,
+        *,
+        name: object = None,
+        email: object = None,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """Change the account's name and/or e-mail, confirmed with the current password (a
+        wrong one counts toward the lockout, as in change_password). The e-mail is how the
+        account logs in, so a Discord-only account sets a password first."""
+        now = self.clock.now()
+        changes: dict[str, str] = {}
+        if name is not None:
+            changes["name"] = validate_name(name)
+        if email is not None:
+            changes["email"] = validate_email(email)
+        if not changes:
+            raise InvalidInput("invalid_field", field="name / email")
+        with self.store.portal(write=False) as uow:
+            user = uow.users.get(user_id)
+        if user is None:
+            raise NotFoundError("usuário", user_id)
+        stored = user.get("password_hash")
+        if not stored:
+            raise InvalidInput("password_first")
+        if not isinstance(password, str) or not password:
+            raise InvalidInput("password_needed")
+        key = normalise_email(user.get("email"))
+        with self._stripe(key):
+            locked = _lock_for_source(user, client, now)
+            if locked:
+                raise AccountLocked(locked)
+            if not self.hasher.verify_password(password[: PASSWORD_MAX + 1], stored):
+                locked = self._password_change_failed(user_id, now, client)
+                if locked:
+                    raise AccountLocked(locked)
+                raise InvalidInput("wrong_current_password")
+            with self.store.portal() as uow:
+                if "email" in changes:
+                    # Checked under the write lock: two accounts never share an e-mail.
+                    other = uow.users.first(email=changes["email"])
+                    if other is not None and other["id"] != user_id:
+                        raise InvalidInput("email_taken")
+                user = uow.users.require(user_id)
+                before = {k: user.get(k) for k in changes}
+                user.update(changes)
+                uow.users.put(user)
+                record(
+                    uow,
+                    at=now,
+                    actor=f"user:{user_id}",
+                    action="account.profile_changed",
+                    target=f"user:{user_id}",
+                    fields=sorted(k for k in changes if before[k] != changes[k]),
+                    client=client,
+                )
+                uow.commit()
+        return user
+
     def _password_change_failed(self, user_id: str, now: datetime, client: str | None) -> int:
         with self.store.portal() as uow:
             user = uow.users.require(user_id)

@@ -46,6 +46,10 @@ _EDITABLE = (
 
 VaultProvider = Callable[[str], InstanceVault]
 
+# The stock editor lists this many keys of a variant at most, and removes this many at once.
+MAX_KEYS_LISTED = 1000
+MAX_KEYS_REMOVED = 1000
+
 
 def _variants_from_input(raw: Any, existing: dict[str, Any] | None = None) -> list:
     if not isinstance(raw, list):
@@ -161,22 +165,55 @@ class CatalogService:
             uow.commit()
         return product
 
+    def draft_product(
+        self, instance_id: str, data: dict[str, Any], product_id: str | None = None
+    ) -> Product:
+        """The product `data` describes, validated like a save and never saved: a new one, or
+        `product_id` with these changes (the product editor's preview)."""
+        if not isinstance(data, dict):
+            raise InvalidInput("invalid_field", field="product")
+        unknown = set(data) - {*_EDITABLE, "variants"}
+        if unknown:
+            raise InvalidInput("invalid_field", field=sorted(unknown)[0])
+        if product_id is not None:
+            product = self.get_product(instance_id, product_id)
+            current = {v.id: v for v in product.variants}
+        else:
+            product = Product(id="prod_preview", name="", variants=[])
+            current = {}
+        for key in _EDITABLE:
+            if key in data:
+                setattr(product, key, data[key])
+        if "variants" in data:
+            product.variants = _variants_from_input(data["variants"], current or None)
+        return product.validate()
+
     def remove_product(self, instance_id: str, product_id: str, *, actor: str) -> Product:
         """Take a product off sale. Its keys and its orders stay: nothing sold or stocked is
         ever deleted, and the seller can bring it back."""
         return self.update_product(instance_id, product_id, {"active": False}, actor=actor)
 
     def record_posts(self, instance_id: str, product_id: str, posts: list[dict[str, str]]) -> None:
-        """Where the product is posted ({channel_id, message_id}), so it can be reposted."""
+        """Where the product is posted ({channel_id, message_id}), so it can be reposted.
+
+        A post made now is stamped with the product's version (`updated_at`) and the time: the
+        admin's posts view calls a post stale when the product changed after it. A post that
+        was already recorded keeps its stamps."""
         with self.store.instance(instance_id) as uow:
             doc = uow.products.get(product_id)
             if doc is None:
                 raise NotFoundError("produto", product_id)
-            doc["posts"] = [
-                {k: str(p[k]) for k in ("channel_id", "message_id", "banner_message_id")
-                 if p.get(k)}
-                for p in posts
-            ][-25:]
+            known = {(p.get("channel_id"), p.get("message_id")): p for p in doc.get("posts") or []}
+            now = iso(self.clock.now())
+            kept = []
+            for p in posts:
+                post = {k: str(p[k]) for k in ("channel_id", "message_id", "banner_message_id")
+                        if p.get(k)}
+                before = known.get((post["channel_id"], post["message_id"])) or {}
+                post["posted_at"] = before.get("posted_at") or now
+                post["version"] = before.get("version") or doc.get("updated_at")
+                kept.append(post)
+            doc["posts"] = kept[-25:]
             uow.products.put(doc)
             uow.commit()
 
@@ -299,3 +336,122 @@ class CatalogService:
             )
             uow.commit()
         return out
+
+    # -- the stock editor: keys listed masked, available ones removed ----------------------------
+
+    def list_keys(
+        self,
+        instance_id: str,
+        product_id: str,
+        variant_id: str | None = None,
+        *,
+        limit: int = MAX_KEYS_LISTED,
+    ) -> dict[str, Any]:
+        """A variant's keys (every variant's with None) for the seller's stock editor, masked
+        (`AB••••YZ`): enough to tell keys apart, never the key. Available first, then
+        reserved, then sold (newest first)."""
+        vault = self.vaults(instance_id)
+        with self.store.instance(instance_id, write=False) as uow:
+            if variant_id is None:
+                doc = uow.products.get(product_id)
+                if doc is None:
+                    raise NotFoundError("produto", product_id)
+                docs = uow.stock.find(product_id=product_id)
+            else:
+                self._variant_of(uow, product_id, variant_id)
+                docs = uow.stock.find(variant_id=variant_id)
+        order = {str(KeyState.AVAILABLE): 0, str(KeyState.RESERVED): 1, str(KeyState.SOLD): 2}
+        docs.sort(key=lambda d: d.get("sold_at") or d.get("added_at") or "", reverse=True)
+        docs.sort(key=lambda d: order.get(d.get("state"), 3))
+        keys = []
+        for d in docs[:limit]:
+            try:
+                masked = mask_key(vault.decrypt(d["secret"], context=d["fingerprint"]))
+            except Exception:  # a key sealed with a lost key: listed, never shown
+                masked = "••••"
+            keys.append(
+                {
+                    "id": d["id"],
+                    "variant_id": d.get("variant_id"),
+                    "masked": masked,
+                    "state": d["state"],
+                    "removable": d["state"] == str(KeyState.AVAILABLE),
+                    "added_at": d.get("added_at"),
+                    "reserved_until": d.get("reserved_until"),
+                    "order_id": d.get("order_id"),
+                    "sold_at": d.get("sold_at"),
+                }
+            )
+        counts = {state.value: 0 for state in KeyState}
+        for d in docs:
+            counts[d["state"]] = counts.get(d["state"], 0) + 1
+        return {"variant_id": variant_id, "keys": keys, "counts": counts, "total": len(docs)}
+
+    def remove_keys(
+        self,
+        instance_id: str,
+        product_id: str,
+        variant_id: str,
+        key_ids: list[str],
+        *,
+        actor: str,
+    ) -> dict[str, Any]:
+        """Delete the chosen keys that are still available. Each key's state is read and the
+        key deleted in one write unit of work, under the same lock a cart takes to reserve a
+        key: a key a cart reserved (or sold) in the meantime is kept and reported, never
+        removed. Unknown ids, or ids of another variant, are reported as not found."""
+        if (
+            not isinstance(key_ids, list)
+            or not key_ids
+            or len(key_ids) > MAX_KEYS_REMOVED
+            or not all(isinstance(k, str) and 0 < len(k) <= 64 for k in key_ids)
+        ):
+            raise InvalidInput("invalid_field", field="key_ids")
+        removed: list[str] = []
+        kept: list[dict[str, str]] = []
+        missing: list[str] = []
+        with self.store.instance(instance_id) as uow:
+            self._variant_of(uow, product_id, variant_id)
+            for key_id in dict.fromkeys(key_ids):
+                doc = uow.stock.get(key_id)
+                if doc is None or doc.get("variant_id") != variant_id:
+                    missing.append(key_id)
+                elif doc.get("state") != str(KeyState.AVAILABLE):
+                    kept.append({"id": key_id, "state": doc["state"]})
+                else:
+                    uow.stock.delete(key_id)
+                    removed.append(key_id)
+            if removed:
+                record(
+                    uow,
+                    at=self.clock.now(),
+                    actor=actor,
+                    action="stock.removed",
+                    target=f"variant:{variant_id}",
+                    product_id=product_id,
+                    removed=len(removed),
+                    kept=len(kept),
+                    key_ids=removed[:100],
+                )
+                uow.commit()
+        return {"removed": removed, "kept": kept, "not_found": missing}
+
+    @staticmethod
+    def _variant_of(uow: Any, product_id: str, variant_id: str) -> Product:
+        doc = uow.products.get(product_id)
+        if doc is None:
+            raise NotFoundError("produto", product_id)
+        product = Product.from_doc(doc)
+        if product.variant(variant_id) is None:
+            raise NotFoundError("variante", variant_id)
+        return product
+
+
+
+def mask_key(key: str) -> str:
+    """The first and last few characters of a key, the rest hidden: never more than a quarter
+    of the key (four and four of a key of 32 or more), nothing of a key under 8."""
+    shown = min(4, len(key) // 8)
+    if shown == 0:
+        return "••••"
+    return f"{key[:shown]}••••{key[-shown:]}"

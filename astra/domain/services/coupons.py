@@ -90,3 +90,25 @@ class CouponService:
             )
             uow.commit()
         return coupon
+
+    def delete(self, instance_id: str, code: str, *, actor: str) -> Coupon:
+        """Delete a coupon nobody has used; a used one stays (its orders name it) and can
+        only be disabled."""
+        code = normalize_code(code)
+        with self.store.instance(instance_id) as uow:
+            doc = uow.coupons.first(code=code)
+            if doc is None:
+                raise NotFoundError("cupom", code)
+            coupon = Coupon.from_doc(doc)
+            if coupon.uses or coupon.redemptions:
+                raise InvalidInput("coupon_used", code=code)
+            uow.coupons.delete(doc["id"])
+            record(
+                uow,
+                at=self.clock.now(),
+                actor=actor,
+                action="coupon.deleted",
+                target=f"coupon:{code}",
+            )
+            uow.commit()
+        return coupon

@@ -597,8 +597,14 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, container: Any) -> None:
+    # The support routes (running a seller's store, logs, work, posts) live in their module.
+    from astra.entrypoints.admin import store_api
+
     app[CONTAINER_KEY] = container
     _describe_handlers()
+    store_api.describe(openapi.describe)
+    _QUERY.update(store_api.QUERIES)
+    store_api.add_routes(app)
     r = app.router
     r.add_get("/api/openapi.json", openapi_json)
     r.add_get("/api/status", status)

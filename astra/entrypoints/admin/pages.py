@@ -9,6 +9,7 @@ X-CSRF-Token; the API refuses writes in monitor mode, and the pages leave the bu
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -28,10 +29,11 @@ from astra.domain.errors import DomainError, NotFoundError
 from astra.domain.order import OrderStatus
 from astra.domain.timestamps import parse_iso
 from astra.domain.wallet import WithdrawalStatus
-from astra.entrypoints.admin import api, auth, charts
+from astra.entrypoints.admin import api, auth, charts, store_api
 from astra.entrypoints.admin.api import CONTAINER_KEY
 from astra.entrypoints.admin.auth import ADMIN_KEY
 from astra.entrypoints.admin.texts import DEFAULT, LANGUAGES, status_label, translator
+from astra.entrypoints.portal.api_schemas import PRODUCT_UPDATE
 from astra.ports.runtime import RuntimeUnavailable
 from astra.ports.store import INSTANCE_ID_PATTERN
 
@@ -47,6 +49,7 @@ NAV = [
     ("resumo", "/admin"),
     ("operacao", "/admin/operacao"),
     ("catalogo", "/admin/catalogo"),
+    ("suporte", "/admin/suporte"),
     ("solicitacoes", "/admin/solicitacoes"),
     ("contas", "/admin/contas"),
     ("runtime", "/admin/runtime"),
@@ -55,6 +58,9 @@ NAV = [
     ("diagnostico", "/admin/diagnostico"),
 ]
 TABS = ("pedidos", "carrinhos", "entregas", "clientes")
+AUDIT_TABS = ("registro", "logs", "pendencias", "publicacoes")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SUPPORT_KEYS_SHOWN = 200  # per variant in Suporte (masked)
 PERIODS = ("day", "week", "month")
 FUNNEL = ("carts", "orders", "paid", "delivered")
 INSTANCE_STATES = ("online", "offline", "error", "suspended")
@@ -405,6 +411,15 @@ async def plugins(request: web.Request) -> web.Response:
 
 
 async def auditoria(request: web.Request) -> web.Response:
+    tab = request.match_info.get("tab", "registro")
+    if tab not in AUDIT_TABS:
+        raise web.HTTPFound("/admin/auditoria")
+    if tab == "logs":
+        return await _auditoria_logs(request)
+    if tab == "pendencias":
+        return await _auditoria_work(request)
+    if tab == "publicacoes":
+        return await _auditoria_posts(request)
     fetch = Fetch(request)
     instance = _filter_value(request, "instance")
     action = _filter_value(request, "action")
@@ -415,7 +430,80 @@ async def auditoria(request: web.Request) -> web.Response:
         rows = [r for r in rows if search in orjson.dumps(r).decode().lower()]
     return render(request, "auditoria.html", active="auditoria", errors=fetch.errors, rows=rows,
                   instance=instance, action=action, actor=actor, search=search,
-                  instances=await _instance_ids(request))
+                  instances=await _instance_ids(request), tab="registro", tabs=AUDIT_TABS)
+
+
+async def _auditoria_logs(request: web.Request) -> web.Response:
+    """The platform's recent log lines (this process), redacted, by level and text."""
+    fetch = Fetch(request)
+    level = _filter_value(request, "level", LOG_LEVELS)
+    search = _filter_value(request, "q")
+    lines = await fetch(store_api.platform_logs, [], level=level, q=search, limit=500)
+    return render(request, "auditoria_logs.html", active="auditoria", errors=fetch.errors,
+                  lines=lines, level=level, levels=LOG_LEVELS, search=search, tab="logs",
+                  tabs=AUDIT_TABS)
+
+
+async def _auditoria_work(request: web.Request) -> web.Response:
+    """What waits on someone: withdrawals, undelivered paid orders, waiting stock, errors."""
+    fetch = Fetch(request)
+    feed = await fetch(store_api.work, {"withdrawals": [], "paid_not_delivered": [],
+                                        "waiting_stock": [], "runtime_errors": [], "total": 0})
+    return render(request, "auditoria_work.html", active="auditoria", errors=fetch.errors,
+                  feed=feed, tab="pendencias", tabs=AUDIT_TABS)
+
+
+async def _auditoria_posts(request: web.Request) -> web.Response:
+    """Which product posts are missing or stale in Discord (asked with each bot's token)."""
+    fetch = Fetch(request)
+    instance = _filter_value(request, "instance")
+    rows = await fetch(store_api.posts, [], instance=instance)
+    order = {"missing": 0, "stale": 1, "no_access": 2, "unknown": 3, "not_posted": 4, "ok": 5}
+    rows.sort(key=lambda r: (order.get(r.get("state"), 9), r.get("instance_id") or "",
+                             r.get("product_name") or ""))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return render(request, "auditoria_posts.html", active="auditoria", errors=fetch.errors,
+                  rows=rows, counts=counts, instance=instance,
+                  instances=await _instance_ids(request), tab="publicacoes", tabs=AUDIT_TABS)
+
+
+async def suporte(request: web.Request) -> web.Response:
+    """Suporte: run one seller's store — settings, products, stock, coupons, posts."""
+    fetch = Fetch(request)
+    instances = await _instance_ids(request)
+    instance = _filter_value(request, "instance")
+    if instance and instance not in instances:
+        fetch.errors.append(NotFoundError("instância", instance).message(fetch.lang))
+        instance = ""
+    context: dict[str, Any] = {"products": [], "coupons": [], "settings": {}, "stock": {},
+                               "keys": {}}
+    if instance:
+        c = api._c(request)
+        context["settings"] = await fetch.run(c.instances().settings, {}, instance)
+        context["products"] = await fetch(api.products, [], instance=instance)
+        context["products"].sort(key=lambda p: (not p.get("active"), p.get("name", "").lower()))
+        context["coupons"] = await fetch(api.coupons, [], instance=instance)
+        context["stock"] = (await fetch(api.stock, {}, instance=instance)).get(instance, {})
+        for product in context["products"]:
+            # What the JSON editor shows: the fields the seller's API takes, variants with ids.
+            product["editable"] = {k: product[k] for k in EDITABLE_PRODUCT_FIELDS
+                                   if k in product}
+            if product.get("delivery_kind") != "key" or product.get("unlimited_stock"):
+                continue
+            for variant in product.get("variants", []):
+                listing = await fetch.run(
+                    functools.partial(c.catalog().list_keys, limit=SUPPORT_KEYS_SHOWN),
+                    {"keys": []}, instance, product["id"], variant["id"])
+                context["keys"][variant["id"]] = listing["keys"]
+    return render(request, "suporte.html", active="suporte", errors=fetch.errors,
+                  instance=instance, instances=instances, editable=EDITABLE_PRODUCT_FIELDS,
+                  **context)
+
+
+# What the support editor's JSON shows of a product: every field the seller's API takes.
+EDITABLE_PRODUCT_FIELDS = tuple(PRODUCT_UPDATE["properties"])
 
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -446,5 +534,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/admin/runtime", runtime)
     r.add_get("/admin/plugins", plugins)
     r.add_get("/admin/auditoria", auditoria)
+    r.add_get("/admin/auditoria/{tab}", auditoria)
+    r.add_get("/admin/suporte", suporte)
     r.add_get("/admin/diagnostico", diagnostico)
     r.add_static("/static/", STATIC, append_version=False)

@@ -316,6 +316,134 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
+# -- issue 15: running a seller's store (Suporte), logs, work waiting, posts ---------------------
+TEXTS.update({
+    "nav.suporte": ("Suporte", "Support"),
+    "suporte.title": ("Suporte à loja", "Store support"),
+    "suporte.lead": (
+        "Opere a loja de um vendedor: produtos, variantes, estoque, cupons, publicações e "
+        "configurações. Cada alteração fica na auditoria da instância com o seu nome.",
+        "Run a seller's store: products, variants, stock, coupons, posts and settings. Each "
+        "change lands in the instance's audit log under your name.",
+    ),
+    "suporte.pick": (
+        "Escolha uma instância no filtro acima.", "Pick an instance in the filter above."
+    ),
+    "suporte.products": ("Produtos", "Products"),
+    "suporte.posted": ("publicado em {n} canal(is)", "posted in {n} channel(s)"),
+    "suporte.edit": ("Editar (JSON)", "Edit (JSON)"),
+    "suporte.json": ("Campos (JSON)", "Fields (JSON)"),
+    "suporte.json.hint": (
+        "Os mesmos campos da API do vendedor; variantes mantêm o \"id\" para manter o estoque.",
+        "The same fields as the seller's API; keep each variant's \"id\" to keep its stock.",
+    ),
+    "suporte.save_product": ("Salvar produto", "Save product"),
+    "suporte.post": ("Publicar num canal", "Post in a channel"),
+    "suporte.channel_id": ("ID do canal", "Channel ID"),
+    "suporte.purge": (
+        "Apagar antes as publicações antigas deste produto no canal",
+        "Delete this product's older posts in the channel first",
+    ),
+    "suporte.stock": ("Estoque", "Stock"),
+    "suporte.add_keys": ("Adicionar chaves", "Add keys"),
+    "suporte.keys": ("Chaves (uma por linha)", "Keys (one per line)"),
+    "suporte.remove_keys": ("Remover selecionadas", "Remove selected"),
+    "suporte.remove_keys.q": (
+        "Remover as chaves marcadas? Só as disponíveis saem.",
+        "Remove the ticked keys? Only available ones go.",
+    ),
+    "suporte.new_product": ("Novo produto", "New product"),
+    "suporte.create_product": ("Criar produto", "Create product"),
+    "suporte.new_coupon": ("Novo cupom", "New coupon"),
+    "suporte.create_coupon": ("Criar cupom", "Create coupon"),
+    "suporte.kind": ("Tipo", "Kind"),
+    "suporte.cents": ("centavos", "cents"),
+    "suporte.max_uses": ("Usos máximos", "Max. uses"),
+    "suporte.settings": ("Configurações da instância", "Instance settings"),
+    "suporte.save_settings": ("Salvar configurações", "Save settings"),
+    "suporte.settings.hint": (
+        "Só os campos alterados são enviados e conferidos como na conta do vendedor.",
+        "Only the fields you change are sent, checked as in the seller's account.",
+    ),
+    "suporte.bad_json": ("JSON inválido: {error}", "Invalid JSON: {error}"),
+    "suporte.nothing": ("Nada mudou.", "Nothing changed."),
+    "act.deactivate": ("Desativar", "Deactivate"),
+    "act.deactivate.q": ("Tirar {name} de venda? As chaves e os pedidos ficam.",
+                         "Take {name} off sale? Its keys and orders stay."),
+    "act.activate": ("Ativar", "Activate"),
+    "act.activate.q": ("Colocar {name} à venda de novo?", "Put {name} back on sale?"),
+    "act.repost": ("Republicar", "Repost"),
+    "act.repost.q": (
+        "Publicar {name} de novo onde já está (preços e estoque atuais)? As publicações antigas "
+        "são apagadas.",
+        "Post {name} again where it is posted (current prices and stock)? The old posts are "
+        "deleted.",
+    ),
+    "act.post": ("Publicar", "Post"),
+    "act.enable": ("Ativar", "Enable"),
+    "act.disable": ("Desativar", "Disable"),
+    "act.delete": ("Excluir", "Delete"),
+    "act.coupon_disable.q": ("Desativar o cupom {code}?", "Disable coupon {code}?"),
+    "act.coupon_enable.q": ("Ativar o cupom {code}?", "Enable coupon {code}?"),
+    "act.coupon_delete.q": ("Excluir o cupom {code}? Ele nunca foi usado.",
+                            "Delete coupon {code}? It was never used."),
+    "audit.tab.registro": ("Registro", "Audit trail"),
+    "audit.tab.logs": ("Logs da plataforma", "Platform logs"),
+    "audit.tab.pendencias": ("Pendências", "Waiting work"),
+    "audit.tab.publicacoes": ("Publicações", "Posts"),
+    "logs.level": ("Nível", "Level"),
+    "logs.level.debug": ("debug", "debug"),
+    "logs.level.info": ("info ou acima", "info or above"),
+    "logs.level.warning": ("aviso ou acima", "warning or above"),
+    "logs.level.error": ("erro ou acima", "error or above"),
+    "logs.logger": ("Origem", "Logger"),
+    "logs.event": ("Mensagem", "Message"),
+    "logs.placeholder": ("texto, instância, pedido…", "text, instance, order…"),
+    "logs.note": (
+        "As últimas linhas deste processo, as mais novas primeiro; segredos (tokens, senhas, "
+        "chaves) aparecem como [REDACTED].",
+        "This process's latest lines, newest first; secrets (tokens, passwords, keys) show as "
+        "[REDACTED].",
+    ),
+    "work.withdrawals": ("Saques a pagar", "Withdrawals to pay"),
+    "work.paid": ("Pagos e não entregues", "Paid, not delivered"),
+    "work.waiting": ("Aguardando estoque", "Waiting for stock"),
+    "work.errors": ("Runtimes com erro", "Runtimes in error"),
+    "work.open": ("Abrir", "Open"),
+    "work.logs": ("Ver log", "See log"),
+    "seller": ("Vendedor", "Seller"),
+    "requested": ("Solicitado em", "Requested"),
+    "since": ("Desde", "Since"),
+    "posts.note": (
+        "Cada publicação é conferida no Discord com o token do bot da instância: desatualizada "
+        "quando o produto mudou depois dela, sumida quando a mensagem não existe mais.",
+        "Each post is checked in Discord with the instance's bot token: stale when the product "
+        "changed after it, missing when the message no longer exists.",
+    ),
+    "posts.channel": ("Canal · mensagem", "Channel · message"),
+    "posts.posted_at": ("Publicado em", "Posted"),
+    "posts.open": ("Abrir no suporte", "Open in support"),
+    "posts.state.ok": ("em dia", "up to date"),
+    "posts.state.stale": ("desatualizada", "stale"),
+    "posts.state.missing": ("sumiu do Discord", "gone from Discord"),
+    "posts.state.no_access": ("o bot não lê o canal", "the bot cannot read the channel"),
+    "posts.state.unknown": ("não conferida", "not checked"),
+    "posts.state.not_posted": ("nunca publicado", "never posted"),
+    "st.missing": ("sumiu", "missing"),
+    "st.stale": ("desatualizada", "stale"),
+    "st.no_access": ("sem acesso", "no access"),
+    "st.unknown": ("?", "?"),
+    "st.not_posted": ("não publicado", "not posted"),
+    "st.ok": ("ok", "ok"),
+    "st.available": ("disponível", "available"),
+    "st.reserved": ("reservada", "reserved"),
+    "st.sold": ("vendida", "sold"),
+    "st.debug": ("debug", "debug"),
+    "st.info": ("info", "info"),
+    "st.warning": ("aviso", "warning"),
+    "st.critical": ("crítico", "critical"),
+})
+
 def translator(lang: str) -> Callable[..., str]:
     index = 1 if lang == "en" else 0
 

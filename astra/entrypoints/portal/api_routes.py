@@ -9,6 +9,7 @@ from aiohttp import web
 
 from astra.container import Container
 from astra.entrypoints.portal import (
+    account_api,
     discord_api,
     instance_api,
     openapi,
@@ -42,11 +43,14 @@ def add_routes(app: web.Application, container: Container) -> None:
 
     r.add_get(f"{INSTANCE}/products", store_api.list_products)
     r.add_post(f"{INSTANCE}/products", store_api.create_product)
+    r.add_post(f"{INSTANCE}/products/preview", store_api.preview_product)
     r.add_get(f"{INSTANCE}/products/{{productId}}", store_api.get_product)
     r.add_patch(f"{INSTANCE}/products/{{productId}}", store_api.update_product)
     r.add_delete(f"{INSTANCE}/products/{{productId}}", store_api.delete_product)
     r.add_post(f"{INSTANCE}/stock/{{productId}}", store_api.import_stock)
     r.add_get(f"{INSTANCE}/stock/{{productId}}", store_api.stock_counts)
+    r.add_get(f"{INSTANCE}/stock/{{productId}}/keys", store_api.list_stock_keys)
+    r.add_post(f"{INSTANCE}/stock/{{productId}}/remove", store_api.remove_stock_keys)
     r.add_get(f"{INSTANCE}/coupons", store_api.list_coupons)
     r.add_post(f"{INSTANCE}/coupons", store_api.create_coupon)
     r.add_post(f"{INSTANCE}/coupons/{{code}}/disable", store_api.disable_coupon)
@@ -56,6 +60,8 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_post(f"{INSTANCE}/discord/post-product", discord_api.post_product)
     subscriptions_api.add_routes(r, INSTANCE)
     r.add_get("/api/templates", store_api.template_help)
+
+    r.add_patch("/api/me", account_api.update_profile)
 
     r.add_get("/api/plans/catalog", plans_api.plan_catalog)
     r.add_post("/api/plans/trial", plans_api.start_trial)

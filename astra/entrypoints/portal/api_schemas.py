@@ -135,6 +135,10 @@ _PRODUCT_FIELDS: dict[str, Schema] = {
 PRODUCT_CREATE = obj(_PRODUCT_FIELDS, "name", "variants")
 PRODUCT_UPDATE = obj(_PRODUCT_FIELDS)
 
+# What the product editor shows before saving: the same fields, of a new product or of
+# `product_id` with these changes (nothing is saved).
+PRODUCT_PREVIEW = obj({**_PRODUCT_FIELDS, "product_id": string(64)})
+
 STOCK_IMPORT = obj(
     {
         "variant_id": string(64, min_length=1),
@@ -150,6 +154,24 @@ STOCK_UPLOAD_FORM = obj(
         "keys": string(),
     },
     "variant_id",
+)
+
+STOCK_REMOVE = obj(
+    {
+        "variant_id": string(64, min_length=1),
+        "key_ids": {**array(string(64, min_length=1), 1000), "minItems": 1},
+    },
+    "variant_id",
+    "key_ids",
+)
+
+PROFILE_UPDATE = obj(
+    {
+        "name": string(80),
+        "email": string(254),
+        "current_password": string(1024),
+    },
+    "current_password",
 )
 
 COUPON_CREATE = obj(
@@ -253,6 +275,47 @@ STOCK_COUNTS = obj(
     "variants",
     extra=True,
 )
+STOCK_KEYS = obj(
+    {
+        "variant_id": nullable({"type": "string"}),
+        "keys": array(
+            obj(
+                {
+                    "id": {"type": "string"},
+                    "masked": {"type": "string"},
+                    "state": {"type": "string", "enum": ["available", "reserved", "sold"]},
+                    "removable": BOOLEAN,
+                },
+                "id",
+                "masked",
+                "state",
+                "removable",
+                extra=True,
+            ),
+            1000,
+        ),
+        "counts": ANY_OBJECT,
+        "total": {"type": "integer"},
+    },
+    "keys",
+    "counts",
+    extra=True,
+)
+KEYS_REMOVED = obj(
+    {
+        "removed": array({"type": "string"}),
+        "kept": array(ANY_OBJECT),
+        "not_found": array({"type": "string"}),
+    },
+    "removed",
+    "kept",
+    "not_found",
+    extra=True,
+)
+POST_PREVIEW = obj(
+    {"message": ANY_OBJECT, "language": {"type": "string"}}, "message", extra=True
+)
+PROFILE = obj({"user": ANY_OBJECT}, "user", extra=True)
 COUPON = obj({"code": {"type": "string"}, "active": BOOLEAN}, "code", extra=True)
 COUPON_LIST = obj({"coupons": array(COUPON)}, "coupons", extra=True)
 ORDER_LIST = obj(
@@ -263,6 +326,7 @@ CHANNEL_LIST = obj(
         "guild_id": nullable({"type": "string"}),
         "guilds": array(ANY_OBJECT),
         "channels": array(ANY_OBJECT),
+        "roles": array(ANY_OBJECT),
     },
     "channels",
     extra=True,
@@ -363,6 +427,8 @@ def first_problem(schema: Schema, value: Any, path: str = "") -> str | None:
             return where
     if isinstance(value, list):
         if len(value) > schema.get("maxItems", len(value)):
+            return where
+        if len(value) < schema.get("minItems", 0):
             return where
         items = schema.get("items")
         if items is not None:

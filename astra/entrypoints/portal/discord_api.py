@@ -12,17 +12,16 @@ import math
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from aiohttp import web
 
-from astra.adapters.chat.discord import posting
 from astra.adapters.chat.discord.rest import (
     DiscordRest,
     MissingAccess,
     RateLimited,
     UnknownResource,
 )
+from astra.entrypoints import product_posts
 from astra.entrypoints.portal import api_schemas as schemas
 from astra.entrypoints.portal.seller_api import (
     ApiError,
@@ -90,7 +89,8 @@ async def instance_discord(request: web.Request, instance_id: str) -> AsyncItera
 
 @seller_route(response=schemas.CHANNEL_LIST, errors=_DISCORD_ERRORS)
 async def list_channels(request: web.Request) -> web.Response:
-    """The channels of the instance's Discord server (where products can be posted)."""
+    """The channels and roles of the instance's Discord server (where products can be posted;
+    what the settings' pickers offer), and the servers the bot is in."""
     doc = await owned_instance(request)
     chosen = request.query.get("guild_id")
     if chosen is not None and not _SNOWFLAKE.fullmatch(chosen):
@@ -102,7 +102,10 @@ async def list_channels(request: web.Request) -> web.Response:
         if guild_id is None and len(guilds) == 1:
             guild_id = guilds[0]["id"]
         channels = await discord.guild_channels(guild_id) if guild_id else []
-    return respond({"guild_id": guild_id, "guilds": guilds, "channels": channels})
+        roles = await discord.guild_roles(guild_id) if guild_id else []
+    return respond(
+        {"guild_id": guild_id, "guilds": guilds, "channels": channels, "roles": roles}
+    )
 
 
 @seller_route(body=schemas.POST_PRODUCT, response=schemas.PRODUCT_POSTED, errors=_DISCORD_ERRORS)
@@ -112,21 +115,17 @@ async def post_product(request: web.Request) -> web.Response:
     doc = await owned_instance(request)
     body = await read_body(request)
     container = container_of(request)
-    catalog = container.catalog()
-    product = await blocking(catalog.get_product, doc["id"], body["product_id"])
+    product = await blocking(container.catalog().get_product, doc["id"], body["product_id"])
     if not product.active:
         raise ApiError(409, "product_inactive", "Este produto está desativado: ative-o antes.")
-    settings: dict[str, Any] = await blocking(container.instances().settings, doc["id"])
-    settings = {**settings, "name": doc.get("name")}
-    counts = await blocking(catalog.stock_counts, doc["id"])
     channel_id = body["channel_id"]
-    bot_id = str((doc.get("bot_profile") or {}).get("id") or "")
-    async with instance_discord(request, doc["id"]) as discord:
-        posted = await posting.post_product(
-            discord, product, counts, settings, channel_id,
-            purge=bool(body.get("purge")), bot_id=bot_id,
+    try:
+        posted = await product_posts.post_product(
+            container, doc["id"], product.id, channel_id, purge=bool(body.get("purge"))
         )
-    await blocking(catalog.record_posts, doc["id"], product.id,
-                   posting.posts_after(product, posted))
+    except product_posts.NoBotToken:
+        raise ApiError(409, "bot_token_missing", "Cadastre o token do bot antes.") from None
+    except ChatError as exc:
+        raise _discord_error(exc) from None
     return respond({"channel_id": channel_id, "message_id": posted.message_id,
                     "purged": posted.purged})

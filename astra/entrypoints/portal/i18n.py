@@ -468,6 +468,180 @@ TEXT: dict[str, tuple[str, str]] = {
     "js.pick_channel": ("Escolha um canal.", "Pick a channel."),
 }
 
+# -- the editors (issue 15): settings pickers, branding, templates, products, keys, profile,
+# public pages ---------------------------------------------------------------------------------
+TEXT.update({
+    "inst.cart_idle": (
+        "Expirar carrinho parado após (minutos)", "Expire an idle cart after (minutes)"
+    ),
+    "inst.cart_idle.hint": (
+        "0 desliga: vale só o tempo do carrinho. Qualquer ação do comprador renova.",
+        "0 turns it off: only the cart time applies. Any buyer action renews it.",
+    ),
+    "inst.keep_days": (
+        "Manter o canal do carrinho após a entrega (dias)",
+        "Keep the cart channel after delivery (days)",
+    ),
+    "inst.staff_notifications": (
+        "Avisar a equipe no canal de logs (carrinhos, PIX, pagamentos, entregas, estoque)",
+        "Notify the staff in the log channel (carts, PIX, payments, deliveries, stock)",
+    ),
+    "inst.manual_confirmation": (
+        "Permitir que a equipe confirme pagamentos manualmente no Discord (auditado)",
+        "Let the staff confirm payments by hand in Discord (audited)",
+    ),
+    "picker.title": ("Servidor, canais e cargos", "Server, channels and roles"),
+    "picker.none": ("nenhum", "none"),
+    "picker.loading": ("Carregando do Discord…", "Loading from Discord…"),
+    "picker.loaded": (
+        "Listados do Discord com o bot desta instância.",
+        "Listed from Discord with this instance's bot.",
+    ),
+    "picker.need_token": (
+        "Cadastre o token do bot para escolher canais e cargos do seu servidor.",
+        "Set the bot token to pick your server's channels and roles.",
+    ),
+    "picker.gone": ("{id} (o bot não vê mais)", "{id} (the bot no longer sees it)"),
+    "picker.guild": ("Servidor", "Server"),
+    "picker.guild.hint": (
+        "O servidor onde a loja vende (o /loja vincular também define).",
+        "The server the store sells in (/loja vincular sets it too).",
+    ),
+    "picker.cart_category": ("Categoria dos carrinhos", "Cart category"),
+    "picker.staff_channel": ("Canal da equipe", "Staff channel"),
+    "picker.log_channel": ("Canal de logs", "Log channel"),
+    "picker.sales_channel": ("Canal de anúncio de vendas", "Sales announcement channel"),
+    "picker.buyer_role": ("Cargo de comprador", "Buyer role"),
+    "picker.staff_role": ("Cargo da equipe", "Staff role"),
+    "picker.stock_alert_role": (
+        "Cargo avisado quando o estoque acaba", "Role pinged when stock runs out"
+    ),
+    "brand.title": ("Marca da loja", "Store branding"),
+    "brand.lead": (
+        "Como a loja aparece no Discord: valem para todos os produtos, que podem ter os seus.",
+        "How the store looks in Discord: they apply to every product, which may set their own.",
+    ),
+    "brand.color": ("Cor dos embeds", "Embed colour"),
+    "brand.banner_url": ("Banner do sistema (imagem ou GIF)", "System banner (image or GIF)"),
+    "brand.banner_url.hint": (
+        "Mostrado acima dos posts e na mensagem de boas-vindas. Só https://.",
+        "Shown above posts and in the welcome message. https:// only.",
+    ),
+    "brand.thumbnail_url": ("Miniatura dos posts", "Post thumbnail"),
+    "brand.footer_text": ("Rodapé dos posts", "Post footer"),
+    "brand.cart_footer": ("Rodapé do carrinho", "Cart footer"),
+    "brand.pix_instructions": ("Instruções do PIX", "PIX instructions"),
+    "brand.terms_text": (
+        "Termos (botão \"Termos\" no PIX)", "Terms (\"Termos\" button on the PIX)"
+    ),
+    "brand.terms_text.hint": ("Vazio esconde o botão.", "Empty hides the button."),
+    "brand.welcome_text": ("Mensagem de boas-vindas", "Welcome message"),
+    "tpl.title": ("Mensagens de entrega (DM)", "Delivery messages (DM)"),
+    "tpl.lead": (
+        "Vazio usa o texto padrão. Variáveis aceitas:",
+        "Empty uses the built-in text. Placeholders:",
+    ),
+    "tpl.sale": ("Venda (entrega automática)", "Sale (automatic delivery)"),
+    "tpl.staff": ("Entrega feita pela equipe", "Delivery made by the staff"),
+    "tpl.field.title": ("Título", "Title"),
+    "tpl.field.body": ("Texto", "Text"),
+    "tpl.field.footer": ("Rodapé", "Footer"),
+    "tpl.field.color": ("Cor", "Colour"),
+    "tpl.default": ("(padrão)", "(built-in)"),
+    # product editor
+    "edit.open": ("Editar produto", "Edit product"),
+    "edit.save": ("Salvar produto", "Save product"),
+    "edit.saved": ("Produto salvo.", "Product saved."),
+    "edit.basics": ("Produto", "Product"),
+    "edit.media": ("Imagens e aparência", "Images and look"),
+    "edit.texts": ("Textos", "Texts"),
+    "edit.category": ("Categoria", "Category"),
+    "edit.image_url": ("Imagem do post", "Post image"),
+    "edit.banner_url": (
+        "Banner antes do post (imagem ou GIF)", "Banner before the post (image or GIF)"
+    ),
+    "edit.color": ("Cor do embed", "Embed colour"),
+    "edit.show_thumbnail": ("Mostrar a miniatura da loja", "Show the store's thumbnail"),
+    "edit.footer_text": ("Rodapé do post", "Post footer"),
+    "edit.demo_url": ("Link de demonstração", "Demo link"),
+    "edit.demo_label": ("Texto do botão de demonstração", "Demo button label"),
+    "edit.sections": ("Seções extras da descrição", "Extra description sections"),
+    "edit.section_title": ("Título da seção", "Section title"),
+    "edit.section_text": ("Texto da seção", "Section text"),
+    "edit.add_section": ("Adicionar seção", "Add section"),
+    "edit.remove_section": ("Remover seção", "Remove section"),
+    "edit.dm_template": ("Mensagem da DM (venda)", "DM message (sale)"),
+    "edit.staff_dm_template": ("Mensagem da DM (entrega da equipe)", "DM message (staff delivery)"),
+    "edit.template.hint": (
+        "Vazio usa a mensagem da instância. Variáveis: {placeholders}",
+        "Empty uses the instance's message. Placeholders: {placeholders}",
+    ),
+    "edit.unlimited_stock": (
+        "Estoque ilimitado (a mesma chave do campo acima para todos)",
+        "Unlimited stock (the same key, above, for everyone)",
+    ),
+    "edit.variant_active": ("À venda", "On sale"),
+    "edit.emoji": ("Emoji", "Emoji"),
+    "edit.duration": ("Duração", "Duration"),
+    "edit.duration.placeholder": ("30 dias", "30 days"),
+    "edit.preview": ("Prévia no Discord", "Preview in Discord"),
+    "edit.preview.hint": (
+        "Como o bot vai postar, com preços e estoque de agora. Imagens externas aparecem como "
+        "moldura com o endereço.",
+        "How the bot will post it, with current prices and stock. External images show as a "
+        "frame with their address.",
+    ),
+    "js.preview.loading": ("Atualizando a prévia…", "Updating the preview…"),
+    "js.preview.image": ("imagem", "image"),
+    "js.preview.bot": ("BOT", "BOT"),
+    "js.preview.today": ("Hoje", "Today"),
+    # stock editor
+    "keys.open": ("Gerenciar chaves", "Manage keys"),
+    "keys.variant": ("Variante", "Variant"),
+    "keys.load": ("Listar chaves", "List keys"),
+    "keys.remove": ("Remover selecionadas", "Remove selected"),
+    "keys.select_all": ("Selecionar todas as disponíveis", "Select every available key"),
+    "keys.hint": (
+        "As chaves aparecem mascaradas. Só as disponíveis podem ser removidas; reservadas "
+        "(em um carrinho) e vendidas ficam.",
+        "Keys are shown masked. Only available keys can be removed; reserved (in a cart) and "
+        "sold ones stay.",
+    ),
+    "js.keys.none": ("Nenhuma chave nesta variante.", "No keys in this variant."),
+    "js.keys.loading": ("Carregando chaves…", "Loading keys…"),
+    "js.keys.confirm": ("Remover {n} chave(s)? Isso não pode ser desfeito.",
+                        "Remove {n} key(s)? This cannot be undone."),
+    "js.keys.removed": ("{n} chave(s) removida(s).", "{n} key(s) removed."),
+    "js.keys.kept": (
+        "{n} chave(s) não foram removidas: foram reservadas ou vendidas nesse meio tempo.",
+        "{n} key(s) were not removed: they were reserved or sold meanwhile.",
+    ),
+    "js.keys.pick": ("Escolha ao menos uma chave disponível.", "Pick at least one available key."),
+    "js.keys.count": (
+        "{available} disponível(is) · {reserved} reservada(s) · {sold} vendida(s)",
+        "{available} available · {reserved} reserved · {sold} sold",
+    ),
+    "js.keys.state.available": ("disponível", "available"),
+    "js.keys.state.reserved": ("reservada", "reserved"),
+    "js.keys.state.sold": ("vendida", "sold"),
+    "js.keys.select": ("Selecionar {masked}", "Select {masked}"),
+    # account
+    "acct.edit_profile": ("Alterar nome e e-mail", "Change name and e-mail"),
+    "acct.profile_password": ("Senha atual (para confirmar)", "Current password (to confirm)"),
+    "acct.profile_saved": ("Perfil salvo.", "Profile saved."),
+    "acct.profile_no_password": (
+        "Defina uma senha abaixo para poder mudar o e-mail.",
+        "Set a password below to be able to change the e-mail.",
+    ),
+    # public pages
+    "public.plans": ("Planos", "Plans"),
+    "public.tutorials": ("Tutoriais", "Tutorials"),
+    "public.terms": ("Termos de uso", "Terms of use"),
+    "public.privacy": ("Privacidade", "Privacy"),
+    "public.start": ("Começar grátis", "Start for free"),
+    "public.updated": ("Atualizado em {date}", "Updated on {date}"),
+})
+
 # Keys the browser script needs; everything else is rendered on the server.
 # -- subscriptions (issue 18) ----------------------------------------------------------------------
 TEXT.update({
@@ -529,6 +703,7 @@ CLIENT_PREFIXES = (
     "store.reserved",
     "store.sold",
     "inst.logs.",
+    "picker.",
     "pix.",
     "acct.password_mismatch",
     "close",

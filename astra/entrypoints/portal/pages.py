@@ -21,6 +21,8 @@ import orjson
 from aiohttp import web
 
 from astra.adapters.chat.discord.rest import invite_url
+from astra.domain import branding, templates
+from astra.domain.catalog import Product
 from astra.domain.errors import NotFoundError
 from astra.domain.money import format_brl
 from astra.domain.order import OrderStatus
@@ -107,6 +109,8 @@ def _environment() -> jinja2.Environment:
     versions = _static_versions()
     env.globals["static"] = lambda name: f"/static/{name}?v={versions.get(name, '0')}"
     env.filters["brl"] = lambda cents: format_brl(int(cents or 0))
+    # An amount as the seller types it in a form ("1049,90"): what the editor's inputs hold.
+    env.filters["amount"] = lambda cents: f"{int(cents) // 100},{int(cents) % 100:02d}"
     env.filters["json"] = lambda value: orjson.dumps(value).decode()
     env.filters["pct"] = percent
     return env
@@ -256,7 +260,29 @@ def _instances_data(container: Any, user_id: str) -> dict[str, Any]:
             inst["settings"] = container.instances().settings(inst["id"])
         except NotFoundError:  # an instance without settings still lists
             inst["settings"] = {}
-    return {"instances": instances}
+    return {"instances": instances, **editor_fields()}
+
+
+def _field_kind(name: str) -> str:
+    """How a branding field is edited, from its name: a colour, a link, a long text or a line."""
+    if name == "color" or name.endswith("_color"):
+        return "color"
+    if name.endswith("_url"):
+        return "url"
+    if name.endswith(("_text", "_instructions")):
+        return "long"
+    return "line"
+
+
+def editor_fields() -> dict[str, Any]:
+    """The instance's branding and DM template fields as the domain defines them: the editor
+    draws one input per field, so a field added to the domain appears without a page change."""
+    return {
+        "branding_fields": [(k, _field_kind(k)) for k in branding.DEFAULT_BRANDING],
+        "template_kinds": list(templates.KINDS),
+        "template_fields": list(templates.DEFAULT_TEMPLATE),
+        "placeholders": list(templates.PLACEHOLDERS),
+    }
 
 
 def _store_data(container: Any, user_id: str, wanted: str | None) -> dict[str, Any]:
@@ -294,6 +320,9 @@ def _store_data(container: Any, user_id: str, wanted: str | None) -> dict[str, A
         orders_total=len(orders),
         totals=order_totals(orders),
         invite_url=_invite(container, current),
+        # The "Novo produto" editor starts from a product's defaults, as the domain sets them.
+        blank_product={**Product(id="new", name="", variants=[]).to_doc()},
+        **editor_fields(),
     )
     return data
 
@@ -338,6 +367,36 @@ async def landing(request: web.Request) -> web.Response:
             "fee_bps": settings.platform_fee_bps,
         },
     )
+
+
+PUBLIC_PAGES = (
+    ("plans", "/plans"),
+    ("tutorials", "/tutorials"),
+    ("terms", "/terms"),
+    ("privacy", "/privacy"),
+)
+
+
+def _public_page(page: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        settings = _container(request).settings()
+        return render(
+            request,
+            "public.html",
+            {
+                "page": page,
+                "public_pages": PUBLIC_PAGES,
+                "trial_days": settings.trial_days,
+                "plan_price_cents": settings.plan_price_cents,
+                "plan_days": settings.plan_days,
+                "fee_bps": settings.platform_fee_bps,
+                "max_instances": settings.max_instances_per_seller,
+                "min_withdrawal_cents": settings.min_withdrawal_cents,
+            },
+        )
+
+    handler.__doc__ = f"The public {page} page (pt-BR or English), for anyone."
+    return handler
 
 
 def _auth_page(mode: str) -> Handler:
@@ -507,6 +566,8 @@ def add_routes(app: web.Application, container: Any) -> None:
     r.add_get("/login", _auth_page("login"))
     r.add_get("/register", _auth_page("register"))
     r.add_get("/lang", switch_language)
+    for page, path in PUBLIC_PAGES:
+        r.add_get(path, _public_page(page))
     r.add_get("/dashboard", dashboard)
     r.add_get("/dashboard/instances", instances_page)
     r.add_get("/dashboard/store", store_page)

@@ -11,6 +11,7 @@ from astra.domain.catalog import Product
 from astra.domain.coupon import Coupon
 from astra.domain.money import format_brl
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
+from astra.entrypoints import product_posts
 from astra.entrypoints.middleware import read_form
 from astra.entrypoints.portal import api_schemas as schemas
 from astra.entrypoints.portal.seller_api import (
@@ -100,6 +101,26 @@ async def delete_product(request: web.Request) -> web.Response:
     return respond(product_json(product, await _counts(request, doc["id"])))
 
 
+@seller_route(body=schemas.PRODUCT_PREVIEW, response=schemas.POST_PREVIEW)
+async def preview_product(request: web.Request) -> web.Response:
+    """The post a product would be in Discord (the JSON Discord would receive), for the product
+    editor: a new product, or `product_id` with the unsaved changes. Nothing is saved."""
+    doc = await owned_instance(request)
+    body = dict(await read_body(request))
+    product_id = body.pop("product_id", None)
+    container = container_of(request)
+    product = await blocking(container.catalog().draft_product, doc["id"], body, product_id)
+    rendered = await blocking(product_posts.render_post, container, doc["id"], product)
+    return respond(
+        {
+            "banner": product_posts.preview_payload(rendered["banner"]),
+            "message": product_posts.preview_payload(rendered["post"]),
+            "language": rendered["language"],
+            "bot": (doc.get("bot_profile") or {}).get("username"),
+        }
+    )
+
+
 # -- stock -------------------------------------------------------------------------------------
 
 
@@ -169,6 +190,41 @@ async def stock_counts(request: web.Request) -> web.Response:
             ],
         }
     )
+
+
+@seller_route(response=schemas.STOCK_KEYS)
+async def list_stock_keys(request: web.Request) -> web.Response:
+    """A variant's keys (`?variant_id=`; every variant's without it), masked, with their
+    state: available ones can be removed; reserved and sold ones are listed only."""
+    doc = await owned_instance(request)
+    variant_id = request.query.get("variant_id")
+    if variant_id is not None:
+        check(schemas.obj({"variant_id": schemas.string(64, min_length=1)}, "variant_id"),
+              {"variant_id": variant_id})
+    listing = await blocking(
+        container_of(request).catalog().list_keys,
+        doc["id"],
+        request.match_info["productId"],
+        variant_id,
+    )
+    return respond(listing)
+
+
+@seller_route(body=schemas.STOCK_REMOVE, response=schemas.KEYS_REMOVED)
+async def remove_stock_keys(request: web.Request) -> web.Response:
+    """Remove chosen keys of a variant. Only available keys go; a key reserved by a cart or
+    sold is kept and listed in `kept` (checked under the lock carts reserve with)."""
+    doc = await owned_instance(request)
+    body = await read_body(request)
+    outcome = await blocking(
+        container_of(request).catalog().remove_keys,
+        doc["id"],
+        request.match_info["productId"],
+        body["variant_id"],
+        body["key_ids"],
+        actor=actor(request),
+    )
+    return respond(outcome)
 
 
 # -- coupons -----------------------------------------------------------------------------------

@@ -146,6 +146,32 @@ class DiscordRest:
         ]
         return sorted(channels, key=lambda c: (c["position"], c["id"]))
 
+    async def guild_roles(self, guild_id: str) -> list[dict[str, Any]]:
+        """[{id, name, color, position, managed}] of a guild, highest first, without
+        @everyone (its id is the guild's) and without roles managed by an integration (a bot's
+        own role), which nobody can grant."""
+        data = await self._request("GET", f"/guilds/{_snowflake(guild_id, 'guild')}/roles")
+        roles = [
+            {
+                "id": str(r["id"]),
+                "name": r.get("name") or "",
+                "color": int(r.get("color") or 0),
+                "position": int(r.get("position") or 0),
+                "managed": bool(r.get("managed")),
+            }
+            for r in data or []
+            if str(r.get("id")) != str(guild_id) and not r.get("managed")
+        ]
+        return sorted(roles, key=lambda r: (-r["position"], r["id"]))
+
+    async def get_message(self, channel_id: str, message_id: str) -> dict[str, Any]:
+        """One message as Discord has it now (UnknownResource when it was deleted)."""
+        return await self._request(
+            "GET",
+            f"/channels/{_snowflake(channel_id, 'channel')}/messages/"
+            f"{_snowflake(message_id, 'message')}",
+        )
+
     async def send_message(self, channel_id: str, message: OutgoingMessage) -> str:
         """Post with embeds, components and files; returns the message id."""
         path = f"/channels/{_snowflake(channel_id, 'channel')}/messages"

@@ -134,7 +134,7 @@
       confirm.disabled = true;
       error.hidden = true;
       fetch(current.getAttribute("data-action"), {
-        method: "POST",
+        method: current.getAttribute("data-method") || "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
         body: JSON.stringify(body)
@@ -176,9 +176,90 @@
     });
   }
 
+  // -- forms that send JSON (Suporte) ---------------------------------------------------------------
+  // Each named field becomes a key of the body: text as text (left out when empty), data-type
+  // "int" as a number, a checkbox as true/false, ticked checkboxes marked data-list as a list.
+  // A data-json textarea is parsed: named "_body" it is the whole body; with data-diff only the
+  // keys that differ from data-original are sent.
+  function formBody(form) {
+    var body = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.disabled) { return; }
+      if (el.hasAttribute("data-json")) {
+        var parsed;
+        try { parsed = JSON.parse(el.value); } catch (e) {
+          throw new Error(tr("bad_json", { error: e.message }));
+        }
+        if (el.hasAttribute("data-diff")) {
+          var original = JSON.parse(el.getAttribute("data-original") || "{}");
+          var diff = {};
+          Object.keys(parsed || {}).forEach(function (key) {
+            if (JSON.stringify(parsed[key]) !== JSON.stringify(original[key])) { diff[key] = parsed[key]; }
+          });
+          if (!Object.keys(diff).length) { throw new Error(tr("nothing")); }
+          parsed = diff;
+        }
+        if (el.name === "_body") { body = Object.assign(body, parsed); } else { body[el.name] = parsed; }
+        return;
+      }
+      if (el.type === "checkbox") {
+        if (el.hasAttribute("data-list")) {
+          body[el.name] = body[el.name] || [];
+          if (el.checked) { body[el.name].push(el.value); }
+        } else {
+          body[el.name] = el.checked;
+        }
+        return;
+      }
+      var value = el.value.trim();
+      if (!value) { return; }
+      body[el.name] = el.getAttribute("data-type") === "int" ? parseInt(value, 10) : value;
+    });
+    return body;
+  }
+
+  function setupForms() {
+    document.querySelectorAll("form[data-api]").forEach(function (form) {
+      var error = form.querySelector(".form-error");
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var body;
+        error.hidden = true;
+        try { body = formBody(form); } catch (e) {
+          error.textContent = e.message;
+          error.hidden = false;
+          return;
+        }
+        var question = form.getAttribute("data-confirm");
+        if (question && !window.confirm(question)) { return; }
+        var button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        fetch(form.getAttribute("data-api"), {
+          method: form.getAttribute("data-method") || "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+          body: JSON.stringify(body)
+        }).then(function (response) {
+          if (response.ok) {
+            reloadWith(tr("done", { what: form.getAttribute("data-label") || "" }));
+            return null;
+          }
+          return readError(response).then(function (text) {
+            error.textContent = text;
+            error.hidden = false;
+          });
+        }).catch(function () {
+          error.textContent = tr("network");
+          error.hidden = false;
+        }).then(function () { button.disabled = false; });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     showFlash();
     setupLogin();
     setupActions();
+    setupForms();
   });
 })();

@@ -196,7 +196,10 @@
 
   function fieldValue(el) {
     const value = el.value.trim();
+    if (el.type === "checkbox") return el.checked;
     switch (el.dataset.type) {
+      case "nullable":
+        return value === "" ? null : value;
       case "cents": {
         const cents = parseBRL(value);
         if (cents === null) throw new FieldError(el, t("js.bad_amount", { value }));
@@ -204,7 +207,7 @@
       }
       case "int":
       case "minutes": {
-        const number = parseInt(value, 10);
+        const number = value === "" && "keepEmpty" in el.dataset ? 0 : parseInt(value, 10);
         if (Number.isNaN(number)) throw new FieldError(el, t("js.error"));
         return el.dataset.type === "minutes" ? number * 60 : number;
       }
@@ -223,9 +226,12 @@
     const out = {};
     for (const el of form.elements) {
       if (!el.name || el.disabled || el.name === "csrf_token" || el.type === "submit") continue;
+      // An empty optional field is left out, unless emptying it means something: a cleared
+      // text (data-keep-empty), a picker set to "none" (null) or an emptied list.
+      const keep = el.type === "checkbox" || el.dataset.type === "nullable"
+        || el.dataset.type === "int-list" || "keepEmpty" in el.dataset;
+      if (el.value.trim() === "" && !el.required && !keep) continue;
       const path = (el.dataset.path || el.name).split(".");
-      if (el.type !== "checkbox" && el.value.trim() === "" && !el.required
-          && el.dataset.type !== "int-list") continue;
       let target = out;
       for (const key of path.slice(0, -1)) target = target[key] ??= {};
       target[path[path.length - 1]] = el.type === "checkbox" ? el.checked : fieldValue(el);
@@ -702,7 +708,426 @@
     }, (f) => flashThenReload(f.dataset.flash || ""));
   }
 
+  // -- product editor and its preview -----------------------------------------------------------
+
+  let rowCounter = 0;
+
+  function initRows(root) {
+    root.addEventListener("click", (ev) => {
+      const add = ev.target.closest("[data-add-row]");
+      if (add && root.contains(add)) {
+        const kind = add.dataset.addRow;
+        const template = $(`template[data-row-template="${kind}"]`, root);
+        const rows = $(`[data-rows="${kind}"]`, root);
+        const html = template.innerHTML.replaceAll("-N\"", `-n${rowCounter++}"`);
+        const holder = document.createElement("div");
+        holder.innerHTML = html;
+        const row = holder.firstElementChild;
+        rows.append(row);
+        $("input, textarea", row)?.focus();
+        root.dispatchEvent(new Event("input", { bubbles: true }));
+        return;
+      }
+      const remove = ev.target.closest("[data-remove-row]");
+      if (remove && root.contains(remove)) {
+        const row = remove.closest("[data-variant-row], [data-section-row]");
+        const siblings = row.parentElement.children.length;
+        if (row.matches("[data-variant-row]") && siblings <= 1) return;
+        row.remove();
+        root.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+    });
+  }
+
+  /** The product as the API takes it, from the editor's fields (only those it has). */
+  function productBody(form, strict = true) {
+    const body = {};
+    for (const el of $$("[data-field]", form)) {
+      body[el.dataset.field] = el.type === "checkbox" ? el.checked : el.value.trim();
+    }
+    if ("color" in body && body.color === "") body.color = null;
+    const sections = $$("[data-section-row]", form).map((row) => ({
+      title: $('[data-s="title"]', row).value.trim(),
+      text: $('[data-s="text"]', row).value.trim(),
+    })).filter((x) => x.title || x.text);
+    if ($('[data-rows="section"]', form)) body.sections = sections;
+    body.variants = $$("[data-variant-row]", form).map((row) => {
+      const get = (name) => $(`[data-v="${name}"]`, row);
+      const price = get("price");
+      const cents = parseBRL(price.value);
+      if (cents === null) {
+        if (strict) throw new FieldError(price, t("js.bad_price", { value: price.value }));
+        return null;
+      }
+      const variant = { name: get("name").value.trim(), price_cents: cents };
+      if (row.dataset.variantId) variant.id = row.dataset.variantId;
+      const limit = parseInt(get("max").value, 10);
+      if (!Number.isNaN(limit)) variant.max_per_order = limit;
+      for (const name of ["emoji", "duration"]) {
+        if (get(name)) variant[name] = get(name).value.trim();
+      }
+      // Subscription products: the days one unit buys (the field shows for that kind only).
+      const days = get("days");
+      if (days && form.dataset.kind === "subscription" && days.value.trim() !== "") {
+        variant.period_days = parseInt(days.value, 10);
+      }
+      if (get("active")) variant.active = get("active").checked;
+      return variant;
+    }).filter(Boolean);
+    return body;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  /** Discord's markdown, the little a product post uses: **bold**, *italic*, `code`. */
+  function inline(text) {
+    const out = document.createDocumentFragment();
+    const pattern = /(\*\*[^*]+\*\*|\*[^*]+\*|`[^`]+`)/g;
+    let last = 0;
+    for (const match of String(text || "").matchAll(pattern)) {
+      out.append(text.slice(last, match.index));
+      const token = match[0];
+      if (token.startsWith("**")) out.append(el("strong", "", token.slice(2, -2)));
+      else if (token.startsWith("`")) out.append(el("code", "", token.slice(1, -1)));
+      else out.append(el("em", "", token.slice(1, -1)));
+      last = match.index + token.length;
+    }
+    out.append(String(text || "").slice(last));
+    return out;
+  }
+
+  function imageFrame(url, className) {
+    // Pages load nothing from elsewhere (CSP): an external image is drawn as a frame.
+    const frame = el("div", `dc-image ${className}`);
+    let host = url;
+    try {
+      host = new URL(url).host + new URL(url).pathname;
+    } catch { /* shown as typed */ }
+    frame.append(el("span", "dc-image-label", `🖼 ${t("js.preview.image")}`), el("span", "dc-image-url", host));
+    frame.title = url;
+    return frame;
+  }
+
+  function drawEmbed(embed) {
+    const box = el("div", "dc-embed");
+    const color = typeof embed.color === "number" ? embed.color : 0x7c3aed;
+    box.style.borderLeftColor = `#${color.toString(16).padStart(6, "0")}`;
+    const main = el("div", "dc-embed-main");
+    if (embed.author?.name) main.append(el("div", "dc-author", embed.author.name));
+    if (embed.title) main.append(el("div", "dc-title", embed.title));
+    if (embed.description) {
+      const d = el("div", "dc-description");
+      d.append(inline(embed.description));
+      main.append(d);
+    }
+    if (embed.fields?.length) {
+      const grid = el("div", "dc-fields");
+      for (const f of embed.fields) {
+        const cell = el("div", f.inline ? "dc-field inline" : "dc-field");
+        const name = el("div", "dc-field-name");
+        name.append(inline(f.name));
+        const value = el("div", "dc-field-value");
+        value.append(inline(f.value));
+        cell.append(name, value);
+        grid.append(cell);
+      }
+      main.append(grid);
+    }
+    if (embed.image?.url) main.append(imageFrame(embed.image.url, "dc-big"));
+    if (embed.footer?.text) main.append(el("div", "dc-footer", embed.footer.text));
+    box.append(main);
+    if (embed.thumbnail?.url) box.append(imageFrame(embed.thumbnail.url, "dc-thumb"));
+    return box;
+  }
+
+  function drawComponents(rows) {
+    const out = el("div", "dc-components");
+    for (const row of rows || []) {
+      const line = el("div", "dc-row");
+      for (const c of row.components || []) {
+        if (c.type === 3) {
+          const select = el("div", "dc-select");
+          select.append(el("span", "dc-select-placeholder", c.placeholder || "…"), el("span", "dc-caret", "⌄"));
+          const options = el("ul", "dc-options");
+          for (const o of c.options || []) {
+            const li = el("li", "dc-option");
+            const emoji = o.emoji ? (o.emoji.id ? `:${o.emoji.name}: ` : `${o.emoji.name} `) : "";
+            li.append(el("span", "dc-option-label", emoji + o.label));
+            if (o.description) li.append(el("span", "dc-option-desc", o.description));
+            options.append(li);
+          }
+          line.append(select);
+          out.append(line);
+          out.append(options);
+          continue;
+        }
+        if (c.type === 2) {
+          const button = el("span", c.style === 5 ? "dc-button link" : "dc-button", c.label || "");
+          if (c.url) button.title = c.url;
+          line.append(button);
+        }
+      }
+      if (line.childElementCount && !line.querySelector(".dc-select")) out.append(line);
+    }
+    return out;
+  }
+
+  function drawPreview(box, answer) {
+    // The banner (a message of its own, just before the post), then the post.
+    const messages = [answer.banner, answer.message].filter(Boolean).map(
+      (message) => drawMessage(message, answer.bot));
+    box.replaceChildren(...messages);
+  }
+
+  function drawMessage(message, bot) {
+    const wrap = el("div", "dc-message");
+    const avatar = el("div", "dc-avatar", (bot || "A").slice(0, 1).toUpperCase());
+    const body = el("div", "dc-body");
+    const head = el("div", "dc-head");
+    head.append(el("span", "dc-name", bot || "Astra"), el("span", "dc-tag", t("js.preview.bot")),
+      el("span", "dc-time", t("js.preview.today")));
+    body.append(head);
+    if (message.content) {
+      const c = el("div", "dc-content");
+      c.append(inline(message.content));
+      body.append(c);
+    }
+    for (const embed of message.embeds || []) body.append(drawEmbed(embed));
+    body.append(drawComponents(message.components));
+    wrap.append(avatar, body);
+    return wrap;
+  }
+
+  function initProductEditors() {
+    for (const form of $$(".js-product-edit")) {
+      const editor = form.closest(".editor");
+      const box = $("[data-preview]", editor);
+      const status = $("[data-preview-status]", editor);
+      const hint = status.textContent;
+      initRows(form);
+      const kind = $("[data-kind-select]", form);
+      const content = $('[data-field="content"]', form)?.closest(".field");
+      const syncKind = () => {
+        if (content) content.hidden = kind.value === "key" && !$('[data-field="unlimited_stock"]', form)?.checked;
+        // The CSS shows subscription-only fields (a variant's days) from this, rows added later too.
+        if (kind) form.dataset.kind = kind.value;
+      };
+      kind?.addEventListener("change", syncKind);
+      $('[data-field="unlimited_stock"]', form)?.addEventListener("change", syncKind);
+      syncKind();
+      let timer = null;
+      let seq = 0;
+      const refresh = async () => {
+        const mine = ++seq;
+        let body;
+        try {
+          body = productBody(form, false);
+        } catch {
+          return;
+        }
+        if (form.dataset.productId) body.product_id = form.dataset.productId;
+        status.textContent = t("js.preview.loading");
+        try {
+          const answer = await api("POST", form.dataset.previewUrl, body);
+          if (mine !== seq) return;
+          drawPreview(box, answer);
+          status.textContent = hint;
+          status.classList.remove("bad");
+        } catch (err) {
+          if (mine !== seq) return;
+          status.textContent = err.message || t("js.error");
+          status.classList.add("bad");
+        }
+      };
+      form.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(refresh, 350);
+      });
+      form.addEventListener("change", () => {
+        clearTimeout(timer);
+        timer = setTimeout(refresh, 150);
+      });
+      // A saved product's preview is drawn when its editor opens; a new one's once typed in.
+      const details = form.closest("details.editor-disclosure");
+      let started = !form.dataset.productId;
+      const start = () => {
+        if (!started) {
+          started = true;
+          refresh();
+        }
+      };
+      if (details?.open) start();
+      details?.addEventListener("toggle", () => details.open && start());
+    }
+    onSubmit(".js-product-edit", (f) => productBody(f, true));
+  }
+
+  // -- stock editor: a variant's keys, masked; available ones removable ---------------------------
+
+  function initKeyEditors() {
+    for (const box of $$(".js-keys")) {
+      const select = $("[data-keys-variant]", box);
+      const list = $("[data-keys-list]", box);
+      const count = $("[data-keys-count]", box);
+      const load = async () => {
+        list.replaceChildren(el("p", "muted small", t("js.keys.loading")));
+        try {
+          const data = await api("GET", `${box.dataset.url}/keys?variant_id=${encodeURIComponent(select.value)}`);
+          count.textContent = t("js.keys.count", data.counts);
+          if (!data.keys.length) {
+            list.replaceChildren(el("p", "muted", t("js.keys.none")));
+            return;
+          }
+          const ul = el("ul", "keys");
+          for (const key of data.keys) {
+            const li = el("li", `key key-${key.state}`);
+            li.dataset.keyId = key.id;
+            const label = el("label", "key-label");
+            const check = document.createElement("input");
+            check.type = "checkbox";
+            check.value = key.id;
+            check.disabled = !key.removable;
+            check.setAttribute("aria-label", t("js.keys.select", { masked: key.masked }));
+            label.append(check, el("code", "mono", key.masked));
+            li.append(label, el("span", `pill pill-key-${key.state}`, t(`js.keys.state.${key.state}`)));
+            ul.append(li);
+          }
+          list.replaceChildren(ul);
+        } catch (err) {
+          list.replaceChildren(el("p", "bad", err.message || t("js.error")));
+        }
+      };
+      select.addEventListener("change", load);
+      const details = box.closest("details");
+      details?.addEventListener("toggle", () => details.open && load());
+      if (details?.open) load();
+      $("[data-keys-all]", box).addEventListener("click", () => {
+        for (const c of $$("input[type=checkbox]:not(:disabled)", list)) c.checked = true;
+      });
+      $("[data-keys-remove]", box).addEventListener("click", async (ev) => {
+        const button = ev.currentTarget;
+        const ids = $$("input[type=checkbox]:checked:not(:disabled)", list).map((c) => c.value);
+        if (!ids.length) {
+          toast(t("js.keys.pick"), "error");
+          return;
+        }
+        if (!(await confirmDialog(t("js.keys.confirm", { n: ids.length })))) return;
+        setBusy(button, true);
+        try {
+          const outcome = await api("POST", `${box.dataset.url}/remove`,
+            { variant_id: select.value, key_ids: ids });
+          const lines = [t("js.keys.removed", { n: outcome.removed.length })];
+          if (outcome.kept.length) lines.push(t("js.keys.kept", { n: outcome.kept.length }));
+          toast(lines, outcome.kept.length ? "error" : "ok");
+          await load();
+          await refreshStock(box.dataset.url);
+        } catch (err) {
+          toast(err.message || t("js.error"), "error");
+        } finally {
+          setBusy(button, false);
+        }
+      });
+    }
+  }
+
+  // -- instance settings: Discord pickers, colours ------------------------------------------------
+
+  const CHANNEL_TYPES = { text: [0, 5], category: [4] };
+
+  function pickerOptions(kind, data) {
+    if (kind === "guild") return data.guilds.map((g) => [g.id, g.name || g.id]);
+    if (kind === "role") return (data.roles || []).map((r) => [r.id, `@${r.name}`]);
+    const types = CHANNEL_TYPES[kind] || [];
+    const categories = new Map(data.channels.filter((c) => c.type === 4).map((c) => [c.id, c.name]));
+    return data.channels.filter((c) => types.includes(c.type)).map((c) => {
+      const parent = c.parent_id && categories.get(c.parent_id);
+      const name = kind === "category" ? c.name : `#${c.name}`;
+      return [c.id, parent ? `${name} (${parent})` : name];
+    });
+  }
+
+  function fillPicker(select, kind, data) {
+    const current = select.value || select.dataset.current || "";
+    const none = select.options[0] ? select.options[0].textContent : "—";
+    const options = [new Option(none, "")];
+    const known = new Set();
+    for (const [id, label] of pickerOptions(kind, data)) {
+      options.push(new Option(label, id));
+      known.add(id);
+    }
+    if (current && !known.has(current)) {
+      // Kept, but said: the bot no longer sees it (deleted, or another server).
+      options.push(new Option(t("picker.gone", { id: current }), current));
+    }
+    select.replaceChildren(...options);
+    select.value = current;
+  }
+
+  async function loadPickers(form, guildId) {
+    const status = $("[data-picker-status]", form);
+    if (form.dataset.hasToken !== "true") return;
+    let url = form.dataset.channelsUrl;
+    if (guildId) url += `?guild_id=${encodeURIComponent(guildId)}`;
+    status.textContent = t("picker.loading");
+    status.hidden = false;
+    try {
+      const data = await loadChannels(url);
+      for (const select of $$("[data-picker]", form)) {
+        fillPicker(select, select.dataset.picker, data);
+      }
+      const guild = $('[data-picker="guild"]', form);
+      if (guild && !guild.value && data.guild_id) guild.value = data.guild_id;
+      status.textContent = data.guilds.length ? t("picker.loaded") : t("store.no_channels");
+    } catch (err) {
+      status.textContent = err.message || t("js.error");
+    }
+  }
+
+  function initSettingsForms() {
+    for (const form of $$(".js-settings")) {
+      const details = form.closest("details");
+      let started = false;
+      const start = () => {
+        if (!started) {
+          started = true;
+          loadPickers(form);
+        }
+      };
+      if (!details || details.open) start();
+      details?.addEventListener("toggle", () => details.open && start());
+      const guild = $('[data-picker="guild"]', form);
+      guild?.addEventListener("change", () => {
+        if (guild.value) loadPickers(form, guild.value);
+      });
+    }
+    for (const swatch of $$("[data-color-swatch]")) {
+      const text = $(swatch.dataset.colorSwatch);
+      if (!text) continue;
+      swatch.addEventListener("input", () => {
+        text.value = swatch.value;
+        text.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      text.addEventListener("input", () => {
+        const hex = text.value.trim().replace(/^#?/, "#");
+        if (/^#[0-9a-fA-F]{6}$/.test(hex)) swatch.value = hex.toLowerCase();
+      });
+    }
+  }
+
   // -- account --------------------------------------------------------------------------------
+
+  function initProfile() {
+    onSubmit(".js-profile", (f) => ({
+      name: f.elements.name.value.trim(),
+      email: f.elements.email.value.trim(),
+      current_password: f.elements.current_password.value,
+    }), (f) => flashThenReload(f.dataset.flash));
+  }
 
   function initPassword() {
     onSubmit(".js-password", (f) => {
@@ -759,6 +1184,10 @@
     initCouponForm();
     initStockForms();
     initPostForms();
+    initSettingsForms();
+    initProductEditors();
+    initKeyEditors();
+    initProfile();
     initPassword();
     initTimes();
     initAutosubmit();

@@ -16,10 +16,12 @@ from astra.adapters.instance_api.inprocess import HeartbeatBoard
 from astra.adapters.secrets import AesGcmCipher, HmacHasher
 from astra.adapters.store.json import JsonStore
 from astra.domain.services.accounts import AccountService
+from astra.domain.services.api_tokens import ApiTokenService
 from astra.domain.services.catalog import CatalogService
 from astra.domain.services.coupons import CouponService
 from astra.domain.services.delivery import DeliveryService
 from astra.domain.services.instances import InstanceService
+from astra.domain.services.outgoing_webhooks import OutgoingWebhookService, WebhookPolicy
 from astra.domain.services.payments import PaymentConfig, PaymentService
 from astra.domain.services.plans import PlanConfig, PlanService
 from astra.domain.services.publishing import EventPublisher
@@ -127,6 +129,19 @@ class Container(containers.DeclarativeContainer):
     heartbeats = providers.Singleton(HeartbeatBoard)
 
     accounts = providers.Singleton(AccountService, store=store, clock=clock, hasher=hasher)
+    api_tokens = providers.Singleton(ApiTokenService, store=store, clock=clock, hasher=hasher)
+    outgoing_webhooks = providers.Singleton(
+        OutgoingWebhookService,
+        store=store,
+        clock=clock,
+        vaults=vaults,
+        policy=providers.Factory(
+            WebhookPolicy,
+            allow_private=providers.Callable(lambda s: not s.is_production, settings),
+            max_attempts=settings.provided.webhook_max_attempts,
+            retry_base_seconds=settings.provided.webhook_retry_base_seconds,
+        ),
+    )
 
     plugins = providers.Singleton(PluginManager, store=store, clock=clock)
     publisher = providers.Singleton(EventPublisher, hooks=plugins, clock=clock)
@@ -136,7 +151,9 @@ class Container(containers.DeclarativeContainer):
         store=store,
         clock=clock,
         config=providers.Factory(
-            WalletConfig, min_withdrawal_cents=settings.provided.min_withdrawal_cents
+            WalletConfig,
+            min_withdrawal_cents=settings.provided.min_withdrawal_cents,
+            plan_bonus_cents_per_day=settings.provided.plan_bonus_cents_per_day,
         ),
     )
     settlement = providers.Singleton(
@@ -195,6 +212,9 @@ class Container(containers.DeclarativeContainer):
             price_cents=settings.provided.plan_price_cents,
             days=settings.provided.plan_days,
             trial_days=settings.provided.trial_days,
+            max_instances=settings.provided.max_instances_per_seller,
+            trial_max_instances=settings.provided.trial_max_instances,
+            public_url=settings.provided.public_url,
             payer_email_domain=settings.provided.payer_email_domain,
         ),
     )
@@ -221,5 +241,9 @@ def build_container(settings: Settings | None = None) -> Container:
     # process that never sells never builds a gateway.
     container.publisher().subscribe(
         lambda instance_id, event: container.payments().on_event(instance_id, event)
+    )
+    # Sellers' outgoing webhooks: paid, delivered, refunded, stock low (into the outbox).
+    container.publisher().subscribe(
+        lambda instance_id, event: container.outgoing_webhooks().on_event(instance_id, event)
     )
     return container

@@ -27,6 +27,7 @@ from astra.entrypoints.admin.app import create_admin_app
 from astra.entrypoints.courier import Courier
 from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.webhook_sender import webhook_sender_loop
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
 from astra.ports.runtime import RuntimeFailure, RuntimeUnavailable
@@ -216,6 +217,7 @@ async def _serve(
             asyncio.create_task(reconcile_loop(container, stop), name="reconcile"),
             asyncio.create_task(monitor_loop(container, stop), name="monitor"),
             asyncio.create_task(Courier(container).run(stop), name="courier"),
+            asyncio.create_task(webhook_sender_loop(container, stop), name="webhook-sender"),
         ]
         _show_admin_login(settings, ports["admin"])
         if on_ready is not None:

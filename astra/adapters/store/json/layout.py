@@ -33,6 +33,7 @@ INSTANCE_FILES: dict[str, tuple[str, ...]] = {
     "coupons.json": ("coupons",),
     "instance.json": ("settings", "plugin_toggles", "postings"),
     "audit.json": ("audit",),
+    "webhooks.json": ("webhook_endpoints", "webhook_events"),
 }
 assert {c for cs in INSTANCE_FILES.values() for c in cs} == set(INSTANCE_COLLECTIONS)
 
@@ -45,6 +46,7 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "withdrawals": (("user_id",), ("status",)),
     "ledger": (("user_id",),),
     "sandbox_charges": (("idempotency_key",), ("status",)),
+    "sandbox_preferences": (("idempotency_key",),),
     "products": (("active",),),
     "stock": (("variant_id", "state"), ("fingerprint",), ("cart_id",), ("order_id",), ("state",)),
     "carts": (("buyer_id", "state"), ("state",)),
@@ -53,6 +55,8 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "buyers": (("discord_id",),),
     "coupons": (("code",),),
     "postings": (("status",),),
+    "api_tokens": (("token_hash",), ("user_id",)),
+    "webhook_events": (("status",),),
 }
 
 

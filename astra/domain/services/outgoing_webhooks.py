@@ -47,7 +47,9 @@ SECRET_CONTEXT = "webhook-secret"
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # scheme://authority[path?query#fragment]; the domain parses URLs itself (no urllib here).
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<rest>.*)$")
-_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$")
+_HOST_PORT = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$"
+)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ class WebhookSender:
                 self.service.record_attempt, due.instance_id, due.event_id,
                 status_code=status, error=error, duration_ms=duration,
             )
-            log.info("webhooks.attempt", instance=due.instance_id, event=due.event_id,
+            log.info("webhooks.attempt", instance=due.instance_id, event_id=due.event_id,
                      attempt=due.attempt, status_code=status, error=error,
                      outcome=(result or {}).get("status"))
 

@@ -38,6 +38,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from tests.fakes.mercadopago_preferences import CheckoutPreferences
+
 __all__ = [
     "STATUSES",
     "FakeMercadoPago",
@@ -380,8 +382,9 @@ class _Idempotent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class FakeMercadoPago:
-    """Mercado Pago's Payments API for one seller, on 127.0.0.1."""
+class FakeMercadoPago(CheckoutPreferences):
+    """Mercado Pago's Payments API (and Checkout Pro's preferences) for one seller, on
+    127.0.0.1."""
 
     def __init__(
         self,
@@ -432,6 +435,7 @@ class FakeMercadoPago:
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._init_preferences()
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -896,12 +900,13 @@ class FakeMercadoPago:
         r.add_post("/_fake/advance", self._c_advance)
         r.add_get("/_fake/requests", self._c_requests)
         r.add_get("/_fake/webhooks", self._c_webhooks)
+        self._preference_routes(app)
 
     @web.middleware
     async def _api_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Coroutine[Any, Any, Any]]
     ) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX):
+        if not request.path.startswith((API_PREFIX, "/checkout/")):
             try:
                 return await handler(request)
             except ApiError as exc:

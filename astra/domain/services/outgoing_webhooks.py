@@ -234,8 +234,8 @@ class OutgoingWebhookService:
     ) -> tuple[dict[str, Any], str | None]:
         """Set the endpoint; (its public view, the new secret when one was made now)."""
         clean = check_url(url, self.policy.allow_private)
-        wanted = list(dict.fromkeys(events)) if events is not None else list(EVENT_TYPES)
-        if not wanted or any(e not in EVENT_TYPES for e in wanted):
+        wanted = list(dict.fromkeys(events)) if events is not None else None
+        if wanted is not None and (not wanted or any(e not in EVENT_TYPES for e in wanted)):
             raise InvalidInput("invalid_field", field="events")
         if stock_low_threshold is not None and not 0 <= stock_low_threshold <= 100_000:
             raise InvalidInput("invalid_field", field="stock_low_threshold")
@@ -252,6 +252,8 @@ class OutgoingWebhookService:
                     "secret_rotated_at": iso(now),
                     "low_stock": {},
                 }
+            # Events not given: the ones chosen before (all, for a new endpoint).
+            wanted = wanted or list(doc.get("events") or EVENT_TYPES)
             doc.update(url=clean, events=wanted, active=bool(active))
             if stock_low_threshold is not None:
                 doc["stock_low_threshold"] = stock_low_threshold

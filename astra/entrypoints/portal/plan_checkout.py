@@ -90,8 +90,11 @@ async def checkout_return(request: web.Request) -> web.StreamResponse:
     outcome = request.query.get("checkout", "")
     outcome = outcome if outcome in OUTCOMES else "pending"
     payment_id = request.query.get("payment_id") or request.query.get("collection_id") or ""
-    if payment_id.isdigit() and len(payment_id) <= 32:
-        # Only a hint: the worker reads the payment from the gateway with our credentials.
+    if sessions.current_user(request) is not None and payment_id.isdigit() and \
+            len(payment_id) <= 32:
+        # Only a hint, and only from a logged-in seller (an anonymous caller must not make the
+        # platform query the gateway at will): the worker reads the payment from the gateway
+        # with our credentials, and the webhook or the reconcile loop would find it anyway.
         request.app[WEBHOOK_QUEUE_KEY].submit(payment_id)
     raise web.HTTPSeeOther(f"/dashboard?{urlencode({'checkout': outcome})}")
 
@@ -120,7 +123,7 @@ async def _own_preference(request: web.Request) -> tuple[Any, dict[str, Any]]:
 _PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><link rel="stylesheet" href="/static/portal.css"></head>
-<body><main class="auth-main"><section class="card" style="max-width:28rem;margin:3rem auto">
+<body><main class="auth-main"><section class="card">
 <h1 class="h2">{title}</h1><p class="muted">{notice}</p>
 <p><strong>{item}</strong> · {amount}</p>
 <form method="post" action="/sandbox/checkout/{pref}/pay">

@@ -85,6 +85,12 @@ class WebhookSender:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.service.on_enqueued = self._poke
+        try:
+            found = await asyncio.to_thread(self.service.catch_up)
+            if found:
+                log.warning("webhooks.caught_up", events=found)
+        except Exception:
+            log.exception("webhooks.catch_up_failed")
         connector = TCPConnector(resolver=GuardedResolver(self.allow_private), limit=CONCURRENCY)
         async with ClientSession(connector=connector,
                                  timeout=ClientTimeout(total=self.timeout_seconds)) as session:

@@ -154,10 +154,10 @@ async def test_paid_order_is_signed_retried_with_backoff_and_delivered_once(
     assert event["data"]["order"]["total_cents"] == 1990
     text = orjson.dumps(event).decode()
     assert "key_ids" not in text and "KEY-0" not in text  # never the keys sold
-    # Exponential backoff: the second wait is about twice the first (0.2 s, then 0.4 s).
+    # Exponential backoff: never sooner than 0.2 s, then 0.4 s (a loaded machine may be later).
     first_wait = got[1]["at"] - got[0]["at"]
     second_wait = got[2]["at"] - got[1]["at"]
-    assert first_wait >= 0.15 and second_wait >= 1.5 * first_wait, (first_wait, second_wait)
+    assert 0.18 <= first_wait < 5 and 0.38 <= second_wait < 5, (first_wait, second_wait)
     log = shop.outgoing_webhooks.deliveries(INSTANCE)
     assert len(log) == 1
     row = log[0]

@@ -16,12 +16,14 @@ from astra.adapters.instance_api.inprocess import HeartbeatBoard
 from astra.adapters.secrets import AesGcmCipher, HmacHasher
 from astra.adapters.store.json import JsonStore
 from astra.domain.services.accounts import AccountService
+from astra.domain.services.api_tokens import ApiTokenService
 from astra.domain.services.card_renewals import CardRenewalConfig, CardRenewalService
 from astra.domain.services.catalog import CatalogService
 from astra.domain.services.coupons import CouponService
 from astra.domain.services.delivery import DeliveryService
 from astra.domain.services.instances import InstanceService
 from astra.domain.services.manual_confirmation import ManualConfirmation
+from astra.domain.services.outgoing_webhooks import OutgoingWebhookService, WebhookPolicy
 from astra.domain.services.payments import PaymentConfig, PaymentService
 from astra.domain.services.plans import PlanConfig, PlanService
 from astra.domain.services.publishing import EventPublisher
@@ -157,6 +159,19 @@ class Container(containers.DeclarativeContainer):
         AccountService, store=store, clock=clock, hasher=hasher,
         throttles=coordination.provided.throttles,
     )
+    api_tokens = providers.Singleton(ApiTokenService, store=store, clock=clock, hasher=hasher)
+    outgoing_webhooks = providers.Singleton(
+        OutgoingWebhookService,
+        store=store,
+        clock=clock,
+        vaults=vaults,
+        policy=providers.Factory(
+            WebhookPolicy,
+            allow_private=providers.Callable(lambda s: not s.is_production, settings),
+            max_attempts=settings.provided.webhook_max_attempts,
+            retry_base_seconds=settings.provided.webhook_retry_base_seconds,
+        ),
+    )
 
     plugins = providers.Singleton(PluginManager, store=store, clock=clock)
     publisher = providers.Singleton(EventPublisher, hooks=plugins, clock=clock)
@@ -166,7 +181,9 @@ class Container(containers.DeclarativeContainer):
         store=store,
         clock=clock,
         config=providers.Factory(
-            WalletConfig, min_withdrawal_cents=settings.provided.min_withdrawal_cents
+            WalletConfig,
+            min_withdrawal_cents=settings.provided.min_withdrawal_cents,
+            plan_bonus_cents_per_day=settings.provided.plan_bonus_cents_per_day,
         ),
     )
     settlement = providers.Singleton(
@@ -230,6 +247,9 @@ class Container(containers.DeclarativeContainer):
             price_cents=settings.provided.plan_price_cents,
             days=settings.provided.plan_days,
             trial_days=settings.provided.trial_days,
+            max_instances=settings.provided.max_instances_per_seller,
+            trial_max_instances=settings.provided.trial_max_instances,
+            public_url=settings.provided.public_url,
             payer_email_domain=settings.provided.payer_email_domain,
         ),
     )
@@ -287,5 +307,9 @@ def build_container(settings: Settings | None = None) -> Container:
     # A refunded subscription order takes its days back at once.
     container.publisher().subscribe(
         lambda instance_id, event: container.subscriptions().on_event(instance_id, event)
+    )
+    # Sellers' outgoing webhooks: paid, delivered, refunded, stock low (into the outbox).
+    container.publisher().subscribe(
+        lambda instance_id, event: container.outgoing_webhooks().on_event(instance_id, event)
     )
     return container

@@ -98,6 +98,12 @@ class Settings:
     plan_days: int = 30
     trial_days: int = 7
     max_instances_per_seller: int = 3  # what a seller's plan allows (deleted ones not counted)
+    trial_max_instances: int = 3  # what the free trial allows (the original: 1)
+    # A bonus day of plan per this much sold (gross cents); 0 turns the bonus off.
+    plan_bonus_cents_per_day: int = 2000
+    # Sellers' outgoing webhooks: attempts per event, and the first retry's delay (doubling).
+    webhook_max_attempts: int = 10
+    webhook_retry_base_seconds: float = 10.0
     payer_email_domain: str = "astra-buyers.com.br"
     reconcile_interval_seconds: int = 10
     # While any PIX is open, reconcile this often: a lost webhook costs about this long.
@@ -381,6 +387,18 @@ class _Parser:
             "max_instances_per_seller": self._int(
                 "ASTRA_PLAN_MAX_INSTANCES", d.max_instances_per_seller, 1, 1000
             ),
+            "trial_max_instances": self._int(
+                "ASTRA_TRIAL_MAX_INSTANCES", d.trial_max_instances, 1, 1000
+            ),
+            "plan_bonus_cents_per_day": self._int(
+                "ASTRA_PLAN_BONUS_CENTS_PER_DAY", d.plan_bonus_cents_per_day, 0
+            ),
+            "webhook_max_attempts": self._int(
+                "ASTRA_WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts, 1, 100
+            ),
+            "webhook_retry_base_seconds": float(self._int(
+                "ASTRA_WEBHOOK_RETRY_BASE_SECONDS", int(d.webhook_retry_base_seconds), 1, 3600
+            )),
             "payer_email_domain": s("ASTRA_PAYER_EMAIL_DOMAIN", d.payer_email_domain),
             "reconcile_interval_seconds": self._int(
                 "ASTRA_RECONCILE_INTERVAL_SECONDS", d.reconcile_interval_seconds, 1, 3600

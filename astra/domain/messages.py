@@ -133,6 +133,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "en": "Your plan allows up to {limit} instance(s). Delete one to create another.",
     },
+    "api_token_limit": {
+        "pt-BR": "Você já tem {limit} tokens de API ativos. Revogue um para criar outro.",
+        "en": "You already have {limit} active API tokens. Revoke one to create another.",
+    },
+    "webhook_url_refused": {
+        "pt-BR": "URL de webhook recusada: {reason}.",
+        "en": "Webhook URL refused: {reason}.",
+    },
     "bot_token_in_use": {
         "pt-BR": "Este bot já está ligado a outra instância.",
         "en": "This bot is already linked to another instance.",

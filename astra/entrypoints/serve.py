@@ -31,6 +31,7 @@ from astra.entrypoints.leadership import Leadership
 from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.subscription_keeper import SubscriptionKeeper
+from astra.entrypoints.webhook_sender import webhook_sender_loop
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
 from astra.logs import get_logger
 from astra.ports.runtime import RuntimeFailure, RuntimeUnavailable
@@ -160,6 +161,7 @@ def led_loops(container: Container) -> Leadership:
         "monitor": lambda stop: monitor_loop(container, stop),
         "courier": lambda stop: Courier(container).run(stop),
         "subscriptions": lambda stop: SubscriptionKeeper(container).run(stop),
+        "webhook-sender": lambda stop: webhook_sender_loop(container, stop),
     })
 
 

@@ -179,6 +179,12 @@ class Reconciler:
                 )
         for tx in self.container.plans().pending_transactions():
             if not tx.get("charge_id"):
+                if tx.get("method") == "card":
+                    # A card plan (Checkout Pro) has no payment id until it is paid: the search
+                    # finds its payment by reference (`_watch_of`).
+                    watched[f"ref:{tx['id']}"] = _Watched(
+                        f"plan:{tx['id']}", PENDING_BACKOFF, plan_tx=tx["id"]
+                    )
                 continue
             key = f"plan:{tx['id']}"
             self._first_look(key, mono, PENDING_BACKOFF)
@@ -227,7 +233,7 @@ class Reconciler:
         if changes is not None:
             calls += changes.calls
             for charge in changes.charges:
-                watch = watched.get(charge.id)
+                watch = watched.get(charge.id) or watched.get(f"ref:{charge.external_reference}")
                 if watch is None:  # not ours, or no longer watched
                     continue
                 try:
@@ -251,7 +257,7 @@ class Reconciler:
         due = sorted(
             (self._next[w.key][0], charge_id)
             for charge_id, w in watched.items()
-            if self._next[w.key][0] <= mono
+            if not charge_id.startswith("ref:") and self._next[w.key][0] <= mono
         )
         for _, charge_id in due[:FALLBACK_READS_PER_PASS]:
             watch = watched[charge_id]

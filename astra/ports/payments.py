@@ -69,6 +69,32 @@ class ChargeRequest:
 
 
 @dataclass(frozen=True)
+class CheckoutRequest:
+    """A hosted card checkout (Mercado Pago Checkout Pro): one item, paid on the gateway's page,
+    after which the payer comes back to `return_url` (with `?checkout=success|pending|failure`).
+    The payment it produces carries `external_reference` and `metadata` like a PIX charge's, so
+    it settles through the same webhook / reconcile path."""
+
+    amount_cents: int
+    title: str
+    payer_email: str
+    external_reference: str
+    idempotency_key: str
+    return_url: str  # absolute
+    created_at: datetime
+    expires_at: datetime
+    item_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckoutLink:
+    id: str  # the preference id
+    init_point: str  # where to send the payer
+    sandbox_init_point: str = ""  # the gateway's test checkout (test credentials)
+
+
+@dataclass(frozen=True)
 class Charge:
     id: str
     status: ChargeStatus
@@ -152,6 +178,11 @@ class PaymentGateway(Protocol):
 
     def get_charge(self, charge_id: str) -> Charge | None:
         """The charge as the gateway sees it now, or None if it does not exist."""
+        ...
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutLink:
+        """A hosted card checkout (Mercado Pago: a Checkout Pro preference). The payment it
+        produces is read like any charge (`get_charge`, `changed_charges`, webhooks)."""
         ...
 
     def cancel_charge(self, charge_id: str) -> Charge | None:

@@ -43,6 +43,8 @@ PORTAL_COLLECTIONS = (
     "audit",
     "meta",
     "sandbox_charges",
+    "api_tokens",
+    "sandbox_preferences",
 )
 
 INSTANCE_COLLECTIONS = (
@@ -59,6 +61,8 @@ INSTANCE_COLLECTIONS = (
     "audit",
     # subscriptions (issue 18): timed roles, one document per buyer and product
     "subscriptions",
+    "webhook_endpoints",
+    "webhook_events",
 )
 
 
@@ -186,6 +190,8 @@ class PortalUnitOfWork(UnitOfWork, Protocol):
     audit: Repository
     meta: Repository
     sandbox_charges: Repository
+    sandbox_preferences: Repository  # the sandbox gateway's hosted checkouts
+    api_tokens: Repository  # sellers' personal API tokens (hashed), see services/api_tokens.py
 
 
 class InstanceUnitOfWork(UnitOfWork, Protocol):
@@ -202,6 +208,10 @@ class InstanceUnitOfWork(UnitOfWork, Protocol):
     postings: Repository
     audit: Repository
     subscriptions: Repository
+    # The seller's outgoing webhook (URL, sealed secret) and its outbox of events and attempts
+    # (services/outgoing_webhooks.py). Never served to the instance's runtime.
+    webhook_endpoints: Repository
+    webhook_events: Repository
 
 
 @dataclass(frozen=True)

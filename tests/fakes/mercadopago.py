@@ -38,6 +38,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from tests.fakes.mercadopago_preferences import CheckoutPreferences
+
 __all__ = [
     "STATUSES",
     "FakeMercadoPago",
@@ -385,8 +387,9 @@ class _Idempotent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class FakeMercadoPago(PreapprovalMixin):
-    """Mercado Pago's Payments API (and subscriptions: PreapprovalMixin) for one seller."""
+class FakeMercadoPago(PreapprovalMixin, CheckoutPreferences):
+    """Mercado Pago's Payments API, subscriptions (PreapprovalMixin) and Checkout Pro's
+    preferences (CheckoutPreferences) for one seller, on 127.0.0.1."""
 
     def __init__(
         self,
@@ -437,6 +440,7 @@ class FakeMercadoPago(PreapprovalMixin):
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._init_preferences()
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -903,12 +907,15 @@ class FakeMercadoPago(PreapprovalMixin):
         r.add_post("/_fake/advance", self._c_advance)
         r.add_get("/_fake/requests", self._c_requests)
         r.add_get("/_fake/webhooks", self._c_webhooks)
+        self._preference_routes(app)
 
     @web.middleware
     async def _api_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Coroutine[Any, Any, Any]]
     ) -> web.StreamResponse:
-        if not request.path.startswith((API_PREFIX, "/preapproval", "/authorized_payments")):
+        if not request.path.startswith(
+            (API_PREFIX, "/preapproval", "/authorized_payments", "/checkout/")
+        ):
             try:
                 return await handler(request)
             except ApiError as exc:

@@ -640,8 +640,9 @@ async def test_openapi_declares_the_auth_bodies_and_the_csrf_header(portal: Port
     schemes = doc["components"]["securitySchemes"]
     assert schemes["csrf"] == {**schemes["csrf"], "type": "apiKey", "in": "header",
                                "name": "X-CSRF-Token"}
-    assert trial["security"] == [{"session": [], "csrf": []}]
-    assert doc["paths"]["/api/instances"]["get"]["security"] == [{"session": []}]
+    # ...or a personal API token instead (no cookie, no CSRF): see test_api_tokens.py.
+    assert trial["security"] == [{"session": [], "csrf": []}, {"bearer": []}]
+    assert doc["paths"]["/api/instances"]["get"]["security"] == [{"session": []}, {"bearer": []}]
     for ops in doc["paths"].values():
         for op in ops.values():
             assert all(p["name"] != "X-CSRF-Token" for p in op.get("parameters", []))

@@ -64,6 +64,7 @@ class Victim:
     coupon: str
     withdrawal_id: str
     channel_id: str
+    token_id: str = ""
 
 
 def snapshot(data_dir: Path) -> dict[str, str]:
@@ -108,9 +109,13 @@ async def victim_world(portal: Portal) -> tuple[Seller, Seller, Victim]:
     )
     assert status == 201
 
+    status, token = await alice.post("/api/me/tokens", json={"name": "ci", "scope": "read"})
+    assert status == 201
+
     bob = await portal.seller("bob@example.com")
     await shop(bob, "loja-bob")
-    victim = Victim("loja-alice", product["id"], variant, "ALICE10", withdrawal["id"], channel)
+    victim = Victim("loja-alice", product["id"], variant, "ALICE10", withdrawal["id"], channel,
+                    token["token"]["id"])
     return alice, bob, victim
 
 
@@ -121,6 +126,9 @@ def fill(path: str, victim: Victim) -> str:
         "productId": victim.product_id,
         "code": victim.coupon,
         "withdrawal_id": victim.withdrawal_id,
+        "token_id": victim.token_id,
+        "event_id": "evt_00000000000000000000000000000000",
+        "pref_id": "sbx-pref-0000000000000000",
         # Only on the internal API's routes (runtime credential, not a session):
         "buyer_id": "111111111111111111",
         "cart_id": "cart_0000000000000001",

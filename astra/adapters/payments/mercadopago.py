@@ -32,6 +32,8 @@ from astra.ports.payments import (
     ChargeChanges,
     ChargeRequest,
     ChargeStatus,
+    CheckoutLink,
+    CheckoutRequest,
     GatewayError,
     GatewayUnavailable,
     InvalidWebhook,
@@ -343,6 +345,53 @@ class MercadoPagoGateway:
         )
         assert payment is not None
         return charge_from_payment(payment)
+
+    def preference_body(self, request: CheckoutRequest) -> dict[str, Any]:
+        """A Checkout Pro preference (POST /checkout/preferences) for one item. The card
+        payment it produces carries `external_reference` and `metadata`, so it settles like a
+        PIX charge; `back_urls` bring the payer back to the portal."""
+        back = {
+            outcome: with_query(request.return_url, checkout=outcome)
+            for outcome in ("success", "pending", "failure")
+        }
+        body: dict[str, Any] = {
+            "items": [
+                {
+                    "id": request.item_id or request.external_reference,
+                    "title": request.title[:250],
+                    "quantity": 1,
+                    "currency_id": "BRL",
+                    "unit_price": _reais(request.amount_cents),
+                }
+            ],
+            "payer": {"email": request.payer_email},
+            "external_reference": request.external_reference,
+            "metadata": dict(request.metadata),
+            "back_urls": back,
+            "expires": True,
+            "expiration_date_from": _mp_datetime(request.created_at),
+            "expiration_date_to": _mp_datetime(request.expires_at),
+        }
+        # Mercado Pago redirects on its own only to https back URLs.
+        if request.return_url.startswith("https://"):
+            body["auto_return"] = "approved"
+        if self.notification_url:
+            body["notification_url"] = self.notification_url
+        return body
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutLink:
+        preference = self._call(
+            "preference",
+            self._sdk.preference().create,
+            self.preference_body(request),
+            self._options(request.idempotency_key[:64]),
+        )
+        assert preference is not None
+        pref_id, init_point = preference.get("id"), preference.get("init_point")
+        if not isinstance(pref_id, str) or not isinstance(init_point, str) or not init_point:
+            raise GatewayUnavailable("mercadopago preference: unexpected body")
+        sandbox = preference.get("sandbox_init_point")
+        return CheckoutLink(pref_id, init_point, sandbox if isinstance(sandbox, str) else "")
 
     def get_charge(self, charge_id: str) -> Charge | None:
         payment = self._call("get", self._sdk.payment().get, charge_id, missing_ok=True)

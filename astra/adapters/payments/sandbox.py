@@ -21,6 +21,8 @@ from astra.ports.payments import (
     ChargeChanges,
     ChargeRequest,
     ChargeStatus,
+    CheckoutLink,
+    CheckoutRequest,
     GatewayError,
     Notification,
 )
@@ -202,6 +204,75 @@ class SandboxGateway:
             newest=found[-1][0] if found else None,
             calls=1,
         )
+
+    # -- hosted card checkout (Checkout Pro's stand-in) ----------------------------------------
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutLink:
+        """A sandbox "preference": the portal's /sandbox/checkout/<id> page plays Mercado
+        Pago's checkout, where a person presses pay (a simulated card, approved at once)."""
+        with self.store.portal() as uow:
+            existing = uow.sandbox_preferences.first(idempotency_key=request.idempotency_key)
+            if existing is None:
+                existing = {
+                    "id": f"sbx-pref-{secrets.token_hex(8)}",
+                    "idempotency_key": request.idempotency_key,
+                    "amount_cents": request.amount_cents,
+                    "title": request.title,
+                    "payer_email": request.payer_email,
+                    "external_reference": request.external_reference,
+                    "metadata": dict(request.metadata),
+                    "return_url": request.return_url,
+                    "created_at": self.clock.now().isoformat(),
+                    "expires_at": request.expires_at.astimezone(UTC).isoformat(),
+                    "payment_id": None,
+                }
+                uow.sandbox_preferences.add(existing)
+                uow.commit()
+        url = f"/sandbox/checkout/{existing['id']}"
+        return CheckoutLink(existing["id"], url, url)
+
+    def preference(self, preference_id: str) -> dict[str, Any] | None:
+        with self.store.portal(write=False) as uow:
+            return uow.sandbox_preferences.get(preference_id)
+
+    def pay_preference(self, preference_id: str) -> Charge:
+        """The payer paid on the checkout page: an approved card payment with the preference's
+        reference and metadata (one per preference; paying again returns the same one)."""
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            pref = uow.sandbox_preferences.get(preference_id)
+            if pref is None:
+                raise GatewayError(f"sandbox preference {preference_id} does not exist")
+            if pref.get("payment_id"):
+                doc = uow.sandbox_charges.require(pref["payment_id"])
+                return self._charge(doc)
+            if now >= datetime.fromisoformat(pref["expires_at"]):
+                raise GatewayError(f"sandbox preference {preference_id} expired")
+            charge_id = str(10**11 + secrets.randbelow(9 * 10**11))
+            doc = {
+                "id": charge_id,
+                "idempotency_key": f"pref:{preference_id}",
+                "status": ChargeStatus.APPROVED.value,
+                "status_detail": "accredited",
+                "payment_method_id": "master",
+                "amount_cents": pref["amount_cents"],
+                "description": pref["title"],
+                "external_reference": pref["external_reference"],
+                "metadata": dict(pref["metadata"]),
+                "payer_email": pref["payer_email"],
+                "qr_code": "",
+                "qr_png": "",
+                "created_at": now.isoformat(),
+                "updated_at": now.isoformat(),
+                "expires_at": pref["expires_at"],
+                "approved_at": now.isoformat(),
+                "refunded_cents": 0,
+            }
+            uow.sandbox_charges.add(doc)
+            pref["payment_id"] = charge_id
+            uow.sandbox_preferences.put(pref)
+            uow.commit()
+        return self._charge(doc)
 
     # -- what a person does in the sandbox ---------------------------------------------------
 

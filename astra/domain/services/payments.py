@@ -118,6 +118,10 @@ class PaymentService:
 
     def apply_charge(self, charge: Charge) -> Outcome:
         kind = str(charge.metadata.get("kind") or "")
+        if not kind and charge.external_reference.startswith("ptx_"):
+            # A card payment whose preference metadata did not come through: the reference
+            # alone names the plan transaction (checked against our record in plans).
+            kind = "plan"
         if kind == "order":
             return self._apply_order_charge(charge)
         if kind == "plan" and self.plans is not None:

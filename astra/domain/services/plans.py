@@ -1,7 +1,9 @@
-"""Sellers' plans: a one-time trial, then a paid plan bought by PIX through the same gateway.
+"""Sellers' plans: a one-time trial, then a paid plan bought by PIX or by card (Mercado Pago
+Checkout Pro) through the same gateway, and a bonus day per R$ 20 sold (see `apply_sales_bonus`).
 
-A paid plan adds its days to whatever time is left (renewing early loses nothing). An instance
-runs only while its owner's plan is active; the runtime monitor suspends it when it lapses.
+A paid plan adds its days to whatever time is left (renewing early loses nothing). Each plan
+allows a number of instances (the trial fewer). An instance runs only while its owner's plan is
+active; the runtime monitor suspends it when it lapses.
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ from astra.domain.money import format_brl
 from astra.domain.services.audit_log import record
 from astra.domain.timestamps import iso, parse_iso
 from astra.ports.clock import Clock
-from astra.ports.payments import Charge, ChargeRequest, ChargeStatus, GatewayError, PaymentGateway
-from astra.ports.store import Store
+from astra.ports.payments import (
+    Charge,
+    ChargeRequest,
+    ChargeStatus,
+    CheckoutLink,
+    CheckoutRequest,
+    GatewayError,
+    PaymentGateway,
+)
+from astra.ports.store import PortalUnitOfWork, Store
 
 PLAN_PAYMENT_LIFETIME = timedelta(hours=1)
 
@@ -35,6 +45,48 @@ class PlanConfig:
     days: int = 30
     trial_days: int = 7
     payer_email_domain: str = "astra-buyers.com.br"
+    max_instances: int = 3  # instances a paid plan allows
+    trial_max_instances: int = 3
+    public_url: str = ""  # where Checkout Pro sends the payer back (else the request's origin)
+
+
+def apply_sales_bonus(
+    uow: PortalUnitOfWork,
+    user_id: str,
+    gross_delta_cents: int,
+    now: datetime,
+    cents_per_day: int,
+) -> int:
+    """Count a sale (or, negative, a reversal) towards the owner's bonus days and grant the days
+    now due: one per `cents_per_day` sold, net of refunds, never granted twice. Called inside
+    the unit of work that posts the sale's ledger entry, which happens once per sale: that is
+    what makes a replayed webhook or a second settlement pass count nothing more. As in the
+    original, the days extend an active plan; sold while no plan is active, they are lost.
+    Returns the days granted now."""
+    if cents_per_day <= 0 or not gross_delta_cents:
+        return 0
+    user = uow.users.get(user_id)
+    if user is None:
+        return 0
+    bonus = dict(user.get("sales_bonus") or {})
+    sold = int(bonus.get("sold_cents", 0)) + gross_delta_cents
+    granted = int(bonus.get("days_counted", 0))
+    due = max(0, sold // cents_per_day - granted)
+    bonus.update(sold_cents=sold, days_counted=granted + due)
+    state = plan_state(user, now)
+    given = 0
+    if due and state["active"]:
+        until = parse_iso(state["until"])
+        assert until is not None
+        user["plan"] = {**(user.get("plan") or {}), "until": iso(until + timedelta(days=due))}
+        bonus["days_granted"] = int(bonus.get("days_granted", 0)) + due
+        given = due
+    user["sales_bonus"] = bonus
+    uow.users.put(user)
+    if given:
+        record(uow, at=now, actor="system", action="plan.sales_bonus", target=f"user:{user_id}",
+               days=given, sold_cents=sold, until=user["plan"]["until"])
+    return given
 
 
 def plan_state(user: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -71,6 +123,8 @@ class PlanService:
                 "price_cents": self.config.price_cents,
                 "price": format_brl(self.config.price_cents),
                 "days": self.config.days,
+                "max_instances": self.config.max_instances,
+                "methods": ["pix", "card"],
             }
         ]
         if self.config.trial_days:
@@ -82,9 +136,20 @@ class PlanService:
                     "price_cents": 0,
                     "price": format_brl(0),
                     "days": self.config.trial_days,
+                    "max_instances": self.config.trial_max_instances,
+                    "methods": [],
                 },
             )
         return plans
+
+    def instance_cap(self, user_id: str) -> int:
+        """How many instances the user's current plan allows (0 when none is active)."""
+        state = self.status(user_id)
+        if not state["active"]:
+            return 0
+        if state["kind"] == "trial":
+            return self.config.trial_max_instances
+        return self.config.max_instances
 
     def status(self, user_id: str) -> dict[str, Any]:
         with self.store.portal(write=False) as uow:
@@ -138,6 +203,7 @@ class PlanService:
                 t
                 for t in uow.plan_transactions.find(user_id=user_id)
                 if t["status"] == "pending" and parse_iso(t["expires_at"]) > now
+                and t.get("method", "pix") == "pix"
             ]
             if open_tx:
                 tx = open_tx[0]
@@ -189,6 +255,74 @@ class PlanService:
             uow.commit()
         return tx, charge
 
+    def checkout_card(
+        self, user_id: str, plan_id: str = "monthly", *, base_url: str = ""
+    ) -> tuple[dict[str, Any], CheckoutLink]:
+        """A plan paid by card on Mercado Pago's hosted checkout (Checkout Pro): a pending
+        transaction and its preference; the payer is sent to the link's init_point and comes
+        back to the portal's plan page. An open card transaction is reused (same preference)."""
+        if plan_id != "monthly":
+            raise InvalidInput("invalid_field", field="plan")
+        now = self.clock.now()
+        with self.store.portal() as uow:
+            user = uow.users.get(user_id)
+            if user is None:
+                raise NotFoundError("usuário", user_id)
+            open_tx = [
+                t for t in uow.plan_transactions.find(user_id=user_id)
+                if t["status"] == "pending" and t.get("method") == "card"
+                and parse_iso(t["expires_at"]) > now and t.get("checkout")
+            ]
+            if open_tx:
+                tx = open_tx[0]
+                link = tx["checkout"]
+                return tx, CheckoutLink(link["id"], link["init_point"],
+                                        link.get("sandbox_init_point") or "")
+            tx = {
+                "id": new_id("ptx"),
+                "user_id": user_id,
+                "plan_id": plan_id,
+                "method": "card",
+                "amount_cents": self.config.price_cents,
+                "days": self.config.days,
+                "status": "pending",
+                "created_at": iso(now),
+                # Card payments can take a while to be approved (review): a day, like a PIX.
+                "expires_at": iso(now + timedelta(days=1)),
+                "charge_id": None,
+                "charge": None,
+                "checkout": None,
+                "paid_at": None,
+            }
+            uow.plan_transactions.add(tx)
+            record(uow, at=now, actor=f"user:{user_id}", action="plan.checkout",
+                   target=f"plan_tx:{tx['id']}", amount_cents=tx["amount_cents"], method="card")
+            uow.commit()
+        base = (self.config.public_url or base_url).rstrip("/")
+        request = CheckoutRequest(
+            amount_cents=tx["amount_cents"],
+            title=f"Astra - plano {tx['days']} dias",
+            payer_email=user.get("email") or f"user-{user_id}@{self.config.payer_email_domain}",
+            external_reference=tx["id"],
+            idempotency_key=f"plan-card-{tx['id']}",
+            return_url=f"{base}/checkout/plan/return",
+            created_at=now,
+            expires_at=parse_iso(tx["expires_at"]) or now,
+            item_id=f"plan-{plan_id}",
+            metadata={"kind": "plan", "user_id": user_id, "transaction_id": tx["id"]},
+        )
+        try:
+            link = self.gateway.create_checkout(request)
+        except GatewayError:
+            raise PaymentUnavailable() from None
+        with self.store.portal() as uow:
+            tx = uow.plan_transactions.require(tx["id"])
+            tx["checkout"] = {"id": link.id, "init_point": link.init_point,
+                              "sandbox_init_point": link.sandbox_init_point}
+            uow.plan_transactions.put(tx)
+            uow.commit()
+        return tx, link
+
     def apply_charge(self, charge: Charge) -> Outcome:
         """Activate (once) the plan a charge paid for; a refund or chargeback is recorded."""
         tx_id = str(charge.metadata.get("transaction_id") or charge.external_reference)
@@ -197,6 +331,11 @@ class PlanService:
             tx = uow.plan_transactions.get(tx_id)
             if tx is None:
                 return Outcome("plan", "unknown_transaction", tx_id)
+            if charge.external_reference not in ("", tx_id) or str(
+                charge.metadata.get("user_id") or tx["user_id"]
+            ) != tx["user_id"]:
+                # Metadata and reference must agree with our own record of what was sold.
+                return Outcome("plan", "mismatch", tx_id)
             if charge.status is ChargeStatus.APPROVED and tx["status"] != "paid":
                 if charge.amount_cents < tx["amount_cents"]:
                     return Outcome("plan", "underpaid", tx_id)

@@ -16,6 +16,7 @@ from astra.domain.ids import new_id
 from astra.domain.money import check_cents, format_brl
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
 from astra.domain.services.audit_log import record
+from astra.domain.services.plans import apply_sales_bonus
 from astra.domain.timestamps import iso
 from astra.domain.wallet import (
     EntryKind,
@@ -78,6 +79,7 @@ def _check_posting(
 @dataclass(frozen=True)
 class WalletConfig:
     min_withdrawal_cents: int = 1000
+    plan_bonus_cents_per_day: int = 0  # a bonus day of plan per this much sold; 0: off
 
 
 def _balance(uow: PortalUnitOfWork, user_id: str) -> int:
@@ -140,6 +142,8 @@ class WalletService:
                             ).to_doc()
                         )
                         written += 1
+                        self._count_for_bonus(puow, owner, p, orders.get(p.get("order_id")),
+                                              now)
                     p["status"] = "posted"
                 if written:
                     puow.commit()
@@ -147,6 +151,22 @@ class WalletService:
                 iuow.postings.put(p)
             iuow.commit()
         return written
+
+    def _count_for_bonus(self, puow: PortalUnitOfWork, owner: str, posting: dict[str, Any],
+                         order_doc: dict[str, Any] | None, now: Any) -> None:
+        """Bonus days count gross sales (what the buyer paid), net of what went back; in the
+        same commit as the ledger entry, so once per sale whatever replays the settlement."""
+        if not self.config.plan_bonus_cents_per_day or order_doc is None:
+            return
+        order = Order.from_doc(order_doc)
+        amount = int(posting["amount_cents"])
+        if amount > 0:
+            gross = order.total_cents
+        elif order.net_cents > 0:
+            gross = -round(-amount * order.total_cents / order.net_cents)
+        else:
+            return
+        apply_sales_bonus(puow, owner, gross, now, self.config.plan_bonus_cents_per_day)
 
     def balance(self, user_id: str) -> int:
         with self.store.portal(write=False) as uow:

@@ -13,10 +13,13 @@ from astra.entrypoints.portal import (
     discord_api,
     instance_api,
     openapi,
+    plan_checkout,
     plans_api,
     store_api,
     subscriptions_api,
+    token_api,
     wallet_api,
+    webhook_api,
 )
 from astra.entrypoints.portal.seller_api import CONTAINER_KEY
 
@@ -31,6 +34,8 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_post("/api/instances", instance_api.create_instance)
     r.add_get(INSTANCE, instance_api.get_instance)
     r.add_patch(INSTANCE, instance_api.update_instance)
+    # The original portal's verbs (integrations that point at it): same handlers, same checks.
+    r.add_put(INSTANCE, instance_api.update_instance)
     r.add_delete(INSTANCE, instance_api.delete_instance)
     r.add_put(f"{INSTANCE}/bot-token", instance_api.set_bot_token)
     r.add_delete(f"{INSTANCE}/bot-token", instance_api.clear_bot_token)
@@ -46,6 +51,7 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_post(f"{INSTANCE}/products/preview", store_api.preview_product)
     r.add_get(f"{INSTANCE}/products/{{productId}}", store_api.get_product)
     r.add_patch(f"{INSTANCE}/products/{{productId}}", store_api.update_product)
+    r.add_put(f"{INSTANCE}/products/{{productId}}", store_api.update_product)
     r.add_delete(f"{INSTANCE}/products/{{productId}}", store_api.delete_product)
     r.add_post(f"{INSTANCE}/stock/{{productId}}", store_api.import_stock)
     r.add_get(f"{INSTANCE}/stock/{{productId}}", store_api.stock_counts)
@@ -66,6 +72,9 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_get("/api/plans/catalog", plans_api.plan_catalog)
     r.add_post("/api/plans/trial", plans_api.start_trial)
     r.add_post("/api/checkout/plan", plans_api.checkout_plan)
+    plan_checkout.add_routes(app)
+    token_api.add_routes(app)
+    webhook_api.add_routes(app, INSTANCE)
 
     r.add_get("/api/wallet/transactions", wallet_api.transactions)
     r.add_get("/api/wallet/withdrawals", wallet_api.list_withdrawals)

@@ -15,7 +15,7 @@ from astra.entrypoints.middleware import (
     security_headers,
     trusted_networks,
 )
-from astra.entrypoints.portal import api_routes, auth_routes, pages, sessions
+from astra.entrypoints.portal import api_auth, api_routes, auth_routes, pages, sessions
 from astra.entrypoints.portal.webhooks import (
     WEBHOOK_QUEUE_KEY,
     WebhookQueue,
@@ -50,8 +50,11 @@ def create_portal_app(container: Container) -> web.Application:
                      secure=settings.public_url.startswith("https://"), load_user=load_user,
                      revoke=container.accounts().end_session)
     report_leads(app, container)
+    api_auth.install(app, container.api_tokens(), container.clock())
     app.router.add_get("/health", health)
     app.router.add_post("/api/webhooks/mercadopago", mercadopago_webhook)
+    # The original's path, for Mercado Pago dashboards configured before the move.
+    app.router.add_post("/webhooks/mercadopago", mercadopago_webhook)
     api_routes.add_routes(app, container)
     auth_routes.add_routes(app, container)
     pages.add_routes(app, container)

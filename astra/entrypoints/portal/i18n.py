@@ -717,6 +717,12 @@ def language_of(request: web.Request) -> str:
     return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
 
 
+# The automation pages' text lives in its own module (API tokens, outgoing webhooks, card).
+from astra.entrypoints.portal.texts_automation import TEXT as _AUTOMATION_TEXT  # noqa: E402
+
+TEXT.update(_AUTOMATION_TEXT)
+
+
 class Translator:
     """`t("key", **params)` in a template: the text in the page's language."""
 

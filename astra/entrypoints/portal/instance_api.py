@@ -186,7 +186,8 @@ async def create_instance(request: web.Request) -> web.Response:
             actor=actor(request),
             token=token,
             profile=profile,
-            max_per_owner=container.settings().max_instances_per_seller,
+            # The cap of the seller's plan (the trial allows fewer): 409 instance_limit.
+            max_per_owner=await blocking(container.plans().instance_cap, user_id(request)),
         )
     )
     return respond(await _with_settings(request, doc), status=201)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from astra import __version__
 from astra.entrypoints.middleware import json_response
+from astra.entrypoints.portal.sessions import BEARER_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +43,8 @@ _ERRORS = {
 }
 
 TITLE_KEY = web.AppKey("openapi_title", str)
+# OpenAPI 3.1 `webhooks`: requests the app sends (the sellers' outgoing webhooks).
+WEBHOOKS_KEY = web.AppKey("openapi_webhooks", dict)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def _tag(path: str) -> str:
     return parts[0] if parts else "root"
 
 
-def _operation(method: str, path: str, handler: Any) -> dict[str, Any]:
+def _operation(method: str, path: str, handler: Any, bearer: bool = False) -> dict[str, Any]:
     declared = operation_of(handler) or Operation(authenticated=False)
     doc = inspect.getdoc(handler) or ""
     summary, _, rest = doc.partition("\n")
@@ -156,6 +159,9 @@ def _operation(method: str, path: str, handler: Any) -> dict[str, Any]:
     if declared.authenticated:
         # A change made with the session cookie also needs the session's CSRF token.
         op["security"] = [{"session": []} if method in _SAFE else {"session": [], "csrf": []}]
+        if bearer and path.startswith("/api/") and not path.startswith("/api/me/tokens"):
+            # Or a seller's personal API token (no cookie, no CSRF); `read` tokens: GET only.
+            op["security"].append({"bearer": []})
     return op
 
 
@@ -168,26 +174,40 @@ def document(app: web.Application, title: str = "Astra") -> dict[str, Any]:
         if method in ("HEAD", "*") or resource is None:
             continue
         path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", resource.canonical)
-        paths.setdefault(path, {})[method.lower()] = _operation(method, path, route.handler)
-    return {
+        paths.setdefault(path, {})[method.lower()] = _operation(
+            method, path, route.handler, bearer=app.get(BEARER_KEY) is not None
+        )
+    schemes: dict[str, Any] = {
+        "session": {"type": "apiKey", "in": "cookie", "name": "astra_session"},
+        "csrf": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CSRF-Token",
+            "description": "The session's CSRF token (`csrf_token` from the login, or "
+            "GET /api/me); required with the session cookie on every request that "
+            "changes something.",
+        },
+    }
+    if app.get(BEARER_KEY) is not None:
+        schemes["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token (astra_pat_..., made in Conta). `read` "
+            "tokens may only read (GET); `read-write` tokens may do what the session may, "
+            "except manage tokens. Sent with no cookie and no X-CSRF-Token.",
+        }
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": __version__},
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": {"Error": _ERROR_SCHEMA},
-            "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "astra_session"},
-                "csrf": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "X-CSRF-Token",
-                    "description": "The session's CSRF token (`csrf_token` from the login, or "
-                    "GET /api/me); required with the session cookie on every request that "
-                    "changes something.",
-                },
-            },
+            "securitySchemes": schemes,
         },
     }
+    if app.get(WEBHOOKS_KEY):
+        doc["webhooks"] = app[WEBHOOKS_KEY]
+    return doc
 
 
 async def openapi_json(request: web.Request) -> web.Response:

@@ -260,6 +260,9 @@ def _instances_data(container: Any, user_id: str) -> dict[str, Any]:
             inst["settings"] = container.instances().settings(inst["id"])
         except NotFoundError:  # an instance without settings still lists
             inst["settings"] = {}
+        webhooks = container.outgoing_webhooks()
+        inst["webhook"] = webhooks.endpoint(inst["id"])
+        inst["webhook_deliveries"] = webhooks.deliveries(inst["id"], 20) if inst["webhook"] else []
     return {"instances": instances, **editor_fields()}
 
 
@@ -484,8 +487,10 @@ async def account_page(request: web.Request, *, error: str | None = None,
                        status: int = 200) -> web.Response:
     """Conta: profile, password, Discord link, logout."""
     user = _page_user(request)
+    tokens = await _blocking(_container(request).api_tokens().list, str(user["id"]))
     response = await _dashboard_page(
-        request, "account", "account.html", {"profile": public_user(user), "error": error}
+        request, "account", "account.html",
+        {"profile": public_user(user), "error": error, "api_tokens": tokens},
     )
     response.set_status(status)
     return response

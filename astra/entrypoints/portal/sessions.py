@@ -30,7 +30,7 @@ COOKIE = "astra_session"
 MAX_AGE = 7 * 24 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Routes that authenticate otherwise (signatures, instance keys) or start a session.
-CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/auth/local/login",
+CSRF_EXEMPT_PREFIXES = ("/api/webhooks/", "/webhooks/", "/auth/local/login",
                         "/auth/local/register", "/auth/discord")
 
 SECRET_KEY = web.AppKey("session_secret", str)
@@ -40,6 +40,8 @@ USERS_KEY = web.AppKey("session_users", object)  # callable(user_id) -> user doc
 REVOKE_KEY = web.AppKey("session_revoke", object)
 USER_KEY = web.RequestKey("user", object)
 SESSION_KEY = web.RequestKey("session", object)
+# An `api_auth.BearerAuth` when the app accepts personal API tokens on /api/*.
+BEARER_KEY = web.AppKey("bearer_auth", object)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -121,6 +123,10 @@ def csrf_token(request: web.Request) -> str | None:
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[USER_KEY] = None
     request[SESSION_KEY] = None
+    bearer = request.app.get(BEARER_KEY)
+    if bearer is not None and bearer.applies(request) and \
+            not request.path.startswith(CSRF_EXEMPT_PREFIXES):
+        return await bearer(request, handler)  # a token, not the cookie, says who calls
     raw = request.cookies.get(COOKIE)
     if raw:
         payload = unsign(request.app[SECRET_KEY], raw)

@@ -201,6 +201,7 @@ WEBHOOK_QUEUE_KEY = web.AppKey("webhook_queue", WebhookQueue)
 
 
 async def mercadopago_webhook(request: web.Request) -> web.Response:
+    """Mercado Pago's payment notifications (signed with x-signature; see the module)."""
     queue = request.app[WEBHOOK_QUEUE_KEY]
     if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
         return json_error(413, "payload_too_large", "Webhook body too large.")

@@ -34,6 +34,7 @@ INSTANCE_FILES: dict[str, tuple[str, ...]] = {
     "instance.json": ("settings", "plugin_toggles", "postings"),
     "audit.json": ("audit",),
     "subscriptions.json": ("subscriptions",),
+    "webhooks.json": ("webhook_endpoints", "webhook_events"),
 }
 assert {c for cs in INSTANCE_FILES.values() for c in cs} == set(INSTANCE_COLLECTIONS)
 
@@ -46,6 +47,7 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "withdrawals": (("user_id",), ("status",)),
     "ledger": (("user_id",),),
     "sandbox_charges": (("idempotency_key",), ("status",)),
+    "sandbox_preferences": (("idempotency_key",),),
     "products": (("active",),),
     "stock": (("variant_id", "state"), ("fingerprint",), ("cart_id",), ("order_id",), ("state",)),
     "carts": (("buyer_id", "state"), ("state",)),
@@ -55,6 +57,8 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "coupons": (("code",),),
     "postings": (("status",),),
     "subscriptions": (("buyer_id",), ("status",), ("product_id",)),
+    "api_tokens": (("token_hash",), ("user_id",)),
+    "webhook_events": (("status",),),
 }
 
 

@@ -266,7 +266,9 @@
   function afterWrite(el, data) {
     const then = el.dataset.then || "reload";
     if (then === "key") {
-      showKey(data && data.key);
+      showKey(data && data.key, el.dataset.keyTitle);
+    } else if (then === "redirect") {
+      if (data && typeof data.redirect_url === "string") location.assign(data.redirect_url);
     } else if (then === "reload") {
       flashThenReload(el.dataset.flash);
     }
@@ -378,9 +380,11 @@
     });
   }
 
-  function showKey(key) {
+  function showKey(key, title) {
     const dialog = $("#key-dialog");
     if (!dialog) return;
+    const heading = $("[data-key-heading]", dialog);
+    if (heading && title) heading.textContent = title;
     $("[data-key-value]", dialog).value = key || "";
     dialog.addEventListener("close", () => location.reload(), { once: true });
     dialog.showModal();

@@ -1,0 +1,166 @@
+"""The loop that delivers sellers' outgoing webhooks from the store's outbox.
+
+It wakes when an event is queued (or every `SCAN_SECONDS`, or when the next retry is due), posts
+each due event to its instance's URL, signed (`X-Astra-Signature`), and records the attempt.
+Everything it needs is in the store: stopped mid-retry, the next process picks the same events up
+at their scheduled time. An attempt cut off by a crash is simply made again: receivers dedupe by
+the event id (`X-Astra-Event-Id`, also the body's `id`).
+
+SSRF: redirects are not followed, and every name is resolved through `GuardedResolver`, which
+refuses private, loopback and link-local answers in production, so the address that is checked
+is the address connected to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+import uuid
+from typing import Any
+
+import orjson
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from astra import __version__
+from astra.domain.errors import InvalidInput
+from astra.domain.services.outgoing_webhooks import (
+    SIGNATURE_HEADER,
+    DueDelivery,
+    OutgoingWebhookService,
+    address_allowed,
+    check_url,
+    sign,
+)
+from astra.logs import get_logger
+
+log = get_logger("astra.webhooks.outgoing")
+
+SCAN_SECONDS = 5.0
+TIMEOUT_SECONDS = 10.0
+CONCURRENCY = 8
+
+
+class RefusedAddress(OSError):
+    """A webhook host resolved to an address the policy forbids."""
+
+
+class GuardedResolver(AbstractResolver):
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            if not address_allowed(ipaddress.ip_address(result["host"]), self.allow_private):
+                raise RefusedAddress(f"{host} resolves to a forbidden address")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class WebhookSender:
+    def __init__(self, service: OutgoingWebhookService, *, allow_private: bool,
+                 scan_seconds: float = SCAN_SECONDS,
+                 timeout_seconds: float = TIMEOUT_SECONDS) -> None:
+        self.service = service
+        self.allow_private = allow_private
+        self.scan_seconds = scan_seconds
+        self.timeout_seconds = timeout_seconds
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.service.on_enqueued = self._poke
+        try:
+            found = await asyncio.to_thread(self.service.catch_up)
+            if found:
+                log.warning("webhooks.caught_up", events=found)
+        except Exception:
+            log.exception("webhooks.catch_up_failed")
+        connector = TCPConnector(resolver=GuardedResolver(self.allow_private), limit=CONCURRENCY)
+        async with ClientSession(connector=connector,
+                                 timeout=ClientTimeout(total=self.timeout_seconds)) as session:
+            limiter = asyncio.Semaphore(CONCURRENCY)
+            while not stop.is_set():
+                try:
+                    due = await asyncio.to_thread(self.service.due)
+                    if due:
+                        await asyncio.gather(*(self._send(session, limiter, d) for d in due))
+                        continue  # more may be due already
+                    wait = await asyncio.to_thread(self._until_next)
+                except Exception:
+                    log.exception("webhooks.pass_failed")
+                    wait = self.scan_seconds
+                self._wake.clear()
+                waiters = [asyncio.ensure_future(stop.wait()),
+                           asyncio.ensure_future(self._wake.wait())]
+                await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+        self.service.on_enqueued = None
+
+    def _until_next(self) -> float:
+        when = self.service.next_due_at()
+        if when is None:
+            return self.scan_seconds
+        seconds = (when - self.service.clock.now()).total_seconds()
+        return min(self.scan_seconds, max(0.05, seconds))
+
+    async def _send(self, session: ClientSession, limiter: asyncio.Semaphore,
+                    due: DueDelivery) -> None:
+        async with limiter:
+            body = orjson.dumps(due.body)
+            request_id = str(uuid.uuid4())
+            ts = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": f"Astra-Webhooks/{__version__}",
+                "X-Astra-Event": str(due.body["type"]),
+                "X-Astra-Event-Id": due.event_id,
+                "X-Request-Id": request_id,
+                "X-Astra-Delivery-Attempt": str(due.attempt),
+                SIGNATURE_HEADER: sign(due.secret, due.event_id, request_id, ts, body),
+            }
+            status: int | None = None
+            error: str | None = None
+            started = time.monotonic()
+            try:
+                # A literal address skips the resolver: check the URL again under today's policy.
+                check_url(due.url, self.allow_private)
+                async with session.post(due.url, data=body, headers=headers,
+                                        allow_redirects=False) as response:
+                    status = response.status
+                    await response.content.read(4096)  # drain a little; never stored
+            except (RefusedAddress, InvalidInput):
+                error = "address not allowed"
+            except (ClientError, OSError, TimeoutError) as exc:
+                error = type(exc).__name__
+            duration = int((time.monotonic() - started) * 1000)
+            result: Any = await asyncio.to_thread(
+                self.service.record_attempt, due.instance_id, due.event_id,
+                status_code=status, error=error, duration_ms=duration,
+            )
+            log.info("webhooks.attempt", instance=due.instance_id, event_id=due.event_id,
+                     attempt=due.attempt, status_code=status, error=error,
+                     outcome=(result or {}).get("status"))
+
+
+async def webhook_sender_loop(container: Any, stop: asyncio.Event) -> None:
+    settings = container.settings()
+    sender = WebhookSender(container.outgoing_webhooks(),
+                           allow_private=not settings.is_production)
+    await sender.run(stop)

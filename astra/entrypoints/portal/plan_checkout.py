@@ -95,7 +95,7 @@ async def checkout_return(request: web.Request) -> web.StreamResponse:
         # Only a hint, and only from a logged-in seller (an anonymous caller must not make the
         # platform query the gateway at will): the worker reads the payment from the gateway
         # with our credentials, and the webhook or the reconcile loop would find it anyway.
-        request.app[WEBHOOK_QUEUE_KEY].submit(payment_id)
+        await request.app[WEBHOOK_QUEUE_KEY].submit(payment_id)
     raise web.HTTPSeeOther(f"/dashboard?{urlencode({'checkout': outcome})}")
 
 
@@ -166,7 +166,7 @@ async def sandbox_checkout_pay(request: web.Request) -> web.StreamResponse:
     except GatewayError:
         raise web.HTTPSeeOther("/checkout/plan/return?checkout=failure") from None
     # The sandbox sends no webhook of its own: the same queue a webhook feeds settles it.
-    request.app[WEBHOOK_QUEUE_KEY].submit(charge.id)
+    await request.app[WEBHOOK_QUEUE_KEY].submit(charge.id)
     query = urlencode({"checkout": "success", "payment_id": charge.id,
                        "external_reference": pref["external_reference"]})
     raise web.HTTPSeeOther(f"/checkout/plan/return?{query}")

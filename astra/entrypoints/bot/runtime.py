@@ -57,6 +57,23 @@ def _per_client(extension: type[interactions.Extension]) -> type[interactions.Ex
 HANDLER_GRACE = 6.0
 
 
+def pooled_cache_limits() -> dict[str, Any]:
+    """Cache sizes for a bot that shares its process with many others (a pool): what it keeps
+    of Discord's objects expires and is capped, and is fetched again when needed. A bot of
+    Astra reads members, channels and messages by id from its interactions; it never needs
+    the whole guild in memory."""
+    from interactions.client.smart_cache import create_cache
+
+    return {
+        "message_cache": create_cache(60, 50, 25),
+        "user_cache": create_cache(300, 200, 100),
+        "member_cache": create_cache(300, 200, 100),
+        "channel_cache": create_cache(600, 200, 100),
+        "dm_channels": create_cache(300, 100, 50),
+        "role_cache": create_cache(600, 200, 100),
+    }
+
+
 class InvalidToken(Exception):
     """Discord refused the bot token: restarting will not help."""
 
@@ -65,7 +82,13 @@ class InstanceBot:
     """The client and extensions of one instance; `run()` until `stop` is set."""
 
     def __init__(
-        self, api: InstanceAPI, token: str, *, discord_api_base: str, **worker_options: Any
+        self,
+        api: InstanceAPI,
+        token: str,
+        *,
+        discord_api_base: str,
+        bounded_caches: bool = False,
+        **worker_options: Any,
     ) -> None:
         # interactions.py reads the REST base from this class attribute on every request: the
         # setting lets staging or a test server stand in for discord.com.
@@ -81,6 +104,7 @@ class InstanceBot:
             send_command_tracebacks=False,
             disable_dm_commands=True,
             logger=logging.getLogger("interactions"),
+            **(pooled_cache_limits() if bounded_caches else {}),
         )
         self.chat = DiscordChat(self.client)
         self.ctx = BotContext(instance_id=instance_id, api=api, chat=self.chat)

@@ -95,6 +95,7 @@ class BotPool:
         self.states = {m.instance_id: MemberState() for m in members}
         self.bots: dict[str, InstanceBot] = {}
         self.ready = asyncio.Event()  # every member READY (or given up)
+        self._summary_due = False
 
     # -- what the adapter reads ------------------------------------------------------------------
 
@@ -113,11 +114,19 @@ class BotPool:
             stream.write(line + "\n")
             stream.flush()
 
+    def _flush_summary(self) -> None:
+        self._summary_due = False
+        self.write_summary()
+
     def _set(self, instance_id: str, **changes: Any) -> None:
         state = self.states[instance_id]
         for name, value in changes.items():
             setattr(state, name, value)
-        self.write_summary()
+        # One line for all the changes of one turn of the loop (fifty bots stopping at once
+        # write one line, not fifty).
+        if not self._summary_due:
+            self._summary_due = True
+            asyncio.get_running_loop().call_soon(self._flush_summary)
         if all(s.state != "starting" and s.state != "restarting" for s in self.states.values()):
             self.ready.set()
 
@@ -201,9 +210,10 @@ class BotPool:
                     self._set(instance_id, state="stopped", exit_code=0)
                     return
                 if restarts >= self.restart_limit:
-                    self._set(instance_id, state="crash_loop", exit_code=1)
+                    # The platform hears it first: whoever reads the state finds it reported.
                     with contextlib.suppress(Exception):
                         await api.heartbeat(Heartbeat(error="crash_loop"))
+                    self._set(instance_id, state="crash_loop", exit_code=1)
                     return
                 restarts += 1
                 self._set(instance_id, state="restarting", restarts=restarts, exit_code=1)

@@ -133,7 +133,7 @@ class InstanceBot:
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[InstanceBot], None] | None = None
     ) -> None:
-        runner = asyncio.create_task(self.client.astart(), name=f"bot-{self.instance_id}")
+        runner = asyncio.create_task(self._start_client(), name=f"bot-{self.instance_id}")
         waiter = asyncio.create_task(stop.wait())
         ready = asyncio.create_task(self.ready.wait())
         try:
@@ -153,6 +153,25 @@ class InstanceBot:
             await self.shutdown(runner)
             for task in (waiter, ready):
                 task.cancel()
+
+    async def _start_client(self) -> None:
+        """`Client.astart()` without its last step: astart closes the REST session as soon as
+        the gateway stops (`finally: await self.stop()`), which would cut the handlers a stop
+        lets finish (their REST calls fail with "server disconnected"). `shutdown` closes the
+        session itself, after the drain."""
+        client = self.client
+        await client.login(client.token)
+        if client.async_startup_tasks:
+            try:
+                await asyncio.gather(*[
+                    task[0](*task[1] if len(task) > 1 else [],
+                            **task[2] if len(task) == 3 else {})
+                    for task in client.async_startup_tasks
+                ])
+            except Exception as exc:
+                client.dispatch(interactions.events.Error(source="async-extension-loader",
+                                                          error=exc))
+        await client._connection_state.start()
 
     async def shutdown(self, runner: asyncio.Task[Any] | None = None) -> None:
         # The gateway first: no new interactions arrive, and stopping the client while its

@@ -80,6 +80,7 @@ def _unit_runtime(settings: Settings):
             settings.runtime_image,
             network=settings.swarm_network,
             restart_limit=settings.runtime_restart_limit,
+            constraints=[c.strip() for c in settings.swarm_constraints.split(",") if c.strip()],
             scope=_runtime_scope(settings),
         )
     if settings.runtime in ("auto", "docker"):

@@ -109,6 +109,8 @@ class Settings:
     pool_size: int = 50
     # Swarm runtime: an overlay network of its own, and the service limits.
     swarm_network: str = "astra-runtimes-swarm"
+    # Placement constraints of the bots' services, comma-separated (`node.labels.astra.bots==true`).
+    swarm_constraints: str = ""
     # Where an instance runtime reaches the platform's internal API. Empty: the internal
     # listener's own address, as `astra serve` bound it.
     platform_url: str = ""
@@ -376,6 +378,7 @@ class _Parser:
             "runtime_mode": self._choice("ASTRA_RUNTIME_MODE", d.runtime_mode, RuntimeMode),
             "pool_size": self._int("ASTRA_POOL_SIZE", d.pool_size, 1, 1000),
             "swarm_network": self._docker_network("ASTRA_SWARM_NETWORK", d.swarm_network),
+            "swarm_constraints": s("ASTRA_SWARM_CONSTRAINTS", d.swarm_constraints),
             "platform_url": self._url("ASTRA_PLATFORM_URL", d.platform_url),
             "tenant": self._bool("ASTRA_TENANT", False),
             "instance_id": s("ASTRA_INSTANCE_ID"),

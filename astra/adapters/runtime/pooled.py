@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import secrets
 import threading
 import time
@@ -46,6 +47,8 @@ from astra.ports.runtime import (
     RuntimeState,
     is_pool_id,
 )
+
+log = logging.getLogger("astra.runtime")
 
 Mode = Literal["pooled", "isolated"]
 SUMMARY_EVENT = "pool.members"
@@ -377,6 +380,7 @@ class PooledRuntime:
             environment=dict(pool.environment),
             members=members,
         )
+        log.info("runtime.pool_started pool=%s members=%d", pool.unit_id, len(members))
         with self._lock:
             pool.started = True
             for member in members:
@@ -407,8 +411,11 @@ class PooledRuntime:
             if state is ProcessState.EXITED or state is ProcessState.MISSING:
                 break
             time.sleep(0.2)
+        log.info("runtime.pool_retiring pool=%s successor=%s serving=%d", old.unit_id,
+                 new.unit_id if new is not None else None, len(serving))
         with contextlib.suppress(Exception):
             self.units.remove(old.unit_id)
+        log.info("runtime.pool_retired pool=%s", old.unit_id)
 
     def _sweep_leftovers(self) -> None:
         """Pool units left by an earlier run of the platform (containers and services outlive

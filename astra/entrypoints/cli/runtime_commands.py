@@ -34,14 +34,15 @@ def cmd_runtime_pool(args: argparse.Namespace) -> int:
     platform's services in this process, with their stored tokens."""
     from astra.entrypoints.bot.pool import BotPool, Member, members_from_environment
     from astra.logs import add_secret, configure_logging
-    from astra.ports.runtime import POOL_NAME_PATTERN
+    from astra.ports.runtime import POOL_NAME_PATTERN, POOL_PREFIX
     from astra.settings import Settings
 
     wanted = [i.strip() for i in args.instances.split(",") if i.strip()] \
         if args.instances else None
     if args.pool is not None and not POOL_NAME_PATTERN.fullmatch(args.pool):
         raise CliError(f"invalid pool name {args.pool!r}")
-    pool_id = args.pool or "cli"
+    # The unit id the runtime adapters know it by (what its `pool.members` lines name).
+    pool_id = f"{POOL_PREFIX}{args.pool or 'cli'}"
     environ = dict(os.environ)
     if getattr(args, "data_dir", None):
         environ["ASTRA_DATA_DIR"] = str(args.data_dir)

@@ -87,9 +87,30 @@ def _coordination(settings: Settings):
 
 
 def _runtime(settings: Settings):
-    """Docker when an engine answers (or when asked for); otherwise supervised processes."""
+    """Instances placed in pools or alone (ASTRA_RUNTIME_MODE, and each instance's own
+    setting), on the unit runtime below."""
+    from astra.adapters.runtime.pooled import PooledRuntime
+
+    return PooledRuntime(
+        _unit_runtime(settings), pool_size=settings.pool_size, mode=settings.runtime_mode
+    )
+
+
+def _unit_runtime(settings: Settings):
+    """Swarm when asked for; Docker when an engine answers (or when asked for); otherwise
+    supervised processes."""
     from astra.adapters.runtime.process import ProcessRuntime
 
+    if settings.runtime == "swarm":
+        from astra.adapters.runtime.swarm import SwarmRuntime
+
+        return SwarmRuntime(
+            settings.runtime_image,
+            network=settings.swarm_network,
+            restart_limit=settings.runtime_restart_limit,
+            constraints=[c.strip() for c in settings.swarm_constraints.split(",") if c.strip()],
+            scope=_runtime_scope(settings),
+        )
     if settings.runtime in ("auto", "docker"):
         try:
             from astra.adapters.runtime.docker import DockerRuntime  # imports the docker SDK

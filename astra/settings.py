@@ -20,7 +20,8 @@ from typing import Literal, TypeVar, get_args
 from dotenv import dotenv_values
 
 Mode = Literal["development", "production"]
-RuntimeKind = Literal["auto", "docker", "process"]
+RuntimeKind = Literal["auto", "docker", "process", "swarm"]
+RuntimeMode = Literal["pooled", "isolated"]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
@@ -114,6 +115,14 @@ class Settings:
     # "host", "none" or another container's namespace.
     docker_network: str = "astra-runtimes"
     runtime_restart_limit: int = 3
+    # Bots in pools (one process for up to `pool_size` instances) or each alone; an instance's
+    # own setting (`astra runtime mode ID ...`) wins.
+    runtime_mode: RuntimeMode = "isolated"
+    pool_size: int = 50
+    # Swarm runtime: an overlay network of its own, and the service limits.
+    swarm_network: str = "astra-runtimes-swarm"
+    # Placement constraints of the bots' services, comma-separated (`node.labels.astra.bots==true`).
+    swarm_constraints: str = ""
     # Where an instance runtime reaches the platform's internal API. Empty: the internal
     # listener's own address, as `astra serve` bound it.
     platform_url: str = ""
@@ -413,6 +422,10 @@ class _Parser:
             "runtime_restart_limit": self._int(
                 "ASTRA_RUNTIME_RESTART_LIMIT", d.runtime_restart_limit, 0, 100
             ),
+            "runtime_mode": self._choice("ASTRA_RUNTIME_MODE", d.runtime_mode, RuntimeMode),
+            "pool_size": self._int("ASTRA_POOL_SIZE", d.pool_size, 1, 1000),
+            "swarm_network": self._docker_network("ASTRA_SWARM_NETWORK", d.swarm_network),
+            "swarm_constraints": s("ASTRA_SWARM_CONSTRAINTS", d.swarm_constraints),
             "platform_url": self._url("ASTRA_PLATFORM_URL", d.platform_url),
             "tenant": self._bool("ASTRA_TENANT", False),
             "instance_id": s("ASTRA_INSTANCE_ID"),

@@ -84,7 +84,9 @@ cmd_start() {
   else
     rm -f "$PID_FILE"
     # setsid: the daemon must not die with the shell that started it (the suite's trap stops it).
-    setsid dockerd >"$LOG_FILE" 2>&1 </dev/null &
+    # DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: Swarm tasks run the locally imported test image
+    # without trying a pull first (no registry is reachable here).
+    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid dockerd >"$LOG_FILE" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$PID_FILE"
     say "started dockerd ($pid), log in $LOG_FILE"

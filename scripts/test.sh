@@ -51,4 +51,28 @@ else
     "(they are skipped without it, and fail when CI is set)" >&2
 fi
 
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# The Swarm runtime's tests need a swarm: the engine becomes a one-node swarm for the run and
+# leaves it after (and the docker_gwbridge network, which `swarm leave` keeps), unless it was
+# one already. Images are imported locally; the engine runs them without a registry
+# (scripts/docker-engine.sh starts dockerd with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1).
+SWARM_MADE=0
+leave_swarm() {
+  if [ "$SWARM_MADE" = 1 ]; then
+    docker swarm leave --force >/dev/null 2>&1 || true
+    docker network rm docker_gwbridge >/dev/null 2>&1 || true
+  fi
+}
+if [ "$(id -u)" = 0 ] && timeout 10 docker version >/dev/null 2>&1; then
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != "active" ]; then
+    if docker swarm init --advertise-addr 127.0.0.1 >/dev/null; then
+      SWARM_MADE=1
+    else
+      echo "test.sh: docker swarm init failed; the Swarm tests will be skipped (failed in CI)" >&2
+    fi
+  fi
+fi
+
+status=0
+.venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+leave_swarm
+exit "$status"

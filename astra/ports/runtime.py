@@ -1,11 +1,19 @@
-"""The container runtime port: where one instance's bot runs (a Docker container, a process).
+"""The container runtime port: where one instance's bot runs (a Docker container, a process,
+a Swarm service), alone or in a pool with other instances' bots.
 
 The platform describes what should run (`RuntimeSpec`) and asks what does run
 (`RuntimeState`); the runtime monitor turns the two into the instance's status.
+
+A *pool unit* is a spec whose `members` are the specs of the instances it runs (one
+interactions.py client per bot token in one process, `astra runtime pool`); its id is a pool id
+(`pool.<name>`, which no instance id can be). The adapters run a pool unit like an instance,
+with `runtime pool --pool <name>` as its command and its members' tokens and credentials in its
+environment; `adapters/runtime/pooled.py` assigns instances to pools on top of them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -41,6 +49,15 @@ class RuntimeSpec:
     bot_token: str
     instance_key: str  # the runtime credential (rt_...), not the seller's instance key
     environment: dict[str, str] = field(default_factory=dict)  # public endpoints, log level
+    # For a pool unit: the instances it runs (their own specs; their environment is the pool's).
+    members: tuple[RuntimeSpec, ...] = ()
+    # Where the platform last placed this instance (a pool id), or "isolated" when the instance
+    # must run alone; a hint the pooled runtime follows when it can.
+    placement: str | None = None
+
+    @property
+    def is_pool(self) -> bool:
+        return is_pool_id(self.instance_id)
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,21 @@ class RuntimeState:
     exit_code: int | None = None
     started_at: float | None = None  # unix time
     error: str | None = None  # reason code when the runtime knows why it failed
+
+
+POOL_PREFIX = "pool."
+POOL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def is_pool_id(unit_id: str) -> bool:
+    return unit_id.startswith(POOL_PREFIX) and bool(
+        POOL_NAME_PATTERN.fullmatch(unit_id[len(POOL_PREFIX):])
+    )
+
+
+def pool_name(unit_id: str) -> str:
+    """`pool.a1` -> `a1`: what names the pool's container, service and files."""
+    return unit_id[len(POOL_PREFIX):]
 
 
 class ContainerRuntime(Protocol):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from astra.adapters.runtime.pooled import PooledRuntime
 from astra.adapters.runtime.process import ProcessRuntime
 from astra.ports.runtime import RuntimeSpec
 from tests.integration.runtime_contract import RuntimeContract
@@ -61,3 +62,24 @@ def test_a_runtime_left_by_a_dead_platform_is_replaced_not_doubled(tmp_path: Pat
         first.shutdown()
         if orphan.poll() is None:
             orphan.kill()
+
+
+class TestPooledProcessRuntimeContract(RuntimeContract):
+    """The same contract with every instance in a pool (`astra runtime pool`): one process runs
+    the bots of the instances that share an environment."""
+
+    @pytest.fixture
+    def runtime(self, tmp_path: Path) -> Iterator[PooledRuntime]:
+        rt = PooledRuntime(ProcessRuntime(tmp_path / "data", restart_limit=2, backoff=0.2),
+                           pool_size=50, handoff_timeout=5)
+        yield rt
+        rt.shutdown()
+
+    @pytest.fixture
+    def spec_factory(self, tmp_path: Path) -> Callable[..., RuntimeSpec]:
+        def make(instance_id: str, *, bot_token: str, environment: dict[str, str]
+                 ) -> RuntimeSpec:
+            return RuntimeSpec(instance_id, "usr_contract", bot_token, "rt_credential",
+                               environment)
+
+        return make

@@ -1,10 +1,14 @@
 """The instance API over HTTP: what a runtime in a container or subprocess uses.
 
-One keep-alive aiohttp session to the platform's internal API, authenticated by the runtime's
-credential. A call that could not reach the platform, or that the platform could not serve now
-(502/503/504, 429), is tried again with backoff; a write carries an `Idempotency-Key` that stays
-the same across its retries, so a write whose answer was lost is not done twice (the platform
-answers the retry with the first answer).
+One keep-alive aiohttp session to the platform's internal API, each request authenticated by the
+runtime's credential. A pool of bots shares one session (`shared_session()`, passed as `session`):
+every instance still sends its own credential, and closing one instance's API leaves the shared
+session to its owner.
+
+A call that could not reach the platform, or that the platform could not serve now
+(502/503/504, 429), is tried again with backoff; a write carries an `Idempotency-Key` that
+stays the same across its retries, so a write whose answer was lost is not done twice (the
+platform answers the retry with the first answer).
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ _RETRYABLE_STATUS = {429, 502, 503, 504}
 _CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
+def shared_session(limit: int = 32) -> aiohttp.ClientSession:
+    """A keep-alive session to the internal API, with no credential of its own."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
+        connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=60),
+        json_serialize=lambda v: orjson.dumps(v).decode(),
+    )
+
+
 def _actor_user(actor: str) -> str:
     # The bot names the Discord user who acted ("seller:discord:<id>"); the platform rebuilds
     # the actor from the id alone.
@@ -52,25 +65,23 @@ class HttpInstanceAPI:
         credential: str,
         *,
         retry_pauses: tuple[float, ...] = RETRY_PAUSES,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.base = f"{base_url.rstrip('/')}/internal/instances/{quote(instance_id, safe='')}"
         self.instance_id = instance_id
-        self._headers = {"Authorization": f"Bearer {credential}"}
-        self._session: aiohttp.ClientSession | None = None
+        self._auth = f"Bearer {credential}"
+        # A session given by the caller is the caller's to close (a pool's, shared by all).
+        self._session: aiohttp.ClientSession | None = session
+        self._owns_session = session is None
         self.retry_pauses = retry_pauses
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
-                connector=aiohttp.TCPConnector(limit=32, keepalive_timeout=60),
-                json_serialize=lambda v: orjson.dumps(v).decode(),
-            )
+        if self._session is None or (self._session.closed and self._owns_session):
+            self._session = shared_session()
         return self._session
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
+        if self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
     async def call(self, name: str, **fields: Any) -> Any:
@@ -79,7 +90,8 @@ class HttpInstanceAPI:
         path_values = {f: fields.pop(f) for f in op.path_fields}
         path = op.path.format(**{k: quote(str(v), safe="") for k, v in path_values.items()})
         url = self.base + path
-        headers = {}
+        # Per request, not per session: a pool's shared session carries many credentials.
+        headers = {"Authorization": self._auth}
         if op.write:
             headers["Idempotency-Key"] = secrets.token_urlsafe(18)
             body: dict[str, Any] | None = fields

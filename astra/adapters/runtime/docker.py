@@ -37,19 +37,24 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.utils
 import requests
 from docker.types import LogConfig
 
+from astra.adapters.runtime.units import spec_document, tenant_variables, unit_command
 from astra.ports.runtime import (
     ProcessState,
     RuntimeFailure,
     RuntimeSpec,
     RuntimeState,
     RuntimeUnavailable,
+    is_pool_id,
+    pool_name,
 )
 from astra.ports.store import INSTANCE_ID_PATTERN
 
 NAME_PREFIX = "astra-instance-"
+POOL_NAME_PREFIX = "astra-pool-"
 LABEL_INSTANCE = "astra.instance"
 LABEL_OWNER = "astra.owner"
 LABEL_SPEC = "astra.spec"
@@ -80,6 +85,8 @@ _STAYS_DOWN = frozenset({"crash_loop", "invalid_token"})
 
 
 def container_name(instance_id: str) -> str:
+    if is_pool_id(instance_id):
+        return f"{POOL_NAME_PREFIX}{pool_name(instance_id)}"
     return f"{NAME_PREFIX}{instance_id}"
 
 
@@ -90,14 +97,18 @@ def runtime_environment(spec: RuntimeSpec) -> dict[str, str]:
             raise RuntimeFailure(
                 "invalid_spec", f"{name} is a platform secret and never goes to an instance"
             )
-    return {
-        **spec.environment,
-        # These win over anything spec.environment says.
-        "ASTRA_TENANT": "1",
-        "ASTRA_INSTANCE_ID": spec.instance_id,
-        "ASTRA_BOT_TOKEN": spec.bot_token,
-        "ASTRA_INSTANCE_KEY": spec.instance_key,
-    }
+    # The tenant's own variables win over anything spec.environment says.
+    return {**spec.environment, **tenant_variables(spec)}
+
+
+# What each bot of a pool adds to the pool's memory limit (measured: about 6 MB; room to grow).
+POOL_MEMBER_MEMORY = 24 * 1024 * 1024
+
+
+def memory_limit(base: str | int, spec: RuntimeSpec) -> int:
+    """An instance gets `base`; a pool `base` plus room for each of its bots."""
+    limit = docker.utils.parse_bytes(base) if isinstance(base, str) else int(base)
+    return limit + POOL_MEMBER_MEMORY * len(spec.members)
 
 
 def _parse_docker_time(value: str | None) -> float | None:
@@ -163,6 +174,15 @@ class DockerRuntime:
         self._network_lock = threading.Lock()
         self._network_id: str | None = None
         self._gateway: str | None = None
+
+    def set_image(self, image: str) -> bool:
+        """A new runtime image (`astra runtime upgrade`): each container is replaced by the next
+        `ensure` (its spec label names the image). True when it changed."""
+        with self._lock:
+            if image == self.image:
+                return False
+            self.image = image
+            return True
 
     # -- the engine ------------------------------------------------------------------------------
 
@@ -372,15 +392,8 @@ class DockerRuntime:
         """A label that changes whenever the container would be made differently. Secrets go in
         as their own hashes, and the label holds only the digest of the whole."""
 
-        def secret(value: str) -> str:
-            return hashlib.sha256(value.encode()).hexdigest()
-
         doc = {
-            "instance_id": spec.instance_id,
-            "owner_id": spec.owner_id,
-            "bot_token": secret(spec.bot_token),
-            "instance_key": secret(spec.instance_key),
-            "environment": sorted(spec.environment.items()),
+            **spec_document(spec),
             "image": image_id,
             "network": self.network,
             "limits": [str(self.mem_limit), self.nano_cpus, self.pids_limit, self.restart_limit],
@@ -401,7 +414,7 @@ class DockerRuntime:
         try:
             return client.containers.create(
                 image.id,
-                command=["instance", "run", spec.instance_id],
+                command=unit_command(spec),
                 name=container_name(spec.instance_id),
                 labels={
                     LABEL_INSTANCE: spec.instance_id,
@@ -422,8 +435,8 @@ class DockerRuntime:
                     if self.restart_limit > 0
                     else {"Name": "no"}
                 ),
-                mem_limit=self.mem_limit,
-                memswap_limit=self.mem_limit,
+                mem_limit=memory_limit(self.mem_limit, spec),
+                memswap_limit=memory_limit(self.mem_limit, spec),
                 nano_cpus=self.nano_cpus,
                 pids_limit=self.pids_limit,
                 read_only=True,
@@ -506,7 +519,7 @@ def _gateway_of(attrs: dict[str, Any], name: str) -> str:
 
 def _check_id(instance_id: str) -> None:
     # The id becomes a container name and a path: never let anything else through.
-    if not INSTANCE_ID_PATTERN.fullmatch(instance_id or ""):
+    if not INSTANCE_ID_PATTERN.fullmatch(instance_id or "") and not is_pool_id(instance_id or ""):
         raise RuntimeFailure("invalid_spec", f"invalid instance id {instance_id!r}")
 
 

@@ -16,7 +16,6 @@ reads back here (the log, the pid file) is read as a tenant-writable file (`safe
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -29,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from astra.adapters.runtime.safe_files import read_capped
-from astra.ports.runtime import ProcessState, RuntimeSpec, RuntimeState
+from astra.adapters.runtime.units import spec_digest, tenant_variables, unit_command
+from astra.ports.runtime import ProcessState, RuntimeSpec, RuntimeState, is_pool_id, pool_name
 
 LOG_TAIL_BYTES = 256 * 1024
 
@@ -47,14 +47,7 @@ def _gone(pid: int) -> bool:
 
 def spec_hash(spec: RuntimeSpec) -> str:
     """Identifies a spec without keeping its secrets around in clear."""
-    parts = [
-        spec.instance_id,
-        spec.owner_id,
-        spec.bot_token,
-        spec.instance_key,
-        *sorted(f"{k}={v}" for k, v in spec.environment.items()),
-    ]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return spec_digest(spec)
 
 
 def runtime_environment(spec: RuntimeSpec) -> dict[str, str]:
@@ -65,10 +58,7 @@ def runtime_environment(spec: RuntimeSpec) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         **spec.environment,
-        "ASTRA_TENANT": "1",
-        "ASTRA_INSTANCE_ID": spec.instance_id,
-        "ASTRA_BOT_TOKEN": spec.bot_token,
-        "ASTRA_INSTANCE_KEY": spec.instance_key,
+        **tenant_variables(spec),
     }
     return env
 
@@ -110,11 +100,17 @@ class ProcessRuntime:
     def available(self) -> bool:
         return True
 
+    def _unit_dir(self, unit_id: str) -> Path:
+        # A pool's files live apart from the instances' data directories.
+        if is_pool_id(unit_id):
+            return self.data_dir / "pools" / pool_name(unit_id)
+        return self.data_dir / "instances" / unit_id
+
     def _log_path(self, instance_id: str) -> Path:
-        return self.data_dir / "instances" / instance_id / "runtime.log"
+        return self._unit_dir(instance_id) / "runtime.log"
 
     def _pid_path(self, instance_id: str) -> Path:
-        return self.data_dir / "instances" / instance_id / "runtime.pid"
+        return self._unit_dir(instance_id) / "runtime.pid"
 
     def _kill_orphan(self, instance_id: str) -> None:
         """A runtime left running by a platform that died (kill -9) would be a second bot on
@@ -126,8 +122,9 @@ class ProcessRuntime:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return
-        if cmdline[-3:-1] != [b"run", instance_id.encode()] and \
-                cmdline[-2:] != [b"run", instance_id.encode()]:
+        name = pool_name(instance_id) if is_pool_id(instance_id) else instance_id
+        verb = b"--pool" if is_pool_id(instance_id) else b"run"
+        if cmdline[-3:-1] != [verb, name.encode()] and cmdline[-2:] != [verb, name.encode()]:
             return
         try:
             os.killpg(pid, signal.SIGTERM)
@@ -154,7 +151,7 @@ class ProcessRuntime:
         )
         with open(fd, "ab", buffering=0) as log:
             sup.proc = subprocess.Popen(
-                [self.python, "-m", "astra.entrypoints.cli", "instance", "run", spec.instance_id],
+                [self.python, "-m", "astra.entrypoints.cli", *unit_command(spec)],
                 cwd=sup.scratch,
                 env=runtime_environment(spec),
                 stdin=subprocess.DEVNULL,

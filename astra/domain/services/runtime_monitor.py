@@ -9,6 +9,7 @@ when the plan is renewed). Changes are written to the instance's record and the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 from astra.domain.services.audit_log import record
 from astra.domain.services.instances import InstanceService
 from astra.domain.services.plans import plan_state
+from astra.domain.services.runtime_placement import MODES, runtime_image
 from astra.domain.timestamps import iso
 from astra.ports.clock import Clock
 from astra.ports.runtime import (
@@ -73,6 +75,8 @@ class RuntimeMonitor:
             environment=dict(
                 self.environment() if callable(self.environment) else self.environment
             ),
+            # pooled | isolated | None (the platform's ASTRA_RUNTIME_MODE)
+            placement=doc.get("runtime_mode") if doc.get("runtime_mode") in MODES else None,
         )
 
     def desired(self, doc: dict[str, Any], owner: dict[str, Any] | None, now: datetime) -> str:
@@ -162,8 +166,15 @@ class RuntimeMonitor:
         """Every instance, once; returns the statuses and records the changes."""
         with self.store.portal(write=False) as uow:
             ids = [d["id"] for d in uow.instances.all()]
-        statuses = {i: self.check(i) for i in ids}
-        self._record(statuses)
+        self._follow_image()
+        # A pooled runtime applies a whole pass's changes at once (one new generation of a
+        # pool for fifty new instances, not fifty).
+        batch = getattr(self.runtime, "batch", None)
+        with batch() if batch is not None else contextlib.nullcontext():
+            statuses = {i: self.check(i) for i in ids}
+        placement_of = getattr(self.runtime, "placement_of", None)
+        pools = {i: placement_of(i) for i in ids} if placement_of is not None else {}
+        self._record(statuses, pools)
         # Runtimes left over from deleted instances.
         try:
             for orphan in set(self.runtime.instances()) - set(ids):
@@ -172,14 +183,33 @@ class RuntimeMonitor:
             pass
         return statuses
 
-    def _record(self, statuses: dict[str, Status]) -> None:
+    def _follow_image(self) -> None:
+        """`astra runtime upgrade IMAGE` recorded a new image: the runtime moves to it (every
+        runtime's spec changes, so each is replaced; a Swarm service by rolling update)."""
+        set_image = getattr(self.runtime, "set_image", None)
+        if set_image is None:
+            return
+        image = runtime_image(self.store)
+        if image:
+            set_image(image)
+
+    def _record(
+        self, statuses: dict[str, Status], pools: dict[str, str | None] | None = None
+    ) -> None:
         now = self.clock.now()
+        pools = pools or {}
         with self.store.portal() as uow:
             changed = False
             for instance_id, status in statuses.items():
                 doc = uow.instances.get(instance_id)
                 if doc is None:
                     continue
+                pool = pools.get(instance_id)
+                if doc.get("runtime_pool") != pool and instance_id in pools:
+                    # Which pool runs it (the admin panel shows it); not an audited change.
+                    doc["runtime_pool"] = pool
+                    uow.instances.put(doc)
+                    changed = True
                 if doc.get("status") == status.status and doc.get("status_reason") == status.reason:
                     continue
                 previous = (doc.get("status"), doc.get("status_reason"))

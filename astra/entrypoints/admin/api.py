@@ -121,6 +121,8 @@ async def status(request: web.Request) -> web.Response:
     return json_response({
         "store": health, "payments": "sandbox" if c.gateway().simulated else "mercadopago",
         "runtime": runtime.name, "role": request[ADMIN_KEY]["role"],
+        "runtime_mode": getattr(runtime, "mode", "isolated"),
+        "pools": await _run(runtime.pools) if hasattr(runtime, "pools") else {},
         "instances": len(await _run(c.store().instance_ids)),
     })
 

@@ -228,6 +228,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "runtime.title": ("Runtime das instâncias", "Instance runtime"),
     "owner": ("Proprietário", "Owner"),
     "status_reason": ("Motivo do status", "Status reason"),
+    "runtime.placement": ("Onde roda", "Runs in"),
+    "runtime.isolated": ("sozinho", "alone"),
     "bot_token": ("Token do bot", "Bot token"),
     "logs": ("Logs", "Logs"),
     "logs.of": ("Logs de {id}", "Logs of {id}"),

@@ -29,12 +29,20 @@ FLUSH_INTERVAL = 2.0
 
 # Set while flushing: what the HTTP client logs about its own call must not queue more lines.
 _flushing: contextvars.ContextVar[bool] = contextvars.ContextVar("flushing", default=False)
+# In a pool, the instance whose bot is running the current task (its tasks inherit it): each
+# instance's forwarder takes only its own bot's lines, so no seller reads another's.
+current_instance: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_instance", default=None
+)
 
 
 class PlatformLogForwarder(logging.Handler):
-    def __init__(self, api: InstanceAPI, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, api: InstanceAPI, loop: asyncio.AbstractEventLoop, *, own_only: bool = False
+    ) -> None:
         super().__init__(level=logging.WARNING)
         self.api = api
+        self.own_only = own_only
         self.loop = loop
         self.lines: deque[dict[str, str]] = deque(maxlen=CAPACITY)
         self.dropped = 0
@@ -43,6 +51,8 @@ class PlatformLogForwarder(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if _flushing.get():
             return
+        if self.own_only and current_instance.get() != self.api.instance_id:
+            return  # another bot's line, or the pool's own
         try:
             text = redact_text(self.format(record))[:MAX_TEXT]
         except Exception:  # a record that cannot be formatted is not worth a crash
@@ -85,9 +95,10 @@ class PlatformLogForwarder(logging.Handler):
             await self.flush_once()
 
 
-def install(api: InstanceAPI) -> tuple[PlatformLogForwarder, Any]:
-    """Attach a forwarder to the root logger; returns it and a function that detaches it."""
-    forwarder = PlatformLogForwarder(api, asyncio.get_running_loop())
+def install(api: InstanceAPI, *, own_only: bool = False) -> tuple[PlatformLogForwarder, Any]:
+    """Attach a forwarder to the root logger; returns it and a function that detaches it.
+    `own_only` (in a pool): only lines logged while `current_instance` is this instance."""
+    forwarder = PlatformLogForwarder(api, asyncio.get_running_loop(), own_only=own_only)
     root = logging.getLogger()
     root.addHandler(forwarder)
     return forwarder, lambda: root.removeHandler(forwarder)

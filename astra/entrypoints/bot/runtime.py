@@ -58,6 +58,23 @@ def _per_client(extension: type[interactions.Extension]) -> type[interactions.Ex
 HANDLER_GRACE = 6.0
 
 
+def pooled_cache_limits() -> dict[str, Any]:
+    """Cache sizes for a bot that shares its process with many others (a pool): what it keeps
+    of Discord's objects expires and is capped, and is fetched again when needed. A bot of
+    Astra reads members, channels and messages by id from its interactions; it never needs
+    the whole guild in memory."""
+    from interactions.client.smart_cache import create_cache
+
+    return {
+        "message_cache": create_cache(60, 50, 25),
+        "user_cache": create_cache(300, 200, 100),
+        "member_cache": create_cache(300, 200, 100),
+        "channel_cache": create_cache(600, 200, 100),
+        "dm_channels": create_cache(300, 100, 50),
+        "role_cache": create_cache(600, 200, 100),
+    }
+
+
 class InvalidToken(Exception):
     """Discord refused the bot token: restarting will not help."""
 
@@ -72,6 +89,7 @@ class InstanceBot:
         *,
         discord_api_base: str,
         member_events: bool = False,
+        bounded_caches: bool = False,
         **worker_options: Any,
     ) -> None:
         """`member_events`: ask for the GUILD_MEMBERS intent (privileged: the seller turns on
@@ -92,6 +110,7 @@ class InstanceBot:
             send_command_tracebacks=False,
             disable_dm_commands=True,
             logger=logging.getLogger("interactions"),
+            **(pooled_cache_limits() if bounded_caches else {}),
         )
         self.chat = DiscordChat(self.client)
         self.ctx = BotContext(instance_id=instance_id, api=api, chat=self.chat)
@@ -121,7 +140,7 @@ class InstanceBot:
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[InstanceBot], None] | None = None
     ) -> None:
-        runner = asyncio.create_task(self.client.astart(), name=f"bot-{self.instance_id}")
+        runner = asyncio.create_task(self._start_client(), name=f"bot-{self.instance_id}")
         waiter = asyncio.create_task(stop.wait())
         ready = asyncio.create_task(self.ready.wait())
         try:
@@ -141,6 +160,25 @@ class InstanceBot:
             await self.shutdown(runner)
             for task in (waiter, ready):
                 task.cancel()
+
+    async def _start_client(self) -> None:
+        """`Client.astart()` without its last step: astart closes the REST session as soon as
+        the gateway stops (`finally: await self.stop()`), which would cut the handlers a stop
+        lets finish (their REST calls fail with "server disconnected"). `shutdown` closes the
+        session itself, after the drain."""
+        client = self.client
+        await client.login(client.token)
+        if client.async_startup_tasks:
+            try:
+                await asyncio.gather(*[
+                    task[0](*task[1] if len(task) > 1 else [],
+                            **task[2] if len(task) == 3 else {})
+                    for task in client.async_startup_tasks
+                ])
+            except Exception as exc:
+                client.dispatch(interactions.events.Error(source="async-extension-loader",
+                                                          error=exc))
+        await client._connection_state.start()
 
     async def shutdown(self, runner: asyncio.Task[Any] | None = None) -> None:
         # The gateway first: no new interactions arrive, and stopping the client while its

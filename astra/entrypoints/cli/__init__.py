@@ -20,6 +20,7 @@ from astra.entrypoints.cli import (
     order_commands,
     payment_commands,
     plugin_commands,
+    runtime_commands,
 )
 from astra.entrypoints.cli.console import EXIT_FAILURE, EXIT_USAGE, CliError
 from astra.ports.store import StoreCorrupt, StoreError
@@ -30,6 +31,7 @@ COMMAND_FAMILIES = (
     data_commands,
     plugin_commands,
     instance_commands,
+    runtime_commands,
     catalog_commands,
     payment_commands,
     order_commands,

@@ -101,6 +101,8 @@ def cmd_instance_list(args: argparse.Namespace) -> int:
             "owner_email": emails.get(d.get("owner_id")),
             "status": d.get("status"),
             "status_reason": d.get("status_reason"),
+            "runtime_pool": d.get("runtime_pool"),
+            "runtime_mode": d.get("runtime_mode"),
             "created_at": d.get("created_at"),
         }
         for d in instances
@@ -111,13 +113,14 @@ def cmd_instance_list(args: argparse.Namespace) -> int:
         print("no instances")
     else:
         print_table(
-            ("ID", "NAME", "OWNER", "STATUS", "CREATED"),
+            ("ID", "NAME", "OWNER", "STATUS", "RUNS IN", "CREATED"),
             [
                 (
                     r["id"],
                     r["name"],
                     r["owner_email"] or r["owner_id"],
                     r["status"],
+                    r["runtime_pool"] or "alone",
                     r["created_at"],
                 )
                 for r in rows

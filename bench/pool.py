@@ -1,0 +1,161 @@
+"""Pooled runtime benchmark (DESIGN.md "Performance" 4), against a fleet of fake Discord bots.
+
+    python bench/pool.py [--instances 50] [--rounds 4]
+
+Runs `astra runtime pool` as its own process, as a tenant runtime (no store: the platform's
+internal API, served by this process, one instance and one fake bot per member), first with one
+member, then with `--instances`, and one isolated `astra instance run` for comparison. Prints,
+as its last lines:
+    RESULT pool_rss_mb_per_instance <x> target<=6     (RSS with N bots - RSS with 1) / (N - 1),
+                                                       every bot READY
+    RESULT pool_all_online_s <x>                       spawn of the N-bot pool -> all READY
+    RESULT click_to_answer_p99_ms <x> target<150       a buyer's pick -> the bot's answer, all N
+                                                       bots picked at once, `--rounds` times
+    RESULT isolated_bot_rss_mb <x> target<=60          one bot alone in its process (baseline)
+    RESULT pool_vs_isolated_memory_ratio <x>           per added pooled bot / isolated bot
+and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import structlog
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SETTLE_S = 2.0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentile(values: list[float], pct: int) -> float:
+    return statistics.quantiles(values, n=100)[pct - 1] if len(values) > 1 else values[0]
+
+
+def _base_env(world, cwd: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DISCORD_"))}
+    env.update({"ASTRA_TENANT": "1", "ASTRA_PLATFORM_URL": world.internal_url,
+                "DISCORD_API_BASE": world.fleet.api_url, "ASTRA_LOG_LEVEL": "warning"})
+    return env
+
+
+def _spawn(args: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "astra.entrypoints.cli", *args], cwd=cwd,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    for _ in range(400):
+        if proc.poll() is not None:
+            return
+        await asyncio.sleep(0.05)
+    proc.kill()
+
+
+async def _ready_since(world, ids: list[str], spawned: float, proc) -> float:
+    while not all((world.beat(i).get("ready_at") or 0) >= spawned for i in ids):
+        if proc.poll() is not None:
+            raise RuntimeError("the runtime exited before every bot was ready")
+        if time.time() - spawned > 180:
+            raise RuntimeError("not every bot became ready within 180 s")
+        await asyncio.sleep(0.05)
+    return time.time() - spawned
+
+
+async def _pool(world, members: list[dict[str, str]], cwd: str):
+    env = _base_env(world, cwd)
+    env["ASTRA_POOL_MEMBERS"] = json.dumps(members)
+    spawned = time.time()
+    proc = _spawn(["runtime", "pool", "--pool", "bench"], env, cwd)
+    online = await _ready_since(world, [m["id"] for m in members], spawned, proc)
+    await asyncio.sleep(SETTLE_S)  # commands synced, first passes of the workers done
+    return proc, online, rss_mb(proc.pid)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from tests.pool_world import pool_world
+
+    tmp = tempfile.TemporaryDirectory(prefix="astra-pool-bench-")
+    world = await pool_world(Path(tmp.name) / "data", instances=args.instances,
+                             buyers=args.rounds, prefix="bench")
+    members = world.members()
+    try:
+        proc, _, rss_one = await _pool(world, members[:1], tmp.name)
+        await _stop(proc)
+
+        proc, online_s, rss_all = await _pool(world, members, tmp.name)
+        clicks: list[float] = []
+        try:
+            for round_ in range(args.rounds):
+                clicks += await asyncio.gather(*(shop.pick(shop.buyers[round_])
+                                                 for shop in world.shops))
+        finally:
+            await _stop(proc)
+
+        # The baseline: the first shop's bot alone, as an isolated runtime runs it.
+        first = members[0]
+        env = _base_env(world, tmp.name)
+        env.update({"ASTRA_INSTANCE_ID": first["id"], "ASTRA_BOT_TOKEN": first["token"],
+                    "ASTRA_INSTANCE_KEY": first["key"]})
+        spawned = time.time()
+        alone = _spawn(["instance", "run", first["id"]], env, tmp.name)
+        try:
+            await _ready_since(world, [first["id"]], spawned, alone)
+            await asyncio.sleep(SETTLE_S)
+            rss_alone = rss_mb(alone.pid)
+        finally:
+            await _stop(alone)
+
+        n = len(members)
+        per_bot = (rss_all - rss_one) / (n - 1)
+        p99 = percentile(clicks, 99)
+        print(f"pool of 1: {rss_one:.1f} MB; pool of {n}: {rss_all:.1f} MB, all READY in "
+              f"{online_s:.1f} s; {len(clicks)} picks ({n} at once): median "
+              f"{statistics.median(clicks):.0f} ms, p99 {p99:.0f} ms; one bot alone "
+              f"{rss_alone:.1f} MB")
+        print(f"RESULT pool_rss_mb_per_instance {per_bot:.2f} target<=6")
+        print(f"RESULT pool_all_online_s {online_s:.2f}")
+        print(f"RESULT click_to_answer_p99_ms {p99:.0f} target<150")
+        print(f"RESULT isolated_bot_rss_mb {rss_alone:.1f} target<=60")
+        print(f"RESULT pool_vs_isolated_memory_ratio {per_bot / rss_alone:.3f}")
+    finally:
+        await world.close()
+        tmp.cleanup()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    if args.instances < 2:
+        parser.error("--instances must be at least 2")
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

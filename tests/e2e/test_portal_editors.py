@@ -215,6 +215,20 @@ async def test_the_editors(tmp_path: Path) -> None:
             .to_have_value("59,90")
         await pcard.get_by_text("Editar produto").click()  # closed again
 
+        # -- Loja: post twice in the channel, the second time purging the first -------------
+        for purge in (False, True):
+            await pcard.get_by_text("Publicar no Discord").first.click()
+            post = pcard.locator("form.js-post")
+            await post.get_by_label("Canal").select_option(label="#produtos")
+            if purge:
+                await post.get_by_label("Substituir as publicações antigas").check()
+            await post.get_by_role("button", name="Publicar no Discord").click()
+            await expect(page.locator(".toast")).to_be_visible()
+            pcard = page.locator(f"#product-{product.id}")
+        posts = [m for m in world.discord.messages(world.channel_id) if m.get("components")]
+        assert len(posts) == 1
+        assert posts[0]["embeds"][0]["title"] == "Chave Steam Deluxe"
+
         # -- Loja: the stock editor ------------------------------------------------------------
         await pcard.get_by_text("Gerenciar chaves").click()
         keys = pcard.locator(".js-keys")

@@ -98,7 +98,8 @@ def astra_deliver_line(
     """Called by the delivery worker for each line of a paid order (and on a staff redelivery).
 
     :param item: the order, the line, its product, the keys in clear (for `key` lines) and the
-        rendered DM text (`item.message`).
+        rendered DM (`item.message` as text; `item.embed` as the seller's embed, None when it
+        does not fit one).
     :param services: what the runtime offers: `"chat"` (a `ChatPlatform`), and
         `"cart_channel_id"` (the order's cart channel) when it has one.
 

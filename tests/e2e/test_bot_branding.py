@@ -340,3 +340,21 @@ async def test_unlimited_stock_sells_one_shared_key_to_everyone(data_dir) -> Non
             await asyncio.to_thread(shop.mp.approve, order.charge_id)
             dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
             assert "SHARED-KEY-42" in message_text(dm)
+
+
+async def test_loja_config_sets_the_new_settings(data_dir) -> None:
+    async with running_shop(data_dir) as shop:
+        await shop.command("loja vincular", {"chave": shop.instance_key})
+        role = shop.discord.add_role(shop.guild.id, "Estoque")
+        saved = await shop.command("loja config", {
+            "canal_produtos": shop.post_channel.id, "cargo_estoque": role.id,
+            "minutos_inatividade": 10, "avisos_equipe": False})
+        assert "salvas" in text_of(saved), text_of(saved)
+        settings = await asyncio.to_thread(shop.instances.settings, INSTANCE)
+        assert settings["products_channel_id"] == str(shop.post_channel.id)
+        assert settings["stock_alert_role_id"] == str(role.id)
+        assert settings["cart_idle_seconds"] == 600 and settings["staff_notifications"] is False
+        refused = await shop.command("loja config", {"minutos_inatividade": 1})
+        assert "cart_idle_seconds" in text_of(refused)
+        assert (await asyncio.to_thread(shop.instances.settings, INSTANCE))[
+            "cart_idle_seconds"] == 600

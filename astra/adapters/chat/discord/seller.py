@@ -662,6 +662,20 @@ class SellerExtension(interactions.Extension):
         min_value=1,
         max_value=1440,
     )
+    @interactions.slash_option("canal_produtos", "Canal de produtos", OptionType.CHANNEL)
+    @interactions.slash_option(
+        "cargo_estoque", "Cargo mencionado quando um produto esgota", OptionType.ROLE
+    )
+    @interactions.slash_option(
+        "minutos_inatividade",
+        "Carrinho parado expira após (minutos; 0 desliga)",
+        OptionType.INTEGER,
+        min_value=0,
+        max_value=1440,
+    )
+    @interactions.slash_option(
+        "avisos_equipe", "Avisos da loja no canal de logs", OptionType.BOOLEAN
+    )
     @interactions.slash_option(
         "idioma",
         "Idioma do bot",
@@ -684,6 +698,10 @@ class SellerExtension(interactions.Extension):
         cargo_equipe: Any = None,
         minutos_carrinho: int | None = None,
         idioma: str | None = None,
+        canal_produtos: Any = None,
+        cargo_estoque: Any = None,
+        minutos_inatividade: int | None = None,
+        avisos_equipe: bool | None = None,
     ) -> None:
         bot = self.bot_ctx
         await self._guard(ctx)
@@ -697,6 +715,8 @@ class SellerExtension(interactions.Extension):
             "cargo_equipe": cargo_equipe,
             "minutos_carrinho": minutos_carrinho,
             "idioma": idioma,
+            "canal_produtos": canal_produtos,
+            "cargo_estoque": cargo_estoque,
         }
         mapping = {
             "canal_logs": "log_channel_id",
@@ -706,6 +726,8 @@ class SellerExtension(interactions.Extension):
             "categoria_carrinhos": "cart_category_id",
             "cargo_comprador": "buyer_role_id",
             "cargo_equipe": "staff_role_id",
+            "canal_produtos": "products_channel_id",
+            "cargo_estoque": "stock_alert_role_id",
         }
         changes: dict[str, Any] = {}
         for option, value in options.items():
@@ -715,6 +737,10 @@ class SellerExtension(interactions.Extension):
             changes["cart_ttl_seconds"] = int(options["minutos_carrinho"]) * 60
         if options.get("idioma"):
             changes["language"] = options["idioma"]
+        if minutos_inatividade is not None:
+            changes["cart_idle_seconds"] = int(minutos_inatividade) * 60
+        if avisos_equipe is not None:
+            changes["staff_notifications"] = bool(avisos_equipe)
         settings = await bot.api.update_settings(changes, actor=self._actor(ctx))
         bot.forget_settings()
         await ctx.send(t(settings.get("language") or "pt-BR", "config_saved"), ephemeral=True)

@@ -215,6 +215,20 @@ async def test_the_editors(tmp_path: Path) -> None:
             .to_have_value("59,90")
         await pcard.get_by_text("Editar produto").click()  # closed again
 
+        # -- Loja: post twice in the channel, the second time purging the first -------------
+        for purge in (False, True):
+            await pcard.get_by_text("Publicar no Discord").first.click()
+            post = pcard.locator("form.js-post")
+            await post.get_by_label("Canal").select_option(label="#produtos")
+            if purge:
+                await post.get_by_label("Substituir as publicações antigas").check()
+            await post.get_by_role("button", name="Publicar no Discord").click()
+            await expect(page.locator(".toast")).to_be_visible()
+            pcard = page.locator(f"#product-{product.id}")
+        posts = [m for m in world.discord.messages(world.channel_id) if m.get("components")]
+        assert len(posts) == 1
+        assert posts[0]["embeds"][0]["title"] == "Chave Steam Deluxe"
+
         # -- Loja: the stock editor ------------------------------------------------------------
         await pcard.get_by_text("Gerenciar chaves").click()
         keys = pcard.locator(".js-keys")
@@ -277,6 +291,25 @@ async def test_the_editors(tmp_path: Path) -> None:
             headers: {'Content-Type': 'application/json'},
             body: JSON.stringify({name: 'X', current_password: 'x'})})).status""")
         assert status == 403
+
+        # -- English -----------------------------------------------------------------------------
+        await page.goto(world.url("/lang?to=en&next=/dashboard/instances"))
+        card = page.locator(f"#instance-{INSTANCE}")
+        await card.get_by_text("Settings", exact=True).click()
+        form = card.locator("form.js-settings")
+        await expect(form.locator("[data-picker-status]")).to_contain_text("Listed from Discord")
+        await expect(form.get_by_label("Buyer role", exact=True)).to_have_value(
+            str(buyer_role.id))
+        await screen(page, "portal-instances-settings-en")
+        await page.goto(world.url(f"/dashboard/store?instance={INSTANCE}"))
+        pcard = page.locator(f"#product-{product.id}")
+        await pcard.get_by_text("Edit product").click()
+        await expect(pcard.locator(".dc-title")).to_have_text("Chave Steam Deluxe")
+        # The page speaks English; the post, the bot's language (the instance's: pt-BR).
+        await expect(pcard.locator("[data-preview-status]")).to_contain_text("How the bot")
+        await expect(pcard.locator(".dc-select")).to_contain_text("Escolha uma opção")
+        await screen(page, "portal-store-product-editor-en")
+        await page.goto(world.url("/lang?to=pt-BR&next=/dashboard"))
 
         # -- phone size: the editors fit -------------------------------------------------------
         phone = await context.new_page()

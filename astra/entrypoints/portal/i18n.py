@@ -640,6 +640,10 @@ TEXT.update({
     "public.privacy": ("Privacidade", "Privacy"),
     "public.start": ("Começar grátis", "Start for free"),
     "public.updated": ("Atualizado em {date}", "Updated on {date}"),
+    "store.purge": (
+        "Substituir as publicações antigas deste produto (apaga as anteriores)",
+        "Replace this product's older posts (deletes the earlier ones)",
+    ),
 })
 
 # Keys the browser script needs; everything else is rendered on the server.

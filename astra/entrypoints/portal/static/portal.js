@@ -708,7 +708,9 @@
     onSubmit(".js-post", (f) => {
       const select = $("[data-channel-select]", f);
       if (!select.value) throw new FieldError(select, t("js.pick_channel"));
-      return { product_id: f.dataset.product, channel_id: select.value };
+      const body = { product_id: f.dataset.product, channel_id: select.value };
+      if (f.elements.purge?.checked) body.purge = true;
+      return body;
     }, (f) => flashThenReload(f.dataset.flash || ""));
   }
 

@@ -213,6 +213,10 @@ async def _seller_views(
             "POST", "/api/wallet/withdrawals", json={"amount_cents": 1000, "pix_key": OWNER_EMAIL}
         )
         assert status == 201, withdrawal
+        # A plan paid by card: the sandbox's Checkout Pro page is one more GET route to read.
+        status, card = await owner.json("POST", "/api/checkout/plan/card",
+                                        json={"plan_id": "monthly"})
+        assert status == 200, card
 
         # Every GET route, as each seller, with this run's ids in the path.
         status, openapi = await owner.json("GET", "/api/openapi.json")
@@ -223,7 +227,8 @@ async def _seller_views(
                   "code": COUPON, "charge_id": charge_id, "withdrawal_id": withdrawal["id"],
                   # the internal API's, read below as the instance's runtime reads them
                   "buyer_id": buyer_id, "order_id": order.id, "cart_id": order.cart_id,
-                  "product_id": product_id, "variant_id": order.lines[0].variant_id}
+                  "product_id": product_id, "variant_id": order.lines[0].variant_id,
+                  "pref_id": card["preference_id"]}
         variants = {
             "/": ["/?mode=login"],
             "/dashboard/store": [f"/dashboard/store?instance={INSTANCE}"],

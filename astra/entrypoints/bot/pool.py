@@ -31,7 +31,7 @@ from typing import Any, TextIO
 import structlog
 
 from astra.entrypoints.bot import log_forwarder
-from astra.entrypoints.bot.runtime import InstanceBot, InvalidToken
+from astra.entrypoints.bot.runtime import InstanceBot, InvalidToken, wants_member_events
 from astra.logs import get_logger
 from astra.ports.instance_api import Heartbeat, InstanceAPI
 
@@ -183,10 +183,7 @@ class BotPool:
             try:
                 if not member.token:
                     raise RuntimeError("no bot token was given for this instance")
-                try:
-                    member_events = bool((await api.settings()).get("member_join_events"))
-                except Exception:  # the platform is starting: asked for on the next start
-                    member_events = False
+                member_events = await wants_member_events(api)
                 bot = InstanceBot(
                     api,
                     member.token,

@@ -79,6 +79,9 @@ class InvalidToken(Exception):
     """Discord refused the bot token: restarting will not help."""
 
 
+SETTINGS_AT_START_SECONDS = 5.0
+
+
 class InstanceBot:
     """The client and extensions of one instance; `run()` until `stop` is set."""
 
@@ -200,6 +203,17 @@ class InstanceBot:
         log.info("bot.stopped", instance=self.instance_id)
 
 
+async def wants_member_events(api: InstanceAPI) -> bool:
+    """Whether to ask Discord for member joins (the instance's `member_join_events`). Asked
+    briefly: a platform that is still starting must not hold the bot back; joins are then asked
+    for on the next start."""
+    try:
+        settings = await asyncio.wait_for(api.settings(), SETTINGS_AT_START_SECONDS)
+    except Exception:
+        return False
+    return bool(settings.get("member_join_events"))
+
+
 async def run_instance(api: InstanceAPI, token: str, *, discord_api_base: str) -> None:
     """`astra instance run`: the bot until SIGTERM or SIGINT."""
     stop = asyncio.Event()
@@ -207,12 +221,9 @@ async def run_instance(api: InstanceAPI, token: str, *, discord_api_base: str) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    try:
-        member_events = bool((await api.settings()).get("member_join_events"))
-    except Exception:  # the platform is starting: joins are asked for on the next start
-        member_events = False
-    bot = InstanceBot(api, token, discord_api_base=discord_api_base, member_events=member_events)
     log.info("bot.starting", instance=api.instance_id, api=discord_api_base)
+    member_events = await wants_member_events(api)
+    bot = InstanceBot(api, token, discord_api_base=discord_api_base, member_events=member_events)
     forwarder, detach = log_forwarder.install(api)
     flusher = asyncio.create_task(forwarder.run(stop), name="log-forwarder")
     try:

@@ -290,6 +290,8 @@ async def _serve(request: web.Request, op: Operation, instance_id: str) -> tuple
     except StoreError as exc:
         log.error("internal.store_unavailable", instance=instance_id, op=op.name, error=str(exc))
         return 503, _error(503, "store_unavailable", "This instance's data is unavailable.")
+    except BodyCutShort:
+        raise  # the caller answers it (a 400 nobody reads), never as an internal error
     except Exception:
         log.exception("internal.failed", instance=instance_id, op=op.name)
         return 500, _error(500, "internal_error", "Internal error.")

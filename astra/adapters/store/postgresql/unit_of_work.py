@@ -37,7 +37,11 @@ TABLES = {
 # users of advisory locks in Astra pick other namespaces.
 DOMAIN_LOCK_NAMESPACE = 1095980115
 
-_NULL = "null"
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+# Pooled connections are in autocommit mode: a unit opens its transaction itself, on its first
+# statement, so that a unit which only writes can send its writes and commit in one statement.
+_BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 def _where(equals: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -183,9 +187,14 @@ class PgUnitOfWork:
         if not self.writable:
             raise ReadOnlyUnitOfWork(f"unit of work on {self.domain!r} is read-only")
 
+    def _begin(self) -> None:
+        if self._conn.info.transaction_status == _IDLE:
+            self._conn.execute(_BEGIN_WRITE if self.writable else _BEGIN_READ)
+
     def _lock(self) -> None:
         """Serialise writers of this domain across every process and host (the JSON store's
         flock). The server gives up after the store's lock_timeout: StoreBusy (see _failure)."""
+        self._begin()
         self._conn.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [DOMAIN_LOCK_NAMESPACE, self.domain]
         )
@@ -209,6 +218,8 @@ class PgUnitOfWork:
         try:
             if not self._locked:
                 self._lock()
+            else:
+                self._begin()
             return self._conn.execute(sql, params)
         except psycopg.Error as exc:
             raise self._failure(exc) from None
@@ -219,6 +230,7 @@ class PgUnitOfWork:
             return
         self._check_usable()
         try:
+            self._begin()  # the reads that follow must see these writes: one transaction
             self._send_pending()
         except psycopg.Error as exc:
             raise self._failure(exc) from None
@@ -226,8 +238,9 @@ class PgUnitOfWork:
     def _send_pending(self, *, register_domain: bool = False) -> None:
         """Every buffered write in one statement, which first takes the domain lock.
 
-        One round trip instead of one per collection: a commit costs this plus COMMIT, as a bare
-        INSERT does. Taking the lock inside the statement is safe because these writes read
+        One round trip instead of one per collection; outside a transaction (a unit that only
+        wrote, at commit) the statement is the whole transaction, lock to commit, in one round
+        trip. Taking the lock inside the statement is safe because these writes read
         nothing (an upsert checks conflicts against the latest committed row whatever the
         snapshot); a unit that read has taken the lock before its first read, and taking it
         again is free."""
@@ -276,6 +289,7 @@ class PgUnitOfWork:
         new_domain = self.domain not in self._store._known_domains
         try:
             if self._pending:
+                # In autocommit when nothing was read: this statement commits by itself.
                 self._send_pending(register_domain=new_domain)
             elif new_domain and self._wrote:
                 conn.execute(
@@ -283,23 +297,25 @@ class PgUnitOfWork:
                     [self.domain],
                 )
             wrote = self._wrote
-            conn.commit()
+            conn.commit()  # nothing to do when the statement above was the transaction
         except psycopg.Error as exc:
             raise self._failure(exc) from None
         if new_domain and wrote:
             self._store._known_domains.add(self.domain)
-        self._locked = False
+        self._locked = not self.writable
         self._wrote = False
 
     def rollback(self) -> None:
         self._pending = {}
-        if self._wrote and not self.failed:
+        if self.failed:
+            return
+        if self._conn.info.transaction_status != _IDLE:
             try:
                 self._conn.rollback()
             except psycopg.Error:
                 self.failed = True
-            self._locked = not self.writable
-            self._wrote = False
+        self._locked = not self.writable
+        self._wrote = False
 
     def _reset(self) -> None:
         """Abandon the transaction (and with it the domain lock) after a failure: what was sent

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,11 @@ def _container(data_dir: Path):
     from astra.container import build_container
     from astra.settings import Settings, ensure_dev_secrets
 
-    return build_container(ensure_dev_secrets(Settings(data_dir=data_dir)))
+    # ASTRA_DATABASE_URL set: the race runs on PostgreSQL (worker processes inherit it).
+    database_url = os.environ.get("ASTRA_DATABASE_URL", "")
+    return build_container(
+        ensure_dev_secrets(Settings(data_dir=data_dir, database_url=database_url))
+    )
 
 
 def prepare(data_dir: Path, keys: int) -> tuple[str, str]:

@@ -44,10 +44,24 @@ def pg_server():
 
 
 @pytest.fixture
-def pg_dsn(pg_server) -> str:
-    """A fresh, empty, migrated database of this test's own (dropped afterwards)."""
+def pg_dsn(pg_server, monkeypatch) -> str:
+    """A fresh, empty, migrated database of this test's own (dropped afterwards). Every
+    PostgresStore the test opened (containers make their own) is closed first, so no pool
+    keeps reconnecting to a dropped database."""
+    from astra.adapters.store.postgresql import PostgresStore
+
+    opened: list[PostgresStore] = []
+    init = PostgresStore.__init__
+
+    def tracking_init(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(PostgresStore, "__init__", tracking_init)
     with pg_server.database() as dsn:
         yield dsn
+        for store in opened:
+            store.close()
 
 
 class StoreBackend:

@@ -22,6 +22,8 @@ from astra.ports.coordination import LeaderLeases
 log = get_logger("astra.leadership")
 
 CHECK_SECONDS = 1.0
+# After losing its leases, a replica sits out this many checks before trying again.
+LOST_COOLDOWN_CHECKS = 3
 
 LoopFactory = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -40,6 +42,7 @@ class Leadership:
     loops: dict[str, LoopFactory]
     check_seconds: float = CHECK_SECONDS
     _terms: dict[str, _Term] = field(default_factory=dict)
+    _resting_until: float = 0.0
 
     def leading(self) -> list[str]:
         """The loops running here now (what /health reports)."""
@@ -57,8 +60,14 @@ class Leadership:
             await self._end(list(self._terms), reason="stopping")
 
     async def _step(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         if self._terms and not await asyncio.to_thread(self.leases.still_leading):
             await self._end(list(self._terms), reason="lease_lost")
+            # A replica whose session broke is the least healthy one: the others get the
+            # first chance at what it held (they try every check).
+            self._resting_until = loop.time() + LOST_COOLDOWN_CHECKS * self.check_seconds
+        if loop.time() < self._resting_until:
+            return
         for name, term in list(self._terms.items()):
             if term.task.done():  # a loop that ended on its own gives its lease back
                 await self._end([name], reason="loop_ended")

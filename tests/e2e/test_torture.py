@@ -8,7 +8,8 @@ books must balance exactly: one delivered order per approved payment, no key twi
 one state, the seller's ledger equal to the orders.
 
 Bounded: 200 buyers, a fixed number of kills, a deadline; loopback only. The figures are printed
-(`-s`) and written to test-artifacts/torture-<runtime>.json (process, docker).
+(`-s`) and written to test-artifacts/torture-<runtime>.json (process, docker, and
+process-postgresql for the run on the PostgreSQL store).
 """
 
 from __future__ import annotations
@@ -285,10 +286,10 @@ class World:
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def _prepare(data_dir: Path, discord: FakeDiscord) -> str:
+def _prepare(data_dir: Path, discord: FakeDiscord, database_url: str) -> str:
     """The seller's account and instance, as the portal would leave them; returns the instance
     key the seller pastes into `/loja vincular`."""
-    settings = ensure_dev_secrets(Settings(data_dir=data_dir))
+    settings = ensure_dev_secrets(Settings(data_dir=data_dir, database_url=database_url))
     container = build_container(settings)
     with container.store().portal() as uow:
         uow.users.put({
@@ -362,9 +363,10 @@ async def _flush_held(world: World, stop: asyncio.Event) -> None:
 
 
 def _audit(data_dir: Path, mp: FakeMercadoPagoThread, keys: list[str],
-           dms: dict[str, list[str]]) -> dict[str, Any]:
+           dms: dict[str, list[str]], database_url: str) -> dict[str, Any]:
     """Every invariant, on the data as the platform left it."""
-    container = build_container(ensure_dev_secrets(Settings(data_dir=data_dir)))
+    container = build_container(
+        ensure_dev_secrets(Settings(data_dir=data_dir, database_url=database_url)))
     store = container.store()
     assert not [p for p in store.check() if p.severity == "error"], store.check()
     with store.instance(INSTANCE, write=False) as uow:
@@ -437,14 +439,22 @@ def _audit(data_dir: Path, mp: FakeMercadoPagoThread, keys: list[str],
 
 
 @pytest.mark.parametrize(
-    "runtime", ["process", pytest.param("docker", marks=pytest.mark.docker)]
+    ("runtime", "store"),
+    [
+        ("process", "json"),
+        pytest.param("docker", "json", marks=pytest.mark.docker),
+        ("process", "postgresql"),
+    ],
 )
 async def test_two_hundred_buyers_while_the_platform_is_killed(
-    tmp_path: Path, artifacts_dir: Path, runtime: str, request: pytest.FixtureRequest
+    tmp_path: Path, artifacts_dir: Path, runtime: str, store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     """On the process runtime the bot is a subprocess the next platform must replace; on the
     Docker runtime it is a container on the bots' network that survives the platform's kills
-    and keeps talking to the internal API through them."""
+    and keeps talking to the internal API through them. On PostgreSQL the kills land inside
+    open transactions instead of journal appends."""
+    database_url = request.getfixturevalue("pg_dsn") if store == "postgresql" else ""
     seed = int(os.environ.get("ASTRA_TORTURE_SEED") or secrets.randbits(32))
     print(f"torture seed {seed} (replay with ASTRA_TORTURE_SEED={seed})")
     data_dir = tmp_path / "data"
@@ -483,6 +493,8 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(
         "MERCADOPAGO_WEBHOOK_SECRET": WEBHOOK_SECRET,
         **extra,
     })
+    if database_url:
+        env["ASTRA_DATABASE_URL"] = database_url
     platform = Platform(env=env, cwd=tmp_path, portal_port=portal_port)
     started = time.monotonic()
     try:
@@ -492,7 +504,7 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(
         sales = discord.add_channel(guild.id, "vendas")
         post = discord.add_channel(guild.id, "produtos")
         role = discord.add_role(guild.id, "Cliente")
-        instance_key = await asyncio.to_thread(_prepare, data_dir, discord)
+        instance_key = await asyncio.to_thread(_prepare, data_dir, discord, database_url)
         keys = [f"TORT-{i:04d}-{secrets.token_hex(4)}" for i in range(STOCK)]
 
         await platform.start()
@@ -535,7 +547,7 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(
         await asyncio.sleep(6)
         platform.stop()
         dms = {str(b.id): world.keys_in_dm(b) for b in buyers}
-        figures = await asyncio.to_thread(_audit, data_dir, mp, keys, dms)
+        figures = await asyncio.to_thread(_audit, data_dir, mp, keys, dms, database_url)
 
         sent = mp.sent_webhooks
         figures.update({
@@ -556,7 +568,9 @@ async def test_two_hundred_buyers_while_the_platform_is_killed(
             "total_seconds": round(time.monotonic() - started, 1),
         })
         figures["runtime"] = runtime
-        (artifacts_dir / f"torture-{runtime}.json").write_bytes(
+        figures["store"] = store
+        name = runtime if store == "json" else f"{runtime}-{store}"
+        (artifacts_dir / f"torture-{name}.json").write_bytes(
             orjson.dumps(figures, option=orjson.OPT_INDENT_2))
         print("RESULT torture", orjson.dumps(figures).decode())
         assert figures["delivered_orders"] == BUYERS == figures["approved_payments"]

@@ -1,7 +1,11 @@
-"""A small shop on a real JSON store, through the real container, for the sales tests."""
+"""A small shop on a real store, through the real container, for the sales tests.
+
+The store is the JSON store in `data_dir`, or PostgreSQL when ASTRA_DATABASE_URL is set (the
+`store_backend` fixture sets it for its PostgreSQL run)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +74,7 @@ def make_shop(data_dir: Path, *, keys: int = 10, fee_bps: int = 600,
               start: datetime | None = None, **settings: Any) -> Shop:
     # A fixed instant by default; tests that talk to a gateway with its own clock pass now.
     clock = FrozenClock(start or datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
+    settings.setdefault("database_url", os.environ.get("ASTRA_DATABASE_URL", ""))
     container = build_container(
         ensure_dev_secrets(Settings(data_dir=data_dir, platform_fee_bps=fee_bps, **settings))
     )
@@ -126,3 +131,25 @@ def check_key_invariants(shop: Shop) -> None:
         else:
             assert k["state"] == "sold" and k["cart_id"] is None
             assert seen_in_orders.get(k["id"]) == k["order_id"]
+
+
+def stored_bytes(shop: Shop) -> dict[str, bytes]:
+    """Everything the store holds for the shop, as stored: the JSON store's files of the portal
+    and the instance, or the rows of every PostgreSQL table (documents as the server keeps them).
+    Equal before and after means nothing was written."""
+    store = shop.store
+    if not shop.container.settings().database_url:
+        data_dir = shop.container.settings().data_dir
+        files = [data_dir / "portal.journal", data_dir / "portal.json",
+                 *sorted((data_dir / "instances" / INSTANCE).iterdir())]
+        return {str(p): p.read_bytes() for p in files if p.is_file()}
+    from astra.adapters.store.postgresql.unit_of_work import TABLES
+
+    out = {}
+    with store.connect() as conn:
+        for table in TABLES.values():
+            rows = conn.execute(
+                f"SELECT domain, id, seq, doc::text FROM {table} ORDER BY domain, seq"
+            ).fetchall()
+            out[table] = repr(rows).encode()
+    return out

@@ -52,7 +52,8 @@ class World:
 
 
 @pytest.fixture
-async def world(data_dir: Path) -> AsyncIterator[World]:
+async def world(data_dir: Path, store_backend) -> AsyncIterator[World]:
+    # store_backend: every test here runs on both store adapters (make_shop follows it).
     fake = FakeMercadoPagoThread(webhook_secret=SECRET)
     base = fake.start()
     port = free_port()

@@ -17,6 +17,16 @@ from astra.domain.errors import InvalidTransition
 from astra.entrypoints.workers import Reconciler
 from tests.integration.sales_world import INSTANCE, OWNER, key_states, make_shop
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # each test on both store adapters
+
+
+def _child_env() -> dict[str, str]:
+    """The CLI's environment: none of ours, but the store the test runs on."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "MERCADOPAGO_"))}
+    if os.environ.get("ASTRA_DATABASE_URL"):
+        env["ASTRA_DATABASE_URL"] = os.environ["ASTRA_DATABASE_URL"]
+    return env
+
 BUYER = "111111111111111111"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,7 +170,7 @@ def test_cli_settles_sandbox_charges(data_dir: Path) -> None:
     shop = make_shop(data_dir, keys=2, start=datetime.now(UTC))
     shop.sales.add_item(INSTANCE, BUYER, shop.product_id, shop.variant_id, 1)
     order, charge = shop.payments.pay_cart(INSTANCE, BUYER)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "MERCADOPAGO_"))}
+    env = _child_env()
     out = subprocess.run(
         [
             sys.executable,
@@ -209,7 +219,7 @@ def test_cli_lists_charges_by_status(data_dir: Path) -> None:
         charges.append(shop.payments.pay_cart(INSTANCE, buyer))
     shop.gateway.approve(charges[0][1].id)
     shop.payments.handle_notification(charges[0][1].id)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "MERCADOPAGO_"))}
+    env = _child_env()
 
     def astra(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -311,3 +311,36 @@ def test_astra_migrate_and_serve_refusing_an_unmigrated_database(
     monkeypatch.delenv("ASTRA_DATABASE_URL")
     assert main(["migrate"]) == 1
     assert "set ASTRA_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_a_blind_delete_waiting_for_the_lock_sees_what_the_holder_committed(
+    pg_dsn: str,
+) -> None:
+    """A unit that only deletes takes the lock before its delete runs: a statement whose snapshot
+    predated the holder's commit would not see the row the holder inserted, and leave it."""
+    first, second = PostgresStore(pg_dsn), PostgresStore(pg_dsn)
+    for round_ in range(10):
+        doc_id = f"x{round_}"
+        holding, committed = threading.Event(), threading.Event()
+
+        def insert(doc_id: str, holding: threading.Event, committed: threading.Event) -> None:
+            with first.instance("shop-1") as uow:
+                uow.carts.put({"id": doc_id, "state": "open"})
+                uow.carts.count()  # sent, lock held
+                holding.set()
+                time.sleep(0.3)
+                uow.commit()
+            committed.set()
+
+        t = threading.Thread(target=insert, args=(doc_id, holding, committed))
+        t.start()
+        assert holding.wait(10)
+        with second.instance("shop-1") as uow:
+            uow.carts.delete(doc_id)
+            uow.commit()  # waits for the holder, then deletes what it committed
+        t.join()
+        assert committed.is_set()
+        with second.instance("shop-1", write=False) as uow:
+            assert uow.carts.get(doc_id) is None, round_
+    first.close()
+    second.close()

@@ -1,4 +1,5 @@
-"""Concurrency: buyers racing for keys, sellers racing for their balance (several processes)."""
+"""Concurrency: buyers racing for keys, sellers racing for their balance (several processes),
+on both store adapters."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from bench.checkout import run_race
 from tests.integration.sales_world import INSTANCE, OWNER, make_shop
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 @pytest.mark.slow
@@ -37,12 +40,14 @@ def _fund(shop, cents: int) -> None:
 
 
 WITHDRAW_CHILD = """
+import os
 import sys
 from pathlib import Path
 from astra.container import build_container
 from astra.domain.errors import InsufficientBalance, NotFoundError
 from astra.settings import Settings, ensure_dev_secrets
-c = build_container(ensure_dev_secrets(Settings(data_dir=Path(sys.argv[1]))))
+c = build_container(ensure_dev_secrets(Settings(
+    data_dir=Path(sys.argv[1]), database_url=os.environ.get("ASTRA_DATABASE_URL", ""))))
 ok = 0
 for _ in range(int(sys.argv[2])):
     try:

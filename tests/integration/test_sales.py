@@ -1,4 +1,5 @@
-"""Carts, checkout, payment, refunds and waiting stock on the real store."""
+"""Carts, checkout, payment, refunds and waiting stock on the real store (each test on both
+adapters: the JSON store and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ from tests.integration.sales_world import (
     check_key_invariants,
     key_states,
     make_shop,
+    stored_bytes,
 )
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 BUYER = "111111111111111111"
 BUYER2 = "222222222222222222"
@@ -58,10 +62,9 @@ def test_full_purchase_credits_once_and_delivers(data_dir: Path) -> None:
 
 
 def test_keys_are_stored_encrypted(data_dir: Path) -> None:
-    make_shop(data_dir, keys=3)
-    for path in (data_dir / "instances" / INSTANCE).iterdir():
-        if path.is_file():
-            assert b"KEY-0000" not in path.read_bytes(), path
+    shop = make_shop(data_dir, keys=3)
+    for where, raw in stored_bytes(shop).items():
+        assert b"KEY-0000" not in raw, where
 
 
 def test_confirm_payment_replayed_and_concurrent_credits_once(data_dir: Path) -> None:
@@ -323,15 +326,11 @@ def test_free_order_is_settled_at_checkout(data_dir: Path) -> None:
 )
 def test_bad_input_is_a_clear_error_and_changes_nothing(data_dir: Path, call, error) -> None:
     shop = make_shop(data_dir, keys=3)
-    store_dir = data_dir / "instances" / INSTANCE
-    before = {p.name: p.read_bytes() for p in store_dir.iterdir() if p.is_file()}
-    portal_before = (data_dir / "portal.journal").read_bytes()
+    before = stored_bytes(shop)
     with pytest.raises(error) as err:
         call(shop)
     assert err.value.message() and err.value.message("en")
-    after = {p.name: p.read_bytes() for p in store_dir.iterdir() if p.is_file()}
-    assert after == before
-    assert (data_dir / "portal.journal").read_bytes() == portal_before
+    assert stored_bytes(shop) == before
 
 
 def test_stock_import_dedupes_and_reports(data_dir: Path) -> None:

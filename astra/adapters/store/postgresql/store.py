@@ -1,7 +1,8 @@
 """PostgresStore: the store port on PostgreSQL (psycopg 3, a connection pool), for platforms
 that run several `astra serve` replicas on one database.
 
-A unit of work is one transaction on one pooled connection. Writable units take a
+A unit of work is one transaction on one pooled connection (a unit that only writes sends its
+writes and its commit as one statement). Writable units take a
 transaction-scoped advisory lock on their domain before their first statement, so writers of a
 domain are serialised across processes and hosts exactly as the JSON store's flock serialises
 them on one machine (a key is reserved once, a credit applied once); the lock goes with the
@@ -13,11 +14,11 @@ on one store passes on the other.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 import psycopg
-from psycopg import IsolationLevel
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from astra.ports.store import (
@@ -38,6 +39,12 @@ from .unit_of_work import InstanceUnitOfWork, PgUnitOfWork, PortalUnitOfWork
 LOCK_TIMEOUT_SECONDS = 10.0
 
 _held = threading.local()
+
+# psycopg_pool logs every checkout and return at INFO: two lines per unit of work would drown
+# the platform's own log. Its warnings (a broken connection, a pool that cannot connect) stay.
+_pool_log = logging.getLogger("psycopg.pool")
+if _pool_log.level == logging.NOTSET:
+    _pool_log.setLevel(logging.WARNING)
 
 
 def _stack() -> list[str]:
@@ -72,16 +79,7 @@ class _Session:
         store = self.store
         store._ready()
         self.conn = conn = store._getconn()
-        try:
-            if self.write:
-                conn.isolation_level = IsolationLevel.READ_COMMITTED
-                conn.read_only = False
-            else:
-                conn.isolation_level = IsolationLevel.REPEATABLE_READ
-                conn.read_only = True
-        except BaseException:
-            store._putconn(conn)
-            raise
+        # The unit begins its transaction on its first statement (see unit_of_work.py).
         self.uow = (
             PortalUnitOfWork(store, conn, self.write)
             if self.domain == PORTAL
@@ -141,7 +139,9 @@ class PostgresStore:
         # Every wait for a lock (the domain locks above all) ends after lock_timeout with
         # LockNotAvailable, which units of work turn into StoreBusy.
         conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
-        conn.commit()
+        # A unit that only writes commits as one autocommit statement: pin its isolation
+        # whatever the server's default is.
+        conn.execute("SET default_transaction_isolation = 'read committed'")
 
     def _pool_or_open(self) -> ConnectionPool:
         pool = self._pool
@@ -153,7 +153,7 @@ class PostgresStore:
                     self.dsn,
                     min_size=self._pool_min,
                     max_size=self._pool_max,
-                    kwargs={"application_name": "astra", "autocommit": False},
+                    kwargs={"application_name": "astra", "autocommit": True},
                     configure=self._configure,
                     timeout=self.connect_timeout,
                     name="astra-store",

@@ -37,7 +37,11 @@ TABLES = {
 # users of advisory locks in Astra pick other namespaces.
 DOMAIN_LOCK_NAMESPACE = 1095980115
 
-_NULL = "null"
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+# Pooled connections are in autocommit mode: a unit opens its transaction itself, on its first
+# statement, so that a unit which only writes can send its writes and commit in one statement.
+_BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 def _where(equals: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -183,9 +187,14 @@ class PgUnitOfWork:
         if not self.writable:
             raise ReadOnlyUnitOfWork(f"unit of work on {self.domain!r} is read-only")
 
+    def _begin(self) -> None:
+        if self._conn.info.transaction_status == _IDLE:
+            self._conn.execute(_BEGIN_WRITE if self.writable else _BEGIN_READ)
+
     def _lock(self) -> None:
         """Serialise writers of this domain across every process and host (the JSON store's
         flock). The server gives up after the store's lock_timeout: StoreBusy (see _failure)."""
+        self._begin()
         self._conn.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [DOMAIN_LOCK_NAMESPACE, self.domain]
         )
@@ -209,6 +218,8 @@ class PgUnitOfWork:
         try:
             if not self._locked:
                 self._lock()
+            else:
+                self._begin()
             return self._conn.execute(sql, params)
         except psycopg.Error as exc:
             raise self._failure(exc) from None
@@ -219,34 +230,55 @@ class PgUnitOfWork:
             return
         self._check_usable()
         try:
+            self._begin()  # the reads that follow must see these writes: one transaction
             self._send_pending()
         except psycopg.Error as exc:
             raise self._failure(exc) from None
 
-    def _send_pending(self) -> None:
-        if not self._locked:
+    def _send_pending(self, *, register_domain: bool = False) -> None:
+        """Every buffered write in one statement, which first takes the domain lock.
+
+        One round trip instead of one per collection; outside a transaction (a unit that only
+        wrote, at commit) the statement is the whole transaction, lock to commit, in one round
+        trip. Taking the lock inside the statement is safe because these writes read
+        nothing (an upsert checks conflicts against the latest committed row whatever the
+        snapshot); a unit that read has taken the lock before its first read, and taking it
+        again is free."""
+        if not self._locked and any(None in changes.values() for changes in self._pending.values()):
+            # A delete must not run on a snapshot older than the lock: a row the previous
+            # holder inserted would be invisible to it and survive. Lock first, on its own.
             self._lock()
         pending, self._pending = self._pending, {}
         domain = self.domain
-        with self._conn.cursor() as cur:
-            for name, changes in pending.items():
-                table = TABLES[name]
-                upserts = [
-                    (domain, doc_id, raw.decode())
-                    for doc_id, raw in changes.items()
-                    if raw is not None
-                ]
-                deletes = [(domain, doc_id) for doc_id, raw in changes.items() if raw is None]
-                if deletes:
-                    cur.executemany(f"DELETE FROM {table} WHERE domain = %s AND id = %s", deletes)
-                if upserts:
-                    cur.executemany(
-                        f"INSERT INTO {table} (domain, id, doc) VALUES (%s, %s, %s::jsonb) "
-                        "ON CONFLICT (domain, id) DO UPDATE SET doc = EXCLUDED.doc",
-                        upserts,
-                    )
-                if upserts or deletes:
-                    self._wrote = True
+        ctes = ["lk AS (SELECT pg_advisory_xact_lock(%s, hashtext(%s)))"]
+        params: list[Any] = [DOMAIN_LOCK_NAMESPACE, domain]
+        for n, (name, changes) in enumerate(pending.items()):
+            table = TABLES[name]
+            docs = [raw for raw in changes.values() if raw is not None]
+            gone = [doc_id for doc_id, raw in changes.items() if raw is None]
+            if gone:
+                ctes.append(
+                    f"d{n} AS (DELETE FROM {table} t USING lk "
+                    "WHERE t.domain = %s AND t.id = ANY(%s::text[]))"
+                )
+                params += [domain, gone]
+            if docs:
+                # Documents go as one JSON array; the order of the array is the order of seq.
+                ctes.append(
+                    f"u{n} AS (INSERT INTO {table} (domain, id, doc) "
+                    "SELECT %s, d->>'id', d FROM lk, jsonb_array_elements(%s::jsonb) "
+                    "WITH ORDINALITY AS x(d, i) ORDER BY i "
+                    "ON CONFLICT (domain, id) DO UPDATE SET doc = EXCLUDED.doc)"
+                )
+                params += [domain, (b"[" + b",".join(docs) + b"]").decode()]
+            if docs or gone:
+                self._wrote = True
+        if register_domain and self._wrote:
+            ctes.append("r AS (INSERT INTO astra_domains (id) SELECT %s FROM lk "
+                        "ON CONFLICT DO NOTHING)")
+            params.append(domain)
+        self._conn.execute(f"WITH {', '.join(ctes)} SELECT 1 FROM lk", params)
+        self._locked = True
 
     def commit(self) -> None:
         self._check_writable()
@@ -254,37 +286,36 @@ class PgUnitOfWork:
         if not self._pending and not self._locked:
             return  # nothing read or written since the last commit
         conn = self._conn
-        new_domain = False
+        new_domain = self.domain not in self._store._known_domains
         try:
-            # One round trip for a unit that only wrote: lock, writes and COMMIT pipelined.
-            with conn.pipeline():
-                if self._pending:
-                    self._send_pending()
-                elif not self._locked:
-                    self._lock()
-                new_domain = self._wrote and self.domain not in self._store._known_domains
-                if new_domain:
-                    conn.execute(
-                        "INSERT INTO astra_domains (id) VALUES (%s) ON CONFLICT DO NOTHING",
-                        [self.domain],
-                    )
-                conn.commit()
+            if self._pending:
+                # In autocommit when nothing was read: this statement commits by itself.
+                self._send_pending(register_domain=new_domain)
+            elif new_domain and self._wrote:
+                conn.execute(
+                    "INSERT INTO astra_domains (id) VALUES (%s) ON CONFLICT DO NOTHING",
+                    [self.domain],
+                )
+            wrote = self._wrote
+            conn.commit()  # nothing to do when the statement above was the transaction
         except psycopg.Error as exc:
             raise self._failure(exc) from None
-        if new_domain:
+        if new_domain and wrote:
             self._store._known_domains.add(self.domain)
-        self._locked = False
+        self._locked = not self.writable
         self._wrote = False
 
     def rollback(self) -> None:
         self._pending = {}
-        if self._wrote and not self.failed:
+        if self.failed:
+            return
+        if self._conn.info.transaction_status != _IDLE:
             try:
                 self._conn.rollback()
             except psycopg.Error:
                 self.failed = True
-            self._locked = not self.writable
-            self._wrote = False
+        self._locked = not self.writable
+        self._wrote = False
 
     def _reset(self) -> None:
         """Abandon the transaction (and with it the domain lock) after a failure: what was sent

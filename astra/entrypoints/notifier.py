@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from astra.ports.store import StoreError
 log = get_logger("astra.notifier")
 
 TICK = 0.5
+SETTINGS_TTL = 2.0
 # Out-of-stock notices for one variant: at most one per this window.
 STOCK_WINDOW = timedelta(hours=1)
 
@@ -47,6 +49,7 @@ class Notifier:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._settings: dict[str, tuple[float, dict[str, Any]]] = {}
         self.sent = 0
 
     def _now(self) -> datetime:
@@ -67,10 +70,16 @@ class Notifier:
         task.add_done_callback(self._tasks.discard)
 
     async def _accept(self, instance_id: str, event: DomainEvent) -> None:
-        try:
-            settings = await asyncio.to_thread(_settings_of, self.container, instance_id)
-        except StoreError:
-            return
+        cached = self._settings.get(instance_id)
+        if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
+            settings = cached[1]
+        else:
+            # A burst of sales reads the settings once, not once per event.
+            try:
+                settings = await asyncio.to_thread(_settings_of, self.container, instance_id)
+            except StoreError:
+                return
+            self._settings[instance_id] = (time.monotonic(), settings)
         notice = notice_for(event, settings)
         if notice is None:
             return

@@ -456,6 +456,51 @@ async def test_key_delivery_by_dm(manager: PluginManager) -> None:
     assert chat.dms == [("u1", "Obrigado!\nAAAA-1111\nBBBB-2222")]
 
 
+class EmbedRefusingChat(RecordingChat):
+    """Discord refusing an embed for good (400: a link it will not embed): plain text goes."""
+
+    def __init__(self, refuse: bool) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.embeds: list[dict] = []
+
+    async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
+        if message.embeds:
+            if self.refuse:
+                raise ChatError("discord 400 (50035): Invalid Form Body", retryable=False)
+            self.embeds += message.embeds
+            self.nonces.append(message.nonce)
+            return "e1"
+        return await super().send_dm(user_id, message)
+
+
+async def test_a_dm_embed_carries_the_keys_the_template_left_out(
+    manager: PluginManager,
+) -> None:
+    chat = EmbedRefusingChat(refuse=False)
+    item = dataclasses.replace(
+        an_item(message="Obrigado!"),
+        embed={"title": "Entregue", "description": "Obrigado!", "color": 1},
+        idempotency_key="shop-1:o1:0:0",
+    )
+    outcome = await manager.for_instance("shop-1").deliver(ctx(), item, {"chat": chat})
+    assert outcome == DeliveryOutcome(ok=True, channel="dm")
+    assert chat.embeds == [{"title": "Entregue", "color": 1,
+                            "description": "Obrigado!\nAAAA-1111\nBBBB-2222"}]
+    assert chat.dms == [] and chat.nonces[0]
+
+
+async def test_an_embed_discord_refuses_falls_back_to_plain_text(manager: PluginManager) -> None:
+    chat = EmbedRefusingChat(refuse=True)
+    item = dataclasses.replace(
+        an_item(message="Obrigado!"),
+        embed={"title": "Entregue", "description": "Obrigado!", "color": 1},
+    )
+    outcome = await manager.for_instance("shop-1").deliver(ctx(), item, {"chat": chat})
+    assert outcome == DeliveryOutcome(ok=True, channel="dm")
+    assert chat.dms == [("u1", "Obrigado!\nAAAA-1111\nBBBB-2222")]
+
+
 async def test_keys_missing_from_the_template_are_appended(manager: PluginManager) -> None:
     chat = RecordingChat()
     item = an_item(message="Obrigado pela compra!")

@@ -222,7 +222,10 @@ async def _seller_views(
                   "code": COUPON, "charge_id": charge_id, "withdrawal_id": withdrawal["id"],
                   # the internal API's, read below as the instance's runtime reads them
                   "buyer_id": buyer_id, "order_id": order.id, "cart_id": order.cart_id,
-                  "product_id": product_id, "variant_id": order.lines[0].variant_id}
+                  "product_id": product_id, "variant_id": order.lines[0].variant_id,
+                  # seller automation and the sandbox's card checkout (ids nobody has)
+                  "token_id": "tok_0000000000000000", "event_id": "evt_" + "0" * 32,
+                  "pref_id": "sbx-pref-0000000000000000"}
         variants = {
             "/": ["/?mode=login"],
             "/dashboard/store": [f"/dashboard/store?instance={INSTANCE}"],

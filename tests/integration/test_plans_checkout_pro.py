@@ -362,3 +362,48 @@ def test_the_bonus_can_be_turned_off(data_dir: Path) -> None:
     for buyer in ("600000000000000001", "600000000000000002", "600000000000000003"):
         _sell(shop, buyer)
     assert _until(shop) == until
+
+
+async def test_https_portals_ask_for_auto_return_and_the_fake_checks_preferences(
+    data_dir: Path,
+) -> None:
+    from astra.adapters.payments.mercadopago import MercadoPagoGateway
+    from astra.ports.payments import CheckoutRequest
+
+    fake = FakeMercadoPagoThread(webhook_secret=SECRET)
+    base = fake.start()
+    try:
+        gateway = MercadoPagoGateway(fake.access_token, api_base=base, webhook_secret=SECRET,
+                                     notification_url="https://loja.example/api/webhooks/"
+                                     "mercadopago")
+        now = datetime.now(UTC)
+        request = CheckoutRequest(
+            amount_cents=4990, title="Astra - plano 30 dias", payer_email="a@example.com",
+            external_reference="ptx_0123456789abcdef", idempotency_key="plan-card-x",
+            return_url="https://loja.example/checkout/plan/return", created_at=now,
+            expires_at=now + timedelta(days=1), metadata={"kind": "plan"})
+        link = await asyncio.to_thread(gateway.create_checkout, request)
+        [sent] = [r.body for r in fake.requests if r.path == "/checkout/preferences"]
+        assert sent["auto_return"] == "approved" and sent["expires"] is True
+        assert sent["notification_url"].endswith("source_news=webhooks")
+        assert link.init_point.endswith(link.id) and "sandbox" in link.sandbox_init_point
+        # The same idempotency key and body: the same preference, not a second one.
+        again = await asyncio.to_thread(gateway.create_checkout, request)
+        assert again.id == link.id
+        # What Mercado Pago refuses, the fake refuses too.
+        headers = {"Authorization": f"Bearer {fake.access_token}"}
+        async with aiohttp.ClientSession() as http:
+            for body in (
+                {"items": []},
+                {"items": [{"title": "x", "quantity": 1, "unit_price": 10}],
+                 "auto_return": "approved"},
+                {"items": [{"title": "x", "quantity": 0, "unit_price": 10}]},
+                {"items": [{"title": "x", "quantity": 1, "unit_price": 10}], "bogus": 1},
+            ):
+                async with http.post(f"{base}/checkout/preferences", json=body,
+                                     headers=headers) as resp:
+                    assert resp.status == 400, body
+            async with http.post(f"{base}/checkout/preferences", json={"items": []}) as resp:
+                assert resp.status == 401
+    finally:
+        await asyncio.to_thread(fake.stop)

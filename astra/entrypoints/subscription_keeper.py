@@ -128,6 +128,11 @@ class SubscriptionKeeper:
         token = await asyncio.to_thread(self.container.instances().bot_token, instance_id)
         guild = work.settings.get("guild_id")
         if not token or not guild:
+            # Nothing to reach Discord with: the ends are still recorded (the seller's figures,
+            # the plugins' events, the buyer's command); the roles come off once there is.
+            if work.ending:
+                await asyncio.to_thread(service.close_expired_many, instance_id,
+                                        [s.id for s in work.ending])
             return work.next_due
         guild = str(guild)
         language = work.settings.get("language") or "pt-BR"

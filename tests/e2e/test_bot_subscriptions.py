@@ -95,7 +95,8 @@ def _dms_with(shop: Shop, buyer: Any, custom_prefix: str) -> list[dict]:
 
 async def test_buy_remind_renew_from_dm_lapse(data_dir: Path) -> None:
     clock = _clock()
-    async with running_shop(data_dir, clock=clock) as shop:
+    # The bot as a tenant runtime runs it: everything through the internal API over HTTP.
+    async with running_shop(data_dir, clock=clock, tenant=True) as shop:
         vip, product_id, variant_id = await _setup(shop)
         keeper = SubscriptionKeeper(shop.container)
         buyer = shop.buyer("assinante")
@@ -205,7 +206,7 @@ async def test_end_while_the_bot_is_down_and_rejoin(data_dir: Path) -> None:
 
 async def test_card_renewal_by_preapproval(data_dir: Path) -> None:
     clock = _clock()
-    async with running_shop(data_dir, clock=clock) as shop:
+    async with running_shop(data_dir, clock=clock, tenant=True) as shop:
         vip, product_id, variant_id = await _setup(shop)
         await asyncio.to_thread(shop.instances.update_settings, INSTANCE,
                                 {"subscription_card_renewal": True}, actor="test")

@@ -69,9 +69,7 @@ class FakeDiscordFleet:
         self.host = host  # each bot's fake (its gateway too) listens there as well
         self.base_url = f"http://{host}:{bound}"
         self._session = aiohttp.ClientSession(
-            # A connection per call to a fake: no keep-alive race on this hop (a fake closing
-            # an idle connection as the front reuses it) adds failures of its own.
-            connector=aiohttp.TCPConnector(limit=0, force_close=True), auto_decompress=False,
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30), auto_decompress=False,
         )
         return self.base_url
 

@@ -44,7 +44,7 @@ EXPOSE 3100 3000
 # beats (every 10 s it touches /tmp/astra-heartbeat-<id> in its private tmpfs, besides telling
 # the platform); the platform while /health answers 200 (503 when the store cannot be read).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD python -c "import os, sys, time, urllib.request; i = os.environ.get('ASTRA_INSTANCE_ID'); sys.exit(0 if time.time() - os.stat('/tmp/astra-heartbeat-%s' % i).st_mtime < 60 else 1) if i else urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('ASTRA_PORTAL_PORT', '3100'), timeout=4)"
+  CMD python -c "import os, sys, time, urllib.request; i = os.environ.get('ASTRA_INSTANCE_ID') or ('pool' if os.environ.get('ASTRA_POOL_ID') else ''); sys.exit(0 if time.time() - os.stat('/tmp/astra-heartbeat-%s' % i).st_mtime < 60 else 1) if i else urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('ASTRA_PORTAL_PORT', '3100'), timeout=4)"
 
 ENTRYPOINT ["astra"]
 CMD ["serve"]

@@ -86,9 +86,12 @@ class PoolWorld:
 
 
 async def pool_world(data_dir: Path, *, instances: int, buyers: int = 1,
-                     prefix: str = "pool-shop", internal_port: int = 0) -> PoolWorld:
+                     prefix: str = "pool-shop", internal_port: int = 0,
+                     host: str = "127.0.0.1") -> PoolWorld:
+    """`host`: where the fake Discord and the internal API listen (a bot in a container
+    reaches the host through its network's gateway address, never through loopback)."""
     fleet = FakeDiscordFleet()
-    await fleet.start()
+    await fleet.start(host=host)
     c = build_container(ensure_dev_secrets(Settings(data_dir=data_dir,
                                                     discord_api_base=fleet.api_url)))
     shops = []
@@ -121,7 +124,7 @@ async def pool_world(data_dir: Path, *, instances: int, buyers: int = 1,
         shops.append(shop)
     runner = web.AppRunner(create_internal_app(c))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", internal_port)
+    site = web.TCPSite(runner, host, internal_port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return PoolWorld(c, fleet, shops, f"http://127.0.0.1:{port}", runner)
+    return PoolWorld(c, fleet, shops, f"http://{host}:{port}", runner)

@@ -229,3 +229,51 @@ class TestSwarmSpecifics(_OnSwarm, RuntimeFixtures):
 
     def test_available(self, runtime):
         assert runtime.available() is True
+
+
+async def test_no_click_goes_unanswered_while_pools_roll_to_a_new_image(
+    tmp_path, swarm_client, swarm_image, host_from_tasks
+):
+    """`astra runtime upgrade` on Swarm: every pool gets a new generation (a new service on the
+    new image), the old service is removed once the new one's bots are READY, and buyers who
+    click all along are all answered."""
+    import asyncio
+
+    from tests.integration.test_pool_handoff import _clicker, _spec, _wait
+    from tests.pool_world import pool_world
+
+    world = await pool_world(tmp_path / "data", instances=2, buyers=30, host=host_from_tasks)
+    runtime = PooledRuntime(_swarm_runtime(swarm_image), pool_size=10, handoff_timeout=90)
+    specs = [_spec(world, shop) for shop in world.shops]
+    stop = asyncio.Event()
+    results: list = []
+    failures: list[str] = []
+    clicker = None
+    swarm_client.images.get(swarm_image).tag("astra-runtime", "test-rolled")
+    try:
+        with runtime.batch():
+            for spec in specs:
+                await asyncio.to_thread(runtime.ensure, spec)
+        first = runtime.placement_of(specs[0].instance_id)
+        await world.wait_ready([s.instance_id for s in specs], timeout=120)
+        clicker = asyncio.create_task(_clicker(world, stop, results, failures))
+        await asyncio.sleep(1.0)
+        assert await asyncio.to_thread(runtime.set_image, "astra-runtime:test-rolled")
+        second = runtime.placement_of(specs[0].instance_id)
+        assert second != first
+        service = swarm_client.services.get(container_name(second))
+        assert service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(
+            "astra-runtime:test-rolled")
+        await _wait(lambda: first not in runtime.units.instances(), 120,
+                    "the old generation's service to be drained and removed")
+        await asyncio.sleep(2.0)
+    finally:
+        stop.set()
+        if clicker is not None:
+            await clicker
+        for unit in await asyncio.to_thread(runtime.units.instances):
+            await asyncio.to_thread(runtime.units.remove, unit)
+        await world.close()
+        swarm_client.images.remove("astra-runtime:test-rolled")
+    assert not failures, "\n".join(failures)
+    assert len(results) >= 10

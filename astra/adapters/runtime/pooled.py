@@ -116,17 +116,17 @@ class PooledRuntime:
         return self.mode == "pooled"
 
     def set_image(self, image: str) -> bool:
-        """Move every runtime to `image` (`astra runtime upgrade`). A runtime that rolls its
-        units itself (Swarm: a rolling update of each service) does it all; otherwise each
-        pool gets a new generation on the new image, start-first, and each isolated runtime is
-        replaced when the monitor next ensures it (its spec names the image)."""
+        """Move every runtime to `image` (`astra runtime upgrade`): each pool gets a new
+        generation on the new image, started first, the old one stopped once the new one's
+        bots are READY; isolated runtimes are moved by the unit runtime (a Swarm service by a
+        rolling update; a container when the monitor next ensures it: its spec names the
+        image)."""
         set_image = getattr(self.units, "set_image", None)
         if set_image is None or not set_image(image):
             return False
-        if not getattr(self.units, "rolls_updates", False):
-            with self._lock:
-                self._dirty |= {p.unit_id for p in self._pools.values() if p.started}
-            self._apply()
+        with self._lock:
+            self._dirty |= {p.unit_id for p in self._pools.values() if p.started}
+        self._apply()
         return True
 
     @contextlib.contextmanager

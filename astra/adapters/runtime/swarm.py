@@ -81,8 +81,6 @@ _NANO = 1_000_000_000
 
 class SwarmRuntime:
     name = "swarm"
-    # An image change is a rolling update of every service, done here (see PooledRuntime).
-    rolls_updates = True
 
     def __init__(
         self,
@@ -156,12 +154,16 @@ class SwarmRuntime:
         return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
 
     def set_image(self, image: str) -> bool:
-        """`astra runtime upgrade`: every service rolls over to `image` (start-first)."""
+        """`astra runtime upgrade`: every isolated instance's service rolls over to `image`
+        (start-first). Pools are not rolled here: the pooled runtime gives each a new
+        generation on the new image, and stops the old one only once the new one's bots are
+        READY (Swarm counts a task as running when its container starts, seconds before its
+        bots can answer a click)."""
         with self._lock:
             if image == self.image:
                 return False
             self.image = image
-        for spec in list(self._specs.values()):
+        for spec in [s for s in self._specs.values() if not s.is_pool]:
             try:
                 self.ensure(spec)
             except (RuntimeFailure, RuntimeUnavailable):

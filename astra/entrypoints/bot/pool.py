@@ -23,9 +23,11 @@ import asyncio
 import contextlib
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -38,6 +40,7 @@ from astra.ports.instance_api import Heartbeat, InstanceAPI
 log = get_logger("astra.pool")
 
 SUMMARY_EVENT = "pool.members"
+HEALTH_FILE = "astra-heartbeat-pool"
 SUMMARY_INTERVAL = 15.0
 RESTART_LIMIT = 3
 BACKOFF = 1.0
@@ -118,6 +121,15 @@ class BotPool:
         self._summary_due = False
         self.write_summary()
 
+    def touch_health(self) -> None:
+        """The pool's health file in its own scratch space (`/tmp/astra-heartbeat-pool`): made
+        once every bot is READY or given up, refreshed with every summary. A container's
+        HEALTHCHECK reads it, and a Swarm rolling update waits for it before it stops the
+        previous task (so clicks always find a bot). The platform never reads it."""
+        if self.ready.is_set():
+            with contextlib.suppress(OSError):
+                Path(tempfile.gettempdir(), HEALTH_FILE).touch()
+
     def _set(self, instance_id: str, **changes: Any) -> None:
         state = self.states[instance_id]
         for name, value in changes.items():
@@ -129,6 +141,7 @@ class BotPool:
             asyncio.get_running_loop().call_soon(self._flush_summary)
         if all(s.state != "starting" and s.state != "restarting" for s in self.states.values()):
             self.ready.set()
+            self.touch_health()
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -155,6 +168,8 @@ class BotPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SUMMARY_INTERVAL)
             self.write_summary()
+            if not stop.is_set():
+                self.touch_health()
 
     async def _supervise(self, member: Member, stop: asyncio.Event) -> None:
         instance_id = member.instance_id

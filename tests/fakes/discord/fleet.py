@@ -52,6 +52,7 @@ class FakeDiscordFleet:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.base_url = ""
+        self.host = "127.0.0.1"
 
     @property
     def api_url(self) -> str:
@@ -65,11 +66,10 @@ class FakeDiscordFleet:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.host = host  # each bot's fake (its gateway too) listens there as well
         self.base_url = f"http://{host}:{bound}"
         self._session = aiohttp.ClientSession(
-            # A connection per call to a fake: no keep-alive race on this hop (a fake closing
-            # an idle connection as the front reuses it) adds failures of its own.
-            connector=aiohttp.TCPConnector(limit=0, force_close=True), auto_decompress=False,
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30), auto_decompress=False,
         )
         return self.base_url
 
@@ -78,7 +78,7 @@ class FakeDiscordFleet:
         application_id = str(_FIRST_APPLICATION + len(self.fakes))
         fake = FakeDiscord(bot_token=fleet_token(application_id),
                            application_id=application_id, **{**self.fake_options, **options})
-        await fake.start()
+        await fake.start(host=self.host)
         self.fakes.append(fake)
         self._by_token[fake.bot_token] = fake
         self._by_application[application_id] = fake

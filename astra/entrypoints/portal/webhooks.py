@@ -54,6 +54,7 @@ class WebhookQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._busy = 0
+        self._stopping = False
 
     @property
     def gateway(self) -> object:
@@ -72,6 +73,10 @@ class WebhookQueue:
 
     async def _next(self) -> WebhookClaim:
         while True:
+            if self._stopping:
+                # Cancellation alone is not enough: Python 3.11's wait_for can swallow a cancel
+                # that lands as its wait ends, and the worker would poll on forever.
+                raise asyncio.CancelledError
             # Cleared before looking, never after: a submit between an empty look and the
             # wait below leaves the event set, so its notification is not left waiting.
             self._wake.clear()
@@ -170,6 +175,7 @@ class WebhookQueue:
         self._wake.set()  # a worker recomputes when to look next
 
     async def start(self, app: web.Application | None = None) -> None:
+        self._stopping = False
         self._wake = asyncio.Event()
         self._workers = [
             asyncio.create_task(self._work(), name=f"webhook-worker-{i}") for i in range(WORKERS)
@@ -179,6 +185,8 @@ class WebhookQueue:
         """Let queued notifications finish (up to `timeout`), then stop the workers. With a
         shared inbox, what is left waits there for the other replicas (or the next start)."""
         await self.idle(timeout, here_only=bool(self.inbox.poll_interval))
+        self._stopping = True
+        self._wake.set()
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)

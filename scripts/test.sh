@@ -73,6 +73,6 @@ if [ "$(id -u)" = 0 ] && timeout 10 docker version >/dev/null 2>&1; then
 fi
 
 status=0
-.venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+.venv/bin/python -m pytest -p no:cacheprovider --durations=30 "$@" || status=$?
 leave_swarm
 exit "$status"

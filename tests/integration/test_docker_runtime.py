@@ -32,6 +32,7 @@ from astra.ports.runtime import (
 )
 from tests.integration.runtime_contract import (
     INVALID_TOKEN,
+    START_TIMEOUT,
     RuntimeContract,
     RuntimeFixtures,
     wait_for,
@@ -338,8 +339,10 @@ class TestDockerSpecifics(RuntimeFixtures):
     def test_logs_tail(self, runtime, instance_ids, running_spec):
         instance_id = instance_ids()
         runtime.ensure(running_spec(instance_id))
-        lines = self.wait_logged(runtime, instance_id)
-        assert len(lines) >= 2  # interactions.py's start-up warning, then ours
+        self.wait_logged(runtime, instance_id)
+        # Our start-up line, then interactions.py's start-up warning as the client is made.
+        wait_for(lambda: runtime.logs(instance_id, 200), lambda lines: len(lines) >= 2,
+                 START_TIMEOUT, f"{instance_id}'s second log line")
         assert runtime.logs(instance_id, 0) == []
         assert len(runtime.logs(instance_id, 2)) == 2
 

@@ -64,6 +64,16 @@ leave_swarm() {
 }
 if [ "$(id -u)" = 0 ] && timeout 10 docker version >/dev/null 2>&1; then
   if [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != "active" ]; then
+    # docker_gwbridge (the bridge that tasks reach their host through) is made only when a first
+    # task starts: made first here, as Docker documents for a custom one, so the Swarm tests can
+    # bind their servers on its gateway before any task runs.
+    if ! docker network inspect docker_gwbridge >/dev/null 2>&1; then
+      docker network create --subnet 172.31.0.0/16 --gateway 172.31.0.1 \
+        --opt com.docker.network.bridge.name=docker_gwbridge \
+        --opt com.docker.network.bridge.enable_icc=false \
+        --opt com.docker.network.bridge.enable_ip_masquerade=true \
+        docker_gwbridge >/dev/null || true
+    fi
     if docker swarm init --advertise-addr 127.0.0.1 >/dev/null; then
       SWARM_MADE=1
     else

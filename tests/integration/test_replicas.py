@@ -29,7 +29,7 @@ from tests.fakes.mercadopago import FakeMercadoPagoThread
 
 pytestmark = pytest.mark.slow
 
-LOOPS = ["courier", "housekeeping", "monitor", "reconcile"]
+LOOPS = ["courier", "housekeeping", "monitor", "reconcile", "subscriptions", "webhook-sender"]
 
 
 @pytest.fixture(scope="module")

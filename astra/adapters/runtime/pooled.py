@@ -483,7 +483,9 @@ class PooledRuntime:
             # The pool has not said anything yet: it is starting its bots.
             return RuntimeState(ProcessState.RUNNING, started_at=unit.started_at)
         restarts = int(member.get("restarts") or 0)
-        started_at = _float(member.get("started_at")) or unit.started_at
+        # The pool's own start until the bot restarted inside it: a bot's first start is the
+        # pool's, so the time does not move when the pool's first report arrives.
+        started_at = (_float(member.get("started_at")) if restarts else None) or unit.started_at
         exit_code = member.get("exit_code")
         state = member.get("state")
         if state in ("starting", "running"):

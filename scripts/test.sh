@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs into ./.venv (system packages too, when later suites
-# need them) and runs the whole suite: lint, then pytest (slow suites included).
+# need them) and runs the whole suite: lint, then pytest (slow suites included), as two shards at
+# once; with arguments, one pytest with those arguments.
 # As root it also installs Debian's PostgreSQL server binaries when missing (the tests start a
 # throwaway cluster with them), and installs and starts a local Docker engine for the Docker
 # runtime tests (scripts/docker-engine.sh), and stops it afterwards, pass or fail, if this run
@@ -83,6 +84,30 @@ if [ "$(id -u)" = 0 ] && timeout 10 docker version >/dev/null 2>&1; then
 fi
 
 status=0
-.venv/bin/python -m pytest -p no:cacheprovider --durations=30 "$@" || status=$?
+if [ "$#" -gt 0 ]; then
+  .venv/bin/python -m pytest -p no:cacheprovider --durations=30 "$@" || status=$?
+else
+  # The whole suite as two pytest processes at once (tests/conftest.py, "shards"): most long
+  # tests wait on the Docker engine, subprocesses or sleeps, so two streams finish in a bit over
+  # half the time on two cores. Each has its own range of ports and its own temp dir; their
+  # reports are printed one after the other when both are done.
+  logs=$(mktemp -d)
+  run_shard() {
+    ASTRA_TEST_PORTS="$2" .venv/bin/python -m pytest -p no:cacheprovider --durations=15 \
+      --shard "$1" --basetemp "$logs/tmp-$1" >"$logs/$1.log" 2>&1
+  }
+  run_shard engines 20000-26383 & engines_pid=$!
+  run_shard rest 26384-32700 & rest_pid=$!
+  engines_status=0; rest_status=0
+  wait "$engines_pid" || engines_status=$?
+  wait "$rest_pid" || rest_status=$?
+  for shard in rest engines; do
+    echo "================================ shard: $shard ================================"
+    cat "$logs/$shard.log"
+  done
+  echo "shard rest: exit $rest_status; shard engines: exit $engines_status"
+  rm -rf "$logs"
+  if [ "$engines_status" != 0 ] || [ "$rest_status" != 0 ]; then status=1; fi
+fi
 leave_swarm
 exit "$status"

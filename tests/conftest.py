@@ -10,6 +10,35 @@ ARTIFACTS = Path(
 )
 
 
+# -- shards ----------------------------------------------------------------------------------------
+# scripts/test.sh runs the suite as two pytest processes at once (`--shard engines` and
+# `--shard rest`): most of the long tests wait on a Docker engine, subprocesses or sleeps, not on
+# the CPU. "engines" holds everything that needs the Docker engine (one process owns it and the
+# swarm) and the kill/race suites that would fight the rest's servers for the same moments;
+# "rest" holds the other suites. The split keeps the two near the same length.
+ENGINE_SHARD_FILES = {"test_torture.py", "test_store_crash.py", "test_races.py"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--shard", choices=("engines", "rest"), default=None,
+                     help="run one of scripts/test.sh's two shards (default: every test)")
+
+
+def in_engine_shard(item: pytest.Item) -> bool:
+    return item.get_closest_marker("docker") is not None or item.path.name in ENGINE_SHARD_FILES
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = config.getoption("--shard")
+    if shard is None:
+        return
+    keep = [item for item in items if in_engine_shard(item) == (shard == "engines")]
+    dropped = [item for item in items if in_engine_shard(item) != (shard == "engines")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,15 +20,10 @@ from astra.entrypoints.portal.app import create_portal_app
 from astra.entrypoints.workers import Reconciler
 from tests.fakes.mercadopago import FakeMercadoPagoThread
 from tests.integration.sales_world import INSTANCE, OWNER, RecordingChat, Shop, make_shop
+from tests.ports import free_port
 
 BUYER = "111111111111111111"
 SECRET = "whsec-test-1234567890"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -49,6 +43,17 @@ class World:
 
     def ledger(self) -> list[dict]:
         return self.shop.wallet.ledger(OWNER)
+
+    async def wait_ledger(self, check, timeout: float = 10.0) -> list[dict]:
+        """The order commits first and its postings reach the wallet's ledger right after (the
+        outbox is settled once the instance's transaction is done), so a test that has seen the
+        order's new status waits a moment for the ledger to agree."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = await asyncio.to_thread(self.ledger)
+            if check(entries) or time.monotonic() >= deadline:
+                return entries
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -109,7 +114,8 @@ async def test_approval_webhook_pays_once_even_when_replayed(world: World) -> No
                 assert resp.status == 200
                 assert (await resp.json())["queued"] is True
     await asyncio.sleep(0.3)
-    credits = [e for e in world.ledger() if e["kind"] == "sale_credit"]
+    entries = await world.wait_ledger(lambda es: len(es) > 0)
+    credits = [e for e in entries if e["kind"] == "sale_credit"]
     assert len(credits) == 1 and credits[0]["amount_cents"] == 1871
     with world.shop.store.instance(INSTANCE, write=False) as uow:
         assert uow.deliveries.count() == 1
@@ -218,7 +224,8 @@ async def test_garbage_from_the_gateway_changes_nothing(world: World) -> None:
     world.fake.webhook_mode.drop = 0
     world.fake.approve(charge.id)
     await world.wait_status(order.id, "paid")
-    assert [e["kind"] for e in world.ledger()] == ["sale_credit"]
+    entries = await world.wait_ledger(lambda es: len(es) > 0)
+    assert [e["kind"] for e in entries] == ["sale_credit"]
 
 
 async def test_unknown_payment_and_other_topics_are_acknowledged(world: World) -> None:
@@ -317,7 +324,8 @@ async def test_refund_and_chargeback_after_delivery(world: World) -> None:
     world.fake.chargeback(orders[1][1].id)
     await world.wait_status(orders[0][0].id, "refunded")
     await world.wait_status(orders[1][0].id, "refunded")
-    assert sum(e["amount_cents"] for e in world.ledger()) == 0
+    entries = await world.wait_ledger(lambda es: len(es) == 4)
+    assert sum(e["amount_cents"] for e in entries) == 0
     with world.shop.store.instance(INSTANCE, write=False) as uow:
         actions = [a["action"] for a in uow.audit.all()]
         sold = uow.stock.count(state="sold")

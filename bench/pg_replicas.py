@@ -13,6 +13,7 @@ shop's 100 keys. Prints, as its last lines:
     RESULT pg_checkouts_per_s_1 <x>
     RESULT pg_checkouts_per_s_2 <x>
     RESULT pg_checkouts_per_s_ratio <x> target>1
+    RESULT pg_machine_cpu_busy_1 <0..1>, pg_machine_cpu_busy_2 <0..1>  (all processes)
     RESULT webhook_to_paid_p99_ms <x>                                  (2 replicas, PostgreSQL)
 and exits 0. The PostgreSQL server is ASTRA_TEST_DATABASE_URL's or a throwaway cluster
 (tests/pg.py). `ReplicaSet` and the helpers below are what tests/integration/test_replicas.py
@@ -417,11 +418,21 @@ def wait_credited(c: Any, instance_id: str, keys: int, timeout: float) -> Audit:
 # -- the benchmark -------------------------------------------------------------------------------
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 async def _throughput(server: Any, root: Path, fake: Any, base: str, count: int, buyers: int,
-                      shops: int, sets: list[ReplicaSet]) -> float:
+                      shops: int, sets: list[ReplicaSet]) -> tuple[float, float]:
     """Checkouts (cart + PIX charge) per second through `count` replicas, the buyers spread
     over `shops` sellers' instances: one instance's writes are serialised (its keys must never
-    be sold twice), so what more processes can add is across sellers, as on a real platform."""
+    be sold twice), so what more processes can add is across sellers, as on a real platform.
+    Returns (checkouts per second, how busy the machine's CPUs were meanwhile, 0..1): this
+    process, the Mercado Pago fake and the PostgreSQL server share them with the replicas, so
+    on a small machine a second replica finds little CPU left to add throughput with."""
     dsn = server.create_database()
     c = platform_container(dsn, root / f"setup{count}", base, fake.access_token)
     per = buyers // shops
@@ -432,15 +443,18 @@ async def _throughput(server: Any, root: Path, fake: Any, base: str, count: int,
     sets.append(replicas)
     await replicas.start()
     started = time.perf_counter()
+    busy0, total0 = cpu_ticks()
     races = await asyncio.gather(*(checkout_race(shop, replicas.replicas, per)
                                    for shop in stock))
     seconds = time.perf_counter() - started
+    busy1, total1 = cpu_ticks()
     errors = [e for race in races for e in race.errors]
     if errors:
         print(f"{count} replica(s): {len(errors)} errors, e.g. {errors[:3]}", file=sys.stderr)
     replicas.stop()
     c.store().close()
-    return sum(len(race.charges) for race in races) / seconds
+    return (sum(len(race.charges) for race in races) / seconds,
+            (busy1 - busy0) / max(1, total1 - total0))
 
 
 async def bench(buyers: int, keys: int, webhooks: int, shops: int) -> int:
@@ -455,9 +469,11 @@ async def bench(buyers: int, keys: int, webhooks: int, shops: int) -> int:
     sets: list[ReplicaSet] = []
     try:
         # Checkouts per second, one replica then two, each on a database of its own.
-        rates = {count: await _throughput(server, root, fake, base, count, buyers, shops,
-                                          sets)
-                 for count in (1, 2)}
+        measured = {count: await _throughput(server, root, fake, base, count, buyers, shops,
+                                             sets)
+                    for count in (1, 2)}
+        rates = {count: rate for count, (rate, _) in measured.items()}
+        busy = {count: load for count, (_, load) in measured.items()}
 
         # The race: `buyers` for `keys` keys across two replicas, then every charge approved
         # and its webhook sprayed twice across both; webhook-to-paid measured on a burst of
@@ -497,6 +513,8 @@ async def bench(buyers: int, keys: int, webhooks: int, shops: int) -> int:
         print(f"RESULT pg_checkouts_per_s_1 {rates[1]:.1f}")
         print(f"RESULT pg_checkouts_per_s_2 {rates[2]:.1f}")
         print(f"RESULT pg_checkouts_per_s_ratio {rates[2] / rates[1]:.2f} target>1")
+        print(f"RESULT pg_machine_cpu_busy_1 {busy[1]:.2f} of {os.cpu_count()} CPUs")
+        print(f"RESULT pg_machine_cpu_busy_2 {busy[2]:.2f} of {os.cpu_count()} CPUs")
         print(f"RESULT webhook_to_paid_p99_ms {p99:.1f}")
         c.store().close()
     finally:

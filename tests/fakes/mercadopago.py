@@ -253,7 +253,10 @@ def _qr_matrix(data: str) -> list[list[bool]]:
     try:
         import qrcode  # the project's own dependency when installed
 
-        qr = qrcode.QRCode(border=0, error_correction=qrcode.constants.ERROR_CORRECT_M)
+        # A fixed mask: choosing the "best" of eight costs the fake ~12 ms a charge, which capped
+        # a whole benchmark at ~30 charges a second; any mask gives a valid, scannable code.
+        qr = qrcode.QRCode(border=0, error_correction=qrcode.constants.ERROR_CORRECT_M,
+                           mask_pattern=0)
         qr.add_data(data)
         qr.make(fit=True)
         return [list(row) for row in qr.get_matrix()]
@@ -280,14 +283,14 @@ def qr_png(data: str, *, scale: int = 4, border: int = 4) -> bytes:
     """A grayscale PNG (zlib + struct only) of `data`'s QR code."""
     matrix = _qr_matrix(data)
     n = len(matrix) + 2 * border
-    rows = []
-    for r in range(n):
-        line = bytearray()
-        for c in range(n):
-            mr, mc = r - border, c - border
-            dark = 0 <= mr < len(matrix) and 0 <= mc < len(matrix) and matrix[mr][mc]
-            line += bytes([0 if dark else 255]) * scale
-        rows.extend([b"\x00" + bytes(line)] * scale)
+    dark, light = b"\x00" * scale, b"\xff" * scale
+    margin = light * border
+    blank = b"\x00" + light * n
+    rows = [blank] * (border * scale)
+    for cells in matrix:
+        line = b"\x00" + margin + b"".join(dark if cell else light for cell in cells) + margin
+        rows.extend([line] * scale)
+    rows.extend([blank] * (border * scale))
     width = n * scale
 
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -301,7 +304,7 @@ def qr_png(data: str, *, scale: int = 4, border: int = 4) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", struct.pack(">IIBBBBB", width, width, 8, 0, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 6))
         + chunk(b"IEND", b"")
     )
 

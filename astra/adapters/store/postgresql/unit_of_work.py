@@ -5,6 +5,11 @@ deletes): before any query that could see them, and at `commit()`. `get` answers
 buffer first, so a unit of work always reads its own changes, and a commit that only writes
 costs one round of statements plus COMMIT. Documents cross the boundary as JSON text parsed by
 orjson, so callers always hold copies.
+
+`get` also remembers what it read (and what the unit wrote) until the transaction ends: a sale
+reads the same settings and buyer several times, and within one transaction the answer cannot
+change. A writer holds the domain's lock from its first statement, so no one else writes that
+domain meanwhile; a reader's snapshot is fixed (REPEATABLE READ). Commit and rollback forget it.
 """
 
 from __future__ import annotations
@@ -86,11 +91,17 @@ class PgRepository:
         if pending is not None and doc_id in pending:
             raw = pending[doc_id]
             return None if raw is None else orjson.loads(raw)
+        seen = uow._seen.get(self.name)
+        if seen is not None and doc_id in seen:
+            known = seen[doc_id]
+            return None if known is None else orjson.loads(known)
         row = uow._execute(
             f"SELECT doc::text FROM {self._table} WHERE domain = %s AND id = %s",
             [uow.domain, doc_id],
         ).fetchone()
-        return None if row is None else orjson.loads(row[0])
+        text = None if row is None else row[0]
+        uow._seen.setdefault(self.name, {})[doc_id] = text
+        return None if text is None else orjson.loads(text)
 
     def require(self, doc_id: str) -> Doc:
         doc = self.get(doc_id)
@@ -162,6 +173,8 @@ class PgUnitOfWork:
         self._conn = conn
         self._names = names
         self._pending: dict[str, dict[str, bytes | None]] = {}
+        # What `get` read or this unit wrote, in this transaction (see the module's docstring).
+        self._seen: dict[str, dict[str, bytes | str | None]] = {}
         # The domain lock is transaction-scoped: taken before the first statement of each
         # transaction of a writable unit (again after a commit, if the unit goes on).
         self._locked = not writable
@@ -279,6 +292,8 @@ class PgUnitOfWork:
             params.append(domain)
         self._conn.execute(f"WITH {', '.join(ctes)} SELECT 1 FROM lk", params)
         self._locked = True
+        for name, changes in pending.items():
+            self._seen.setdefault(name, {}).update(changes)
 
     def commit(self) -> None:
         self._check_writable()
@@ -304,9 +319,11 @@ class PgUnitOfWork:
             self._store._known_domains.add(self.domain)
         self._locked = not self.writable
         self._wrote = False
+        self._seen = {}  # the lock is gone: others may write before this unit reads again
 
     def rollback(self) -> None:
         self._pending = {}
+        self._seen = {}
         if self.failed:
             return
         if self._conn.info.transaction_status != _IDLE:
@@ -321,6 +338,7 @@ class PgUnitOfWork:
         """Abandon the transaction (and with it the domain lock) after a failure: what was sent
         is gone, so the unit refuses to go on (a later commit would save half of it)."""
         self._pending = {}
+        self._seen = {}
         self.failed = True
         try:
             self._conn.rollback()

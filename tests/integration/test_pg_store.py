@@ -156,6 +156,44 @@ def test_read_units_see_one_snapshot(store: PostgresStore) -> None:
         assert reader.orders.count() == 2
 
 
+def test_what_a_unit_remembers_ends_with_its_transaction(store: PostgresStore) -> None:
+    """`get` answers a second time from memory, within one transaction only: after a commit
+    or a rollback the unit holds no lock, and a document another writer changed meanwhile is
+    read afresh."""
+    with store.instance("shop-1") as uow:
+        uow.settings.put({"id": "settings", "colour": "red"})
+        uow.commit()
+
+    def recolour(colour: str) -> threading.Thread:
+        def write() -> None:
+            with store.instance("shop-1") as other:
+                other.settings.put({"id": "settings", "colour": colour})
+                other.commit()
+
+        t = threading.Thread(target=write)
+        t.start()
+        t.join(timeout=0.5)
+        return t
+
+    with store.instance("shop-1") as uow:
+        first = uow.settings.get("settings")
+        first["colour"] = "changed by the caller"  # callers hold copies
+        assert uow.settings.get("settings") == {"id": "settings", "colour": "red"}
+        assert uow.settings.get("missing") is None
+        blocked = recolour("green")  # waits for this unit's lock
+        assert blocked.is_alive()
+        uow.settings.put({"id": "settings", "colour": "blue"})
+        assert uow.settings.get("settings")["colour"] == "blue"  # its own write
+        uow.commit()
+        blocked.join(timeout=10)
+        assert uow.settings.get("settings")["colour"] == "green"  # read afresh after commit
+        uow.rollback()  # (that read took the lock again: let it go)
+        done = recolour("black")
+        done.join(timeout=10)
+        assert not done.is_alive()
+        assert uow.settings.get("settings")["colour"] == "black"  # and after a rollback
+
+
 def test_store_busy_when_the_domain_lock_is_not_free(pg_dsn: str) -> None:
     holder = PostgresStore(pg_dsn)
     impatient = PostgresStore(pg_dsn, lock_timeout=0.5)

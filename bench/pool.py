@@ -3,9 +3,12 @@
     python bench/pool.py [--instances 50] [--rounds 4]
 
 Runs `astra runtime pool` as its own process, as a tenant runtime (no store: the platform's
-internal API, served by this process, one instance and one fake bot per member), first with one
-member, then with `--instances`, and one isolated `astra instance run` for comparison. Prints,
-as its last lines:
+internal API, one instance and one fake bot per member), first with one member, then with
+`--instances`, and one isolated `astra instance run` for comparison. The internal API is served
+from this process, which also plays Discord for every bot; `--api-process` serves it from a
+process of its own (bench/internal_api_process.py), as the platform does. On a two-CPU machine
+that third busy process costs more than it frees: the default is the faster of the two there.
+Prints, as its last lines:
     RESULT pool_rss_mb_per_instance <x> target<=6     (RSS with N bots - RSS with 1) / (N - 1),
                                                        every bot READY
     RESULT pool_all_online_s <x>                       spawn of the N-bot pool -> all READY
@@ -53,9 +56,50 @@ def percentile(values: list[float], pct: int) -> float:
     return statistics.quantiles(values, n=100)[pct - 1] if len(values) > 1 else values[0]
 
 
-def _base_env(world, cwd: str) -> dict[str, str]:
+class Platform:
+    """Where the bots' internal API answers, and their heartbeats as it received them."""
+
+    def __init__(self, world, proc: subprocess.Popen | None = None, url: str = "") -> None:
+        self.world = world
+        self.proc = proc
+        self.url = url or world.internal_url
+        self._http = None
+
+    @classmethod
+    async def start(cls, world, data_dir: Path, here: bool) -> Platform:
+        if here:
+            return cls(world)
+        from tests.ports import free_port
+
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "internal_api_process.py"), str(data_dir),
+             world.fleet.api_url, str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = await asyncio.to_thread(proc.stdout.readline)
+        if line.strip() != b"ready":
+            raise RuntimeError("the internal API process did not start")
+        return cls(world, proc, f"http://127.0.0.1:{port}")
+
+    async def beats(self, ids: list[str]) -> dict[str, dict]:
+        if self.proc is None:
+            return {i: self.world.beat(i) for i in ids}
+        import aiohttp
+
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        async with self._http.get(f"{self.url}/_bench/beats", params={"ids": ",".join(ids)}) as r:
+            return await r.json()
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self.proc is not None:
+            await _stop(self.proc)
+
+
+def _base_env(world, platform: Platform) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DISCORD_"))}
-    env.update({"ASTRA_TENANT": "1", "ASTRA_PLATFORM_URL": world.internal_url,
+    env.update({"ASTRA_TENANT": "1", "ASTRA_PLATFORM_URL": platform.url,
                 "DISCORD_API_BASE": world.fleet.api_url, "ASTRA_LOG_LEVEL": "warning"})
     return env
 
@@ -74,8 +118,9 @@ async def _stop(proc: subprocess.Popen) -> None:
     proc.kill()
 
 
-async def _ready_since(world, ids: list[str], spawned: float, proc) -> float:
-    while not all((world.beat(i).get("ready_at") or 0) >= spawned for i in ids):
+async def _ready_since(platform: Platform, ids: list[str], spawned: float, proc) -> float:
+    while not all((beat.get("ready_at") or 0) >= spawned
+                  for beat in (await platform.beats(ids)).values()):
         if proc.poll() is not None:
             raise RuntimeError("the runtime exited before every bot was ready")
         if time.time() - spawned > 180:
@@ -84,12 +129,12 @@ async def _ready_since(world, ids: list[str], spawned: float, proc) -> float:
     return time.time() - spawned
 
 
-async def _pool(world, members: list[dict[str, str]], cwd: str):
-    env = _base_env(world, cwd)
+async def _pool(world, platform: Platform, members: list[dict[str, str]], cwd: str):
+    env = _base_env(world, platform)
     env["ASTRA_POOL_MEMBERS"] = json.dumps(members)
     spawned = time.time()
     proc = _spawn(["runtime", "pool", "--pool", "bench"], env, cwd)
-    online = await _ready_since(world, [m["id"] for m in members], spawned, proc)
+    online = await _ready_since(platform, [m["id"] for m in members], spawned, proc)
     await asyncio.sleep(SETTLE_S)  # commands synced, first passes of the workers done
     return proc, online, rss_mb(proc.pid)
 
@@ -118,14 +163,16 @@ async def main_async(args: argparse.Namespace) -> None:
     from tests.pool_world import pool_world
 
     tmp = tempfile.TemporaryDirectory(prefix="astra-pool-bench-")
-    world = await pool_world(Path(tmp.name) / "data", instances=args.instances,
-                             buyers=args.rounds, prefix="bench")
+    data_dir = Path(tmp.name) / "data"
+    world = await pool_world(data_dir, instances=args.instances, buyers=args.rounds,
+                             prefix="bench")
     members = world.members()
+    platform = await Platform.start(world, data_dir, here=not args.api_process)
     try:
-        proc, _, rss_one = await _pool(world, members[:1], tmp.name)
+        proc, _, rss_one = await _pool(world, platform, members[:1], tmp.name)
         await _stop(proc)
 
-        proc, online_s, rss_all = await _pool(world, members, tmp.name)
+        proc, online_s, rss_all = await _pool(world, platform, members, tmp.name)
         picks: list[float] = []
         clicks: list[float] = []
         try:
@@ -146,13 +193,13 @@ async def main_async(args: argparse.Namespace) -> None:
 
         # The baseline: the first shop's bot alone, as an isolated runtime runs it.
         first = members[0]
-        env = _base_env(world, tmp.name)
+        env = _base_env(world, platform)
         env.update({"ASTRA_INSTANCE_ID": first["id"], "ASTRA_BOT_TOKEN": first["token"],
                     "ASTRA_INSTANCE_KEY": first["key"]})
         spawned = time.time()
         alone = _spawn(["instance", "run", first["id"]], env, tmp.name)
         try:
-            await _ready_since(world, [first["id"]], spawned, alone)
+            await _ready_since(platform, [first["id"]], spawned, alone)
             await asyncio.sleep(SETTLE_S)
             rss_alone = rss_mb(alone.pid)
         finally:
@@ -161,7 +208,9 @@ async def main_async(args: argparse.Namespace) -> None:
         n = len(members)
         per_bot = (rss_all - rss_one) / (n - 1)
         p99 = percentile(clicks, 99)
-        print(f"pool of 1: {rss_one:.1f} MB; pool of {n}: {rss_all:.1f} MB, all READY in "
+        where = "its own process" if args.api_process else "this process"
+        print(f"internal API in {where}; pool of 1: {rss_one:.1f} MB; pool of {n}: "
+              f"{rss_all:.1f} MB, all READY in "
               f"{online_s:.1f} s; {len(clicks)} quantity clicks ({n} at once): median "
               f"{statistics.median(clicks):.0f} ms, p99 {p99:.0f} ms; {len(picks)} picks "
               f"({n} at once) deferred: median {statistics.median(picks):.0f} ms, p99 "
@@ -173,6 +222,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"RESULT isolated_bot_rss_mb {rss_alone:.1f} target<=60")
         print(f"RESULT pool_vs_isolated_memory_ratio {per_bot / rss_alone:.3f}")
     finally:
+        await platform.stop()
         await world.close()
         tmp.cleanup()
 
@@ -181,6 +231,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--api-process", action="store_true",
+                        help="serve the internal API from a process of its own")
     args = parser.parse_args()
     if args.instances < 2:
         parser.error("--instances must be at least 2")

@@ -18,6 +18,7 @@ import copy
 import importlib.metadata
 import inspect
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,9 @@ SUBSCRIPTION_EVENT_HOOKS = {
     "subscription.renewed": "astra_subscription_renewed",
     "subscription.ended": "astra_subscription_ended",
 }
+
+# How long a process keeps the global plugin toggles before reading them again (global_toggles).
+GLOBAL_TOGGLES_TTL_SECONDS = 2.0
 
 
 class UnknownPlugin(NotFoundError, KeyError):
@@ -105,6 +109,9 @@ class PluginManager:
         self._load_errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._portal_unreadable = False
+        # (monotonic time read, toggles) of the global toggles; see global_toggles.
+        self._globals: tuple[float, dict[str, bool]] | None = None
+        self.monotonic = time.monotonic  # tests move it instead of sleeping
         if load_entry_points:
             self.load_entry_points()
 
@@ -206,6 +213,7 @@ class PluginManager:
         with self.store.portal() as uow:
             doc = self._write_toggle(uow.plugin_toggles, uow.audit, name, enabled, actor, None)
             uow.commit()
+        self._globals = None  # this process sees its own change at once
         assert doc is not None  # only clearing an override returns no toggle
         return doc
 
@@ -269,7 +277,17 @@ class PluginManager:
         return doc
 
     def global_toggles(self) -> dict[str, bool]:
-        """Stored global toggles ({} when this process cannot read the portal domain)."""
+        """Stored global toggles ({} when this process cannot read the portal domain).
+
+        Every sale, cart view and event asks for them, and they live in the portal domain that
+        all instances share: read on each call, they made every bot's click wait on that one
+        domain (a quarter of the platform's time with 50 busy bots). They are kept for
+        GLOBAL_TOGGLES_TTL_SECONDS, so a toggle made elsewhere (another replica, the CLI)
+        takes effect within that; one made through this manager, at once."""
+        cached = self._globals
+        if cached is not None and self.monotonic() - cached[0] < GLOBAL_TOGGLES_TTL_SECONDS:
+            return dict(cached[1])
+        read_at = self.monotonic()
         try:
             with self.store.portal(write=False) as uow:
                 docs = uow.plugin_toggles.all()
@@ -283,7 +301,9 @@ class PluginManager:
                 _log().warning("plugin.global_toggles_unreadable", error=repr(exc))
             return {}
         self._portal_unreadable = False
-        return _enabled_map(docs)
+        toggles = _enabled_map(docs)
+        self._globals = (read_at, toggles)
+        return dict(toggles)
 
     def instance_toggles(self, instance_id: str, *, uow: Any = None) -> dict[str, bool]:
         """Stored overrides of one instance. Pass the caller's open unit of work on that instance
@@ -294,7 +314,8 @@ class PluginManager:
             return _enabled_map(own.plugin_toggles.all())
 
     def effective(self, instance_id: str | None = None, *, uow: Any = None) -> dict[str, bool]:
-        """name -> enabled for an instance (or globally, with None), read from the store now."""
+        """name -> enabled for an instance (or globally, with None): the instance's overrides
+        read now, the global toggles as `global_toggles` keeps them."""
         overrides = self.instance_toggles(instance_id, uow=uow) if instance_id else {}
         # The portal is read after the instance: the store's lock order allows only that way.
         globals_ = self.global_toggles()

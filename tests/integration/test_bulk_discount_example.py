@@ -3,6 +3,7 @@ declares (without `pip install`: tests must not need the network)."""
 
 from __future__ import annotations
 
+import time
 import tomllib
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
@@ -15,7 +16,7 @@ from astra.adapters.store.json import JsonStore
 from astra.domain.cart import Cart, CartLine, CartState
 from astra.domain.hooks import SaleContext
 from astra.domain.pricing import Adjustment, Quote
-from astra.plugins.manager import ENTRY_POINT_GROUP, PluginManager
+from astra.plugins.manager import ENTRY_POINT_GROUP, GLOBAL_TOGGLES_TTL_SECONDS, PluginManager
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "astra-bulk-discount"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -61,10 +62,13 @@ def test_bulk_discount_changes_the_price_until_disabled(
     assert adjustments == [Adjustment("bulk_discount", "10% off from 3 units", -600)]
     assert Quote(c.subtotal_cents, adjustments).total_cents == 9995 - 600
 
-    # Disabled from another manager on the same data: the next call prices at full price.
+    # Disabled from another manager on the same data: once this one reads the global toggles
+    # again (they are kept GLOBAL_TOGGLES_TTL_SECONDS), it prices at full price.
     admin = PluginManager(JsonStore(data_dir), FrozenClock(NOW))
     admin.register(module, entry_point.name)  # as its own entry point scan would
     admin.set_global("bulk_discount", False, "admin:ops")
+    later = time.monotonic() + GLOBAL_TOGGLES_TTL_SECONDS
+    manager.monotonic = lambda: later
     adjustments = manager.for_instance("shop-1").cart_adjustments(ctx, c)
     assert adjustments == []
     assert Quote(c.subtotal_cents, adjustments).total_cents == 9995

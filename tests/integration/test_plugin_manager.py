@@ -32,7 +32,7 @@ from astra.domain.order import Order, OrderLine, OrderStatus
 from astra.domain.pricing import Adjustment, Quote
 from astra.plugins import hookimpl
 from astra.plugins.delivery import MAX_MESSAGE
-from astra.plugins.manager import PluginManager, UnknownPlugin
+from astra.plugins.manager import GLOBAL_TOGGLES_TTL_SECONDS, PluginManager, UnknownPlugin
 from astra.ports.chat import ChatError, DirectMessagesClosed, OutgoingMessage
 from astra.ports.store import LockOrderError
 
@@ -106,6 +106,8 @@ def test_global_toggle_is_persisted_audited_and_seen_by_another_manager(
     manager: PluginManager, data_dir: Path, clock: FrozenClock
 ) -> None:
     other = PluginManager(JsonStore(data_dir), clock)  # another process's view of the same data
+    seconds = [100.0]
+    other.monotonic = lambda: seconds[0]
     assert other.for_instance("shop-1").coupon(ctx(), a_cart(), a_coupon()) is not None
 
     doc = manager.set_global("coupons", False, "admin:ops")
@@ -115,6 +117,11 @@ def test_global_toggle_is_persisted_audited_and_seen_by_another_manager(
         "updated_at": NOW.isoformat(),
         "updated_by": "admin:ops",
     }
+    assert manager.effective("shop-1")["coupons"] is False  # the writer's own view: at once
+    # Another process keeps the global toggles it read for a moment (each sale asks for
+    # them), then reads them again.
+    assert other.effective("shop-1")["coupons"] is True
+    seconds[0] += GLOBAL_TOGGLES_TTL_SECONDS
     assert other.effective("shop-1")["coupons"] is False
     assert other.for_instance("shop-1").coupon(ctx(), a_cart(), a_coupon()) is None
     assert other.effective()["coupons"] is False  # the global view, no instance
@@ -129,6 +136,7 @@ def test_global_toggle_is_persisted_audited_and_seen_by_another_manager(
     assert entry["details"]["scope"] == "global" and entry["details"]["enabled"] is False
 
     manager.set_global("coupons", True, "admin:ops")
+    seconds[0] += GLOBAL_TOGGLES_TTL_SECONDS
     assert other.for_instance("shop-1").coupon(ctx(), a_cart(), a_coupon()) is not None
 
 

@@ -30,17 +30,22 @@ import hashlib
 import ipaddress
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import docker
 import docker.errors
 import docker.utils
-import requests
 from docker.types import LogConfig
 
+from astra.adapters.runtime.engine import (
+    LABEL_INSTANCE,
+    LABEL_SCOPE,
+    EngineRuntime,
+    check_unit_id,
+    create_network,
+)
 from astra.adapters.runtime.units import spec_document, tenant_variables, unit_command
 from astra.ports.runtime import (
     ProcessState,
@@ -51,14 +56,11 @@ from astra.ports.runtime import (
     is_pool_id,
     pool_name,
 )
-from astra.ports.store import INSTANCE_ID_PATTERN
 
 NAME_PREFIX = "astra-instance-"
 POOL_NAME_PREFIX = "astra-pool-"
-LABEL_INSTANCE = "astra.instance"
 LABEL_OWNER = "astra.owner"
 LABEL_SPEC = "astra.spec"
-LABEL_SCOPE = "astra.scope"
 LABEL_NETWORK = "astra.network"
 DEFAULT_NETWORK = "astra-runtimes"
 # Docker's bridge driver option: "false" drops traffic between containers of the bridge.
@@ -133,7 +135,7 @@ def _runs_as_root(user: str) -> bool:
     return name in ("", "0", "root")
 
 
-class DockerRuntime:
+class DockerRuntime(EngineRuntime):
     name = "docker"
 
     def __init__(
@@ -168,9 +170,7 @@ class DockerRuntime:
         self.stop_timeout = stop_timeout
         self.tmp_size = tmp_size
         self.scope = scope
-        self._client_factory = client_factory
-        self._client: docker.DockerClient | None = None
-        self._lock = threading.Lock()
+        self._init_engine(client_factory)
         self._network_lock = threading.Lock()
         self._network_id: str | None = None
         self._gateway: str | None = None
@@ -185,29 +185,6 @@ class DockerRuntime:
             return True
 
     # -- the engine ------------------------------------------------------------------------------
-
-    def _docker(self) -> docker.DockerClient:
-        with self._lock:
-            if self._client is None:
-                # Made on first use, and again after a failure: an engine that comes up later
-                # is picked up without restarting the platform.
-                self._client = self._client_factory()
-            return self._client
-
-    @contextmanager
-    def _engine(self) -> Iterator[None]:
-        try:
-            yield
-        except (RuntimeFailure, RuntimeUnavailable):
-            raise
-        except docker.errors.APIError as exc:  # the engine answered, and refused
-            raise RuntimeFailure("runtime_error", f"docker refused: {_explain(exc)}") from exc
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            # from_env() without an engine raises DockerException; a client with a pinned API
-            # version raises requests' ConnectionError on every call instead.
-            with self._lock:
-                self._client = None
-            raise RuntimeUnavailable(f"docker unavailable: {exc}") from exc
 
     def available(self) -> bool:
         """Whether an engine answers (cheap: one ping)."""
@@ -234,7 +211,10 @@ class DockerRuntime:
             try:
                 network = client.networks.get(self.network)
             except docker.errors.NotFound:
-                network = self._create_network(client)
+                network = create_network(
+                    client, self.network, driver="bridge", options={ICC_OPTION: "false"},
+                    labels=self._network_labels(LABEL_NETWORK),
+                )
             attrs = network.attrs
             options = attrs.get("Options") or {}
             if attrs.get("Driver") != "bridge" or options.get(ICC_OPTION) != "false":
@@ -254,52 +234,25 @@ class DockerRuntime:
             self._network_id = network.id
             return network.id
 
-    def _create_network(self, client: docker.DockerClient) -> Any:
-        labels = {LABEL_NETWORK: "runtimes", **({LABEL_SCOPE: self.scope} if self.scope else {})}
-        try:
-            return client.networks.create(
-                self.network,
-                driver="bridge",
-                options={ICC_OPTION: "false"},
-                labels=labels,
-                check_duplicate=True,
-            )
-        except docker.errors.APIError as exc:
-            if exc.status_code != 409:
-                raise
-            # Another platform process made it first: use it (it is checked like any other).
-            return client.networks.get(self.network)
-
     def _get(self, instance_id: str) -> Any | None:
         """Our container for this instance, or None."""
         try:
             container = self._docker().containers.get(container_name(instance_id))
         except docker.errors.NotFound:
             return None
-        labels = container.labels
-        if labels.get(LABEL_INSTANCE) != instance_id or labels.get(LABEL_SCOPE) != self.scope:
-            raise RuntimeFailure(
-                "runtime_error",
-                f"a container named {container_name(instance_id)} exists that this platform "
-                "did not make",
-            )
+        self._check_ours(container.labels, instance_id, "container", container_name(instance_id))
         return container
 
     # -- the port --------------------------------------------------------------------------------
 
     def ensure(self, spec: RuntimeSpec) -> RuntimeState:
-        _check_id(spec.instance_id)
+        check_unit_id(spec.instance_id)
         environment = runtime_environment(spec)
         with self._engine():
             client = self._docker()
-            try:
-                image = client.images.get(self.image)
-            except docker.errors.ImageNotFound:
-                raise RuntimeFailure(
-                    "image_missing",
-                    f"runtime image {self.image} not found: build it (docker build -t "
-                    f"{self.image} .) or set ASTRA_RUNTIME_IMAGE",
-                ) from None
+            image = self._runtime_image(
+                client, f": build it (docker build -t {self.image} .) or set ASTRA_RUNTIME_IMAGE"
+            )
             digest = self._spec_hash(spec, image.id)
             self._prepare_network(client)
             container = self._get(spec.instance_id)
@@ -325,7 +278,7 @@ class DockerRuntime:
             return self._state(self._reload(container))
 
     def stop(self, instance_id: str) -> RuntimeState:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             container = self._get(instance_id)
             if container is None:
@@ -334,7 +287,7 @@ class DockerRuntime:
             return self._state(self._reload(container))
 
     def restart(self, instance_id: str) -> RuntimeState:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             container = self._get(instance_id)
             if container is None:
@@ -343,7 +296,7 @@ class DockerRuntime:
             return self._state(self._reload(container))
 
     def remove(self, instance_id: str) -> None:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             container = self._get(instance_id)
             if container is None:
@@ -354,7 +307,7 @@ class DockerRuntime:
                 pass
 
     def status(self, instance_id: str) -> RuntimeState:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             container = self._get(instance_id)
             if container is None:
@@ -362,7 +315,7 @@ class DockerRuntime:
             return self._state(container)
 
     def logs(self, instance_id: str, lines: int = 100) -> list[str]:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         if lines <= 0:
             return []
         with self._engine():
@@ -517,14 +470,3 @@ def _gateway_of(attrs: dict[str, Any], name: str) -> str:
     raise RuntimeFailure("runtime_error", f"docker network {name} has no IPv4 gateway")
 
 
-def _check_id(instance_id: str) -> None:
-    # The id becomes a container name and a path: never let anything else through.
-    if not INSTANCE_ID_PATTERN.fullmatch(instance_id or "") and not is_pool_id(instance_id or ""):
-        raise RuntimeFailure("invalid_spec", f"invalid instance id {instance_id!r}")
-
-
-def _explain(exc: docker.errors.APIError) -> str:
-    explanation = exc.explanation
-    if isinstance(explanation, bytes):
-        explanation = explanation.decode("utf-8", "replace")
-    return str(explanation or exc)

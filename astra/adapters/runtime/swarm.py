@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import docker
 import docker.errors
 import docker.utils
-import requests
 from docker.types import (
     Mount,
     Resources,
@@ -54,14 +51,13 @@ from astra.adapters.runtime.docker import (
     LABEL_OWNER,
     LABEL_SCOPE,
     LABEL_SPEC,
-    _check_id,
-    _explain,
     _parse_docker_time,
     _runs_as_root,
     container_name,
     memory_limit,
     runtime_environment,
 )
+from astra.adapters.runtime.engine import EngineRuntime, check_unit_id, create_network, explain
 from astra.adapters.runtime.units import spec_document, unit_command
 from astra.ports.runtime import (
     ProcessState,
@@ -79,7 +75,7 @@ _FAILED = frozenset({"failed", "rejected"})
 _NANO = 1_000_000_000
 
 
-class SwarmRuntime:
+class SwarmRuntime(EngineRuntime):
     name = "swarm"
 
     def __init__(
@@ -111,37 +107,20 @@ class SwarmRuntime:
         self.tmp_size = tmp_size
         self.constraints = list(constraints or [])
         self.scope = scope
-        self._client_factory = client_factory
-        self._client: docker.DockerClient | None = None
-        self._lock = threading.Lock()
+        self._init_engine(client_factory)
         self._network_ready = False
         self._specs: dict[str, RuntimeSpec] = {}  # what each service was last given
 
     # -- the engine ------------------------------------------------------------------------------
 
-    def _docker(self) -> docker.DockerClient:
-        with self._lock:
-            if self._client is None:
-                self._client = self._client_factory()
-            return self._client
-
-    @contextmanager
-    def _engine(self) -> Iterator[None]:
-        try:
-            yield
-        except (RuntimeFailure, RuntimeUnavailable):
-            raise
-        except docker.errors.APIError as exc:
-            text = _explain(exc).lower()
-            if exc.status_code == 503 or "not part of a swarm" in text or (
-                "swarm" in text and "manager" in text
-            ):
-                raise RuntimeUnavailable(f"swarm unavailable: {_explain(exc)}") from exc
-            raise RuntimeFailure("runtime_error", f"docker refused: {_explain(exc)}") from exc
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            with self._lock:
-                self._client = None
-            raise RuntimeUnavailable(f"docker unavailable: {exc}") from exc
+    def _refused(self, exc: docker.errors.APIError) -> Exception:
+        text = explain(exc).lower()
+        if exc.status_code == 503 or "not part of a swarm" in text or (
+            "swarm" in text and "manager" in text
+        ):
+            # An engine that is not (or no longer) a swarm manager: no swarm to run on.
+            return RuntimeUnavailable(f"swarm unavailable: {explain(exc)}")
+        return super()._refused(exc)
 
     def available(self) -> bool:
         """Whether an engine answers and is a swarm manager."""
@@ -176,17 +155,8 @@ class SwarmRuntime:
         try:
             network = client.networks.get(self.network)
         except docker.errors.NotFound:
-            labels = {LABEL_NETWORK: "runtimes",
-                      **({LABEL_SCOPE: self.scope} if self.scope else {})}
-            try:
-                network = client.networks.create(
-                    self.network, driver="overlay", attachable=False, labels=labels,
-                    check_duplicate=True,
-                )
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:
-                    raise
-                network = client.networks.get(self.network)
+            network = create_network(client, self.network, driver="overlay", attachable=False,
+                                     labels=self._network_labels(LABEL_NETWORK))
         attrs = network.attrs
         for _ in range(20):
             if attrs.get("Driver"):
@@ -214,29 +184,20 @@ class SwarmRuntime:
         except docker.errors.NotFound:
             return None
         labels = (service.attrs.get("Spec") or {}).get("Labels") or {}
-        if labels.get(LABEL_INSTANCE) != unit_id or labels.get(LABEL_SCOPE) != self.scope:
-            raise RuntimeFailure(
-                "runtime_error",
-                f"a service named {container_name(unit_id)} exists that this platform did "
-                "not make",
-            )
+        self._check_ours(labels, unit_id, "service", container_name(unit_id))
         return service
 
     # -- the port --------------------------------------------------------------------------------
 
     def ensure(self, spec: RuntimeSpec) -> RuntimeState:
-        _check_id(spec.instance_id)
+        check_unit_id(spec.instance_id)
         environment = runtime_environment(spec)
         with self._engine():
             client = self._docker()
-            try:
-                image = client.images.get(self.image)
-            except docker.errors.ImageNotFound:
-                raise RuntimeFailure(
-                    "image_missing",
-                    f"runtime image {self.image} not found on this manager: build or load it "
-                    "(on every node), or set ASTRA_RUNTIME_IMAGE",
-                ) from None
+            image = self._runtime_image(
+                client, " on this manager: build or load it (on every node), or set "
+                "ASTRA_RUNTIME_IMAGE",
+            )
             self._prepare_network(client)
             digest = self._spec_hash(spec)
             options = self._service_options(spec, image, environment, digest)
@@ -264,7 +225,7 @@ class SwarmRuntime:
             return self._state(self._get(spec.instance_id))
 
     def stop(self, instance_id: str) -> RuntimeState:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             service = self._get(instance_id)
             if service is None:
@@ -282,7 +243,7 @@ class SwarmRuntime:
             return self._state(service)
 
     def restart(self, instance_id: str) -> RuntimeState:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             service = self._get(instance_id)
             if service is None:
@@ -294,7 +255,7 @@ class SwarmRuntime:
             return self._state(self._get(instance_id))
 
     def remove(self, instance_id: str) -> None:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             service = self._get(instance_id)
             self._specs.pop(instance_id, None)
@@ -316,12 +277,12 @@ class SwarmRuntime:
                 time.sleep(0.2)
 
     def status(self, instance_id: str) -> RuntimeState:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         with self._engine():
             return self._state(self._get(instance_id))
 
     def logs(self, instance_id: str, lines: int = 100) -> list[str]:
-        _check_id(instance_id)
+        check_unit_id(instance_id)
         if lines <= 0:
             return []
         with self._engine():

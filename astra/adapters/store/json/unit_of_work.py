@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 
+from astra.adapters.store.units import UnitOfWorkBase
 from astra.ports.store import (
     INSTANCE_COLLECTIONS,
     PORTAL_COLLECTIONS,
     Doc,
     DuplicateId,
     NotFound,
-    ReadOnlyUnitOfWork,
     StoreError,
 )
 
@@ -125,7 +125,9 @@ class JsonRepository:
         return out
 
 
-class JsonUnitOfWork:
+class JsonUnitOfWork(UnitOfWorkBase):
+    _repository = JsonRepository
+
     def __init__(self, domain: str, state: DomainState, writable: bool, names: tuple[str, ...]):
         self.domain = domain
         self.writable = writable
@@ -134,25 +136,6 @@ class JsonUnitOfWork:
         self._raw: dict[tuple[str, str], bytes] = {}
         self._names = names
         self.closed = False
-
-    def __getattr__(self, name: str) -> JsonRepository:
-        # Repositories are made on first use: most units of work touch two or three of them.
-        if name in self.__dict__.get("_names", ()):
-            repo = JsonRepository(self, name)
-            setattr(self, name, repo)
-            return repo
-        raise AttributeError(name)
-
-    def repo(self, name: str) -> JsonRepository:
-        if name not in self._names:
-            raise StoreError(f"no collection {name!r} in domain {self.domain!r}")
-        return getattr(self, name)
-
-    def _check_writable(self) -> None:
-        if self.closed:
-            raise StoreError("unit of work already closed")
-        if not self.writable:
-            raise ReadOnlyUnitOfWork(f"unit of work on {self.domain!r} is read-only")
 
     def commit(self) -> None:
         self._check_writable()

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import psycopg
 
+from astra.adapters.store.units import UnitOfWorkBase
 from astra.ports.store import (
     INSTANCE_COLLECTIONS,
     PORTAL_COLLECTIONS,
     Doc,
     DuplicateId,
     NotFound,
-    ReadOnlyUnitOfWork,
     StoreBusy,
     StoreError,
 )
@@ -158,7 +158,9 @@ class PgRepository:
         return [r[0] for r in rows]
 
 
-class PgUnitOfWork:
+class PgUnitOfWork(UnitOfWorkBase):
+    _repository = PgRepository
+
     def __init__(
         self,
         store: PostgresStore,
@@ -181,24 +183,6 @@ class PgUnitOfWork:
         self._wrote = False
         self.closed = False
         self.failed = False
-
-    def __getattr__(self, name: str) -> PgRepository:
-        if name in self.__dict__.get("_names", ()):
-            repo = PgRepository(self, name)
-            setattr(self, name, repo)
-            return repo
-        raise AttributeError(name)
-
-    def repo(self, name: str) -> PgRepository:
-        if name not in self._names:
-            raise StoreError(f"no collection {name!r} in domain {self.domain!r}")
-        return getattr(self, name)
-
-    def _check_writable(self) -> None:
-        if self.closed:
-            raise StoreError("unit of work already closed")
-        if not self.writable:
-            raise ReadOnlyUnitOfWork(f"unit of work on {self.domain!r} is read-only")
 
     def _begin(self) -> None:
         if self._conn.info.transaction_status == _IDLE:

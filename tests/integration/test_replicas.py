@@ -1,6 +1,7 @@
 """Two `astra serve` replicas (real processes) on one PostgreSQL database: what only a real
 multi-process setup can show. Buyers come over the internal API as a bot brings them, payments
-through the Mercado Pago fake and its signed webhooks; the harness is bench/pg_replicas.py's."""
+through the Mercado Pago fake and its signed webhooks, keys by DM through the Discord fake (the
+replicas' courier, on the shop's bot token); the harness is bench/pg_replicas.py's."""
 
 from __future__ import annotations
 
@@ -25,10 +26,13 @@ from bench.pg_replicas import (
     wait_credited,
     wait_paid,
 )
+from tests.fakes.discord.thread import FakeDiscordThread
 from tests.fakes.mercadopago import FakeMercadoPagoThread
 
 pytestmark = pytest.mark.slow
 
+BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.replica.bot-token-for-the-replica-tests-0000"
+FIRST_BUYER = 200_000_000_000_000_000  # checkout_race's buyer n is FIRST_BUYER + n
 LOOPS = ["courier", "housekeeping", "monitor", "reconcile", "subscriptions", "webhook-sender"]
 
 
@@ -42,22 +46,45 @@ def fake() -> Iterator[FakeMercadoPagoThread]:
     fake.stop()
 
 
+@pytest.fixture(scope="module")
+def discord() -> Iterator[FakeDiscordThread]:
+    discord = FakeDiscordThread(bot_token=BOT_TOKEN)
+    discord.start()
+    yield discord
+    discord.stop()
+
+
 @dataclass
 class World:
     dsn: str
     container: Any
     replicas: ReplicaSet
     fake: FakeMercadoPagoThread
+    discord: FakeDiscordThread
+
+    def give_bot(self, instance_id: str, buyers: int) -> None:
+        """The shop's bot (its token, its server) and `buyers` members who can get a DM: the
+        replicas' courier delivers on that token."""
+        bot = self.discord.bot
+        guild = self.discord.add_guild(f"Servidor de {instance_id}", owner=bot.id)
+        for n in range(buyers):
+            user = self.discord.add_user(f"buyer{n}", user_id=str(FIRST_BUYER + n))
+            self.discord.add_member(guild.id, user.id)
+        self.container.instances().set_bot_token(
+            instance_id, BOT_TOKEN, {"id": str(bot.id), "username": bot.username},
+            actor="test")
+        self.container.instances().bind_guild(instance_id, str(guild.id), actor="test")
 
 
 @pytest.fixture
-async def world(pg_dsn: str, tmp_path: Path, fake: FakeMercadoPagoThread
-                ) -> AsyncIterator[World]:
+async def world(pg_dsn: str, tmp_path: Path, fake: FakeMercadoPagoThread,
+                discord: FakeDiscordThread) -> AsyncIterator[World]:
     base = fake.base  # type: ignore[attr-defined]
     container = platform_container(pg_dsn, tmp_path / "setup", base, fake.access_token)
-    replicas = ReplicaSet(pg_dsn, tmp_path, base, fake.access_token, count=2)
+    replicas = ReplicaSet(pg_dsn, tmp_path, base, fake.access_token, count=2,
+                          extra_env={"DISCORD_API_BASE": discord.api_url})
     try:
-        yield World(pg_dsn, container, replicas, fake)
+        yield World(pg_dsn, container, replicas, fake, discord)
     finally:
         replicas.stop()
         container.store().close()
@@ -92,6 +119,7 @@ async def test_webhooks_sprayed_twice_while_a_replica_is_killed_pay_each_order_o
     world: World,
 ) -> None:
     shop = prepare_shop(world.container, "hook-shop", 400)
+    world.give_bot("hook-shop", 400)
     await world.replicas.start()
     race = await checkout_race(shop, world.replicas.replicas, 400)
     assert race.errors == [], race.errors[:5]
@@ -132,6 +160,39 @@ async def test_webhooks_sprayed_twice_while_a_replica_is_killed_pay_each_order_o
     while _inbox_rows(world.dsn) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert _inbox_rows(world.dsn) == 0
+    # Delivered once: every buyer holds exactly one DM, with the key of their own order.
+    keys = await asyncio.to_thread(_keys_by_buyer, world.container, "hook-shop")
+    delivered = await asyncio.to_thread(_wait_delivered, world.container, "hook-shop", 400, 120)
+    assert delivered == 400, [
+        line for r in world.replicas.replicas for line in r.log_tail(200_000).splitlines()
+        if "deliver" in line or "courier" in line][-6:]
+    dms = {buyer: world.discord.dm_texts(buyer) for buyer in keys}
+    assert sorted(len(texts) for texts in dms.values()) == [1] * 400
+    assert all(key in dms[buyer][0] for buyer, key in keys.items())
+
+
+def _keys_by_buyer(container: Any, instance_id: str) -> dict[str, str]:
+    """Buyer id -> the key their paid order holds (decrypted: what the DM must carry)."""
+    with container.store().instance(instance_id, write=False) as uow:
+        orders = {o["id"]: o for o in uow.orders.all() if o["status"] in ("paid", "delivered")}
+        stock = {k["id"]: k for k in uow.stock.all()}
+    vault = container.vaults()(instance_id)
+    out = {}
+    for order in orders.values():
+        (key_id,) = [kid for line in order["lines"] for kid in line["key_ids"]]
+        key = stock[key_id]
+        out[order["buyer_id"]] = vault.decrypt(key["secret"], context=key["fingerprint"])
+    return out
+
+
+def _wait_delivered(container: Any, instance_id: str, expected: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        with container.store().instance(instance_id, write=False) as uow:
+            done = uow.deliveries.count(status="delivered")
+        if done >= expected or time.monotonic() > deadline:
+            return done
+        time.sleep(0.5)
 
 
 async def _wait_for(predicate: Any, timeout: float, step: float = 0.2) -> float:

@@ -8,10 +8,11 @@ outcome. Keys reach Discord and the seller, never a tenant runtime, and no runti
 delivery it did not make.
 
 It wakes the moment a payment is confirmed in this process (the webhook queue, reconcile, the
-internal API's "Já paguei", an admin's sandbox approval) and otherwise looks at every instance
-every `interval` seconds (retries, a payment confirmed by the CLI in another process, a staff
-redelivery). Each message carries a nonce derived from the order, so a resend after a crash is
-dropped by Discord; a courier that starts frees the leases an earlier platform process left.
+internal API's "Já paguei", an admin's sandbox approval) and otherwise looks every `interval`
+seconds at the instances that have a delivery pending (retries, a payment confirmed by the CLI
+in another process, a staff redelivery). Each message carries a nonce derived from the order,
+so a resend after a crash is dropped by Discord; a courier that starts frees the leases an
+earlier platform process left.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from astra.adapters.chat.discord import ui
 from astra.adapters.chat.discord.rest import DiscordRest
 from astra.adapters.chat.discord.texts import t
+from astra.domain.delivery import DeliveryStatus
 from astra.domain.events import DomainEvent
 from astra.domain.services.delivery import DeliveryService
 from astra.domain.services.instances import SETTINGS_ID, settings_of
@@ -86,7 +88,11 @@ class Courier:
             if time.monotonic() >= next_scan:
                 next_scan = time.monotonic() + self.interval
                 try:
-                    targets = set(await asyncio.to_thread(self.container.store().instance_ids))
+                    # Only the instances with a delivery pending (one indexed query on
+                    # PostgreSQL), not every instance every few seconds.
+                    targets = set(await asyncio.to_thread(
+                        self.container.store().instances_with, "deliveries",
+                        status=DeliveryStatus.PENDING.value))
                 except StoreError as exc:
                     log.error("courier.scan_failed", error=str(exc))
                     targets = set()

@@ -240,6 +240,12 @@ class Store(Protocol):
         """Instances that have data in this store."""
         ...
 
+    def instances_with(self, collection: str, **equals: Any) -> list[str]:
+        """Instances with at least one document of `collection` matching `equals` (as `find`
+        matches), sorted: what a background loop has work in, without opening every instance
+        on every pass. An instance that cannot be read is listed (its reader reports it)."""
+        ...
+
     def open(self, *, quarantine: bool = False) -> dict[str, StoreCorrupt]:
         """Load and verify every domain; raises StoreCorrupt naming the first bad file, or with
         `quarantine` returns the damaged instance domains (the portal must always load)."""

@@ -146,6 +146,30 @@ def test_instance_ids_are_never_paths(store_backend, store_factory) -> None:
     assert store.instance_ids() == []
 
 
+def test_instances_with_lists_only_the_instances_that_have_that_work(store_factory) -> None:
+    store = store_factory()
+    for shop, statuses in (("shop-a", ["delivered", "pending"]), ("shop-b", ["delivered"]),
+                           ("shop-c", ["pending", "pending"]), ("shop-d", [])):
+        with store.instance(shop) as uow:
+            uow.settings.put({"id": "settings"})
+            for n, status in enumerate(statuses):
+                uow.deliveries.put({"id": f"o{n}", "order_id": f"o{n}", "status": status})
+            uow.commit()
+    with store.portal() as uow:  # the portal is never an instance
+        uow.users.put({"id": "u1", "status": "pending"})
+        uow.commit()
+    assert store.instances_with("deliveries", status="pending") == ["shop-a", "shop-c"]
+    assert store.instances_with("deliveries", status="delivered") == ["shop-a", "shop-b"]
+    assert store.instances_with("deliveries", status="failed") == []
+    assert store.instances_with("deliveries") == ["shop-a", "shop-b", "shop-c"]
+    with store.instance("shop-b") as uow:  # work that appears is seen on the next look
+        uow.deliveries.put({"id": "o9", "order_id": "o9", "status": "pending"})
+        uow.commit()
+    assert store.instances_with("deliveries", status="pending") == ["shop-a", "shop-b", "shop-c"]
+    with pytest.raises(StoreError):
+        store.instances_with("users")  # a portal collection
+
+
 def test_lock_order_is_enforced(store_factory) -> None:
     store = store_factory()
     with store.instance("shop-1") as uow:

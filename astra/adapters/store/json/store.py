@@ -13,7 +13,14 @@ from typing import Any
 import orjson
 
 from astra import __version__
-from astra.ports.store import PORTAL, InvalidDomain, Problem, StoreCorrupt, StoreError
+from astra.ports.store import (
+    INSTANCE_COLLECTIONS,
+    PORTAL,
+    InvalidDomain,
+    Problem,
+    StoreCorrupt,
+    StoreError,
+)
 
 from .files import make_dirs_durably, replace_atomically
 from .layout import INSTANCE_ID_RE, domain_paths
@@ -112,6 +119,22 @@ class JsonStore:
             and INSTANCE_ID_RE.fullmatch(p.name)
             and ((p / "journal.log").exists() or any(p.glob("*.json")))
         )
+
+    def instances_with(self, collection: str, **equals: Any) -> list[str]:
+        # Every instance is read (each is in memory once loaded); a damaged one is listed, so
+        # the caller meets its error where it handles one instance's trouble.
+        if collection not in INSTANCE_COLLECTIONS:
+            raise StoreError(f"no collection {collection!r} in an instance")
+        out = []
+        for instance_id in self.instance_ids():
+            try:
+                with self.instance(instance_id, write=False) as uow:
+                    if uow.repo(collection).first(**equals) is None:
+                        continue
+            except StoreError:
+                pass
+            out.append(instance_id)
+        return out
 
     def open(self, *, quarantine: bool = False) -> dict[str, StoreCorrupt]:
         """Load every domain now, so a damaged file is found at start-up, not by a request.

@@ -22,6 +22,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from astra.ports.store import (
+    INSTANCE_COLLECTIONS,
     INSTANCE_ID_PATTERN,
     PORTAL,
     InvalidDomain,
@@ -33,7 +34,7 @@ from astra.ports.store import (
 
 from . import migrations
 from .dsn import redact
-from .unit_of_work import InstanceUnitOfWork, PgUnitOfWork, PortalUnitOfWork
+from .unit_of_work import InstanceUnitOfWork, PgUnitOfWork, PortalUnitOfWork, domains_sql
 
 # As the JSON store's LOCK_DEADLINE_SECONDS: a domain whose lock is not free this long is busy.
 LOCK_TIMEOUT_SECONDS = 10.0
@@ -262,6 +263,12 @@ class PostgresStore:
     def instance_ids(self) -> list[str]:
         rows = self._query("SELECT id FROM astra_domains WHERE id <> %s ORDER BY id", (PORTAL,))
         return [r[0] for r in rows]
+
+    def instances_with(self, collection: str, **equals: Any) -> list[str]:
+        if collection not in INSTANCE_COLLECTIONS:
+            raise StoreError(f"no collection {collection!r} in an instance")
+        query, params = domains_sql(collection, equals)
+        return [r[0] for r in self._query(query, (PORTAL, *params))]
 
     def open(self, *, quarantine: bool = False) -> dict[str, Any]:
         """Check the connection and the schema now, so a wrong database stops start-up. A

@@ -72,6 +72,14 @@ def select_sql(name: str, what: str, equals: dict[str, Any], tail: str = "") -> 
     return f"SELECT {what} FROM {TABLES[name]} WHERE domain = %s{where}{order}{tail}", params
 
 
+def domains_sql(name: str, equals: dict[str, Any]) -> tuple[str, list]:
+    """The query `instances_with` sends: the instance domains with a matching document (params
+    after the excluded portal domain). Indexed by 0004_work_indexes.sql."""
+    where, params = _where(equals)
+    return (f"SELECT DISTINCT domain FROM {TABLES[name]} WHERE domain <> %s{where} "
+            "ORDER BY domain", params)
+
+
 class PgRepository:
     __slots__ = ("_table", "_uow", "name")
 

@@ -1,0 +1,6 @@
+-- Background loops ask which instances have work (Store.instances_with) instead of opening
+-- every instance on every pass: the courier, for deliveries still pending. An index led by the
+-- field answers that across instances without reading every instance's rows.
+
+CREATE INDEX docs_deliveries_status_domain
+    ON docs_deliveries ((coalesce(doc->'status', 'null'::jsonb)), domain);

@@ -94,9 +94,10 @@ class SubscriptionKeeper:
                 task.cancel()
 
     async def pass_once(self, stop: asyncio.Event | None = None) -> Any:
-        """Every instance once; returns the earliest time something is due next."""
+        """Every instance with subscriptions once; returns the earliest time something is due
+        next."""
         try:
-            ids = await asyncio.to_thread(self.container.store().instance_ids)
+            ids = await asyncio.to_thread(self.container.store().instances_with, "subscriptions")
         except StoreError as exc:
             log.error("subscriptions.scan_failed", error=str(exc))
             return None

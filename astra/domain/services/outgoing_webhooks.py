@@ -450,7 +450,7 @@ class OutgoingWebhookService:
         """Attempts to make now, oldest first, across every instance with an endpoint."""
         now = now or self.clock.now()
         found: list[tuple[str, DueDelivery]] = []
-        for instance_id in self.store.instance_ids():
+        for instance_id in self.store.instances_with("webhook_events", status="pending"):
             with self.store.instance(instance_id, write=False) as uow:
                 endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
                 if endpoint is None or not endpoint.get("active", True):
@@ -479,7 +479,7 @@ class OutgoingWebhookService:
     def next_due_at(self) -> datetime | None:
         """When the earliest waiting attempt is due (None: nothing waits)."""
         earliest: datetime | None = None
-        for instance_id in self.store.instance_ids():
+        for instance_id in self.store.instances_with("webhook_events", status="pending"):
             with self.store.instance(instance_id, write=False) as uow:
                 if uow.webhook_endpoints.get(ENDPOINT_ID) is None:
                     continue

@@ -18,6 +18,7 @@ from astra.container import Container
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
 from astra.domain.services.payments import is_news
 from astra.domain.timestamps import parse_iso
+from astra.entrypoints.internal.api import IDEMPOTENCY_TTL
 from astra.logs import get_logger
 from astra.ports.payments import Charge, ChargeStatus, GatewayError
 from astra.ports.store import StoreError
@@ -47,6 +48,13 @@ def housekeeping_pass(container: Container) -> dict[str, int]:
             prune(time.time(), THROTTLE_KEEP_SECONDS)
         except Exception:
             log.exception("housekeeping.throttles_failed")
+    # So are the internal API's kept answers past the time a retry may come.
+    forget = getattr(container.coordination().replays, "prune", None)
+    if forget is not None:
+        try:
+            forget(time.time() - IDEMPOTENCY_TTL)
+        except Exception:
+            log.exception("housekeeping.replays_failed")
     return {"expired_carts": expired, "postings": posted, "warned_carts": warned}
 
 

@@ -9,7 +9,9 @@ as Astra always did. Replicas on PostgreSQL share it through the database:
   replica's workers may process it, so one accepted by a replica that dies right after answering
   is still processed;
 - throttles: the sliding-window counters and locks behind login lockouts and sign-up limits, so
-  an attacker gains nothing by spreading guesses over replicas.
+  an attacker gains nothing by spreading guesses over replicas;
+- replays: the internal API's answers to writes sent with an Idempotency-Key, so a bot's retry
+  that a load balancer sends to another replica gets the first answer instead of a second sale.
 
 Sessions need nothing here: a session is a signed cookie, and what ends one (a logout, a password
 change) is written to the store, which every replica reads.
@@ -112,14 +114,28 @@ class Throttles(Protocol):
         ...
 
 
+class Replays(Protocol):
+    """Answers to an instance's writes, by the Idempotency-Key they came with. Times are epoch
+    seconds."""
+
+    def get(self, instance_id: str, key: str, since: float) -> tuple[int, bytes] | None:
+        """The answer kept for this instance and key at or after `since`, or None."""
+        ...
+
+    def put(self, instance_id: str, key: str, status: int, body: bytes, at: float) -> None:
+        """Keep an answer; the first one kept for a key stays (a retry never replaces it)."""
+        ...
+
+
 @dataclass
 class Coordination:
-    """The three together, as the container hands them out."""
+    """All of it together, as the container hands it out."""
 
     name: str  # "local" | "postgresql"
     leases: LeaderLeases
     inbox: WebhookInbox
     throttles: Throttles
+    replays: Replays
 
     def close(self) -> None:
         self.leases.close()

@@ -199,6 +199,69 @@ def test_throttles_are_shared_by_replicas(pair) -> None:
     assert b.throttles.recent("admin-client:198.51.100.7", 0) == []
 
 
+def test_replays_are_shared_and_the_first_answer_stays(pair) -> None:
+    a, b = pair
+    now = time.time()
+    a.replays.put("shop-1", "key-1", 200, b'{"result": 1}', now)
+    b.replays.put("shop-1", "key-1", 200, b'{"result": 2}', now + 1)  # a retry's: not kept
+    assert b.replays.get("shop-1", "key-1", now - 60) == (200, b'{"result": 1}')
+    assert b.replays.get("shop-2", "key-1", now - 60) is None  # never another instance's
+    assert b.replays.get("shop-1", "key-1", now + 30) is None  # older than asked for
+    assert a.replays.prune(now + 30) == 1  # type: ignore[attr-defined]
+    assert a.replays.get("shop-1", "key-1", 0) is None
+
+
+async def test_a_retry_sent_to_another_replica_gets_the_first_answer(
+    pg_dsn: str, tmp_path
+) -> None:
+    """Two platform processes on one database, each with its internal API: a bot's write sent
+    to one and retried (same Idempotency-Key) on the other is done once."""
+    from aiohttp import ClientSession, web
+
+    from astra.container import build_container
+    from astra.entrypoints.internal.app import create_internal_app
+    from astra.settings import Settings, ensure_dev_secrets
+    from tests.ports import free_port
+
+    settings = ensure_dev_secrets(Settings(data_dir=tmp_path / "data", database_url=pg_dsn))
+    first, second = build_container(settings), build_container(settings)
+    first.instances().create("shop-1", owner_id="usr_1", name="Loja", actor="test")
+    product = first.catalog().create_product("shop-1", {
+        "name": "Chave", "variants": [{"name": "Única", "price_cents": 1000,
+                                       "max_per_order": 5}]}, actor="test")
+    variant = product.variants[0].id
+    first.catalog().import_stock("shop-1", product.id, variant, "K-1\nK-2\nK-3", actor="test")
+    credential = first.instances().runtime_credential("shop-1")
+    runners, urls = [], []
+    for container in (first, second):
+        runner = web.AppRunner(create_internal_app(container))
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        urls.append(f"http://127.0.0.1:{port}/internal/instances/shop-1/buyers/"
+                     "555555555555555555/cart/items")
+    # add_item adds to what the cart holds: done twice, the cart would hold 2.
+    body = {"product_id": product.id, "variant_id": variant, "quantity": 1, "username": "b"}
+    headers = {"Authorization": f"Bearer {credential}", "Idempotency-Key": "add-once-1"}
+    try:
+        async with ClientSession() as http:
+            answers = []
+            for url in urls:
+                async with http.post(url, json=body, headers=headers) as resp:
+                    assert resp.status == 200, await resp.text()
+                    answers.append(await resp.read())
+        assert answers[0] == answers[1]
+        view = second.sales().get_cart("shop-1", "555555555555555555")
+        assert [line.quantity for line in view.cart.lines] == [1]
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        for container in (first, second):
+            container.store().close()
+            container.coordination().close()
+
+
 # -- leader loops ----------------------------------------------------------------------------------
 
 

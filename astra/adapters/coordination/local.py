@@ -1,5 +1,6 @@
 """Coordination for one process (the JSON store's platform): nothing is shared, so every lease is
-this process's, the webhook inbox is a queue in memory and throttles are counters in memory.
+this process's, the webhook inbox is a queue in memory, throttles are counters in memory and
+replays a bounded map per instance.
 
 A notification in memory dies with the process; the reconcile loop's first search after a
 restart covers the last day of payment changes, so nothing is lost for long."""
@@ -15,6 +16,7 @@ from astra.ports.coordination import Coordination, WebhookClaim
 
 MAX_WAITING = 10_000
 MAX_THROTTLE_KEYS = 50_000  # a flood of made-up keys cannot exhaust memory
+REPLAYS_PER_INSTANCE = 512  # answers kept per instance: one bot's keys cannot push out another's
 
 
 class LocalLeases:
@@ -145,5 +147,30 @@ class LocalThrottles:
             return self._locks.get(key, 0.0)
 
 
+class LocalReplays:
+    """The last `per_instance` answers of each instance, in memory."""
+
+    def __init__(self, per_instance: int = REPLAYS_PER_INSTANCE) -> None:
+        self.per_instance = per_instance
+        self._answers: dict[str, OrderedDict[str, tuple[float, int, bytes]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, instance_id: str, key: str, since: float) -> tuple[int, bytes] | None:
+        with self._lock:
+            entry = self._answers.get(instance_id, OrderedDict()).get(key)
+        if entry is None or entry[0] < since:
+            return None
+        return entry[1], entry[2]
+
+    def put(self, instance_id: str, key: str, status: int, body: bytes, at: float) -> None:
+        with self._lock:
+            answers = self._answers.setdefault(instance_id, OrderedDict())
+            if key in answers:
+                return
+            answers[key] = (at, status, body)
+            while len(answers) > self.per_instance:
+                answers.popitem(last=False)
+
+
 def local_coordination() -> Coordination:
-    return Coordination("local", LocalLeases(), LocalInbox(), LocalThrottles())
+    return Coordination("local", LocalLeases(), LocalInbox(), LocalThrottles(), LocalReplays())

@@ -280,6 +280,36 @@ class PostgresThrottles:
         return events + locks
 
 
+class PostgresReplays:
+    """Table internal_replays (migration 0005). Rows older than the housekeeping's keep are
+    deleted by `prune`; `get` ignores them meanwhile."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    def get(self, instance_id: str, key: str, since: float) -> tuple[int, bytes] | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT status, body FROM internal_replays WHERE instance_id = %s AND key = %s "
+                "AND at >= to_timestamp(%s)", (instance_id, key, since),
+            ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def put(self, instance_id: str, key: str, status: int, body: bytes, at: float) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO internal_replays (instance_id, key, status, body, at) "
+                "VALUES (%s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT DO NOTHING",
+                (instance_id, key, status, body, at),
+            )
+
+    def prune(self, before: float) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute(
+                "DELETE FROM internal_replays WHERE at < to_timestamp(%s)", (before,)
+            ).rowcount
+
+
 class PostgresCoordination(Coordination):
     def __init__(self, dsn: str, *, max_connections: int = 8) -> None:
         self.pool: ConnectionPool[Any] = ConnectionPool(
@@ -287,7 +317,7 @@ class PostgresCoordination(Coordination):
             open=True, name="astra-coordination",
         )
         super().__init__("postgresql", PostgresLeases(dsn), PostgresInbox(self.pool),
-                         PostgresThrottles(self.pool))
+                         PostgresThrottles(self.pool), PostgresReplays(self.pool))
 
     def close(self) -> None:
         super().close()

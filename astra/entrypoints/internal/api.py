@@ -11,21 +11,23 @@ platform to re-check a charge with the gateway.
 
 Per instance, requests are rate-limited (token bucket) and at most a few run at once, so one bot
 cannot starve the others of the platform's threads. A write's `Idempotency-Key` is remembered
-per instance for a while: a retried write gets the first answer instead of being done again, and
-one instance's key never reaches another's answer. Every refusal is logged for the operator.
+per instance for a while (in the coordination's replays: shared by every replica on PostgreSQL):
+a retried write gets the first answer instead of being done again, also when a load balancer
+sends the retry to another replica, and one instance's key never reaches another's answer.
+Every refusal is logged for the operator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from astra.adapters.coordination.local import LocalReplays
 from astra.adapters.instance_api.inprocess import InProcessInstanceAPI
 from astra.adapters.instance_api.wire import (
     OPERATIONS,
@@ -36,6 +38,7 @@ from astra.adapters.instance_api.wire import (
 )
 from astra.domain.errors import DomainError, InvalidInput
 from astra.logs import get_logger
+from astra.ports.coordination import Replays
 from astra.ports.instance_api import Heartbeat
 from astra.ports.store import INSTANCE_ID_PATTERN, StoreError
 
@@ -43,6 +46,7 @@ log = get_logger("astra.internal_api")
 
 CONTAINER_KEY = web.AppKey("container", object)
 GUARDS_KEY = web.AppKey("instance_guards", object)
+REPLAYS_KEY = web.AppKey("replays", object)
 
 # Per instance: a burst of RATE_BURST requests, refilled at RATE_PER_SECOND (the defaults of
 # ASTRA_INTERNAL_RATE_BURST and ASTRA_INTERNAL_RATE_PER_SECOND); at most
@@ -51,8 +55,8 @@ RATE_PER_SECOND = 40.0
 RATE_BURST = 120.0
 CONCURRENT = 6
 QUEUE_WAIT = 5.0
-# Idempotent replays: how many answers and for how long, per instance.
-IDEMPOTENCY_ENTRIES = 512
+# Idempotent replays: for how long an answer is given again (the housekeeping loop forgets them
+# after that on PostgreSQL; the local adapter keeps a bounded number per instance).
 IDEMPOTENCY_TTL = 15 * 60.0
 CREDENTIAL_CACHE_TTL = 5.0
 
@@ -66,7 +70,6 @@ class InstanceGuard:
     burst: float = RATE_BURST
     refilled_at: float = field(default_factory=time.monotonic)
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT))
-    answers: OrderedDict[str, tuple[float, int, bytes]] = field(default_factory=OrderedDict)
     in_flight: dict[str, asyncio.Future[tuple[int, bytes]]] = field(default_factory=dict)
 
     def take_token(self) -> bool:
@@ -77,22 +80,6 @@ class InstanceGuard:
             return False
         self.tokens -= 1
         return True
-
-    def remembered(self, key: str) -> tuple[int, bytes] | None:
-        entry = self.answers.get(key)
-        if entry is None:
-            return None
-        at, status, body = entry
-        if time.monotonic() - at > IDEMPOTENCY_TTL:
-            del self.answers[key]
-            return None
-        return status, body
-
-    def remember(self, key: str, status: int, body: bytes) -> None:
-        self.answers[key] = (time.monotonic(), status, body)
-        self.answers.move_to_end(key)
-        while len(self.answers) > IDEMPOTENCY_ENTRIES:
-            self.answers.popitem(last=False)
 
 
 class Guards:
@@ -230,8 +217,15 @@ def _handler(op: Operation):
         key = request.headers.get("Idempotency-Key", "") if op.write else ""
         if key and (len(key) > 64 or not key.replace("-", "").replace("_", "").isalnum()):
             return _refuse(request, 400, "bad_request", "Malformed Idempotency-Key.")
+        replays: Replays = request.app[REPLAYS_KEY]
         if key:
-            seen = guard.remembered(key)
+            try:
+                seen = await _replays_io(replays, replays.get, instance_id, key,
+                                         time.time() - IDEMPOTENCY_TTL)
+            except Exception:
+                # The database is down: the operation itself will say so (a 503) if it needs it.
+                log.exception("internal.replays_unavailable", instance=instance_id, op=op.name)
+                seen = None
             if seen is not None:
                 return _respond(*seen)
             running = guard.in_flight.get(key)
@@ -265,7 +259,13 @@ def _handler(op: Operation):
         if key and future is not None:
             future.set_result((status, body))
             if status < 500:
-                guard.remember(key, status, body)
+                try:
+                    await _replays_io(replays, replays.put, instance_id, key, status, body,
+                                      time.time())
+                except Exception:
+                    # The write is done and answered; a retry of it would be done again,
+                    # which the domain's own checks (one charge per cart...) mostly absorb.
+                    log.exception("internal.replay_not_kept", instance=instance_id, op=op.name)
         if status >= 400:
             log.info("internal.refused", instance=instance_id, op=op.name, status=status)
         return _respond(status, body)
@@ -297,8 +297,17 @@ async def _serve(request: web.Request, op: Operation, instance_id: str) -> tuple
         return 500, _error(500, "internal_error", "Internal error.")
 
 
+async def _replays_io(replays: Replays, fn: Any, *args: Any) -> Any:
+    # In memory (one process) it is a dict look-up; shared, it is a database round trip, made
+    # off the event loop.
+    if isinstance(replays, LocalReplays):
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
+
+
 def add_routes(app: web.Application, container: Any) -> None:
     app[CONTAINER_KEY] = container
+    app[REPLAYS_KEY] = container.coordination().replays
     settings = container.settings()
     app[GUARDS_KEY] = Guards(float(settings.internal_rate_per_second),
                              float(settings.internal_rate_burst))

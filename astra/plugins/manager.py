@@ -109,8 +109,10 @@ class PluginManager:
         self._load_errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._portal_unreadable = False
-        # (monotonic time read, toggles) of the global toggles; see global_toggles.
+        # (monotonic time read, toggles) of the global toggles; see global_toggles. A change
+        # made here bumps the generation, so a read that began before it is not kept.
         self._globals: tuple[float, dict[str, bool]] | None = None
+        self._generation = 0
         self.monotonic = time.monotonic  # tests move it instead of sleeping
         if load_entry_points:
             self.load_entry_points()
@@ -213,7 +215,9 @@ class PluginManager:
         with self.store.portal() as uow:
             doc = self._write_toggle(uow.plugin_toggles, uow.audit, name, enabled, actor, None)
             uow.commit()
-        self._globals = None  # this process sees its own change at once
+        with self._lock:  # this process sees its own change at once
+            self._generation += 1
+            self._globals = None
         assert doc is not None  # only clearing an override returns no toggle
         return doc
 
@@ -287,7 +291,7 @@ class PluginManager:
         cached = self._globals
         if cached is not None and self.monotonic() - cached[0] < GLOBAL_TOGGLES_TTL_SECONDS:
             return dict(cached[1])
-        read_at = self.monotonic()
+        read_at, generation = self.monotonic(), self._generation
         try:
             with self.store.portal(write=False) as uow:
                 docs = uow.plugin_toggles.all()
@@ -302,7 +306,9 @@ class PluginManager:
             return {}
         self._portal_unreadable = False
         toggles = _enabled_map(docs)
-        self._globals = (read_at, toggles)
+        with self._lock:
+            if generation == self._generation:
+                self._globals = (read_at, toggles)
         return dict(toggles)
 
     def instance_toggles(self, instance_id: str, *, uow: Any = None) -> dict[str, bool]:

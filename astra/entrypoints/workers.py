@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from astra.container import Container
+from astra.domain.cart import LIVE_STATES
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
 from astra.domain.services.payments import is_news
 from astra.domain.timestamps import parse_iso
@@ -33,7 +34,11 @@ THROTTLE_KEEP_SECONDS = 2 * 3600.0
 def housekeeping_pass(container: Container) -> dict[str, int]:
     store, sales, wallet = container.store(), container.sales(), container.wallet()
     expired = posted = warned = 0
-    for instance_id in store.instance_ids():
+    # Only the instances with a live cart (to warn or expire) or a posting to settle: asked of
+    # the store (a few indexed queries on PostgreSQL), not found by opening every instance.
+    targets = {i for state in LIVE_STATES for i in store.instances_with("carts", state=state.value)}
+    targets.update(store.instances_with("postings", status="pending"))
+    for instance_id in sorted(targets):
         try:
             warned += len(sales.warn_expiring(instance_id))
             expired += len(sales.expire_due(instance_id))

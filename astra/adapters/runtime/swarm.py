@@ -409,6 +409,10 @@ class SwarmRuntime(EngineRuntime):
         if coming or not tasks:
             return RuntimeState(ProcessState.RESTARTING, restarts=restarts)
         last = tasks[-1]
+        if (_parse_docker_time(last.get("CreatedAt")) or 0.0) < updated:
+            # Scaled back up or updated a moment ago: the orchestrator has not made the new
+            # task yet, and the newest one is the stopped one from before. It is on its way.
+            return RuntimeState(ProcessState.RESTARTING, restarts=restarts)
         code = (last["Status"].get("ContainerStatus") or {}).get("ExitCode")
         if code == EXIT_INVALID_TOKEN:
             return RuntimeState(ProcessState.EXITED, restarts=max(0, restarts - 1),

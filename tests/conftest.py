@@ -32,8 +32,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     shard = config.getoption("--shard")
     if shard is None:
         return
-    keep = [item for item in items if in_engine_shard(item) == (shard == "engines")]
-    dropped = [item for item in items if in_engine_shard(item) != (shard == "engines")]
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        (keep if in_engine_shard(item) == (shard == "engines") else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep

@@ -40,6 +40,7 @@ from astra.logs import get_logger
 log = get_logger("astra.webhooks.outgoing")
 
 SCAN_SECONDS = 5.0
+PRUNE_SECONDS = 3600.0  # settled events older than SETTLED_KEPT_DAYS go, at most this often
 TIMEOUT_SECONDS = 10.0
 CONCURRENCY = 8
 
@@ -91,11 +92,15 @@ class WebhookSender:
                 log.warning("webhooks.caught_up", events=found)
         except Exception:
             log.exception("webhooks.catch_up_failed")
+        pruned_at: float | None = None
         connector = TCPConnector(resolver=GuardedResolver(self.allow_private), limit=CONCURRENCY)
         async with ClientSession(connector=connector,
                                  timeout=ClientTimeout(total=self.timeout_seconds)) as session:
             limiter = asyncio.Semaphore(CONCURRENCY)
             while not stop.is_set():
+                if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_SECONDS:
+                    pruned_at = time.monotonic()
+                    await self._prune()
                 try:
                     due = await asyncio.to_thread(self.service.due)
                     if due:
@@ -112,6 +117,14 @@ class WebhookSender:
                 for waiter in waiters:
                     waiter.cancel()
         self.service.on_enqueued = None
+
+    async def _prune(self) -> None:
+        try:
+            pruned = await asyncio.to_thread(self.service.prune_settled)
+            if pruned:
+                log.info("webhooks.pruned", events=pruned)
+        except Exception:
+            log.exception("webhooks.prune_failed")
 
     def _until_next(self) -> float:
         when = self.service.next_due_at()

@@ -319,3 +319,45 @@ async def test_an_event_lost_between_two_commits_is_queued_again_at_start(
     assert [r["event_id"] for r in receiver.received] == [queued["id"]]
     assert receiver.received[0]["event"]["data"]["order"]["id"] == order_id
     assert shop.outgoing_webhooks.catch_up() == 0  # already there: not queued twice
+
+
+def test_settled_events_are_pruned_after_their_time_and_pending_ones_never(
+    store_backend: Any, data_dir: Path
+) -> None:
+    """The outbox does not grow with every sale for ever: delivered, failed and cancelled events
+    go SETTLED_KEPT_DAYS after they settled; a pending one stays however old; an event
+    redelivered in time is pending again and stays."""
+    from datetime import timedelta
+
+    from astra.domain.services.outgoing_webhooks import SETTLED_KEPT_DAYS, event_id_for
+
+    shop = make_shop(data_dir, keys=0)
+    hooks = shop.outgoing_webhooks
+    configure(shop, "http://127.0.0.1:9/hook")
+    ids = [f"ord-{n}" for n in range(4)]
+    for order_id in ids:
+        assert hooks.enqueue(INSTANCE, "order.paid", order_id, {"order": {"id": order_id}})
+    delivered, failed, kept_pending, redelivered = (
+        event_id_for(INSTANCE, "order.paid", i) for i in ids)
+    hooks.record_attempt(INSTANCE, delivered, status_code=204, error=None, duration_ms=3)
+    hooks.record_attempt(INSTANCE, redelivered, status_code=204, error=None, duration_ms=3)
+    for _ in range(hooks.policy.max_attempts):
+        hooks.record_attempt(INSTANCE, failed, status_code=500, error=None, duration_ms=3)
+    statuses = {r["id"]: r["status"] for r in hooks.deliveries(INSTANCE)}
+    assert statuses == {delivered: "delivered", failed: "failed", kept_pending: "pending",
+                        redelivered: "delivered"}
+
+    shop.clock.advance(timedelta(days=SETTLED_KEPT_DAYS - 1))
+    assert hooks.prune_settled() == 0  # still within their time
+    hooks.redeliver(INSTANCE, redelivered, actor="test")
+    shop.clock.advance(timedelta(days=2))
+    assert hooks.prune_settled() == 2
+    assert {r["id"]: r["status"] for r in hooks.deliveries(INSTANCE)} == {
+        kept_pending: "pending", redelivered: "pending"}
+    assert hooks.prune_settled() == 0  # nothing left to prune; the pending ones stay
+
+    # Removing the endpoint cancels what waits; cancelled events go in their turn.
+    hooks.remove(INSTANCE, actor="test")
+    shop.clock.advance(timedelta(days=SETTLED_KEPT_DAYS + 1))
+    assert hooks.prune_settled() == 2
+    assert hooks.deliveries(INSTANCE) == []

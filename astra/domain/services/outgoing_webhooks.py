@@ -41,6 +41,11 @@ SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADER = "X-Astra-Signature"
 MAX_URL_LENGTH = 500
 HISTORY_KEPT = 10  # attempts remembered per event (the delivery log shows them)
+# Settled events (delivered, failed, cancelled) stay this long for the delivery log and for
+# redelivery, then go: the outbox would otherwise grow with every sale for ever. Longer than
+# catch_up's window, so catching up never queues again an event that was pruned.
+SETTLED_KEPT_DAYS = 30
+SETTLED_STATUSES = ("delivered", "failed", "cancelled")
 DEFAULT_STOCK_LOW = 5
 SECRET_CONTEXT = "webhook-secret"
 
@@ -287,7 +292,7 @@ class OutgoingWebhookService:
                 raise NotFoundError("webhook", instance_id)
             uow.webhook_endpoints.delete(ENDPOINT_ID)
             for doc in uow.webhook_events.find(status="pending"):
-                doc.update(status="cancelled", next_attempt_at=None)
+                doc.update(status="cancelled", cancelled_at=iso(now), next_attempt_at=None)
                 uow.webhook_events.put(doc)
             record(uow, at=now, actor=actor, action="webhook.removed",
                    target=f"instance:{instance_id}")
@@ -444,6 +449,30 @@ class OutgoingWebhookService:
                         queued += 1
         return queued
 
+    def prune_settled(self, kept_days: int = SETTLED_KEPT_DAYS) -> int:
+        """Delete settled events older than `kept_days` (by when they settled) in every
+        instance; pending ones are never touched. Returns how many went."""
+        cutoff = self.clock.now() - timedelta(days=kept_days)
+        targets = sorted({i for status in SETTLED_STATUSES
+                          for i in self.store.instances_with("webhook_events", status=status)})
+        pruned = 0
+        for instance_id in targets:
+            with self.store.instance(instance_id, write=False) as uow:
+                old = [d["id"] for status in SETTLED_STATUSES
+                       for d in uow.webhook_events.find(status=status)
+                       if _settled_before(d, cutoff)]
+            if not old:
+                continue  # the usual case: no write unit, no lock taken
+            with self.store.instance(instance_id) as uow:
+                for event_id in old:
+                    doc = uow.webhook_events.get(event_id)
+                    # Redelivered since it was read: pending again, so it stays.
+                    if doc is not None and _settled_before(doc, cutoff):
+                        uow.webhook_events.delete(event_id)
+                        pruned += 1
+                uow.commit()
+        return pruned
+
     # -- the sender's side --------------------------------------------------------------------
 
     def due(self, now: datetime | None = None, limit: int = 100) -> list[DueDelivery]:
@@ -531,6 +560,14 @@ _ORDER_EVENTS = (
     ("order.delivered", "delivered_at", ("delivered", "refunded")),
     ("order.refunded", "refunded_at", ("refunded",)),
 )
+
+
+def _settled_before(doc: dict[str, Any], cutoff: datetime) -> bool:
+    if doc.get("status") not in SETTLED_STATUSES:
+        return False
+    at = parse_iso(doc.get("delivered_at") or doc.get("cancelled_at")
+                   or doc.get("last_attempt_at") or doc.get("created_at"))
+    return at is not None and at < cutoff
 
 
 def _wants(endpoint: dict[str, Any] | None, event_type: str) -> bool:

@@ -100,13 +100,15 @@ def build_test_image(tag: str = TEST_IMAGE, client: docker.DockerClient | None =
         if (current.labels or {}).get(HASH_LABEL) == digest:
             return current.id
         old_ids.append(current.id)
-    base = f"{tag.split(':')[0]}-base:{digest[:12]}"
+    # Named per process: another process building the same sources removes its own base's name
+    # when done, which must not pull this build's FROM away mid-build.
+    base = f"{tag.split(':')[0]}-base:{digest[:12]}-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="astra-image-") as tmp:
         rootfs_tar = Path(tmp) / "rootfs.tar"
         with tarfile.open(rootfs_tar, "w") as tar:
             _RootfsWriter(tar, Path(tmp) / "pyc").write()
         client.api.import_image_from_file(
-            str(rootfs_tar), repository=base.split(":")[0], tag=digest[:12]
+            str(rootfs_tar), repository=base.split(":")[0], tag=base.split(":")[1]
         )
         context = Path(tmp) / "context"
         context.mkdir()

@@ -62,7 +62,10 @@ def swarm_client() -> Iterator[docker.DockerClient]:
         joined_here = True
     yield client
     for service in client.services.list(filters={"label": f"{LABEL_SCOPE}={SCOPE}"}):
-        service.remove()
+        try:
+            service.remove()
+        except docker.errors.NotFound:
+            pass  # a pool's service its runtime was removing when the list was made
     if joined_here:
         client.swarm.leave(force=True)
         try:

@@ -345,7 +345,9 @@ class SwarmRuntime(EngineRuntime):
             "args": unit_command(spec),
             "env": [f"{k}={v}" for k, v in sorted(environment.items())],
             "labels": labels,
-            "container_labels": {LABEL_INSTANCE: spec.instance_id,
+            # The digest rides on each task too, so status() can tell the task of an older spec
+            # from the one the service now asks for.
+            "container_labels": {LABEL_INSTANCE: spec.instance_id, LABEL_SPEC: digest,
                                  **({LABEL_SCOPE: self.scope} if self.scope else {})},
             "user": user,
             "workdir": "/tmp",
@@ -393,11 +395,13 @@ class SwarmRuntime(EngineRuntime):
             created = _parse_docker_time(task.get("CreatedAt")) or 0.0
             updating = (service.attrs.get("UpdateStatus") or {}).get("State") in (
                 "updating", "rollback_started")
-            if updating or any(
+            if updating or _older_spec(task, service) or any(
                 (_parse_docker_time(t.get("CreatedAt")) or 0.0) > created for t in coming
             ):
                 # A rolling update or restart, start-first: the old task still serves while
-                # its successor starts.
+                # its successor starts. Right after service.update() the orchestrator may not
+                # have marked the update or made the new task yet: the running task's spec
+                # digest is the only sign that it is on its way out.
                 return RuntimeState(ProcessState.RESTARTING, restarts=restarts)
             return RuntimeState(ProcessState.RUNNING, restarts=max(0, restarts),
                                 started_at=_parse_docker_time(task["Status"].get("Timestamp")))
@@ -424,6 +428,17 @@ class SwarmRuntime(EngineRuntime):
         if restarts:
             return RuntimeState(ProcessState.RESTARTING, restarts=restarts, exit_code=code)
         return RuntimeState(ProcessState.EXITED, exit_code=code)
+
+
+def _older_spec(task: dict, service: Any) -> bool:
+    """Whether a task runs a spec other than the service's current one.
+
+    A task made before the digest rode on container labels carries none: it is not judged.
+    """
+    wanted = ((service.attrs.get("Spec") or {}).get("Labels") or {}).get(LABEL_SPEC)
+    container = ((task.get("Spec") or {}).get("ContainerSpec") or {})
+    running = (container.get("Labels") or {}).get(LABEL_SPEC)
+    return bool(wanted and running and running != wanted)
 
 
 def _replicas(service: Any) -> int:

@@ -4,9 +4,10 @@ portal, against a bare aiohttp handler that answers 200, same run, same load.
     python bench/webhook.py [--payments 400] [--concurrency 16]
 
 The portal runs as `astra serve` in its own process, on the Mercado Pago adapter pointed at the
-local fake (tests/fakes/mercadopago.py): every webhook is verified, the payment fetched from the
-fake with the real SDK, and the order confirmed (keys sold, wallet credited, delivery queued)
-before the 200 goes back. Prints, as its last lines:
+local fake (tests/fakes/mercadopago.py): every webhook is verified and its id kept in the webhook
+inbox before the 200 goes back; meanwhile the portal's workers fetch each payment from the fake
+with the real SDK and confirm its order (keys sold, wallet credited, delivery queued), on the same
+two CPUs. Prints, as its last lines:
     RESULT webhook_vs_bare <x> target>=0.5
     RESULT webhook_to_paid_p99_ms <x>
 and exits 0.

@@ -10,7 +10,8 @@ delivery it did not make.
 It wakes the moment a payment is confirmed in this process (the webhook queue, reconcile, the
 internal API's "Já paguei", an admin's sandbox approval) and otherwise looks every `interval`
 seconds at the instances that have a delivery pending (retries, a payment confirmed by the CLI
-in another process, a staff redelivery). Each message carries a nonce derived from the order,
+in another process, a staff redelivery). Instances are served side by side, each one's
+deliveries in order (CONCURRENT_INSTANCES). Each message carries a nonce derived from the order,
 so a resend after a crash is dropped by Discord; a courier that starts frees the leases an
 earlier platform process left.
 """
@@ -38,6 +39,11 @@ log = get_logger("astra.courier")
 
 SCAN_INTERVAL = 2.0
 BATCH_PAUSE = 0.05
+# Instances served at once. Each instance's deliveries go one after another on its own token,
+# but instances do not wait on each other: a seller whose bot Discord rate-limits (a drop of
+# hundreds of sales, each DM waiting out a 429) or whose calls time out must not hold up every
+# other seller's keys behind it.
+CONCURRENT_INSTANCES = 8
 # The event after which an instance has something to deliver (a payment confirmed, or stock
 # that arrived for an order waiting for it). A staff redelivery is found by the next scan.
 _WAKE_EVENTS = {"order.paid"}
@@ -55,6 +61,9 @@ class Courier:
         self._dirty: set[str] = set()
         self._released: set[str] = set()
         self._unavailable: set[str] = set()
+        self._active: dict[str, asyncio.Task[None]] = {}  # an instance's pass in progress
+        self._again: set[str] = set()  # marked while its pass ran: looked at once more after
+        self._slots: asyncio.Semaphore | None = None
         self.delivered = 0
 
     # -- waking up ---------------------------------------------------------------------------------
@@ -82,6 +91,19 @@ class Courier:
             self.container.publisher().unsubscribe(self.on_event)
 
     async def _run(self, stop: asyncio.Event) -> None:
+        self._slots = asyncio.Semaphore(CONCURRENT_INSTANCES)
+        try:
+            await self._serve(stop)
+        except asyncio.CancelledError:
+            for task in self._active.values():
+                task.cancel()
+            raise
+        finally:
+            # With `stop` set, each pass finishes the delivery in hand and ends there.
+            if self._active:
+                await asyncio.gather(*self._active.values(), return_exceptions=True)
+
+    async def _serve(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
         next_scan = 0.0
         while not stop.is_set():
@@ -104,19 +126,13 @@ class Courier:
             for instance_id in sorted(targets):
                 if stop.is_set():
                     break
-                try:
-                    await self.deliver_instance(instance_id, stop)
-                    self._unavailable.discard(instance_id)
-                except StoreError as exc:
-                    # A quarantined (damaged) or stuck instance: said once, not every scan.
-                    if instance_id not in self._unavailable:
-                        self._unavailable.add(instance_id)
-                        log.error("courier.instance_unavailable", instance=instance_id,
-                                  error=str(exc))
-                except Exception:
-                    # One instance's trouble (a damaged file, Discord down) never holds up
-                    # another's deliveries.
-                    log.exception("courier.instance_failed", instance=instance_id)
+                if instance_id in self._active:
+                    # A payment that arrived during its pass may not have been in `due` yet.
+                    self._again.add(instance_id)
+                    continue
+                task = asyncio.create_task(self._pass(instance_id, stop))
+                self._active[instance_id] = task
+                task.add_done_callback(lambda _t, i=instance_id: self._pass_done(i))
             if stop.is_set():
                 continue
             if self._dirty:
@@ -132,6 +148,32 @@ class Courier:
             )
             for task in (waiter, stopper):
                 task.cancel()
+
+    async def _pass(self, instance_id: str, stop: asyncio.Event) -> None:
+        """One instance's due deliveries, in a slot of its own."""
+        assert self._slots is not None
+        async with self._slots:
+            if stop.is_set():
+                return
+            try:
+                await self.deliver_instance(instance_id, stop)
+                self._unavailable.discard(instance_id)
+            except StoreError as exc:
+                # A quarantined (damaged) or stuck instance: said once, not every scan.
+                if instance_id not in self._unavailable:
+                    self._unavailable.add(instance_id)
+                    log.error("courier.instance_unavailable", instance=instance_id,
+                              error=str(exc))
+            except Exception:
+                # One instance's trouble (a damaged file, Discord down) is logged here and
+                # stays its own.
+                log.exception("courier.instance_failed", instance=instance_id)
+
+    def _pass_done(self, instance_id: str) -> None:
+        self._active.pop(instance_id, None)
+        if instance_id in self._again:
+            self._again.discard(instance_id)
+            self._mark(instance_id)
 
     async def deliver_instance(
         self, instance_id: str, stop: asyncio.Event | None = None

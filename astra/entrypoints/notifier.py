@@ -6,7 +6,8 @@ Like the courier, it talks to Discord itself over REST with the instance's bot t
 runtime is told nothing new. It listens to the domain events of this process (the publisher
 calls `on_event` from whatever thread committed them) and only queues there, so a sale never
 waits on Discord; a loop sends, retries with backoff, and deduplicates (NoticeQueue, and a
-nonce per notice that Discord enforces).
+nonce per notice that Discord enforces). Instances are sent to side by side, each one's notices
+in order (CONCURRENT_INSTANCES).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ TICK = 0.5
 SETTINGS_TTL = 2.0
 # Out-of-stock notices for one variant: at most one per this window.
 STOCK_WINDOW = timedelta(hours=1)
+# Instances sent to at once; each one's notices go in order. One seller's bot that Discord
+# rate-limits (or that times out) must not hold up every other seller's staff channel.
+CONCURRENT_INSTANCES = 8
 
 
 def notice_nonce(instance_id: str, key: str) -> str:
@@ -50,6 +54,9 @@ class Notifier:
         self._wake: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._settings: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._active: dict[str, asyncio.Task[None]] = {}  # an instance's sends in progress
+        self._slots: asyncio.Semaphore | None = None
+        self._stopping = False
         self.sent = 0
 
     def _now(self) -> datetime:
@@ -94,30 +101,57 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(CONCURRENT_INSTANCES)
         self.container.publisher().subscribe(self.on_event)
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                await self.send_due()
-            except Exception:
-                log.exception("notifier.pass_failed")
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=self.tick,
-                               return_when=asyncio.FIRST_COMPLETED)
-            for task in (waiter, stopper):
-                task.cancel()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    self.start_due()
+                except Exception:
+                    log.exception("notifier.pass_failed")
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=self.tick,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for task in (waiter, stopper):
+                    task.cancel()
+        finally:
+            # Each instance's sends end after the notice in hand: a stop does not wait on a
+            # rate-limited seller's whole backlog.
+            self._stopping = True
+            if self._active:
+                await asyncio.gather(*self._active.values(), return_exceptions=True)
 
-    async def send_due(self) -> int:
-        due = self.queue.due(self._now())
+    def start_due(self) -> int:
+        """Start sending what is due, one task per instance; returns how many were started.
+        An instance whose sends are in progress keeps its newly due notices until they end
+        (they are still queued: started twice, they would be sent twice)."""
         by_instance: dict[str, list[Pending]] = {}
-        for pending in due:
-            by_instance.setdefault(pending.instance_id, []).append(pending)
-        done = 0
+        for pending in self.queue.due(self._now()):
+            if pending.instance_id not in self._active:
+                by_instance.setdefault(pending.instance_id, []).append(pending)
         for instance_id, items in by_instance.items():
-            done += await self._send_instance(instance_id, items)
-        self.sent += done
-        return done
+            task = asyncio.ensure_future(self._send_in_slot(instance_id, items))
+            self._active[instance_id] = task
+            task.add_done_callback(lambda _t, i=instance_id: self._send_done(i))
+        return len(by_instance)
+
+    async def _send_in_slot(self, instance_id: str, items: list[Pending]) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            try:
+                self.sent += await self._send_instance(instance_id, items)
+            except Exception:
+                log.exception("notifier.instance_failed", instance=instance_id)
+                # Later, with the usual backoff; not at once on the wake that follows.
+                for pending in items:
+                    self.queue.failed(pending, self._now(), retryable=True)
+
+    def _send_done(self, instance_id: str) -> None:
+        self._active.pop(instance_id, None)
+        if self._wake is not None:
+            self._wake.set()  # what came due for it meanwhile
 
     async def _send_instance(self, instance_id: str, items: list[Pending]) -> int:
         try:
@@ -133,6 +167,8 @@ class Notifier:
         done = 0
         async with DiscordRest(token, self.container.settings().discord_api_base) as chat:
             for pending in items:
+                if self._stopping:
+                    break
                 notice = pending.notice
                 channel = notice.channel_id if notice.to == "cart" else staff_channel
                 if not channel:

@@ -1,8 +1,9 @@
-"""The platform's courier across sellers: one seller whose bot Discord keeps rate-limiting (a drop
-of sales, each DM waiting out a 429) does not hold up another seller's keys.
+"""The platform's loops that talk to Discord for every seller, across sellers: one seller whose bot
+Discord keeps rate-limiting (a drop of sales, each call waiting out a 429) holds up neither
+another seller's keys (the courier) nor their staff notices (the notifier).
 
 A fleet of fake Discord bots at one REST base (as discord.com is), two shops on the platform, the
-courier as `astra serve` runs it; payments through the sandbox gateway."""
+loops as `astra serve` runs them; payments through the sandbox gateway."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from astra.entrypoints.courier import Courier
+from astra.entrypoints.notifier import Notifier
 from tests.pool_world import PoolWorld, Shop, pool_world
 
 
@@ -79,4 +81,43 @@ async def test_a_rate_limited_seller_does_not_hold_up_another_sellers_keys(
         stop.set()
         if task is not None:
             await asyncio.wait_for(task, 30)
+        await world.close()
+
+
+async def test_a_rate_limited_seller_does_not_hold_up_another_sellers_staff_notices(
+    tmp_path: Path,
+) -> None:
+    world = await pool_world(tmp_path / "data", instances=2, buyers=6, prefix="notice-shop")
+    slow, fast = world.shops
+    logs = {}
+    for shop in world.shops:
+        logs[shop.instance_id] = shop.discord.add_channel(shop.guild.id, "logs")
+        await asyncio.to_thread(world.container.instances().update_settings, shop.instance_id,
+                                {"log_channel_id": str(logs[shop.instance_id].id)},
+                                actor="test")
+    stop = asyncio.Event()
+    notifier = Notifier(world.container, tick=0.1)
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await asyncio.sleep(0.1)  # subscribed to the publisher
+        slow.discord.rate_limit_next(10_000, retry_after=1.5)
+        variant = slow.product.variants[0].id
+        for buyer in slow.buyers:  # a cart opened and a PIX made: two notices each
+            await asyncio.to_thread(world.container.sales().add_item, slow.instance_id, buyer,
+                                    slow.product.id, variant, 1)
+            await asyncio.to_thread(world.container.payments().pay_cart, slow.instance_id,
+                                    buyer)
+        await asyncio.sleep(0.3)  # the notifier is in the slow shop's notices
+        opened = time.monotonic()
+        await asyncio.to_thread(world.container.sales().add_item, fast.instance_id,
+                                fast.buyers[0], fast.product.id, fast.product.variants[0].id, 1)
+        await fast.discord.wait_for_message(logs[fast.instance_id], timeout=10)
+        took = time.monotonic() - opened
+        # In line behind twelve notices that each wait out a 429 and meet another, it would
+        # wait half a minute.
+        assert took < 4.0, f"the other seller's staff notice waited {took:.1f}s"
+        assert slow.discord.messages(logs[slow.instance_id]) == []
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
         await world.close()

@@ -10,7 +10,9 @@ after an end, then the reminders with their "Renovar" button).
 Each step is recorded after Discord answered, and each Discord call is safe to repeat (a role
 removed twice is still removed; DMs carry nonces), so a crash between the two only repeats it.
 Discord's rate limits are honoured: a 429 waits the `retry_after` Discord gave, then the same
-call is made again. Time is the Clock port's: tests move it across months and call `pass_once`.
+call is made again. Instances are kept side by side (CONCURRENT_INSTANCES), each one's work in
+order, so one seller's rate-limited backlog never delays another seller's ends. Time is the
+Clock port's: tests move it across months and call `pass_once`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from astra.adapters.chat.discord.rest import DiscordRest, RateLimited, UnknownResource
@@ -37,6 +40,15 @@ SCAN_INTERVAL = 5.0
 # (a thousand at the same minute) costs a few fsyncs.
 BATCH = 100
 MAX_RATE_LIMIT_TRIES = 50
+# Instances kept at once, each one's work in order. One seller whose bot Discord rate-limits
+# (a thousand ends on one guild: role changes are 10 per 10 s there) must not hold every other
+# seller's ends behind its own.
+CONCURRENT_INSTANCES = 8
+# On stop, how long an instance's work in hand may go on before it is cancelled (safe: each
+# step is recorded after Discord answered and is safe to repeat).
+STOP_GRACE_SECONDS = 5.0
+# Never look again sooner than this, whatever a past-due next end says.
+MIN_WAIT_SECONDS = 0.05
 _WAKE_EVENTS = {"subscription.ended", "subscription.member_joined"}
 
 T = TypeVar("T")
@@ -59,6 +71,11 @@ class SubscriptionKeeper:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._unavailable: set[str] = set()
+        self._active: dict[str, asyncio.Task[None]] = {}  # an instance's work in progress
+        self._next_due: dict[str, Any] = {}  # what each instance said is due next
+        self._known: set[str] = set()  # the instances with subscriptions, at the last look
+        self._slots = asyncio.Semaphore(CONCURRENT_INSTANCES)
+        self._planned: Any = None  # when the loop means to look again
         self.removed = 0  # role removals made, for tests and the bench
         self.on_revoked: Callable[[Subscription, float], None] | None = None
 
@@ -76,35 +93,67 @@ class SubscriptionKeeper:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.container.publisher().subscribe(self.on_event)
-        while not stop.is_set():
-            self._wake.clear()
-            next_due = await self.pass_once(stop)
-            if stop.is_set():
-                break
-            clock = self.container.clock()
-            wait = self.interval
-            if next_due is not None:
-                # Wake at the next end (or reminder) itself rather than up to `interval` late.
-                wait = min(wait, max(0.0, (next_due - clock.now()).total_seconds()))
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=wait,
-                               return_when=asyncio.FIRST_COMPLETED)
-            for task in (waiter, stopper):
-                task.cancel()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                await self._launch(stop)
+                clock = self.container.clock()
+                wait = self.interval
+                next_due = self._earliest()
+                if next_due is not None:
+                    # Wake at the next end (or reminder) itself rather than up to `interval`
+                    # late.
+                    wait = min(wait, max(MIN_WAIT_SECONDS,
+                                         (next_due - clock.now()).total_seconds()))
+                self._planned = clock.now() + timedelta(seconds=wait)
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=wait,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for task in (waiter, stopper):
+                    task.cancel()
+        finally:
+            self.container.publisher().unsubscribe(self.on_event)
+            if self._active:
+                _, late = await asyncio.wait(list(self._active.values()),
+                                             timeout=STOP_GRACE_SECONDS)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
 
     async def pass_once(self, stop: asyncio.Event | None = None) -> Any:
-        """Every instance with subscriptions once; returns the earliest time something is due
-        next."""
+        """Every instance with subscriptions once, side by side, each to the end of what is due
+        now; returns the earliest time something is due next."""
+        launched = await self._launch(stop)
+        if launched:
+            await asyncio.gather(*launched, return_exceptions=True)
+        return self._earliest()
+
+    async def _launch(self, stop: asyncio.Event | None) -> list[asyncio.Task[None]]:
+        """Start the work of each instance with subscriptions whose last work has ended."""
         try:
             ids = await asyncio.to_thread(self.container.store().instances_with, "subscriptions")
         except StoreError as exc:
             log.error("subscriptions.scan_failed", error=str(exc))
-            return None
-        next_due = None
+            return []
+        self._known = set(ids)
+        launched = []
         for instance_id in sorted(ids):
             if stop is not None and stop.is_set():
                 break
+            if instance_id in self._active:
+                continue  # still at it: looked at again when it is done
+            task = asyncio.ensure_future(self._keep_in_slot(instance_id, stop))
+            self._active[instance_id] = task
+            task.add_done_callback(lambda _t, i=instance_id: self._kept(i))
+            launched.append(task)
+        return launched
+
+    async def _keep_in_slot(self, instance_id: str, stop: asyncio.Event | None) -> None:
+        async with self._slots:
+            if stop is not None and stop.is_set():
+                return
+            due = None
             try:
                 due = await self.keep_instance(instance_id)
                 self._unavailable.discard(instance_id)
@@ -113,13 +162,23 @@ class SubscriptionKeeper:
                     self._unavailable.add(instance_id)
                     log.error("subscriptions.instance_unavailable", instance=instance_id,
                               error=str(exc))
-                continue
             except Exception:
                 log.exception("subscriptions.instance_failed", instance=instance_id)
-                continue
-            if due is not None and (next_due is None or due < next_due):
-                next_due = due
-        return next_due
+            self._next_due[instance_id] = due
+
+    def _kept(self, instance_id: str) -> None:
+        self._active.pop(instance_id, None)
+        due = self._next_due.get(instance_id)
+        # Its next end may come before the loop means to look again.
+        if due is not None and self._wake is not None and (
+                self._planned is None or due < self._planned):
+            self._wake.set()
+
+    def _earliest(self) -> Any:
+        """The earliest next due of the instances not at work now."""
+        dues = [d for i, d in self._next_due.items()
+                if d is not None and i in self._known and i not in self._active]
+        return min(dues) if dues else None
 
     async def keep_instance(self, instance_id: str) -> Any:
         service = self.container.subscriptions()

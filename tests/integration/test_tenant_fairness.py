@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from astra.domain.subscription import Subscription, SubscriptionStatus
 from astra.entrypoints.courier import Courier
 from astra.entrypoints.notifier import Notifier
+from astra.entrypoints.subscription_keeper import SubscriptionKeeper
 from tests.pool_world import PoolWorld, Shop, pool_world
 
 
@@ -117,6 +120,61 @@ async def test_a_rate_limited_seller_does_not_hold_up_another_sellers_staff_noti
         # wait half a minute.
         assert took < 4.0, f"the other seller's staff notice waited {took:.1f}s"
         assert slow.discord.messages(logs[slow.instance_id]) == []
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await world.close()
+
+
+def _members_with_role(world: PoolWorld, shop: Shop,
+                       ends: list[datetime]) -> tuple[str, list[str]]:
+    """A VIP role, one member holding it per end, and a subscription of theirs ending then."""
+    role = shop.discord.add_role(shop.guild.id, "VIP")
+    users = []
+    with world.container.store().instance(shop.instance_id) as uow:
+        for n, end in enumerate(ends):
+            user = shop.discord.add_user(f"membro{n}")
+            shop.discord.add_member(shop.guild.id, user.id, [role.id])
+            users.append(str(user.id))
+            sub = Subscription(
+                id=f"sub_prod_vip_{user.id}", buyer_id=str(user.id), product_id="prod_vip",
+                variant_id="var_vip", product_name="Clube", variant_name="Mensal",
+                role_ids=[str(role.id)], period_days=30, price_cents=2990,
+                status=SubscriptionStatus.ACTIVE,
+                started_at=(end - timedelta(days=30)).isoformat(), ends_at=end.isoformat(),
+                created_at=(end - timedelta(days=30)).isoformat(), periods=[],
+                roles_granted=True)
+            uow.subscriptions.add(sub.to_doc())
+        uow.commit()
+    return str(role.id), users
+
+
+async def test_a_rate_limited_seller_does_not_hold_up_another_sellers_ends(
+    tmp_path: Path,
+) -> None:
+    world = await pool_world(tmp_path / "data", instances=2, prefix="subs-shop")
+    slow, fast = world.shops
+    now = datetime.now(UTC)
+    # Twenty ends at once on the slow shop's guild, where Discord allows one role change per
+    # 3 s: its backlog takes a minute. The fast shop's one end comes right after.
+    slow.discord.limit_rate(1, 3.0, path_contains="/roles/")
+    _members_with_role(world, slow, [now + timedelta(seconds=0.5)] * 20)
+    fast_end = now + timedelta(seconds=1.5)
+    role, (member,) = _members_with_role(world, fast, [fast_end])
+    stop = asyncio.Event()
+    keeper = SubscriptionKeeper(world.container)
+    task = asyncio.create_task(keeper.run(stop))
+    try:
+        deadline = time.monotonic() + 15
+        removed = []
+        while not removed and time.monotonic() < deadline:
+            removed = [c for c in fast.discord.calls_to("DELETE", f"/members/{member}/roles/")
+                       if c.status == 204]
+            await asyncio.sleep(0.05)
+        assert removed, "the other seller's role was not taken off"
+        lag = removed[0].at - fast_end.timestamp()
+        assert lag < 4.0, f"the other seller's end waited {lag:.1f}s"
+        assert role not in fast.discord.roles_of(fast.guild.id, member)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -42,7 +42,10 @@ log = get_logger("astra.webhooks.outgoing")
 SCAN_SECONDS = 5.0
 PRUNE_SECONDS = 3600.0  # settled events older than SETTLED_KEPT_DAYS go, at most this often
 TIMEOUT_SECONDS = 10.0
+# Instances sent to at once, each one's events in order: a seller whose endpoint hangs until the
+# timeout holds up only its own events, never another seller's.
 CONCURRENCY = 8
+MIN_WAIT_SECONDS = 0.05  # never look again sooner, whatever is due
 
 
 class RefusedAddress(OSError):
@@ -96,27 +99,61 @@ class WebhookSender:
         connector = TCPConnector(resolver=GuardedResolver(self.allow_private), limit=CONCURRENCY)
         async with ClientSession(connector=connector,
                                  timeout=ClientTimeout(total=self.timeout_seconds)) as session:
-            limiter = asyncio.Semaphore(CONCURRENCY)
-            while not stop.is_set():
-                if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_SECONDS:
-                    pruned_at = time.monotonic()
-                    await self._prune()
-                try:
-                    due = await asyncio.to_thread(self.service.due)
-                    if due:
-                        await asyncio.gather(*(self._send(session, limiter, d) for d in due))
-                        continue  # more may be due already
-                    wait = await asyncio.to_thread(self._until_next)
-                except Exception:
-                    log.exception("webhooks.pass_failed")
-                    wait = self.scan_seconds
-                self._wake.clear()
-                waiters = [asyncio.ensure_future(stop.wait()),
-                           asyncio.ensure_future(self._wake.wait())]
-                await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+            slots = asyncio.Semaphore(CONCURRENCY)
+            active: dict[str, asyncio.Task[None]] = {}
+            try:
+                while not stop.is_set():
+                    if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_SECONDS:
+                        pruned_at = time.monotonic()
+                        await self._prune()
+                    self._wake.clear()
+                    try:
+                        due = await asyncio.to_thread(self.service.due)
+                        self._start(session, slots, active, due, stop)
+                        # An instance being sent to wakes the loop when it is done.
+                        wait = await asyncio.to_thread(self._until_next, frozenset(active))
+                    except Exception:
+                        log.exception("webhooks.pass_failed")
+                        wait = self.scan_seconds
+                    waiters = [asyncio.ensure_future(stop.wait()),
+                               asyncio.ensure_future(self._wake.wait())]
+                    await asyncio.wait(waiters, timeout=max(MIN_WAIT_SECONDS, wait),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    for waiter in waiters:
+                        waiter.cancel()
+            finally:
+                # Each instance's sends end after the attempt in hand (they see `stop`).
+                if active:
+                    await asyncio.gather(*active.values(), return_exceptions=True)
         self.service.on_enqueued = None
+
+    def _start(self, session: ClientSession, slots: asyncio.Semaphore,
+               active: dict[str, asyncio.Task[None]], due: list[DueDelivery],
+               stop: asyncio.Event) -> None:
+        """One task per instance with events due, each sending its own in order (a seller's
+        system sees order.paid before order.delivered); an instance still sending keeps its
+        newly due events until it is done, then the loop looks again."""
+        by_instance: dict[str, list[DueDelivery]] = {}
+        for item in due:
+            if item.instance_id not in active:
+                by_instance.setdefault(item.instance_id, []).append(item)
+
+        async def send_all(items: list[DueDelivery]) -> None:
+            async with slots:
+                for item in items:
+                    if stop.is_set():
+                        return
+                    await self._send(session, item)
+
+        def done(instance_id: str) -> None:
+            active.pop(instance_id, None)
+            if self._wake is not None:
+                self._wake.set()
+
+        for instance_id, items in by_instance.items():
+            task = asyncio.ensure_future(send_all(items))
+            active[instance_id] = task
+            task.add_done_callback(lambda _t, i=instance_id: done(i))
 
     async def _prune(self) -> None:
         try:
@@ -126,50 +163,48 @@ class WebhookSender:
         except Exception:
             log.exception("webhooks.prune_failed")
 
-    def _until_next(self) -> float:
-        when = self.service.next_due_at()
+    def _until_next(self, exclude: frozenset[str] = frozenset()) -> float:
+        when = self.service.next_due_at(exclude)
         if when is None:
             return self.scan_seconds
         seconds = (when - self.service.clock.now()).total_seconds()
         return min(self.scan_seconds, max(0.05, seconds))
 
-    async def _send(self, session: ClientSession, limiter: asyncio.Semaphore,
-                    due: DueDelivery) -> None:
-        async with limiter:
-            body = orjson.dumps(due.body)
-            request_id = str(uuid.uuid4())
-            ts = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": f"Astra-Webhooks/{__version__}",
-                "X-Astra-Event": str(due.body["type"]),
-                "X-Astra-Event-Id": due.event_id,
-                "X-Request-Id": request_id,
-                "X-Astra-Delivery-Attempt": str(due.attempt),
-                SIGNATURE_HEADER: sign(due.secret, due.event_id, request_id, ts, body),
-            }
-            status: int | None = None
-            error: str | None = None
-            started = time.monotonic()
-            try:
-                # A literal address skips the resolver: check the URL again under today's policy.
-                check_url(due.url, self.allow_private)
-                async with session.post(due.url, data=body, headers=headers,
-                                        allow_redirects=False) as response:
-                    status = response.status
-                    await response.content.read(4096)  # drain a little; never stored
-            except (RefusedAddress, InvalidInput):
-                error = "address not allowed"
-            except (ClientError, OSError, TimeoutError) as exc:
-                error = type(exc).__name__
-            duration = int((time.monotonic() - started) * 1000)
-            result: Any = await asyncio.to_thread(
-                self.service.record_attempt, due.instance_id, due.event_id,
-                status_code=status, error=error, duration_ms=duration,
-            )
-            log.info("webhooks.attempt", instance=due.instance_id, event_id=due.event_id,
-                     attempt=due.attempt, status_code=status, error=error,
-                     outcome=(result or {}).get("status"))
+    async def _send(self, session: ClientSession, due: DueDelivery) -> None:
+        body = orjson.dumps(due.body)
+        request_id = str(uuid.uuid4())
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"Astra-Webhooks/{__version__}",
+            "X-Astra-Event": str(due.body["type"]),
+            "X-Astra-Event-Id": due.event_id,
+            "X-Request-Id": request_id,
+            "X-Astra-Delivery-Attempt": str(due.attempt),
+            SIGNATURE_HEADER: sign(due.secret, due.event_id, request_id, ts, body),
+        }
+        status: int | None = None
+        error: str | None = None
+        started = time.monotonic()
+        try:
+            # A literal address skips the resolver: check the URL again under today's policy.
+            check_url(due.url, self.allow_private)
+            async with session.post(due.url, data=body, headers=headers,
+                                    allow_redirects=False) as response:
+                status = response.status
+                await response.content.read(4096)  # drain a little; never stored
+        except (RefusedAddress, InvalidInput):
+            error = "address not allowed"
+        except (ClientError, OSError, TimeoutError) as exc:
+            error = type(exc).__name__
+        duration = int((time.monotonic() - started) * 1000)
+        result: Any = await asyncio.to_thread(
+            self.service.record_attempt, due.instance_id, due.event_id,
+            status_code=status, error=error, duration_ms=duration,
+        )
+        log.info("webhooks.attempt", instance=due.instance_id, event_id=due.event_id,
+                 attempt=due.attempt, status_code=status, error=error,
+                 outcome=(result or {}).get("status"))
 
 
 async def webhook_sender_loop(container: Any, stop: asyncio.Event) -> None:

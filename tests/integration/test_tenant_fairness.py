@@ -1,6 +1,8 @@
 """The platform's loops that talk to Discord for every seller, across sellers: one seller whose bot
 Discord keeps rate-limiting (a drop of sales, each call waiting out a 429) holds up neither
-another seller's keys (the courier) nor their staff notices (the notifier).
+another seller's keys (the courier), nor their staff notices (the notifier), nor their
+subscription ends (the keeper); a seller whose webhook endpoint hangs holds up no other seller's
+webhooks (the sender).
 
 A fleet of fake Discord bots at one REST base (as discord.com is), two shops on the platform, the
 loops as `astra serve` runs them; payments through the sandbox gateway."""
@@ -12,11 +14,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
+
 from astra.domain.subscription import Subscription, SubscriptionStatus
 from astra.entrypoints.courier import Courier
 from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.subscription_keeper import SubscriptionKeeper
+from astra.entrypoints.webhook_sender import WebhookSender
 from tests.pool_world import PoolWorld, Shop, pool_world
+from tests.ports import free_port
 
 
 def pay(world: PoolWorld, shop: Shop, buyer: str) -> str:
@@ -178,4 +184,58 @@ async def test_a_rate_limited_seller_does_not_hold_up_another_sellers_ends(
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+        await world.close()
+
+
+async def test_a_hanging_webhook_endpoint_does_not_hold_up_another_sellers_webhooks(
+    tmp_path: Path,
+) -> None:
+    world = await pool_world(tmp_path / "data", instances=2, prefix="hook-shop")
+    slow, fast = world.shops
+    arrived: dict[str, list[float]] = {"slow": [], "fast": []}
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        arrived["slow"].append(time.monotonic())
+        await release.wait()  # past the sender's timeout, until the test ends
+        return web.Response(status=204)
+
+    async def answer(request: web.Request) -> web.Response:
+        arrived["fast"].append(time.monotonic())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/slow", hang)
+    app.router.add_post("/fast", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    hooks = world.container.outgoing_webhooks()
+    for shop, path in ((slow, "slow"), (fast, "fast")):
+        hooks.configure(shop.instance_id, f"http://127.0.0.1:{port}/{path}", actor="test")
+    stop = asyncio.Event()
+    sender = WebhookSender(hooks, allow_private=True, scan_seconds=0.2, timeout_seconds=1.5)
+    task = asyncio.create_task(sender.run(stop))
+    try:
+        # Twenty events of the hanging seller first: more than the sender's slots, each
+        # holding one until the timeout.
+        for n in range(20):
+            hooks.enqueue(slow.instance_id, "order.paid", f"ord-slow-{n}", {"order": {}})
+        await asyncio.sleep(0.5)
+        queued = time.monotonic()
+        hooks.enqueue(fast.instance_id, "order.paid", "ord-fast", {"order": {}})
+        deadline = time.monotonic() + 10
+        while not arrived["fast"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert arrived["fast"], "the other seller's webhook never came"
+        took = arrived["fast"][0] - queued
+        assert took < 1.0, f"the other seller's webhook waited {took:.1f}s"
+        # The hanging seller's events are sent one at a time, in order: one in flight.
+        assert len(arrived["slow"]) <= 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        release.set()
+        await runner.cleanup()
         await world.close()

@@ -505,10 +505,13 @@ class OutgoingWebhookService:
         found.sort(key=lambda pair: pair[0])
         return [d for _, d in found[:limit]]
 
-    def next_due_at(self) -> datetime | None:
-        """When the earliest waiting attempt is due (None: nothing waits)."""
+    def next_due_at(self, exclude: frozenset[str] = frozenset()) -> datetime | None:
+        """When the earliest waiting attempt is due (None: nothing waits), leaving out the
+        instances in `exclude` (the sender's, while it is sending to them)."""
         earliest: datetime | None = None
         for instance_id in self.store.instances_with("webhook_events", status="pending"):
+            if instance_id in exclude:
+                continue
             with self.store.instance(instance_id, write=False) as uow:
                 if uow.webhook_endpoints.get(ENDPOINT_ID) is None:
                     continue

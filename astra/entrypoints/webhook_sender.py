@@ -14,6 +14,7 @@ is the address connected to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import time
@@ -139,11 +140,18 @@ class WebhookSender:
                 by_instance.setdefault(item.instance_id, []).append(item)
 
         async def send_all(items: list[DueDelivery]) -> None:
-            async with slots:
-                for item in items:
-                    if stop.is_set():
-                        return
-                    await self._send(session, item)
+            try:
+                async with slots:
+                    for item in items:
+                        if stop.is_set():
+                            return
+                        await self._send(session, item)
+            except Exception:
+                # Its store failed under it: this instance rests a scan (its events stay
+                # due), rather than its endpoint being called again at once, and again.
+                log.exception("webhooks.instance_failed", instance=items[0].instance_id)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.scan_seconds)
 
         def done(instance_id: str) -> None:
             active.pop(instance_id, None)

@@ -361,3 +361,33 @@ def test_settled_events_are_pruned_after_their_time_and_pending_ones_never(
     shop.clock.advance(timedelta(days=SETTLED_KEPT_DAYS + 1))
     assert hooks.prune_settled() == 2
     assert hooks.deliveries(INSTANCE) == []
+
+
+async def test_a_store_failing_under_one_instances_sends_does_not_spin_on_its_endpoint(
+    data_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording an attempt fails (the instance's store is stuck): the event stays due, and the
+    sender rests that instance a scan instead of calling its endpoint again at once."""
+    from astra.ports.store import StoreBusy
+
+    shop = shop_with_real_clock(data_dir)
+    receiver.secret = configure(shop, receiver.url, events=["order.paid"])
+    service = shop.container.outgoing_webhooks()
+
+    def stuck(*args: Any, **kwargs: Any) -> None:
+        raise StoreBusy("instance lock not free")
+
+    monkeypatch.setattr(service, "record_attempt", stuck)
+    stop = asyncio.Event()
+    sender = WebhookSender(service, allow_private=True, scan_seconds=5.0)
+    task = asyncio.create_task(sender.run(stop))
+    try:
+        await sell(shop)
+        await receiver.wait(1)
+        await asyncio.sleep(2.5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)  # a resting instance does not hold the stop up
+    # One attempt, then a rest of a scan: not one call after another.
+    assert len(receiver.received) == 1, len(receiver.received)
+    assert shop.outgoing_webhooks.deliveries(INSTANCE)[0]["status"] == "pending"

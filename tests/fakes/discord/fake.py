@@ -69,6 +69,7 @@ class FakeDiscord(InteractionControls, World):
         routes = [GuildRoutes(self), MessageRoutes(self), InteractionRoutes(self)]
         app = build_app(self, [r.register for r in routes])
         app.router.add_get("/gw", self.gateway.handle)
+        self.app = app  # a fleet hands it requests directly (tests/fakes/discord/fleet.py)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)

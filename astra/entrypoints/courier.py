@@ -31,6 +31,7 @@ from astra.domain.delivery import DeliveryStatus
 from astra.domain.events import DomainEvent
 from astra.domain.services.delivery import DeliveryService
 from astra.domain.services.instances import SETTINGS_ID, settings_of
+from astra.entrypoints.lanes import WIDTH, Lanes
 from astra.logs import get_logger
 from astra.ports.chat import Button, ChatError, OutgoingMessage
 from astra.ports.store import StoreError
@@ -39,11 +40,11 @@ log = get_logger("astra.courier")
 
 SCAN_INTERVAL = 2.0
 BATCH_PAUSE = 0.05
-# Instances served at once. Each instance's deliveries go one after another on its own token,
-# but instances do not wait on each other: a seller whose bot Discord rate-limits (a drop of
-# hundreds of sales, each DM waiting out a 429) or whose calls time out must not hold up every
-# other seller's keys behind it.
-CONCURRENT_INSTANCES = 8
+# Instances served at once (one lane each, see lanes.py). Each instance's deliveries go one
+# after another on its own token, but instances do not wait on each other: a seller whose bot
+# Discord rate-limits (a drop of hundreds of sales, each DM waiting out a 429) or whose calls
+# time out must not hold up every other seller's keys behind it.
+CONCURRENT_INSTANCES = WIDTH
 # The event after which an instance has something to deliver (a payment confirmed, or stock
 # that arrived for an order waiting for it). A staff redelivery is found by the next scan.
 _WAKE_EVENTS = {"order.paid"}
@@ -61,9 +62,7 @@ class Courier:
         self._dirty: set[str] = set()
         self._released: set[str] = set()
         self._unavailable: set[str] = set()
-        self._active: dict[str, asyncio.Task[None]] = {}  # an instance's pass in progress
         self._again: set[str] = set()  # marked while its pass ran: looked at once more after
-        self._slots: asyncio.Semaphore | None = None
         self.delivered = 0
 
     # -- waking up ---------------------------------------------------------------------------------
@@ -91,19 +90,17 @@ class Courier:
             self.container.publisher().unsubscribe(self.on_event)
 
     async def _run(self, stop: asyncio.Event) -> None:
-        self._slots = asyncio.Semaphore(CONCURRENT_INSTANCES)
+        lanes = Lanes(CONCURRENT_INSTANCES)  # an instance's pass in progress
         try:
-            await self._serve(stop)
+            await self._serve(stop, lanes)
         except asyncio.CancelledError:
-            for task in self._active.values():
-                task.cancel()
+            lanes.cancel()
             raise
         finally:
             # With `stop` set, each pass finishes the delivery in hand and ends there.
-            if self._active:
-                await asyncio.gather(*self._active.values(), return_exceptions=True)
+            await lanes.drain()
 
-    async def _serve(self, stop: asyncio.Event) -> None:
+    async def _serve(self, stop: asyncio.Event, lanes: Lanes) -> None:
         assert self._wake is not None
         next_scan = 0.0
         while not stop.is_set():
@@ -126,13 +123,11 @@ class Courier:
             for instance_id in sorted(targets):
                 if stop.is_set():
                     break
-                if instance_id in self._active:
+                if instance_id in lanes:
                     # A payment that arrived during its pass may not have been in `due` yet.
                     self._again.add(instance_id)
                     continue
-                task = asyncio.create_task(self._pass(instance_id, stop))
-                self._active[instance_id] = task
-                task.add_done_callback(lambda _t, i=instance_id: self._pass_done(i))
+                lanes.start(instance_id, self._pass(instance_id, stop, lanes), self._pass_done)
             if stop.is_set():
                 continue
             if self._dirty:
@@ -149,10 +144,9 @@ class Courier:
             for task in (waiter, stopper):
                 task.cancel()
 
-    async def _pass(self, instance_id: str, stop: asyncio.Event) -> None:
+    async def _pass(self, instance_id: str, stop: asyncio.Event, lanes: Lanes) -> None:
         """One instance's due deliveries, in a slot of its own."""
-        assert self._slots is not None
-        async with self._slots:
+        async with lanes.slot:
             if stop.is_set():
                 return
             try:
@@ -170,7 +164,6 @@ class Courier:
                 log.exception("courier.instance_failed", instance=instance_id)
 
     def _pass_done(self, instance_id: str) -> None:
-        self._active.pop(instance_id, None)
         if instance_id in self._again:
             self._again.discard(instance_id)
             self._mark(instance_id)

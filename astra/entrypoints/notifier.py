@@ -25,6 +25,7 @@ from astra.domain.events import DomainEvent
 from astra.domain.notifications import notice_for
 from astra.domain.services.instances import SETTINGS_ID, settings_of
 from astra.domain.services.staff_notifications import NoticeQueue, Pending
+from astra.entrypoints.lanes import WIDTH, Lanes
 from astra.logs import get_logger
 from astra.ports.chat import ChatError, OutgoingMessage
 from astra.ports.store import StoreError
@@ -35,9 +36,10 @@ TICK = 0.5
 SETTINGS_TTL = 2.0
 # Out-of-stock notices for one variant: at most one per this window.
 STOCK_WINDOW = timedelta(hours=1)
-# Instances sent to at once; each one's notices go in order. One seller's bot that Discord
-# rate-limits (or that times out) must not hold up every other seller's staff channel.
-CONCURRENT_INSTANCES = 8
+# Instances sent to at once (one lane each, see lanes.py); each one's notices go in order. One
+# seller's bot that Discord rate-limits (or that times out) must not hold up every other
+# seller's staff channel.
+CONCURRENT_INSTANCES = WIDTH
 
 
 def notice_nonce(instance_id: str, key: str) -> str:
@@ -54,8 +56,7 @@ class Notifier:
         self._wake: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._settings: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._active: dict[str, asyncio.Task[None]] = {}  # an instance's sends in progress
-        self._slots: asyncio.Semaphore | None = None
+        self._lanes: Lanes | None = None  # an instance's sends in progress
         self._stopping = False
         self.sent = 0
 
@@ -101,7 +102,7 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(CONCURRENT_INSTANCES)
+        lanes = self._lanes = Lanes(CONCURRENT_INSTANCES)
         self.container.publisher().subscribe(self.on_event)
         try:
             while not stop.is_set():
@@ -120,26 +121,26 @@ class Notifier:
             # Each instance's sends end after the notice in hand: a stop does not wait on a
             # rate-limited seller's whole backlog.
             self._stopping = True
-            if self._active:
-                await asyncio.gather(*self._active.values(), return_exceptions=True)
+            await lanes.drain()
 
     def start_due(self) -> int:
         """Start sending what is due, one task per instance; returns how many were started.
         An instance whose sends are in progress keeps its newly due notices until they end
         (they are still queued: started twice, they would be sent twice)."""
+        lanes = self._lanes
+        assert lanes is not None, "run() starts the lanes"
         by_instance: dict[str, list[Pending]] = {}
         for pending in self.queue.due(self._now()):
-            if pending.instance_id not in self._active:
+            if pending.instance_id not in lanes:
                 by_instance.setdefault(pending.instance_id, []).append(pending)
         for instance_id, items in by_instance.items():
-            task = asyncio.ensure_future(self._send_in_slot(instance_id, items))
-            self._active[instance_id] = task
-            task.add_done_callback(lambda _t, i=instance_id: self._send_done(i))
+            lanes.start(instance_id, self._send_in_slot(lanes, instance_id, items),
+                        self._send_done)
         return len(by_instance)
 
-    async def _send_in_slot(self, instance_id: str, items: list[Pending]) -> None:
-        assert self._slots is not None
-        async with self._slots:
+    async def _send_in_slot(self, lanes: Lanes, instance_id: str,
+                            items: list[Pending]) -> None:
+        async with lanes.slot:
             try:
                 self.sent += await self._send_instance(instance_id, items)
             except Exception:
@@ -149,7 +150,6 @@ class Notifier:
                     self.queue.failed(pending, self._now(), retryable=True)
 
     def _send_done(self, instance_id: str) -> None:
-        self._active.pop(instance_id, None)
         if self._wake is not None:
             self._wake.set()  # what came due for it meanwhile
 

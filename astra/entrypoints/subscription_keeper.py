@@ -28,6 +28,7 @@ from astra.adapters.chat.discord.rest import DiscordRest, RateLimited, UnknownRe
 from astra.adapters.chat.discord.texts import t
 from astra.domain.events import DomainEvent
 from astra.domain.subscription import Subscription
+from astra.entrypoints.lanes import WIDTH, Lanes
 from astra.logs import get_logger
 from astra.plugins.delivery import message_nonce
 from astra.ports.chat import Button, ChatError, OutgoingMessage
@@ -40,10 +41,10 @@ SCAN_INTERVAL = 5.0
 # (a thousand at the same minute) costs a few fsyncs.
 BATCH = 100
 MAX_RATE_LIMIT_TRIES = 50
-# Instances kept at once, each one's work in order. One seller whose bot Discord rate-limits
-# (a thousand ends on one guild: role changes are 10 per 10 s there) must not hold every other
-# seller's ends behind its own.
-CONCURRENT_INSTANCES = 8
+# Instances kept at once (one lane each, see lanes.py), each one's work in order. One seller
+# whose bot Discord rate-limits (a thousand ends on one guild: role changes are 10 per 10 s
+# there) must not hold every other seller's ends behind its own.
+CONCURRENT_INSTANCES = WIDTH
 # On stop, how long an instance's work in hand may go on before it is cancelled (safe: each
 # step is recorded after Discord answered and is safe to repeat).
 STOP_GRACE_SECONDS = 5.0
@@ -71,10 +72,9 @@ class SubscriptionKeeper:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._unavailable: set[str] = set()
-        self._active: dict[str, asyncio.Task[None]] = {}  # an instance's work in progress
+        self._lanes = Lanes(CONCURRENT_INSTANCES)  # an instance's work in progress
         self._next_due: dict[str, Any] = {}  # what each instance said is due next
         self._known: set[str] = set()  # the instances with subscriptions, at the last look
-        self._slots = asyncio.Semaphore(CONCURRENT_INSTANCES)
         self._planned: Any = None  # when the loop means to look again
         self.removed = 0  # role removals made, for tests and the bench
         self.on_revoked: Callable[[Subscription, float], None] | None = None
@@ -114,12 +114,7 @@ class SubscriptionKeeper:
                     task.cancel()
         finally:
             self.container.publisher().unsubscribe(self.on_event)
-            if self._active:
-                _, late = await asyncio.wait(list(self._active.values()),
-                                             timeout=STOP_GRACE_SECONDS)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
+            await self._lanes.drain(STOP_GRACE_SECONDS)
 
     async def pass_once(self, stop: asyncio.Event | None = None) -> Any:
         """Every instance with subscriptions once, side by side, each to the end of what is due
@@ -141,16 +136,14 @@ class SubscriptionKeeper:
         for instance_id in sorted(ids):
             if stop is not None and stop.is_set():
                 break
-            if instance_id in self._active:
+            if instance_id in self._lanes:
                 continue  # still at it: looked at again when it is done
-            task = asyncio.ensure_future(self._keep_in_slot(instance_id, stop))
-            self._active[instance_id] = task
-            task.add_done_callback(lambda _t, i=instance_id: self._kept(i))
-            launched.append(task)
+            launched.append(self._lanes.start(
+                instance_id, self._keep_in_slot(instance_id, stop), self._kept))
         return launched
 
     async def _keep_in_slot(self, instance_id: str, stop: asyncio.Event | None) -> None:
-        async with self._slots:
+        async with self._lanes.slot:
             if stop is not None and stop.is_set():
                 return
             due = None
@@ -167,7 +160,6 @@ class SubscriptionKeeper:
             self._next_due[instance_id] = due
 
     def _kept(self, instance_id: str) -> None:
-        self._active.pop(instance_id, None)
         due = self._next_due.get(instance_id)
         # Its next end may come before the loop means to look again.
         if due is not None and self._wake is not None and (
@@ -177,7 +169,7 @@ class SubscriptionKeeper:
     def _earliest(self) -> Any:
         """The earliest next due of the instances not at work now."""
         dues = [d for i, d in self._next_due.items()
-                if d is not None and i in self._known and i not in self._active]
+                if d is not None and i in self._known and i not in self._lanes]
         return min(dues) if dues else None
 
     async def keep_instance(self, instance_id: str) -> Any:

@@ -36,6 +36,7 @@ from astra.domain.services.outgoing_webhooks import (
     check_url,
     sign,
 )
+from astra.entrypoints.lanes import WIDTH, Lanes
 from astra.logs import get_logger
 
 log = get_logger("astra.webhooks.outgoing")
@@ -43,9 +44,9 @@ log = get_logger("astra.webhooks.outgoing")
 SCAN_SECONDS = 5.0
 PRUNE_SECONDS = 3600.0  # settled events older than SETTLED_KEPT_DAYS go, at most this often
 TIMEOUT_SECONDS = 10.0
-# Instances sent to at once, each one's events in order: a seller whose endpoint hangs until the
-# timeout holds up only its own events, never another seller's.
-CONCURRENCY = 8
+# Instances sent to at once (one lane each, see lanes.py), each one's events in order: a seller
+# whose endpoint hangs until the timeout holds up only its own events, never another seller's.
+CONCURRENCY = WIDTH
 MIN_WAIT_SECONDS = 0.05  # never look again sooner, whatever is due
 
 
@@ -100,8 +101,7 @@ class WebhookSender:
         connector = TCPConnector(resolver=GuardedResolver(self.allow_private), limit=CONCURRENCY)
         async with ClientSession(connector=connector,
                                  timeout=ClientTimeout(total=self.timeout_seconds)) as session:
-            slots = asyncio.Semaphore(CONCURRENCY)
-            active: dict[str, asyncio.Task[None]] = {}
+            lanes = Lanes(CONCURRENCY)
             try:
                 while not stop.is_set():
                     if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_SECONDS:
@@ -110,9 +110,9 @@ class WebhookSender:
                     self._wake.clear()
                     try:
                         due = await asyncio.to_thread(self.service.due)
-                        self._start(session, slots, active, due, stop)
+                        self._start(session, lanes, due, stop)
                         # An instance being sent to wakes the loop when it is done.
-                        wait = await asyncio.to_thread(self._until_next, frozenset(active))
+                        wait = await asyncio.to_thread(self._until_next, lanes.busy())
                     except Exception:
                         log.exception("webhooks.pass_failed")
                         wait = self.scan_seconds
@@ -124,44 +124,39 @@ class WebhookSender:
                         waiter.cancel()
             finally:
                 # Each instance's sends end after the attempt in hand (they see `stop`).
-                if active:
-                    await asyncio.gather(*active.values(), return_exceptions=True)
+                await lanes.drain()
         self.service.on_enqueued = None
 
-    def _start(self, session: ClientSession, slots: asyncio.Semaphore,
-               active: dict[str, asyncio.Task[None]], due: list[DueDelivery],
+    def _start(self, session: ClientSession, lanes: Lanes, due: list[DueDelivery],
                stop: asyncio.Event) -> None:
-        """One task per instance with events due, each sending its own in order (a seller's
+        """One lane per instance with events due, each sending its own in order (a seller's
         system sees order.paid before order.delivered); an instance still sending keeps its
         newly due events until it is done, then the loop looks again."""
         by_instance: dict[str, list[DueDelivery]] = {}
         for item in due:
-            if item.instance_id not in active:
+            if item.instance_id not in lanes:
                 by_instance.setdefault(item.instance_id, []).append(item)
-
-        async def send_all(items: list[DueDelivery]) -> None:
-            try:
-                async with slots:
-                    for item in items:
-                        if stop.is_set():
-                            return
-                        await self._send(session, item)
-            except Exception:
-                # Its store failed under it: this instance rests a scan (its events stay
-                # due), rather than its endpoint being called again at once, and again.
-                log.exception("webhooks.instance_failed", instance=items[0].instance_id)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.scan_seconds)
-
-        def done(instance_id: str) -> None:
-            active.pop(instance_id, None)
-            if self._wake is not None:
-                self._wake.set()
-
         for instance_id, items in by_instance.items():
-            task = asyncio.ensure_future(send_all(items))
-            active[instance_id] = task
-            task.add_done_callback(lambda _t, i=instance_id: done(i))
+            lanes.start(instance_id, self._send_all(session, lanes, items, stop), self._done)
+
+    async def _send_all(self, session: ClientSession, lanes: Lanes, items: list[DueDelivery],
+                        stop: asyncio.Event) -> None:
+        try:
+            async with lanes.slot:
+                for item in items:
+                    if stop.is_set():
+                        return
+                    await self._send(session, item)
+        except Exception:
+            # Its store failed under it: this instance rests a scan (its events stay due),
+            # outside its slot, rather than its endpoint being called again at once, and again.
+            log.exception("webhooks.instance_failed", instance=items[0].instance_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.scan_seconds)
+
+    def _done(self, instance_id: str) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
     async def _prune(self) -> None:
         try:

@@ -104,9 +104,11 @@ async def receiver() -> AsyncIterator[Receiver]:
         await r.stop()
 
 
-async def run_sender(container: Any) -> tuple[asyncio.Event, asyncio.Task[None]]:
+async def run_sender(container: Any, scan_seconds: float = 0.1
+                     ) -> tuple[asyncio.Event, asyncio.Task[None]]:
     stop = asyncio.Event()
-    sender = WebhookSender(container.outgoing_webhooks(), allow_private=True, scan_seconds=0.1)
+    sender = WebhookSender(container.outgoing_webhooks(), allow_private=True,
+                           scan_seconds=scan_seconds)
     task = asyncio.create_task(sender.run(stop))
     return stop, task
 
@@ -378,9 +380,7 @@ async def test_a_store_failing_under_one_instances_sends_does_not_spin_on_its_en
         raise StoreBusy("instance lock not free")
 
     monkeypatch.setattr(service, "record_attempt", stuck)
-    stop = asyncio.Event()
-    sender = WebhookSender(service, allow_private=True, scan_seconds=5.0)
-    task = asyncio.create_task(sender.run(stop))
+    stop, task = await run_sender(shop.container, scan_seconds=5.0)
     try:
         await sell(shop)
         await receiver.wait(1)

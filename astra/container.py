@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from dependency_injector import containers, providers
 
+from astra.adapters.chat.discord.actors import InteractionActors
 from astra.adapters.clock import SystemClock
 from astra.adapters.instance_api.inprocess import HeartbeatBoard
 from astra.adapters.secrets import AesGcmCipher, HmacHasher
@@ -174,6 +175,7 @@ class Container(containers.DeclarativeContainer):
     hasher = providers.Singleton(HmacHasher, master_key=settings.provided.master_key)
     vaults = providers.Singleton(_vaults, cipher)
     heartbeats = providers.Singleton(HeartbeatBoard)
+    actors = providers.Singleton(InteractionActors, api_base=settings.provided.discord_api_base)
 
     coordination = providers.Singleton(_coordination, settings)
     accounts = providers.Singleton(

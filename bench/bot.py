@@ -79,7 +79,9 @@ async def main_async(args: argparse.Namespace) -> None:
     c = build_container(ensure_dev_secrets(Settings(data_dir=data,
                                                     discord_api_base=discord.api_url)))
     c.instances().create(INSTANCE, owner_id="usr_bench", name="Bench", actor="bench")
-    c.instances().set_bot_token(INSTANCE, TOKEN, {"id": str(discord.bot.id)}, actor="bench")
+    c.instances().set_bot_token(INSTANCE, TOKEN, {"id": str(discord.bot.id),
+                                 "application_id": str(discord.application_id)},
+                                 actor="bench")
     c.instances().bind_guild(INSTANCE, str(guild.id), actor="bench")
     first = None
     for n in range(args.products):

@@ -4,7 +4,8 @@ on one database, same run.
     python bench/pg_replicas.py [--buyers 1000] [--keys 100] [--webhooks 400] [--shops 8]
 
 Buyers come the way a bot brings them, over the internal API (add to cart, pay: a PIX charge on
-the Mercado Pago fake, tests/fakes/mercadopago.py), split across the replicas; the charges are
+the Mercado Pago fake, tests/fakes/mercadopago.py), split across the replicas, each with a real
+click on the shop's bot in the Discord fake (the replicas ask Discord who clicked); the charges are
 approved and their signed webhooks sprayed across the replicas' portals. Checkouts per second
 spread the buyers over `--shops` sellers (one instance's writes are serialised by design, so
 a second replica can only add throughput across sellers); the race is 1,000 buyers for one
@@ -246,6 +247,52 @@ def prepare_shop(c: Any, instance_id: str, keys: int, *, cart_ttl: int | None = 
 
 
 @dataclass
+class BuyerClicks:
+    """Buyers' clicks on one shop's bot in a Discord fake running on its own thread, deferred
+    as the bot defers them: what a runtime hands the platform, which asks Discord who clicked.
+    `discord` is a FakeDiscordThread (or a fleet member proxied onto the fleet's loop);
+    `api_url` is the Discord the replicas talk to."""
+
+    discord: Any
+    api_url: str
+    guild_id: str
+    channel_id: str
+    made: set[str] = field(default_factory=set)
+
+    def _click(self, buyer_id: str) -> Any:
+        if buyer_id not in self.made:
+            if buyer_id not in self.discord.world.users:
+                self.discord.add_user(f"buyer{buyer_id[-6:]}", user_id=buyer_id)
+            self.discord.add_member(self.guild_id, buyer_id)
+            self.made.add(buyer_id)
+        return self.discord.interaction_from(buyer_id, self.channel_id)
+
+    async def __call__(self, http: aiohttp.ClientSession, buyer_id: str) -> Any:
+        from astra.ports.chat import InteractionRef
+
+        handle = await asyncio.to_thread(self._click, buyer_id)
+        url = f"{self.api_url}/interactions/{handle.id}/{handle.token}/callback"
+        async with http.post(url, json={"type": 5, "data": {"flags": 64}}) as resp:
+            if resp.status != 204:
+                raise RuntimeError(f"defer refused: {resp.status} {await resp.text()}")
+        return InteractionRef(handle.id, handle.token)
+
+
+def shop_bot(c: Any, instance_id: str, discord: Any, api_url: str) -> BuyerClicks:
+    """Give the shop the Discord fake's bot (its token, its server, a channel) and return the
+    clicks its buyers make there."""
+    bot = discord.bot
+    guild = discord.add_guild(f"Servidor de {instance_id}", owner=bot.id)
+    channel = discord.add_channel(guild.id, "produtos")
+    c.instances().set_bot_token(
+        instance_id, discord.bot_token,
+        {"id": str(bot.id), "username": bot.username,
+         "application_id": str(discord.application_id)}, actor="bench")
+    c.instances().bind_guild(instance_id, str(guild.id), actor="bench")
+    return BuyerClicks(discord, api_url, str(guild.id), str(channel.id))
+
+
+@dataclass
 class RaceOutcome:
     charges: dict[str, str] = field(default_factory=dict)  # order id -> charge id
     refused: int = 0
@@ -254,9 +301,10 @@ class RaceOutcome:
 
 
 async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
-                        first_buyer: int = 0, in_flight: int = IN_FLIGHT) -> RaceOutcome:
-    """`buyers` buyers at once, buyer n on replica n % len(replicas): add the one product to
-    the cart and pay (an order and its PIX charge)."""
+                        first_buyer: int = 0, in_flight: int = IN_FLIGHT, *,
+                        clicks: BuyerClicks) -> RaceOutcome:
+    """`buyers` buyers at once, buyer n on replica n % len(replicas): a click on the shop's
+    bot, then add the one product to the cart and pay (an order and its PIX charge)."""
     from astra.adapters.instance_api.http import HttpInstanceAPI
     from astra.domain.errors import DomainError, OutOfStock
 
@@ -266,6 +314,7 @@ async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
     # would only wait in its queue until the client's timeout.
     turns = [asyncio.Semaphore(in_flight) for _ in replicas]
     outcome = RaceOutcome()
+    discord_http = aiohttp.ClientSession()
 
     async def buyer(n: int) -> None:
         async with turns[n % len(apis)]:
@@ -275,9 +324,9 @@ async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
         api = apis[n % len(apis)]
         buyer_id = str(200_000_000_000_000_000 + first_buyer + n)
         try:
-            await api.add_item(buyer_id, shop.product_id, shop.variant_id, 1,
-                               username=f"buyer{n}")
-            start = await api.pay(buyer_id)
+            click = await clicks(discord_http, buyer_id)
+            await api.add_item(click, shop.product_id, shop.variant_id, 1)
+            start = await api.pay(click)
         except OutOfStock:
             outcome.refused += 1
             return
@@ -296,6 +345,7 @@ async def checkout_race(shop: Shop, replicas: list[Replica], buyers: int,
     try:
         await asyncio.gather(*(buyer(n) for n in range(buyers)))
     finally:
+        await discord_http.close()
         for api in apis:
             await api.close()
     outcome.seconds = time.perf_counter() - started
@@ -426,7 +476,7 @@ def cpu_ticks() -> tuple[int, int]:
 
 
 async def _throughput(server: Any, root: Path, fake: Any, base: str, count: int, buyers: int,
-                      shops: int, sets: list[ReplicaSet]) -> tuple[float, float]:
+                      shops: int, sets: list[ReplicaSet], fleet: Any) -> tuple[float, float]:
     """Checkouts (cart + PIX charge) per second through `count` replicas, the buyers spread
     over `shops` sellers' instances: one instance's writes are serialised (its keys must never
     be sold twice), so what more processes can add is across sellers, as on a real platform.
@@ -438,14 +488,16 @@ async def _throughput(server: Any, root: Path, fake: Any, base: str, count: int,
     per = buyers // shops
     # Enough keys for every buyer: this measures checkouts, not refusals.
     stock = [prepare_shop(c, f"{INSTANCE}-{i}", per) for i in range(shops)]
+    clicks = [shop_bot(c, shop.instance_id, fleet_bot(fleet), fleet.api_url) for shop in stock]
     replicas = ReplicaSet(dsn, root / f"set{count}", base, fake.access_token, count=count,
-                          extra_env={"ASTRA_LOG_LEVEL": "warning"})
+                          extra_env={"ASTRA_LOG_LEVEL": "warning",
+                                     "DISCORD_API_BASE": fleet.api_url})
     sets.append(replicas)
     await replicas.start()
     started = time.perf_counter()
     busy0, total0 = cpu_ticks()
-    races = await asyncio.gather(*(checkout_race(shop, replicas.replicas, per)
-                                   for shop in stock))
+    races = await asyncio.gather(*(checkout_race(shop, replicas.replicas, per, clicks=click)
+                                   for shop, click in zip(stock, clicks, strict=True)))
     seconds = time.perf_counter() - started
     busy1, total1 = cpu_ticks()
     errors = [e for race in races for e in race.errors]
@@ -457,20 +509,31 @@ async def _throughput(server: Any, root: Path, fake: Any, base: str, count: int,
             (busy1 - busy0) / max(1, total1 - total0))
 
 
+def fleet_bot(fleet: Any) -> Any:
+    """A new bot of a fleet running on its own thread, its methods run on the fleet's loop."""
+    from tests.fakes.discord.thread import _OnLoop
+
+    return _OnLoop(fleet.add_bot(), fleet)
+
+
 async def bench(buyers: int, keys: int, webhooks: int, shops: int) -> int:
     from tests import pg
+    from tests.fakes.discord.fleet import FakeDiscordFleet
+    from tests.fakes.discord.thread import FakeDiscordThread
     from tests.fakes.mercadopago import FakeMercadoPagoThread
 
     server = pg.start_server()
     fake = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
     base = fake.start()
+    fleet = FakeDiscordThread(fake=FakeDiscordFleet())
+    fleet.start()
     tmp = tempfile.TemporaryDirectory(prefix="astra-replicas-bench-")
     root = Path(tmp.name)
     sets: list[ReplicaSet] = []
     try:
         # Checkouts per second, one replica then two, each on a database of its own.
         measured = {count: await _throughput(server, root, fake, base, count, buyers, shops,
-                                             sets)
+                                             sets, fleet)
                     for count in (1, 2)}
         rates = {count: rate for count, (rate, _) in measured.items()}
         busy = {count: load for count, (_, load) in measured.items()}
@@ -482,18 +545,22 @@ async def bench(buyers: int, keys: int, webhooks: int, shops: int) -> int:
         c = platform_container(dsn, root / "setup-race", base, fake.access_token)
         shop = prepare_shop(c, INSTANCE, keys)
         burst = prepare_shop(c, "burst-shop", webhooks)
+        shop_clicks = shop_bot(c, INSTANCE, fleet_bot(fleet), fleet.api_url)
+        burst_clicks = shop_bot(c, "burst-shop", fleet_bot(fleet), fleet.api_url)
         replicas = ReplicaSet(dsn, root / "race", base, fake.access_token, count=2,
-                              extra_env={"ASTRA_LOG_LEVEL": "warning"})
+                              extra_env={"ASTRA_LOG_LEVEL": "warning",
+                                         "DISCORD_API_BASE": fleet.api_url})
         sets.append(replicas)
         await replicas.start()
-        race = await checkout_race(shop, replicas.replicas, buyers)
+        race = await checkout_race(shop, replicas.replicas, buyers, clicks=shop_clicks)
         for cid in race.charges.values():
             fake.approve(cid)
         await spray_webhooks(fake, list(race.charges.values()), replicas.replicas)
         wait_paid(c, INSTANCE, list(race.charges), 120)
         result = wait_credited(c, INSTANCE, keys, 30)
 
-        started = await checkout_race(burst, replicas.replicas, webhooks, first_buyer=10**6)
+        started = await checkout_race(burst, replicas.replicas, webhooks, first_buyer=10**6,
+                                      clicks=burst_clicks)
         if started.errors:
             print(f"burst checkouts: {len(started.errors)} errors, e.g. {started.errors[:3]}",
                   file=sys.stderr)
@@ -521,6 +588,7 @@ async def bench(buyers: int, keys: int, webhooks: int, shops: int) -> int:
         for replica_set in sets:
             replica_set.stop()
         fake.stop()
+        fleet.stop()
         server.stop()
         tmp.cleanup()
     return 0

@@ -103,7 +103,9 @@ async def pool_world(data_dir: Path, *, instances: int, buyers: int = 1,
         post_channel = discord.add_channel(guild.id, "produtos")
         c.instances().create(instance_id, owner_id=OWNER, name=f"Loja {n}", actor="test")
         c.instances().set_bot_token(instance_id, discord.bot_token,
-                                    {"id": str(discord.bot.id)}, actor="test")
+                                    {"id": str(discord.bot.id),
+                                     "application_id": str(discord.application_id)},
+                                    actor="test")
         c.instances().bind_guild(instance_id, str(guild.id), actor="test")
         product = c.catalog().create_product(instance_id, {
             "name": f"Produto {n}", "description": "Chave digital",

@@ -29,6 +29,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Só a equipe da loja (cargo configurado) pode fazer isso.",
         "en": "Only the store's staff (the configured role) can do this.",
     },
+    "interaction_unverified": {
+        "pt-BR": "Não foi possível confirmar quem fez isso com o Discord. Tente de novo.",
+        "en": "Discord could not confirm who did this. Please try again.",
+    },
+    "rebind_on_portal": {
+        "pt-BR": "Esta loja já está vinculada a outro servidor. Para mudar, use o portal.",
+        "en": "This store is already bound to another server. Change it on the portal.",
+    },
     "not_found": {
         "pt-BR": "{what} não encontrado.",
         "en": "{what} not found.",

@@ -29,6 +29,34 @@ class InvalidBotToken(ChatError):
         super().__init__(message, retryable=False)
 
 
+class InteractionUnverified(ChatError):
+    """Discord does not vouch for the interaction a caller named: unknown or expired token,
+    another application's, or not the interaction it claims to be."""
+
+    def __init__(self, message: str = "interaction not verified") -> None:
+        super().__init__(message, retryable=False)
+
+
+@dataclass(frozen=True)
+class InteractionRef:
+    """A Discord interaction a bot received (a click, a command, a modal): its id and token.
+
+    What a runtime hands the platform when it acts for the person who clicked: the platform
+    asks Discord who that was, so no runtime can name the user itself."""
+
+    id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class InteractionUser:
+    """Who made an interaction, in Discord's own words."""
+
+    id: str
+    username: str = ""
+    bot: bool = False
+
+
 ButtonStyle = Literal["primary", "secondary", "success", "danger", "link"]
 
 

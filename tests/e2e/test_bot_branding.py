@@ -11,6 +11,7 @@ import pytest
 
 from astra.adapters.instance_api.http import HttpInstanceAPI
 from astra.domain.errors import DomainError, Forbidden, NotFoundError
+from astra.ports.chat import InteractionRef
 from tests.e2e.bot_world import INSTANCE, OWNER, Shop, running_shop, text_of
 from tests.e2e.test_bot_purchase import _open_cart, _setup_catalog
 from tests.fakes.discord import permissions as P
@@ -177,49 +178,51 @@ async def test_staff_confirms_a_payment_and_a_buyer_cannot(data_dir) -> None:
 
 async def test_a_runtime_cannot_forge_a_staff_confirmation(data_dir) -> None:
     """The attacker holds the runtime's credential (a compromised tenant bot) and calls the
-    internal API directly."""
+    internal API directly, with the interactions it received: the buyer's own clicks."""
     async with running_shop(data_dir, tenant=True) as shop:
         world = await _branded(shop)
-        staff_role = str(world["staff_role"].id)
         product_id, variant_id = await _setup_catalog(shop, ["ATK-KEY-1"])
         buyer = shop.buyer("golpista")
         opened = await _open_cart(shop, buyer, product_id, variant_id)
         pay = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:pay")
         await pay.wait_message()
         order = await _pending_order(shop)
+        buyers_click = InteractionRef(pay.id, pay.token)
         credential = await asyncio.to_thread(shop.instances.runtime_credential, INSTANCE)
         api = HttpInstanceAPI(shop.internal_url, INSTANCE, credential)
         try:
             # Manual confirmation is off, and the runtime cannot turn it on.
             with pytest.raises(Forbidden):
-                await api.staff_confirm(order.cart_id, [staff_role],
-                                        actor=f"seller:discord:{world['staff'].id}")
+                await api.staff_confirm(order.cart_id, interaction=buyers_click)
             with pytest.raises(DomainError):
                 await api.update_settings({"manual_confirmation": True},
-                                          actor=f"seller:discord:{shop.seller.id}")
+                                          interaction=buyers_click)
             assert (await asyncio.to_thread(shop.instances.settings, INSTANCE))[
                 "manual_confirmation"] is False
-            # The seller turned it on in the portal; the runtime claims the buyer is staff.
+            # The seller turned it on in the portal; the buyer's click is not staff's.
             await asyncio.to_thread(shop.instances.update_settings, INSTANCE,
                                     {"manual_confirmation": True}, actor="user:seller")
             with pytest.raises(Forbidden):
-                await api.staff_confirm(order.cart_id, [staff_role],
-                                        actor=f"seller:discord:{buyer.id}")
-            # A member Discord says is not staff, with the role claimed.
-            outsider = shop.buyer("outsider")
+                await api.staff_confirm(order.cart_id, interaction=buyers_click)
+            # A real staff member's interaction id with a token the runtime made up.
             with pytest.raises(Forbidden):
-                await api.staff_confirm(order.cart_id, [staff_role],
-                                        actor=f"seller:discord:{outsider.id}")
+                await api.staff_confirm(order.cart_id, interaction=InteractionRef(
+                    pay.id, "forged-token-" + "x" * 40))
             # A cart that is not this instance's.
             with pytest.raises((NotFoundError, Forbidden)):
-                await api.staff_confirm("cart_of_someone_else", [staff_role],
-                                        actor=f"seller:discord:{world['staff'].id}")
+                await api.staff_confirm("cart_of_someone_else", interaction=buyers_click)
         finally:
             await api.close()
         after = await asyncio.to_thread(shop.sales.get_order, INSTANCE, order.id)
         assert after.status.value == "pending" and not after.payment_events
         assert shop.discord.dm_messages(buyer.id) == []
         assert await asyncio.to_thread(shop.wallet.balance, OWNER) == 0
+        with shop.store.instance(INSTANCE, write=False) as uow:
+            refusals = [a for a in uow.audit.all() if a["action"] in
+                        ("runtime.refused", "payment.manual_refused")]
+        # Audited under the user Discord named, whatever the runtime claimed.
+        assert {a["actor"] for a in refusals} >= {f"discord:{buyer.id}"}
+        assert world["staff"].id not in str(refusals)
 
 
 async def test_a_cart_about_to_expire_warns_its_buyer_then_staff_is_told(data_dir) -> None:

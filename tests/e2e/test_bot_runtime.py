@@ -44,7 +44,8 @@ async def test_instance_run_as_a_tenant_opens_no_store_and_beats_through_the_api
             instances.create, INSTANCE, owner_id="usr_1", name="Loja", actor="test"
         )
         await asyncio.to_thread(
-            instances.set_bot_token, INSTANCE, BOT_TOKEN, {"id": str(discord.bot.id)},
+            instances.set_bot_token, INSTANCE, BOT_TOKEN,
+            {"id": str(discord.bot.id), "application_id": str(discord.application_id)},
             actor="test",
         )
         credential = await asyncio.to_thread(instances.runtime_credential, INSTANCE)

@@ -1,11 +1,13 @@
 """The internal API as a compromised tenant sees it.
 
-`evil` controls one seller's bot: it holds that instance's runtime credential and can send
-anything at all to the platform's internal API (other instances' ids, forged fields, replayed
-idempotency keys, floods, oversized and malformed bodies). The victim is another seller whose
-bot uses the real HTTP adapter at the same time. After every attack nothing of the victim's
-changed (its whole instance domain and its wallet), the attacker got no money, and the victim's
-calls were answered.
+`evil` controls one seller's bot: it holds that instance's runtime credential and bot token,
+receives the interactions its bot's users make (and can defer or answer them over REST, as the
+bot could), and can send anything at all to the platform's internal API (other instances' ids,
+forged fields and interactions, replayed idempotency keys, floods, oversized and malformed
+bodies). The victim is another seller whose bot uses the real HTTP adapter at the same time.
+Both bots are applications of one fake Discord (the fleet), as on discord.com. After every
+attack nothing of the victim's changed (its whole instance domain and its wallet), the attacker
+got no money, and the victim's calls were answered.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from astra.adapters.instance_api.http import HttpInstanceAPI
 from astra.domain.errors import DomainError, NotFoundError
 from astra.domain.wallet import EntryKind, Posting
 from astra.entrypoints.internal.app import create_internal_app
+from astra.ports.chat import InteractionRef
 from astra.ports.instance_api import InstanceAPIUnavailable
 from astra.ports.store import INSTANCE_COLLECTIONS
 from tests.e2e.bot_world import free_port
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.fleet import FakeDiscordFleet
 from tests.integration.sales_world import INSTANCE, OWNER, Shop, make_shop
 
 VICTIM = INSTANCE
@@ -36,6 +41,8 @@ EVIL = "loja-do-mal"
 EVIL_OWNER = "usr_evil"
 BUYER = "111111111111111111"
 EVIL_BUYER = "222222222222222222"
+EVIL_SELLER = "555555555555555555"
+VICTIM_SELLER = "666666666666666666"
 
 
 @dataclass
@@ -49,6 +56,9 @@ class World:
     evil_variant: str
     victim_order: str
     victim_cart: str
+    fleet: FakeDiscordFleet
+    victim_bot: FakeDiscord
+    evil_bot: FakeDiscord
 
     def snapshot(self) -> dict[str, Any]:
         """Everything of the victim's: its instance domain and its owner's wallet."""
@@ -59,11 +69,33 @@ class World:
         return data
 
 
+def _discord_shop(fake: FakeDiscord, seller: str, buyers: list[str]) -> None:
+    """The bot's server: its seller owns it (Manage Server), its buyers are plain members."""
+    owner = fake.add_user("dono", user_id=seller)
+    guild = fake.add_guild("Servidor", owner=owner.id)
+    fake.add_member(guild.id, owner.id, admin=True)
+    for buyer in buyers:
+        fake.add_member(guild.id, fake.add_user(f"comprador{buyer[-3:]}", user_id=buyer).id)
+
+
 @pytest.fixture
 async def world(data_dir: Path) -> AsyncIterator[World]:
-    shop = make_shop(data_dir, keys=5)
+    fleet = FakeDiscordFleet()
+    await fleet.start()
+    victim_bot = await fleet.add_bot()
+    evil_bot = await fleet.add_bot()
+    _discord_shop(victim_bot, VICTIM_SELLER, [BUYER, "333333333333333333",
+                                              "444444444444444444"])
+    _discord_shop(evil_bot, EVIL_SELLER, [EVIL_BUYER])
+    shop = make_shop(data_dir, keys=5, discord_api_base=fleet.api_url)
     instances = shop.instances
     instances.create(EVIL, owner_id=EVIL_OWNER, name="Loja do Mal", actor="test")
+    for instance, fake in ((VICTIM, victim_bot), (EVIL, evil_bot)):
+        profile = {"id": str(fake.bot.id), "username": fake.bot.username,
+                   "application_id": str(fake.application_id)}
+        instances.set_bot_token(instance, fake.bot_token, profile, actor="test")
+        guild_id = next(iter(fake.world.guilds))
+        instances.update_settings(instance, {"guild_id": guild_id}, actor="test")
     product = shop.catalog.create_product(
         EVIL, {"name": "Isca", "variants": [{"name": "X", "price_cents": 500}]}, actor="test"
     )
@@ -91,10 +123,14 @@ async def world(data_dir: Path) -> AsyncIterator[World]:
             product.variants[0].id,
             order.id,
             cart.id,
+            fleet,
+            victim_bot,
+            evil_bot,
         )
     finally:
         await victim.close()
         await runner.cleanup()
+        await fleet.stop()
         shop.store.close()
 
 
@@ -105,6 +141,22 @@ class Evil:
         self.world = world
         self.http = session
         self.auth = {"Authorization": f"Bearer {world.evil_credential}"}
+
+    async def interaction(self, user: str, *, fake: FakeDiscord | None = None,
+                          defer: bool = True) -> dict[str, str]:
+        """A real interaction `user` made with the attacker's bot (or `fake`, a pool-mate's),
+        deferred over REST as the bot would: what the attacker can hand the platform."""
+        fake = fake or self.world.evil_bot
+        member_of = next(g for g in fake.world.guilds.values() if user in g.members)
+        channel = next(c for c in member_of.channel_ids
+                       if fake.world.channels[c].type == 0)
+        handle = fake.interaction_from(user, channel)
+        if defer:
+            url = (f"{self.world.fleet.api_url}/interactions/{handle.id}/{handle.token}"
+                   "/callback")
+            async with self.http.post(url, json={"type": 5, "data": {"flags": 64}}) as resp:
+                assert resp.status == 204, await resp.text()
+        return {"id": handle.id, "token": handle.token}
 
     async def send(
         self, method: str, path: str, *, instance: str = EVIL, body: Any = None,
@@ -132,18 +184,19 @@ async def test_another_instances_routes_are_closed_to_a_runtime_credential(
     world: World, evil: Evil
 ) -> None:
     before = world.snapshot()
+    mine = await evil.interaction(EVIL_SELLER)
     attempts = [
         ("GET", "/settings", None),
-        ("GET", f"/buyers/{BUYER}/cart", None),
+        ("POST", "/cart/view", {"interaction": mine}),
         ("GET", f"/orders/{world.victim_order}", None),
         ("POST", f"/orders/{world.victim_order}/check", {}),
-        ("POST", f"/buyers/{BUYER}/cart/pay", {}),
-        ("DELETE", "/buyers/333333333333333333/cart", None),
+        ("POST", "/cart/pay", {"interaction": mine}),
+        ("POST", "/cart/cancel", {"interaction": mine}),
         ("POST", "/heartbeat", {"ready_at": 1.0, "latency_ms": 1, "guilds": 1,
                                 "bot_user": None, "pid": 1, "error": "invalid_token"}),
-        ("PATCH", "/settings", {"changes": {"language": "en"}, "actor_user": "99999"}),
+        ("PATCH", "/settings", {"changes": {"language": "en"}, "interaction": mine}),
         ("POST", f"/variants/{world.shop.variant_id}/keys",
-         {"interaction_token": "x" * 40, "limit": 100, "actor_user": "99999"}),
+         {"interaction": mine, "limit": 100}),
     ]
     for method, path, body in attempts:
         status, answer = await evil.send(method, path, instance=VICTIM, body=body)
@@ -166,6 +219,8 @@ async def test_another_instances_routes_are_closed_to_a_runtime_credential(
 async def test_the_victims_ids_on_its_own_routes_find_nothing(world: World, evil: Evil) -> None:
     before = world.snapshot()
     shop = world.shop
+    staff = await evil.interaction(EVIL_SELLER)  # the attacker's own server: it is staff there
+    buyer = await evil.interaction(EVIL_BUYER)
     for method, path, body in [
         ("GET", f"/orders/{world.victim_order}", None),
         ("POST", f"/orders/{world.victim_order}/check", {}),
@@ -175,14 +230,14 @@ async def test_the_victims_ids_on_its_own_routes_find_nothing(world: World, evil
         ("POST", f"/carts/{world.victim_cart}/channel/closed", {}),
         ("GET", f"/products/{shop.product_id}", None),
         ("PATCH", f"/products/{shop.product_id}",
-         {"changes": {"name": "roubado"}, "actor_user": "99999"}),
-        ("DELETE", f"/products/{shop.product_id}", {"actor_user": "99999"}),
-        ("PUT", f"/products/{shop.product_id}/posts", {"posts": []}),
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/items",
+         {"changes": {"name": "roubado"}, "interaction": staff}),
+        ("POST", f"/products/{shop.product_id}/remove", {"interaction": staff}),
+        ("PUT", f"/products/{shop.product_id}/posts", {"posts": [], "interaction": staff}),
+        ("POST", "/cart/items",
          {"product_id": shop.product_id, "variant_id": shop.variant_id, "quantity": 1,
-          "username": "x"}),
+          "interaction": buyer}),
         ("POST", f"/products/{shop.product_id}/variants/{shop.variant_id}/stock",
-         {"data": "INJECTED-KEY", "actor_user": "99999"}),
+         {"data": "INJECTED-KEY", "interaction": staff}),
     ]:
         status, answer = await evil.send(method, path, body=body)
         assert status == 404, (method, path, status, answer)
@@ -194,9 +249,11 @@ async def test_the_victims_ids_on_its_own_routes_find_nothing(world: World, evil
     # has none of that variant anyway.
     status, answer = await evil.send(
         "POST", f"/variants/{shop.variant_id}/keys",
-        body={"interaction_token": "x" * 40, "limit": 100, "actor_user": "99999"},
+        body={"interaction": staff, "limit": 100},
     )
-    assert status == 422 and "KEY-" not in orjson.dumps(answer).decode()
+    assert "KEY-" not in orjson.dumps(answer).decode()
+    shown = world.evil_bot.interactions_by_id[staff["id"]].followup_messages
+    assert shown and not any("KEY-" in (m.get("content") or "") for m in shown)
     assert world.snapshot() == before
 
 
@@ -207,9 +264,10 @@ async def test_money_comes_only_from_the_platforms_records(world: World, evil: E
     before = world.snapshot()
     shop = world.shop
     status, _ = await evil.send(
-        "POST", f"/buyers/{EVIL_BUYER}/cart/items",
+        "POST", "/cart/items",
         body={"product_id": world.evil_product, "variant_id": world.evil_variant,
-              "quantity": 1, "username": "x", "amount_cents": 1, "owner_id": OWNER},
+              "quantity": 1, "interaction": await evil.interaction(EVIL_BUYER),
+              "amount_cents": 1, "owner_id": OWNER},
     )
     assert status == 422  # unknown fields are refused, not ignored
     forged = [
@@ -243,22 +301,32 @@ async def test_money_comes_only_from_the_platforms_records(world: World, evil: E
 
 async def test_fields_are_checked_like_the_public_api(world: World, evil: Evil) -> None:
     before = world.snapshot()
+    mine = await evil.interaction(EVIL_BUYER)
+    staff = await evil.interaction(EVIL_SELLER)
     cases: list[tuple[str, str, Any, bytes | None, int]] = [
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/items", {"product_id": "../../portal",
-         "variant_id": "x", "quantity": 1, "username": "x"}, None, 422),
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/items", {"product_id": world.evil_product,
-         "variant_id": world.evil_variant, "quantity": 10**9, "username": "x"}, None, 422),
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/items", {"product_id": world.evil_product,
-         "variant_id": world.evil_variant, "quantity": True, "username": "x"}, None, 422),
-        ("POST", "/buyers/not-a-snowflake/cart/pay", {}, None, 422),
-        ("PATCH", "/settings", {"changes": {"language": "en"}, "actor_user": "admin"}, None, 422),
-        ("PATCH", "/settings", {"changes": {"owner_id": OWNER}, "actor_user": "12345"}, None,
+        ("POST", "/cart/items", {"product_id": "../../portal",
+         "variant_id": "x", "quantity": 1, "interaction": mine}, None, 422),
+        ("POST", "/cart/items", {"product_id": world.evil_product,
+         "variant_id": world.evil_variant, "quantity": 10**9, "interaction": mine}, None, 422),
+        ("POST", "/cart/items", {"product_id": world.evil_product,
+         "variant_id": world.evil_variant, "quantity": True, "interaction": mine}, None, 422),
+        # "Who" fields are not fields at all: the platform asks Discord.
+        ("POST", "/cart/items", {"product_id": world.evil_product,
+         "variant_id": world.evil_variant, "quantity": 1, "interaction": mine,
+         "buyer_id": BUYER}, None, 422),
+        ("POST", "/cart/pay", {"interaction": {"id": "not-a-snowflake", "token": "x" * 40}},
+         None, 422),
+        ("POST", "/cart/pay", {"interaction": {**mine, "user_id": BUYER}}, None, 422),
+        ("POST", "/cart/pay", {}, None, 422),
+        ("PATCH", "/settings", {"changes": {"language": "en"}, "interaction": staff,
+                                "actor_user": EVIL_SELLER}, None, 422),
+        ("PATCH", "/settings", {"changes": {"owner_id": OWNER}, "interaction": staff}, None,
          422),
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/coupon", None, b"{not json", 422),
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/coupon", None, b"[1,2]", 422),
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/coupon", None,
+        ("POST", "/cart/coupon", None, b"{not json", 422),
+        ("POST", "/cart/coupon", None, b"[1,2]", 422),
+        ("POST", "/cart/coupon", None,
          b'{"code":' + b"[" * 5000 + b"]" * 5000 + b"}", 422),
-        ("POST", f"/buyers/{EVIL_BUYER}/cart/coupon", None,
+        ("POST", "/cart/coupon", None,
          b'{"code":"' + b"A" * 200_000 + b'"}', 413),
         ("POST", "/heartbeat", {"ready_at": "now", "latency_ms": 1, "guilds": 1,
                                 "bot_user": None, "pid": 1, "error": None}, None, 422),
@@ -277,18 +345,18 @@ async def test_idempotency_keys_are_per_instance(world: World, evil: Evil) -> No
     shop = world.shop
     victim_buyer = "444444444444444444"
     add = {"product_id": shop.product_id, "variant_id": shop.variant_id, "quantity": 1,
-           "username": "v"}
+           "interaction": await evil.interaction(victim_buyer, fake=world.victim_bot)}
     victim_auth = {"Authorization": f"Bearer {world.victim_credential}", **key}
-    url = f"{world.base}/internal/instances/{VICTIM}/buyers/{victim_buyer}/cart/items"
+    url = f"{world.base}/internal/instances/{VICTIM}/cart/items"
     async with evil.http.post(url, data=orjson.dumps(add), headers=victim_auth) as resp:
         assert resp.status == 200
         victim_answer = await resp.read()
     victim_cart = orjson.loads(victim_answer)["result"]["cart"]["id"]
     before = world.snapshot()
     status, answer = await evil.send(
-        "POST", f"/buyers/{EVIL_BUYER}/cart/items", headers=key,
+        "POST", "/cart/items", headers=key,
         body={"product_id": world.evil_product, "variant_id": world.evil_variant,
-              "quantity": 1, "username": "e"},
+              "quantity": 1, "interaction": await evil.interaction(EVIL_BUYER)},
     )
     assert status == 200 and victim_cart not in orjson.dumps(answer).decode()
     # The victim's replay returns the first answer, and reserves nothing more.
@@ -323,12 +391,15 @@ async def test_a_flooding_tenant_is_limited_and_the_others_are_served(
     assert world.snapshot() == before
 
 
-async def test_domain_errors_cross_the_wire_as_the_bot_expects(world: World) -> None:
+async def test_domain_errors_cross_the_wire_as_the_bot_expects(
+    world: World, evil: Evil
+) -> None:
     with pytest.raises(NotFoundError):
         await world.victim.get_order("ord_nope")
+    click = await evil.interaction(BUYER, fake=world.victim_bot)
     with pytest.raises(DomainError) as refused:
-        await world.victim.add_item(BUYER, world.shop.product_id, world.shop.variant_id, 99,
-                                    username="x")
+        await world.victim.add_item(InteractionRef(**click), world.shop.product_id,
+                                    world.shop.variant_id, 99)
     assert refused.value.message("pt-BR")
     unreachable = HttpInstanceAPI("http://127.0.0.1:9", VICTIM, world.victim_credential,
                                   retry_pauses=(0.01,))

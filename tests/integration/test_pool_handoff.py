@@ -120,7 +120,8 @@ async def _add_shop(world: PoolWorld, n: int) -> Shop:
     guild = discord.add_guild("Loja nova", owner=owner.id)
     channel = discord.add_channel(guild.id, "produtos")
     c.instances().create(instance_id, owner_id="usr_pool_owner", name="Loja nova", actor="test")
-    c.instances().set_bot_token(instance_id, discord.bot_token, {"id": str(discord.bot.id)},
+    c.instances().set_bot_token(instance_id, discord.bot_token, {"id": str(discord.bot.id),
+                                 "application_id": str(discord.application_id)},
                                 actor="test")
     product = c.catalog().create_product(instance_id, {
         "name": "Novo", "variants": [{"name": "M", "price_cents": 500}]}, actor="test")

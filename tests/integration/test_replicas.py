@@ -17,11 +17,13 @@ import pytest
 
 from astra.domain.services.instances import SETTINGS_ID
 from bench.pg_replicas import (
+    BuyerClicks,
     ReplicaSet,
     audit,
     checkout_race,
     platform_container,
     prepare_shop,
+    shop_bot,
     spray_webhooks,
     wait_credited,
     wait_paid,
@@ -32,7 +34,6 @@ from tests.fakes.mercadopago import FakeMercadoPagoThread
 pytestmark = pytest.mark.slow
 
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.replica.bot-token-for-the-replica-tests-0000"
-FIRST_BUYER = 200_000_000_000_000_000  # checkout_race's buyer n is FIRST_BUYER + n
 LOOPS = ["courier", "housekeeping", "monitor", "reconcile", "subscriptions", "webhook-sender"]
 
 
@@ -62,18 +63,10 @@ class World:
     fake: FakeMercadoPagoThread
     discord: FakeDiscordThread
 
-    def give_bot(self, instance_id: str, buyers: int) -> None:
-        """The shop's bot (its token, its server) and `buyers` members who can get a DM: the
-        replicas' courier delivers on that token."""
-        bot = self.discord.bot
-        guild = self.discord.add_guild(f"Servidor de {instance_id}", owner=bot.id)
-        for n in range(buyers):
-            user = self.discord.add_user(f"buyer{n}", user_id=str(FIRST_BUYER + n))
-            self.discord.add_member(guild.id, user.id)
-        self.container.instances().set_bot_token(
-            instance_id, BOT_TOKEN, {"id": str(bot.id), "username": bot.username},
-            actor="test")
-        self.container.instances().bind_guild(instance_id, str(guild.id), actor="test")
+    def give_bot(self, instance_id: str) -> BuyerClicks:
+        """The shop's bot (its token, its server): its buyers click there (the replicas ask
+        Discord who they are) and can get a DM (the replicas' courier delivers on it)."""
+        return shop_bot(self.container, instance_id, self.discord, self.discord.api_url)
 
 
 @pytest.fixture
@@ -93,8 +86,9 @@ async def world(pg_dsn: str, tmp_path: Path, fake: FakeMercadoPagoThread,
 
 async def test_thousand_buyers_on_two_replicas_race_for_hundred_keys(world: World) -> None:
     shop = prepare_shop(world.container, "race-shop", 100)
+    clicks = world.give_bot("race-shop")
     await world.replicas.start()
-    race = await checkout_race(shop, world.replicas.replicas, 1000)
+    race = await checkout_race(shop, world.replicas.replicas, 1000, clicks=clicks)
     assert race.errors == []
     assert len(race.charges) == 100 and race.refused == 900
     for charge_id in race.charges.values():
@@ -119,9 +113,11 @@ async def test_webhooks_sprayed_twice_while_a_replica_is_killed_pay_each_order_o
     world: World,
 ) -> None:
     shop = prepare_shop(world.container, "hook-shop", 400)
-    world.give_bot("hook-shop", 400)
+    clicks = world.give_bot("hook-shop")
     await world.replicas.start()
-    race = await checkout_race(shop, world.replicas.replicas, 400)
+    # Buyers of their own (the module's Discord fake keeps the DMs of earlier tests' buyers).
+    race = await checkout_race(shop, world.replicas.replicas, 400, first_buyer=10**6,
+                               clicks=clicks)
     assert race.errors == [], race.errors[:5]
     assert len(race.charges) == 400
     for charge_id in race.charges.values():
@@ -226,7 +222,8 @@ async def test_killed_leader_is_replaced_and_carts_still_expire_on_time(world: W
     leader = next(r for r in replicas if "housekeeping" in leads[r.name])
     survivor = next(r for r in replicas if r is not leader)
 
-    race = await checkout_race(shop, [survivor], 1)  # a cart (and a pending order)
+    # A cart (and a pending order).
+    race = await checkout_race(shop, [survivor], 1, clicks=world.give_bot("ttl-shop"))
     assert len(race.charges) == 1
     reserved_at = time.monotonic()
     leader.kill()

@@ -27,12 +27,16 @@ from astra.adapters.instance_api.wire import (
     error_from_doc,
     heartbeat_to_fields,
 )
+from astra.adapters.instance_api.wire import (
+    interaction_to_doc as _by,
+)
 from astra.domain.cart import Cart
 from astra.domain.catalog import Product
 from astra.domain.coupon import Coupon
 from astra.domain.order import Order
 from astra.domain.services.sales import CartView
 from astra.domain.stock import ImportReport
+from astra.ports.chat import InteractionRef
 from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable, PaymentStart
 
 RETRY_PAUSES = (0.1, 0.3, 0.8, 2.0)
@@ -51,10 +55,6 @@ def shared_session(limit: int = 32) -> aiohttp.ClientSession:
     )
 
 
-def _actor_user(actor: str) -> str:
-    # The bot names the Discord user who acted ("seller:discord:<id>"); the platform rebuilds
-    # the actor from the id alone.
-    return actor.rsplit(":", 1)[-1]
 
 
 class HttpInstanceAPI:
@@ -144,64 +144,63 @@ class HttpInstanceAPI:
     async def settings(self) -> dict[str, Any]:
         return await self.call("settings")
 
-    async def update_settings(self, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
-        return await self.call("update_settings", changes=changes, actor_user=_actor_user(actor))
+    async def update_settings(
+        self, changes: dict[str, Any], *, interaction: InteractionRef
+    ) -> dict[str, Any]:
+        return await self.call("update_settings", changes=changes, interaction=_by(interaction))
 
-    async def bind_guild(self, guild_id: str, instance_key: str, *, actor: str) -> bool:
-        return bool(
-            await self.call(
-                "bind_guild",
-                guild_id=guild_id,
-                instance_key=instance_key,
-                actor_user=_actor_user(actor),
-            )
-        )
+    async def bind_guild(self, instance_key: str, *, interaction: InteractionRef) -> bool:
+        return bool(await self.call(
+            "bind_guild", instance_key=instance_key, interaction=_by(interaction)
+        ))
 
-    async def get_cart(self, buyer_id: str) -> CartView | None:
-        return await self.call("get_cart", buyer_id=buyer_id)
+    async def get_cart(self, interaction: InteractionRef) -> CartView | None:
+        return await self.call("get_cart", interaction=_by(interaction))
 
     async def get_cart_by_id(self, cart_id: str) -> Cart:
         return await self.call("get_cart_by_id", cart_id=cart_id)
 
+    async def cart_in_channel(self, channel_id: str) -> CartView | None:
+        return await self.call("cart_in_channel", channel_id=channel_id)
+
     async def add_item(
-        self, buyer_id: str, product_id: str, variant_id: str, quantity: int, *, username: str
+        self, interaction: InteractionRef, product_id: str, variant_id: str, quantity: int
     ) -> CartView:
         return await self.call(
             "add_item",
-            buyer_id=buyer_id,
+            interaction=_by(interaction),
             product_id=product_id,
             variant_id=variant_id,
             quantity=quantity,
-            username=username[:100],
         )
 
     async def set_item(
-        self, buyer_id: str, product_id: str, variant_id: str, quantity: int
+        self, interaction: InteractionRef, product_id: str, variant_id: str, quantity: int
     ) -> CartView:
         return await self.call(
             "set_item",
-            buyer_id=buyer_id,
+            interaction=_by(interaction),
             product_id=product_id,
             variant_id=variant_id,
             quantity=quantity,
         )
 
-    async def apply_coupon(self, buyer_id: str, code: str) -> CartView:
-        return await self.call("apply_coupon", buyer_id=buyer_id, code=code)
+    async def apply_coupon(self, interaction: InteractionRef, code: str) -> CartView:
+        return await self.call("apply_coupon", interaction=_by(interaction), code=code)
 
-    async def remove_coupon(self, buyer_id: str) -> CartView:
-        return await self.call("remove_coupon", buyer_id=buyer_id)
+    async def remove_coupon(self, interaction: InteractionRef) -> CartView:
+        return await self.call("remove_coupon", interaction=_by(interaction))
 
-    async def cancel_cart(self, buyer_id: str) -> None:
-        await self.call("cancel_cart", buyer_id=buyer_id)
+    async def cancel_cart(self, interaction: InteractionRef) -> None:
+        await self.call("cancel_cart", interaction=_by(interaction))
 
     async def bind_cart_channel(self, cart_id: str, channel_id: str, message_id: str) -> None:
         await self.call(
             "bind_cart_channel", cart_id=cart_id, channel_id=channel_id, message_id=message_id
         )
 
-    async def pay(self, buyer_id: str) -> PaymentStart:
-        return await self.call("pay", buyer_id=buyer_id)
+    async def pay(self, interaction: InteractionRef) -> PaymentStart:
+        return await self.call("pay", interaction=_by(interaction))
 
     async def get_order(self, order_id: str) -> Order:
         return await self.call("get_order", order_id=order_id)
@@ -212,34 +211,36 @@ class HttpInstanceAPI:
     async def carts_with_open_channels(self) -> list[dict[str, Any]]:
         return await self.call("carts_with_open_channels")
 
-    async def acknowledge_delivery(self, order_id: str, buyer_id: str) -> bool:
-        return bool(
-            await self.call("acknowledge_delivery", order_id=order_id, buyer_id=buyer_id)
-        )
+    async def acknowledge_delivery(self, order_id: str, interaction: InteractionRef) -> bool:
+        return bool(await self.call(
+            "acknowledge_delivery", order_id=order_id, interaction=_by(interaction)
+        ))
 
-    async def send_purchases(self, buyer_id: str, interaction_token: str) -> int:
-        return int(
-            await self.call(
-                "send_purchases", buyer_id=buyer_id, interaction_token=interaction_token
-            )
-        )
+    async def send_purchases(self, interaction: InteractionRef) -> int:
+        return int(await self.call("send_purchases", interaction=_by(interaction)) or 0)
 
-    async def list_subscriptions(self, buyer_id: str) -> list[dict[str, Any]]:
-        return list(await self.call("list_subscriptions", buyer_id=buyer_id) or [])
+    async def list_subscriptions(self, interaction: InteractionRef) -> list[dict[str, Any]]:
+        return list(await self.call("list_subscriptions", interaction=_by(interaction)) or [])
 
-    async def renew_subscription(self, buyer_id: str, subscription_id: str) -> PaymentStart:
+    async def renew_subscription(
+        self, interaction: InteractionRef, subscription_id: str
+    ) -> PaymentStart:
         return await self.call(
-            "renew_subscription", buyer_id=buyer_id, subscription_id=subscription_id
+            "renew_subscription", interaction=_by(interaction), subscription_id=subscription_id
         )
 
-    async def start_card_renewal(self, buyer_id: str, subscription_id: str) -> dict[str, Any]:
+    async def start_card_renewal(
+        self, interaction: InteractionRef, subscription_id: str
+    ) -> dict[str, Any]:
         return dict(await self.call(
-            "start_card_renewal", buyer_id=buyer_id, subscription_id=subscription_id
+            "start_card_renewal", interaction=_by(interaction), subscription_id=subscription_id
         ) or {})
 
-    async def cancel_card_renewal(self, buyer_id: str, subscription_id: str) -> bool:
+    async def cancel_card_renewal(
+        self, interaction: InteractionRef, subscription_id: str
+    ) -> bool:
         return bool(await self.call(
-            "cancel_card_renewal", buyer_id=buyer_id, subscription_id=subscription_id
+            "cancel_card_renewal", interaction=_by(interaction), subscription_id=subscription_id
         ))
 
     async def member_joined(self, member_id: str) -> int:
@@ -248,15 +249,8 @@ class HttpInstanceAPI:
     async def mark_cart_channel_closed(self, cart_id: str) -> None:
         await self.call("mark_cart_channel_closed", cart_id=cart_id)
 
-    async def staff_confirm(
-        self, cart_id: str, member_roles: list[str], *, actor: str
-    ) -> Order:
-        return await self.call(
-            "staff_confirm",
-            cart_id=cart_id,
-            member_roles=list(member_roles),
-            actor_user=_actor_user(actor),
-        )
+    async def staff_confirm(self, cart_id: str, *, interaction: InteractionRef) -> Order:
+        return await self.call("staff_confirm", cart_id=cart_id, interaction=_by(interaction))
 
     async def list_products(self) -> list[Product]:
         return await self.call("list_products")
@@ -264,67 +258,72 @@ class HttpInstanceAPI:
     async def get_product(self, product_id: str) -> Product:
         return await self.call("get_product", product_id=product_id)
 
-    async def create_product(self, data: dict[str, Any], *, actor: str) -> Product:
-        return await self.call("create_product", data=data, actor_user=_actor_user(actor))
+    async def create_product(
+        self, data: dict[str, Any], *, interaction: InteractionRef
+    ) -> Product:
+        return await self.call("create_product", data=data, interaction=_by(interaction))
 
     async def update_product(
-        self, product_id: str, changes: dict[str, Any], *, actor: str
+        self, product_id: str, changes: dict[str, Any], *, interaction: InteractionRef
     ) -> Product:
         return await self.call(
-            "update_product",
-            product_id=product_id,
-            changes=changes,
-            actor_user=_actor_user(actor),
+            "update_product", product_id=product_id, changes=changes,
+            interaction=_by(interaction),
         )
 
-    async def remove_product(self, product_id: str, *, actor: str) -> Product:
+    async def remove_product(self, product_id: str, *, interaction: InteractionRef) -> Product:
         return await self.call(
-            "remove_product", product_id=product_id, actor_user=_actor_user(actor)
+            "remove_product", product_id=product_id, interaction=_by(interaction)
         )
 
-    async def record_posts(self, product_id: str, posts: list[dict[str, str]]) -> None:
-        await self.call("record_posts", product_id=product_id, posts=posts)
+    async def record_posts(
+        self, product_id: str, posts: list[dict[str, str]], *, interaction: InteractionRef
+    ) -> None:
+        await self.call(
+            "record_posts", product_id=product_id, posts=posts, interaction=_by(interaction)
+        )
 
     async def stock_counts(self) -> dict[str, dict[str, int]]:
         return await self.call("stock_counts")
 
     async def import_stock(
-        self, product_id: str, variant_id: str, data: bytes | str, *, actor: str
+        self, product_id: str, variant_id: str, data: bytes | str, *,
+        interaction: InteractionRef,
     ) -> ImportReport:
         return await self.call(
             "import_stock",
             product_id=product_id,
             variant_id=variant_id,
             data=encode_stock_data(data),
-            actor_user=_actor_user(actor),
+            interaction=_by(interaction),
         )
 
     async def send_keys(
-        self, variant_id: str, interaction_token: str, *, actor: str, limit: int = 20
+        self, variant_id: str, *, interaction: InteractionRef, limit: int = 20
     ) -> int:
-        return int(
-            await self.call(
-                "send_keys",
-                variant_id=variant_id,
-                interaction_token=interaction_token,
-                limit=limit,
-                actor_user=_actor_user(actor),
-            )
-        )
+        return int(await self.call(
+            "send_keys", variant_id=variant_id, limit=limit, interaction=_by(interaction)
+        ) or 0)
 
-    async def list_coupons(self) -> list[Coupon]:
-        return await self.call("list_coupons")
+    async def list_coupons(self, *, interaction: InteractionRef) -> list[Coupon]:
+        return await self.call("list_coupons", interaction=_by(interaction))
 
-    async def create_coupon(self, data: dict[str, Any], *, actor: str) -> Coupon:
-        return await self.call("create_coupon", data=data, actor_user=_actor_user(actor))
+    async def create_coupon(
+        self, data: dict[str, Any], *, interaction: InteractionRef
+    ) -> Coupon:
+        return await self.call("create_coupon", data=data, interaction=_by(interaction))
 
-    async def set_coupon_active(self, code: str, active: bool, *, actor: str) -> Coupon:
+    async def set_coupon_active(
+        self, code: str, active: bool, *, interaction: InteractionRef
+    ) -> Coupon:
         return await self.call(
-            "set_coupon_active", code=code, active=active, actor_user=_actor_user(actor)
+            "set_coupon_active", code=code, active=active, interaction=_by(interaction)
         )
 
-    async def list_orders(self, *, status: str | None = None) -> list[Order]:
-        return await self.call("list_orders", status=status)
+    async def list_orders(
+        self, *, interaction: InteractionRef, status: str | None = None
+    ) -> list[Order]:
+        return await self.call("list_orders", status=status, interaction=_by(interaction))
 
     async def log(self, lines: list[dict[str, str]]) -> None:
         await self.call("log", lines=lines)

@@ -27,8 +27,8 @@ from astra.domain.stock import ImportReport, KeyState
 from astra.domain.timestamps import iso, parse_iso
 from astra.logs import get_logger
 from astra.plugins.delivery import split_message
-from astra.ports.chat import ChatError
-from astra.ports.instance_api import Heartbeat, PaymentStart
+from astra.ports.chat import ChatError, InteractionRef, InteractionUnverified, InteractionUser
+from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable, PaymentStart
 
 # How many follow-ups one answer may take (each at most Discord's 2,000 characters).
 MAX_FOLLOWUPS = 5
@@ -88,7 +88,13 @@ class HeartbeatBoard:
 
 
 class InProcessInstanceAPI:
-    """`InstanceAPI` for one instance, on the container's services."""
+    """`InstanceAPI` for one instance, on the container's services.
+
+    Who acts is never taken from the caller: every operation done for a person names their
+    interaction, and the platform asks Discord who made it (`InteractionActors`); what that
+    person may do is decided here, from Discord's data and the platform's records (a buyer
+    touches only their own cart, orders and subscriptions; the catalog, stock, coupons, posts,
+    keys and staff confirmation are the shop's staff's, per `astra.domain.staff`)."""
 
     def __init__(self, container: Any, instance_id: str) -> None:
         self.container = container
@@ -101,11 +107,81 @@ class InProcessInstanceAPI:
     def _service(self, name: str) -> Any:
         return getattr(self.container, name)()
 
+    # -- who acts --------------------------------------------------------------------------------
+
+    def _bot_identity(self) -> tuple[str, str]:
+        instances = self._service("instances")
+        token = instances.bot_token(self.instance_id)
+        doc = instances.get(self.instance_id)
+        profile = doc.get("bot_profile") or {}
+        # Profiles stored before the application was recorded: a bot's id is its
+        # application's for every bot made since 2016 (Discord's own rule for new apps).
+        application_id = str(profile.get("application_id") or profile.get("id") or "")
+        return token or "", application_id
+
+    async def _who(self, interaction: InteractionRef) -> InteractionUser:
+        """The person who made `interaction`, as Discord says; Forbidden when Discord does not
+        vouch for it (a made-up, expired or another bot's token)."""
+        token, application_id = await self._run(self._bot_identity)
+        if not token or not application_id:
+            raise Forbidden("interaction_unverified")
+        try:
+            return await self.container.actors().user_of(application_id, token, interaction)
+        except InteractionUnverified as exc:
+            await self._run(self._audit_refusal, None, "interaction_unverified", str(exc))
+            raise Forbidden("interaction_unverified") from None
+        except ChatError as exc:  # Discord unreachable or failing: nothing is known
+            raise InstanceAPIUnavailable(f"discord: {exc}") from None
+
+    async def _buyer(self, interaction: InteractionRef) -> str:
+        user = await self._who(interaction)
+        if user.bot:
+            await self._run(self._audit_refusal, user.id, "bot_user", "buyer operation")
+            raise Forbidden("staff_only")
+        return user.id
+
+    async def _staff(self, interaction: InteractionRef, action: str) -> str:
+        """The audit actor of a staff member who made `interaction`; Forbidden (audited with
+        the real user) for anyone else."""
+        user = await self._who(interaction)
+        if not await self._is_staff(interaction, user):
+            await self._run(self._audit_refusal, user.id, "staff_only", action)
+            raise Forbidden("staff_only")
+        return f"seller:discord:{user.id}"
+
+    async def _is_staff(self, interaction: InteractionRef, user: InteractionUser,
+                        *, guild_id: str | None = None, staff_role: bool = True) -> bool:
+        settings = await self._run(self._raw_settings)
+        guild = guild_id or settings.get("guild_id")
+        token, _ = await self._run(self._bot_identity)
+        if not guild or not token:
+            return False
+        try:
+            return await self.container.actors().is_staff(
+                token, str(guild), interaction, user,
+                settings.get("staff_role_id") if staff_role else None,
+            )
+        except ChatError as exc:
+            raise InstanceAPIUnavailable(f"discord: {exc}") from None
+
+    def _audit_refusal(self, user_id: str | None, reason: str, action: str) -> None:
+        from astra.domain.services.audit_log import record
+
+        with self.container.store().instance(self.instance_id) as uow:
+            record(uow, at=self.container.clock().now(),
+                   actor=f"discord:{user_id}" if user_id else "runtime",
+                   action="runtime.refused", target=f"instance:{self.instance_id}",
+                   reason=reason, operation=action[:80])
+            uow.commit()
+
     # -- settings ----------------------------------------------------------------------------------
 
-    def _settings(self) -> dict[str, Any]:
+    def _raw_settings(self) -> dict[str, Any]:
         with self.container.store().instance(self.instance_id, write=False) as uow:
-            settings = settings_of(uow.settings.get(SETTINGS_ID))
+            return settings_of(uow.settings.get(SETTINGS_ID))
+
+    def _settings(self) -> dict[str, Any]:
+        settings = self._raw_settings()
         for private in ("owner_id", "created_at"):
             settings.pop(private, None)
         settings["payments_sandbox"] = bool(
@@ -118,46 +194,85 @@ class InProcessInstanceAPI:
     async def settings(self) -> dict[str, Any]:
         return await self._run(self._settings)
 
-    async def update_settings(self, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    async def update_settings(
+        self, changes: dict[str, Any], *, interaction: InteractionRef
+    ) -> dict[str, Any]:
         refused = sorted(set(changes) & PORTAL_ONLY_SETTINGS)
         if refused:
             raise Forbidden("invalid_field", field=f"{refused[0]} (portal only)")
+        actor = await self._staff(interaction, "update_settings")
         await self._run(
             self._service("instances").update_settings, self.instance_id, changes, actor=actor
         )
         return await self.settings()
 
-    async def bind_guild(self, guild_id: str, instance_key: str, *, actor: str) -> bool:
+    async def bind_guild(self, instance_key: str, *, interaction: InteractionRef) -> bool:
+        """`/loja vincular`: the first binding, made from Discord. The guild is the one Discord
+        says the interaction came from, its maker must manage that guild, and the instance key
+        must match; an instance already bound elsewhere is moved on the portal only."""
         instances = self._service("instances")
+        user = await self._who(interaction)
+        token, application_id = await self._run(self._bot_identity)
+        try:
+            guild_id = await self.container.actors().guild_of(application_id, token, interaction)
+        except InteractionUnverified:
+            raise Forbidden("interaction_unverified") from None
+        except ChatError as exc:
+            raise InstanceAPIUnavailable(f"discord: {exc}") from None
+        bound = (await self._run(self._raw_settings)).get("guild_id")
+        if bound and str(bound) != guild_id:
+            await self._run(self._audit_refusal, user.id, "rebind_on_portal", "bind_guild")
+            raise Forbidden("rebind_on_portal")
         if not await self._run(instances.verify_instance_key, self.instance_id, instance_key):
             return False
-        await self._run(instances.bind_guild, self.instance_id, guild_id, actor=actor)
+        if not await self._is_staff(interaction, user, guild_id=guild_id, staff_role=False):
+            await self._run(self._audit_refusal, user.id, "staff_only", "bind_guild")
+            raise Forbidden("staff_only")
+        if not bound:
+            await self._run(instances.bind_guild, self.instance_id, guild_id,
+                            actor=f"seller:discord:{user.id}")
         return True
 
     # -- the buyer's cart --------------------------------------------------------------------------
 
-    async def get_cart(self, buyer_id: str) -> CartView | None:
+    async def get_cart(self, interaction: InteractionRef) -> CartView | None:
+        buyer_id = await self._buyer(interaction)
         return await self._run(self._service("sales").get_cart, self.instance_id, buyer_id)
+
+    def _cart_in_channel(self, channel_id: str) -> CartView | None:
+        with self.container.store().instance(self.instance_id, write=False) as uow:
+            docs = [d for d in uow.carts.find(channel_id=channel_id)
+                    if d.get("state") in ("open", "checkout")]
+        if not docs:
+            return None
+        return self._service("sales").get_cart(self.instance_id, docs[0]["buyer_id"])
+
+    async def cart_in_channel(self, channel_id: str) -> CartView | None:
+        return await self._run(self._cart_in_channel, channel_id)
 
     async def get_cart_by_id(self, cart_id: str) -> Cart:
         return await self._run(self._service("sales").get_cart_by_id, self.instance_id, cart_id)
 
     async def add_item(
-        self, buyer_id: str, product_id: str, variant_id: str, quantity: int, *, username: str
+        self, interaction: InteractionRef, product_id: str, variant_id: str, quantity: int
     ) -> CartView:
+        user = await self._who(interaction)
+        if user.bot:
+            raise Forbidden("staff_only")
         return await self._run(
             self._service("sales").add_item,
             self.instance_id,
-            buyer_id,
+            user.id,
             product_id,
             variant_id,
             quantity,
-            username=username,
+            username=user.username,
         )
 
     async def set_item(
-        self, buyer_id: str, product_id: str, variant_id: str, quantity: int
+        self, interaction: InteractionRef, product_id: str, variant_id: str, quantity: int
     ) -> CartView:
+        buyer_id = await self._buyer(interaction)
         return await self._run(
             self._service("sales").set_item,
             self.instance_id,
@@ -167,15 +282,18 @@ class InProcessInstanceAPI:
             quantity,
         )
 
-    async def apply_coupon(self, buyer_id: str, code: str) -> CartView:
+    async def apply_coupon(self, interaction: InteractionRef, code: str) -> CartView:
+        buyer_id = await self._buyer(interaction)
         return await self._run(
             self._service("sales").apply_coupon, self.instance_id, buyer_id, code
         )
 
-    async def remove_coupon(self, buyer_id: str) -> CartView:
+    async def remove_coupon(self, interaction: InteractionRef) -> CartView:
+        buyer_id = await self._buyer(interaction)
         return await self._run(self._service("sales").remove_coupon, self.instance_id, buyer_id)
 
-    async def cancel_cart(self, buyer_id: str) -> None:
+    async def cancel_cart(self, interaction: InteractionRef) -> None:
+        buyer_id = await self._buyer(interaction)
         await self._run(self._service("sales").cancel_cart, self.instance_id, buyer_id)
 
     async def bind_cart_channel(self, cart_id: str, channel_id: str, message_id: str) -> None:
@@ -187,7 +305,8 @@ class InProcessInstanceAPI:
             message_id,
         )
 
-    async def pay(self, buyer_id: str) -> PaymentStart:
+    async def pay(self, interaction: InteractionRef) -> PaymentStart:
+        buyer_id = await self._buyer(interaction)
         order, charge = await self._run(
             self._service("payments").pay_cart, self.instance_id, buyer_id
         )
@@ -240,26 +359,27 @@ class InProcessInstanceAPI:
     async def carts_with_open_channels(self) -> list[dict[str, Any]]:
         return await self._run(self._carts_with_open_channels)
 
-    async def acknowledge_delivery(self, order_id: str, buyer_id: str) -> bool:
+    async def acknowledge_delivery(self, order_id: str, interaction: InteractionRef) -> bool:
+        buyer_id = await self._buyer(interaction)
         return await self._run(
             self._service("delivery").acknowledge, self.instance_id, order_id, buyer_id
         )
 
-    async def send_purchases(self, buyer_id: str, interaction_token: str) -> int:
+    async def send_purchases(self, interaction: InteractionRef) -> int:
+        # The keys go to the interaction Discord says this buyer made, so they reach only them.
+        buyer_id = await self._buyer(interaction)
         purchases = await self._run(
             self._service("delivery").purchases_of, self.instance_id, buyer_id
         )
         settings = await self.settings()
         language = settings.get("language") or "pt-BR"
-        await self._followups(interaction_token, purchases_messages(purchases, language))
+        await self._followups(interaction.token, purchases_messages(purchases, language))
         return len(purchases)
 
     async def _followups(self, interaction_token: str, messages: list[str]) -> None:
         """Ephemeral follow-ups to an interaction the bot deferred, sent by the platform with
         the instance's own application: what only its user may read skips the bot."""
-        token = await self._run(self._service("instances").bot_token, self.instance_id)
-        doc = await self._run(self._service("instances").get, self.instance_id)
-        application_id = str((doc.get("bot_profile") or {}).get("application_id") or "")
+        token, application_id = await self._run(self._bot_identity)
         if not token or not application_id:
             raise InvalidInput("invalid_field", field="bot_token")  # no bot to answer with
         async with DiscordRest(token, self.container.settings().discord_api_base) as discord:
@@ -277,31 +397,13 @@ class InProcessInstanceAPI:
             self._service("sales").mark_cart_channel_closed, self.instance_id, cart_id
         )
 
-    async def staff_confirm(
-        self, cart_id: str, member_roles: list[str], *, actor: str
-    ) -> Order:
-        staff_id = actor.rsplit(":", 1)[-1]
-        service = self._service("manual_confirmation")
-        # Cheap refusals first (the setting, the claimed roles, the cart's own buyer)...
-        await self._run(service.check, self.instance_id, cart_id, staff_id, member_roles)
-        # ...then Discord's own word on the member's roles: a runtime may claim anything.
-        roles = await self._member_roles(staff_id)
+    async def staff_confirm(self, cart_id: str, *, interaction: InteractionRef) -> Order:
+        user = await self._who(interaction)
+        staff = await self._is_staff(interaction, user)
         return await self._run(
-            service.confirm, self.instance_id, cart_id, staff_id=staff_id,
-            staff_roles=[r for r in member_roles if r in roles],
+            self._service("manual_confirmation").confirm, self.instance_id, cart_id,
+            staff_id=user.id, is_staff=staff,
         )
-
-    async def _member_roles(self, user_id: str) -> set[str]:
-        guild = (await self.settings()).get("guild_id")
-        token = await self._run(self._service("instances").bot_token, self.instance_id)
-        if not guild or not token:
-            raise Forbidden("staff_only")
-        async with DiscordRest(token, self.container.settings().discord_api_base) as discord:
-            try:
-                member = await discord.member(str(guild), user_id)
-            except ChatError:
-                raise Forbidden("staff_only") from None
-        return {str(r) for r in member.get("roles") or []}
 
     # -- the seller's commands ---------------------------------------------------------------------
 
@@ -311,14 +413,18 @@ class InProcessInstanceAPI:
     async def get_product(self, product_id: str) -> Product:
         return await self._run(self._service("catalog").get_product, self.instance_id, product_id)
 
-    async def create_product(self, data: dict[str, Any], *, actor: str) -> Product:
+    async def create_product(
+        self, data: dict[str, Any], *, interaction: InteractionRef
+    ) -> Product:
+        actor = await self._staff(interaction, "create_product")
         return await self._run(
             self._service("catalog").create_product, self.instance_id, data, actor=actor
         )
 
     async def update_product(
-        self, product_id: str, changes: dict[str, Any], *, actor: str
+        self, product_id: str, changes: dict[str, Any], *, interaction: InteractionRef
     ) -> Product:
+        actor = await self._staff(interaction, "update_product")
         return await self._run(
             self._service("catalog").update_product,
             self.instance_id,
@@ -327,12 +433,16 @@ class InProcessInstanceAPI:
             actor=actor,
         )
 
-    async def remove_product(self, product_id: str, *, actor: str) -> Product:
+    async def remove_product(self, product_id: str, *, interaction: InteractionRef) -> Product:
+        actor = await self._staff(interaction, "remove_product")
         return await self._run(
             self._service("catalog").remove_product, self.instance_id, product_id, actor=actor
         )
 
-    async def record_posts(self, product_id: str, posts: list[dict[str, str]]) -> None:
+    async def record_posts(
+        self, product_id: str, posts: list[dict[str, str]], *, interaction: InteractionRef
+    ) -> None:
+        await self._staff(interaction, "record_posts")
         await self._run(
             self._service("catalog").record_posts, self.instance_id, product_id, posts
         )
@@ -341,8 +451,10 @@ class InProcessInstanceAPI:
         return await self._run(self._service("catalog").stock_counts, self.instance_id)
 
     async def import_stock(
-        self, product_id: str, variant_id: str, data: bytes | str, *, actor: str
+        self, product_id: str, variant_id: str, data: bytes | str, *,
+        interaction: InteractionRef,
     ) -> ImportReport:
+        actor = await self._staff(interaction, "import_stock")
         return await self._run(
             self._service("catalog").import_stock,
             self.instance_id,
@@ -353,8 +465,10 @@ class InProcessInstanceAPI:
         )
 
     async def send_keys(
-        self, variant_id: str, interaction_token: str, *, actor: str, limit: int = 20
+        self, variant_id: str, *, interaction: InteractionRef, limit: int = 20
     ) -> int:
+        # Shown to the interaction of a staff member Discord names, so only they read them.
+        actor = await self._staff(interaction, "send_keys")
         keys = await self._run(
             self._service("catalog").reveal_keys,
             self.instance_id,
@@ -371,30 +485,40 @@ class InProcessInstanceAPI:
             f"**{variant_id}**",
         )
         lines = [label, *([f"`{k['key']}`" for k in keys] or [t(language, "no_keys_to_show")])]
-        await self._followups(interaction_token, split_lines(lines))
+        await self._followups(interaction.token, split_lines(lines))
         return len(keys)
 
-    async def list_coupons(self) -> list[Coupon]:
+    async def list_coupons(self, *, interaction: InteractionRef) -> list[Coupon]:
+        # Codes are the shop's secret until it hands them out: a 100% one is stock for free.
+        await self._staff(interaction, "list_coupons")
         return await self._run(self._service("coupons").list, self.instance_id)
 
-    async def create_coupon(self, data: dict[str, Any], *, actor: str) -> Coupon:
+    async def create_coupon(self, data: dict[str, Any], *, interaction: InteractionRef) -> Coupon:
+        actor = await self._staff(interaction, "create_coupon")
         return await self._run(
             self._service("coupons").create, self.instance_id, data, actor=actor
         )
 
-    async def set_coupon_active(self, code: str, active: bool, *, actor: str) -> Coupon:
+    async def set_coupon_active(
+        self, code: str, active: bool, *, interaction: InteractionRef
+    ) -> Coupon:
+        actor = await self._staff(interaction, "set_coupon_active")
         return await self._run(
             self._service("coupons").set_active, self.instance_id, code, active, actor=actor
         )
 
-    async def list_orders(self, *, status: str | None = None) -> list[Order]:
+    async def list_orders(
+        self, *, interaction: InteractionRef, status: str | None = None
+    ) -> list[Order]:
+        await self._staff(interaction, "list_orders")
         return await self._run(
             self._service("sales").list_orders, self.instance_id, status=status
         )
 
     # -- subscriptions -----------------------------------------------------------------------------
 
-    async def list_subscriptions(self, buyer_id: str) -> list[dict[str, Any]]:
+    async def list_subscriptions(self, interaction: InteractionRef) -> list[dict[str, Any]]:
+        buyer_id = await self._buyer(interaction)
         subs = await self._run(
             self._service("subscriptions").of_buyer, self.instance_id, buyer_id
         )
@@ -411,19 +535,28 @@ class InProcessInstanceAPI:
             for s in subs
         ]
 
-    async def renew_subscription(self, buyer_id: str, subscription_id: str) -> PaymentStart:
+    async def renew_subscription(
+        self, interaction: InteractionRef, subscription_id: str
+    ) -> PaymentStart:
+        buyer_id = await self._buyer(interaction)
         order, charge = await self._run(
             self._service("subscriptions").renew, self.instance_id, buyer_id, subscription_id
         )
         sandbox = bool(getattr(self.container.gateway(), "simulated", False))
         return PaymentStart(order=order, charge=charge, sandbox=sandbox)
 
-    async def start_card_renewal(self, buyer_id: str, subscription_id: str) -> dict[str, Any]:
+    async def start_card_renewal(
+        self, interaction: InteractionRef, subscription_id: str
+    ) -> dict[str, Any]:
+        buyer_id = await self._buyer(interaction)
         return await self._run(
             self._service("card_renewals").start, self.instance_id, buyer_id, subscription_id
         )
 
-    async def cancel_card_renewal(self, buyer_id: str, subscription_id: str) -> bool:
+    async def cancel_card_renewal(
+        self, interaction: InteractionRef, subscription_id: str
+    ) -> bool:
+        buyer_id = await self._buyer(interaction)
         return await self._run(
             self._service("card_renewals").cancel, self.instance_id, subscription_id,
             buyer_id=buyer_id, actor=f"buyer:{buyer_id}",

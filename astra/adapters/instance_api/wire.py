@@ -25,6 +25,7 @@ from astra.domain.order import Order
 from astra.domain.pricing import Adjustment, Quote
 from astra.domain.services.sales import CartView
 from astra.domain.stock import ImportReport
+from astra.ports.chat import InteractionRef
 from astra.ports.instance_api import Heartbeat, PaymentStart
 from astra.ports.payments import Charge
 
@@ -66,6 +67,21 @@ def interaction_token(name: str, value: Any) -> str:
     if not isinstance(value, str) or not INTERACTION_TOKEN.fullmatch(value):
         raise FieldError(name, "must be an interaction token")
     return value
+
+
+def interaction(name: str, value: Any) -> InteractionRef:
+    """The Discord interaction an operation is done for: {"id", "token"}. Never a user id:
+    the platform asks Discord who made it."""
+    if not isinstance(value, dict) or set(value) != {"id", "token"}:
+        raise FieldError(name, "must be {id, token} of a Discord interaction")
+    return InteractionRef(
+        id=snowflake(f"{name}.id", value["id"]),
+        token=interaction_token(f"{name}.token", value["token"]),
+    )
+
+
+def interaction_to_doc(ref: InteractionRef) -> dict[str, str]:
+    return {"id": ref.id, "token": ref.token}
 
 
 def coupon_code(name: str, value: Any) -> str:
@@ -146,13 +162,6 @@ def posts(name: str, value: Any) -> list[dict[str, str]]:
             )
         out.append(clean)
     return out
-
-
-def role_ids(name: str, value: Any) -> list[str]:
-    """A member's role ids, as an interaction carries them (Discord allows 250 roles)."""
-    if not isinstance(value, list) or len(value) > 250:
-        raise FieldError(name, "must be a list of at most 250 role ids")
-    return [snowflake(f"{name}[]", v) for v in value]
 
 
 LOG_LEVELS = ("warning", "error")
@@ -283,9 +292,6 @@ class Operation:
     path: str
     fields: dict[str, Check]
     result: Codec = RAW
-    # Who did it, for the audit log: the runtime says which Discord user; the platform writes
-    # the actor itself ("seller:discord:<id>"), so a runtime cannot pose as staff or admin.
-    actor: bool = False
     max_body: int = MAX_BODY
 
     @property
@@ -297,58 +303,52 @@ class Operation:
         return re.findall(r"\{(\w+)\}", self.path)
 
 
-BUYER = {"buyer_id": snowflake}
+# An operation done for a person carries their interaction, in the body (it is a credential
+# for 15 minutes: never in a URL, which logs keep). Reads that need one are POSTs for that.
+BY = {"interaction": interaction}
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
         Operation("settings", "GET", "/settings", {}),
-        Operation(
-            "update_settings", "PATCH", "/settings", {"changes": mapping(32)}, actor=True
-        ),
-        Operation(
-            "bind_guild",
-            "POST",
-            "/guild",
-            {"guild_id": snowflake, "instance_key": text(200)},
-            actor=True,
-        ),
-        Operation("get_cart", "GET", "/buyers/{buyer_id}/cart", BUYER, CART_VIEW),
+        Operation("update_settings", "PATCH", "/settings", {**BY, "changes": mapping(32)}),
+        Operation("bind_guild", "POST", "/guild", {**BY, "instance_key": text(200)}),
+        Operation("get_cart", "POST", "/cart/view", BY, CART_VIEW),
         Operation("get_cart_by_id", "GET", "/carts/{cart_id}", {"cart_id": entity_id}, CART),
+        Operation(
+            "cart_in_channel",
+            "GET",
+            "/channels/{channel_id}/cart",
+            {"channel_id": snowflake},
+            CART_VIEW,
+        ),
         Operation(
             "add_item",
             "POST",
-            "/buyers/{buyer_id}/cart/items",
+            "/cart/items",
             {
-                **BUYER,
+                **BY,
                 "product_id": entity_id,
                 "variant_id": entity_id,
                 "quantity": integer(1, 1000),
-                "username": text(100),
             },
             CART_VIEW,
         ),
         Operation(
             "set_item",
             "PUT",
-            "/buyers/{buyer_id}/cart/items",
+            "/cart/items",
             {
-                **BUYER,
+                **BY,
                 "product_id": entity_id,
                 "variant_id": entity_id,
                 "quantity": integer(0, 1000),
             },
             CART_VIEW,
         ),
-        Operation(
-            "apply_coupon",
-            "POST",
-            "/buyers/{buyer_id}/cart/coupon",
-            {**BUYER, "code": text(64)},
-            CART_VIEW,
-        ),
-        Operation("remove_coupon", "DELETE", "/buyers/{buyer_id}/cart/coupon", BUYER, CART_VIEW),
-        Operation("cancel_cart", "DELETE", "/buyers/{buyer_id}/cart", BUYER, NOTHING),
+        Operation("apply_coupon", "POST", "/cart/coupon", {**BY, "code": text(64)}, CART_VIEW),
+        Operation("remove_coupon", "POST", "/cart/coupon/remove", BY, CART_VIEW),
+        Operation("cancel_cart", "POST", "/cart/cancel", BY, NOTHING),
         Operation(
             "bind_cart_channel",
             "PUT",
@@ -356,7 +356,7 @@ OPERATIONS: dict[str, Operation] = {
             {"cart_id": entity_id, "channel_id": snowflake, "message_id": snowflake},
             NOTHING,
         ),
-        Operation("pay", "POST", "/buyers/{buyer_id}/cart/pay", BUYER, PAYMENT),
+        Operation("pay", "POST", "/cart/pay", BY, PAYMENT),
         Operation("get_order", "GET", "/orders/{order_id}", {"order_id": entity_id}, ORDER),
         Operation(
             "check_payment", "POST", "/orders/{order_id}/check", {"order_id": entity_id}, ORDER
@@ -366,14 +366,9 @@ OPERATIONS: dict[str, Operation] = {
             "acknowledge_delivery",
             "POST",
             "/orders/{order_id}/received",
-            {"order_id": entity_id, "buyer_id": snowflake},
+            {"order_id": entity_id, **BY},
         ),
-        Operation(
-            "send_purchases",
-            "POST",
-            "/buyers/{buyer_id}/purchases",
-            {**BUYER, "interaction_token": interaction_token},
-        ),
+        Operation("send_purchases", "POST", "/purchases", BY),
         Operation(
             "mark_cart_channel_closed",
             "POST",
@@ -385,36 +380,33 @@ OPERATIONS: dict[str, Operation] = {
             "staff_confirm",
             "POST",
             "/carts/{cart_id}/staff-confirm",
-            {"cart_id": entity_id, "member_roles": role_ids},
+            {"cart_id": entity_id, **BY},
             ORDER,
-            True,
         ),
         Operation("list_products", "GET", "/products", {}, PRODUCTS),
         Operation(
             "get_product", "GET", "/products/{product_id}", {"product_id": entity_id}, PRODUCT
         ),
-        Operation("create_product", "POST", "/products", {"data": mapping(32)}, PRODUCT, True),
+        Operation("create_product", "POST", "/products", {**BY, "data": mapping(32)}, PRODUCT),
         Operation(
             "update_product",
             "PATCH",
             "/products/{product_id}",
-            {"product_id": entity_id, "changes": mapping(32)},
+            {"product_id": entity_id, **BY, "changes": mapping(32)},
             PRODUCT,
-            True,
         ),
         Operation(
             "remove_product",
-            "DELETE",
-            "/products/{product_id}",
-            {"product_id": entity_id},
+            "POST",
+            "/products/{product_id}/remove",
+            {"product_id": entity_id, **BY},
             PRODUCT,
-            True,
         ),
         Operation(
             "record_posts",
             "PUT",
             "/products/{product_id}/posts",
-            {"product_id": entity_id, "posts": posts},
+            {"product_id": entity_id, **BY, "posts": posts},
             NOTHING,
         ),
         Operation("stock_counts", "GET", "/stock/counts", {}),
@@ -422,57 +414,50 @@ OPERATIONS: dict[str, Operation] = {
             "import_stock",
             "POST",
             "/products/{product_id}/variants/{variant_id}/stock",
-            {"product_id": entity_id, "variant_id": entity_id, "data": stock_data},
+            {"product_id": entity_id, "variant_id": entity_id, **BY, "data": stock_data},
             REPORT,
-            True,
             max_body=MAX_STOCK_BODY * 2,
         ),
         Operation(
             "send_keys",
             "POST",
             "/variants/{variant_id}/keys",
-            {
-                "variant_id": entity_id,
-                "interaction_token": interaction_token,
-                "limit": integer(1, 100),
-            },
+            {"variant_id": entity_id, **BY, "limit": integer(1, 100)},
             RAW,
-            True,
         ),
-        Operation("list_coupons", "GET", "/coupons", {}, COUPONS),
-        Operation("create_coupon", "POST", "/coupons", {"data": mapping(16)}, COUPON, True),
+        Operation("list_coupons", "POST", "/coupons/list", BY, COUPONS),
+        Operation("create_coupon", "POST", "/coupons", {**BY, "data": mapping(16)}, COUPON),
         Operation(
             "set_coupon_active",
             "PUT",
             "/coupons/{code}/active",
-            {"code": coupon_code, "active": boolean},
+            {"code": coupon_code, **BY, "active": boolean},
             COUPON,
-            True,
         ),
         Operation(
-            "list_orders", "GET", "/orders", {"status": optional(text(20))}, ORDERS
+            "list_orders", "POST", "/orders/list", {**BY, "status": optional(text(20))}, ORDERS
         ),
-        # -- subscriptions (issue 18): nothing here moves an end date; a renewal is a cart
-        # that must be paid, and a join re-grants only what the platform's records say is paid.
-        Operation("list_subscriptions", "GET", "/buyers/{buyer_id}/subscriptions", BUYER),
+        # Subscriptions: nothing here moves an end date; a renewal is a cart that must be
+        # paid, and a join re-grants only what the platform's records say is paid.
+        Operation("list_subscriptions", "POST", "/subscriptions/list", BY),
         Operation(
             "renew_subscription",
             "POST",
-            "/buyers/{buyer_id}/subscriptions/{subscription_id}/renew",
-            {**BUYER, "subscription_id": entity_id},
+            "/subscriptions/{subscription_id}/renew",
+            {"subscription_id": entity_id, **BY},
             PAYMENT,
         ),
         Operation(
             "start_card_renewal",
             "POST",
-            "/buyers/{buyer_id}/subscriptions/{subscription_id}/card",
-            {**BUYER, "subscription_id": entity_id},
+            "/subscriptions/{subscription_id}/card",
+            {"subscription_id": entity_id, **BY},
         ),
         Operation(
             "cancel_card_renewal",
             "POST",
-            "/buyers/{buyer_id}/subscriptions/{subscription_id}/card/cancel",
-            {**BUYER, "subscription_id": entity_id},
+            "/subscriptions/{subscription_id}/card/cancel",
+            {"subscription_id": entity_id, **BY},
         ),
         Operation("member_joined", "POST", "/members/{member_id}/joined",
                   {"member_id": snowflake}),
@@ -508,15 +493,12 @@ def heartbeat_to_fields(beat: Heartbeat) -> dict[str, Any]:
 
 def validate(op: Operation, values: dict[str, Any]) -> dict[str, Any]:
     """The operation's fields from a request, each checked; unknown fields are refused."""
-    allowed = set(op.fields) | ({"actor_user"} if op.actor else set())
-    unknown = set(values) - allowed
+    unknown = set(values) - set(op.fields)
     if unknown:
         raise FieldError(sorted(unknown)[0], "is not a field of this operation")
     clean: dict[str, Any] = {}
     for name, check in op.fields.items():
         clean[name] = check(name, values.get(name))
-    if op.actor:
-        clean["actor_user"] = snowflake("actor_user", values.get("actor_user"))
     return clean
 
 

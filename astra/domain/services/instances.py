@@ -79,10 +79,14 @@ _SNOWFLAKE_FIELDS = (
     "products_channel_id",
 )
 
-# Settings a tenant runtime may not change (`/loja config` goes through the internal API): the
-# seller turns them on in the portal. A compromised runtime must not enable a way to mark
-# orders paid.
-PORTAL_ONLY_SETTINGS = frozenset({"manual_confirmation"})
+# Settings a tenant runtime may not change at all (`/loja config` goes through the internal
+# API): only the seller on the portal, or an operator, changes them. Each binds the bot or opens
+# a way to money: the guild it sells in (and whose Manage Server makes staff), the staff role,
+# confirming payments by hand, card renewals. A compromised runtime that could set the staff
+# role to its own bot's role, or the guild to one it controls, would make itself staff.
+PORTAL_ONLY_SETTINGS = frozenset(
+    {"guild_id", "staff_role_id", "manual_confirmation", "subscription_card_renewal"}
+)
 
 
 def validate_settings_change(

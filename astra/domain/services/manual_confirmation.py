@@ -1,10 +1,11 @@
 """A seller's staff confirms a cart's payment by hand ("Confirmar pagamento" in the cart).
 
-Off by default, turned on in the portal only (a tenant runtime cannot turn it on). Allowed to a
-member who has the instance's staff role according to Discord itself (the caller fetches the
-member over REST with the instance's token: a runtime's word about roles is not enough), never
-to the cart's own buyer. The money went to the seller directly, so the platform takes no fee
-and credits no wallet; the confirmation is audited with who made it.
+Off by default, turned on in the portal only (a tenant runtime cannot turn it on). Allowed to
+the shop's staff as Discord itself says (the caller learns who pressed the button from Discord
+and decides staff from the member's and the guild's roles, `astra.domain.staff`: a runtime's
+word about either is not enough), never to the cart's own buyer. The money went to the seller
+directly, so the platform takes no fee and credits no wallet; the confirmation is audited with
+who made it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ManualConfirmation:
         self.settlement = settlement
 
     def check(self, instance_id: str, cart_id: str, staff_id: str,
-              staff_roles: list[str]) -> tuple[Cart, Order]:
+              is_staff: bool) -> tuple[Cart, Order]:
         """The cart and its pending order when `staff_id` may confirm it; else Forbidden
         (the refusal is audited: someone pressed a staff button they have no right to)."""
         with self.store.instance(instance_id, write=False) as uow:
@@ -35,9 +36,7 @@ class ManualConfirmation:
         reason = None
         if not settings.get("manual_confirmation"):
             reason = "manual_confirmation_off"
-        elif not settings.get("staff_role_id") or str(settings["staff_role_id"]) not in {
-            str(r) for r in staff_roles
-        }:
+        elif not is_staff:
             reason = "staff_only"
         elif doc is not None and doc.get("buyer_id") == staff_id:
             reason = "staff_only"  # nobody confirms their own purchase
@@ -55,8 +54,8 @@ class ManualConfirmation:
         return cart, order
 
     def confirm(self, instance_id: str, cart_id: str, *, staff_id: str,
-                staff_roles: list[str]) -> Order:
-        cart, order = self.check(instance_id, cart_id, staff_id, staff_roles)
+                is_staff: bool) -> Order:
+        cart, order = self.check(instance_id, cart_id, staff_id, is_staff)
         actor = f"staff:discord:{staff_id}"
         with self.store.instance(instance_id) as uow:
             record(uow, at=self.clock.now(), actor=actor, action="payment.manual_confirmed",

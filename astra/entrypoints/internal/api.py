@@ -39,7 +39,7 @@ from astra.adapters.instance_api.wire import (
 from astra.domain.errors import DomainError, InvalidInput
 from astra.logs import get_logger
 from astra.ports.coordination import Replays
-from astra.ports.instance_api import Heartbeat
+from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable
 from astra.ports.store import INSTANCE_ID_PATTERN, StoreError
 
 log = get_logger("astra.internal_api")
@@ -198,10 +198,7 @@ async def _read_fields(request: web.Request, op: Operation) -> dict[str, Any]:
 async def _call(api: InProcessInstanceAPI, op: Operation, fields: dict[str, Any]) -> Any:
     if op.name == "heartbeat":
         return await api.heartbeat(Heartbeat(**fields))
-    if op.actor:
-        fields = {k: v for k, v in fields.items() if k != "actor_user"} | {
-            "actor": f"seller:discord:{fields['actor_user']}"
-        }
+    # No field names who acted: the adapter learns it from Discord through `interaction`.
     return await getattr(api, op.name)(**fields)
 
 
@@ -287,6 +284,11 @@ async def _serve(request: web.Request, op: Operation, instance_id: str) -> tuple
         return exc.http_status, _error(exc.http_status, exc.code, exc.message(), exc)
     except web.HTTPRequestEntityTooLarge:
         return 413, _error(413, "payload_too_large", "Request body too large.")
+    except InstanceAPIUnavailable as exc:
+        # Discord did not answer who acted: nothing was done, the bot may try again.
+        log.warning("internal.discord_unavailable", instance=instance_id, op=op.name,
+                    error=str(exc)[:200])
+        return 503, _error(503, "discord_unavailable", "Discord did not answer; retry.")
     except StoreError as exc:
         log.error("internal.store_unavailable", instance=instance_id, op=op.name, error=str(exc))
         return 503, _error(503, "store_unavailable", "This instance's data is unavailable.")

@@ -97,6 +97,18 @@ class InteractionControls:
         data = {"custom_id": custom_id, "component_type": BUTTON}
         return self._component_interaction(message, user, data, locale)
 
+    def interaction_from(self: FakeDiscord, user: Ref, channel: Ref, *,
+                         custom_id: str = "astra:test", locale: str = "pt-BR") -> Interaction:
+        """A component interaction `user` made in `channel`, as the bot's gateway would get it,
+        without a connected bot: what a test playing a compromised bot starts from (it then
+        answers or defers it over REST itself, as that bot could)."""
+        ch = self.world.channel(channel)
+        message = self.world.create_message(ch, self.world.bot, {"content": "."})
+        data = {"custom_id": custom_id, "component_type": BUTTON}
+        payload = self._interaction_payload(MESSAGE_COMPONENT, data, ch, user, locale,
+                                            message=message)
+        return self._send_interaction(payload, message["id"])
+
     async def select(self: FakeDiscord, target: Ref, user: Ref, custom_id: str,
                      values: Iterable[Any], *, locale: str = "pt-BR",
                      timeout: float = 5.0) -> Interaction:

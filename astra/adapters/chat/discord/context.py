@@ -19,6 +19,7 @@ from astra.adapters.chat.discord.platform import DiscordChat
 from astra.adapters.chat.discord.texts import t
 from astra.domain.errors import DomainError
 from astra.logs import get_logger
+from astra.ports.chat import InteractionRef
 from astra.ports.instance_api import InstanceAPI, InstanceAPIUnavailable
 
 log = get_logger("astra.bot")
@@ -66,6 +67,13 @@ class BotContext:
         while self.inflight and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         return self.inflight
+
+
+def interaction_of(ctx: interactions.BaseContext) -> InteractionRef:
+    """What the platform is handed for the person who clicked: their interaction, never their
+    id (the platform asks Discord who it was). Call after deferring: Discord's answer about the
+    interaction is its original response, which a deferral makes."""
+    return InteractionRef(id=str(ctx.id), token=str(ctx.token))
 
 
 def friendly(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -204,6 +204,26 @@ class DiscordRest:
         data = await self._request("POST", path, json=payload)
         return str((data or {}).get("id") or "")
 
+    async def original_response(
+        self, application_id: str, interaction_token: str
+    ) -> dict[str, Any]:
+        """The first response to an interaction, as Discord keeps it (after a deferral, the
+        "thinking" message): its `interaction_metadata` names who made the interaction."""
+        if not _INTERACTION_TOKEN.fullmatch(interaction_token or ""):
+            raise UnknownResource("malformed interaction token")
+        path = (f"/webhooks/{_snowflake(application_id, 'application')}/{interaction_token}"
+                "/messages/@original")
+        return dict(await self._request("GET", path) or {})
+
+    async def channel(self, channel_id: str) -> dict[str, Any]:
+        return dict(
+            await self._request("GET", f"/channels/{_snowflake(channel_id, 'channel')}") or {}
+        )
+
+    async def guild(self, guild_id: str) -> dict[str, Any]:
+        """The guild as Discord has it: owner and every role with its permissions."""
+        return dict(await self._request("GET", f"/guilds/{_snowflake(guild_id, 'guild')}") or {})
+
     async def send_dm(self, user_id: str, message: OutgoingMessage) -> str:
         """DM a user; raises DirectMessagesClosed when they do not take the bot's DMs."""
         # Opening a DM channel returns the existing one: safe to repeat.

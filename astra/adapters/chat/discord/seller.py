@@ -1,5 +1,9 @@
 """`/loja ...`: the seller's commands. Manage Server only, and only in the guild the instance is
-bound to (`/loja vincular` binds it with the instance key)."""
+bound to (`/loja vincular` binds it with the instance key).
+
+What this bot checks here is for the buyer's comfort (a clear message, no round trip); what
+counts is the platform's own check: each command hands it the interaction, and the platform
+asks Discord who made it and whether they manage the guild or hold the staff role."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import interactions
 from interactions import OptionType, Permissions, SlashCommandChoice, SlashContext
 
 from astra.adapters.chat.discord import permcheck, posting, ui
-from astra.adapters.chat.discord.context import BotContext, friendly
+from astra.adapters.chat.discord.context import BotContext, friendly, interaction_of
 from astra.adapters.chat.discord.texts import t
 from astra.domain.catalog import Product
 from astra.domain.errors import DomainError, InvalidInput, NotFoundError
@@ -83,9 +87,10 @@ class SellerExtension(interactions.Extension):
     def __init__(self, bot: interactions.Client, bot_ctx: BotContext) -> None:
         self.bot_ctx = bot_ctx
 
-    async def _guard(self, ctx: SlashContext, *, bind: bool = False) -> str:
+    async def _guard(self, ctx: SlashContext, *, bind: bool = False, defer: bool = True) -> str:
         """Manage Server in the bound guild (Discord hides the command from others already; this
-        also refuses a forged or stale permission). Returns the language."""
+        also refuses a forged or stale permission), then the deferral the platform's own check
+        needs (`defer=False` where a modal must be the first answer). Returns the language."""
         bot = self.bot_ctx
         settings = await bot.settings(fresh=True)
         language = settings.get("language") or "pt-BR"
@@ -96,6 +101,8 @@ class SellerExtension(interactions.Extension):
                 raise SellerRefused("checkout_vetoed", reason=t(language, "not_bound"))
             if str(settings["guild_id"]) != str(ctx.guild_id):
                 raise SellerRefused("checkout_vetoed", reason=t(language, "wrong_guild"))
+        if defer:
+            await ctx.defer(ephemeral=True)
         return language
 
     async def _product(self, ref: str) -> Product:
@@ -106,10 +113,6 @@ class SellerExtension(interactions.Extension):
             if p.id == ref or p.name.casefold() == ref.casefold():
                 return p
         raise NotFoundError("produto", ref)
-
-    @staticmethod
-    def _actor(ctx: SlashContext) -> str:
-        return f"seller:discord:{ctx.author.id}"
 
     # -- vincular ------------------------------------------------------------------------------
 
@@ -122,8 +125,7 @@ class SellerExtension(interactions.Extension):
     async def vincular(self, ctx: SlashContext, chave: str) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx, bind=True)
-        await ctx.defer(ephemeral=True)
-        if not await bot.api.bind_guild(str(ctx.guild_id), chave, actor=self._actor(ctx)):
+        if not await bot.api.bind_guild(chave, interaction=interaction_of(ctx)):
             raise SellerRefused("checkout_vetoed", reason=t(language, "bad_key"))
         bot.forget_settings()
         await ctx.send(t(language, "bound", instance=bot.instance_id), ephemeral=True)
@@ -191,7 +193,7 @@ class SellerExtension(interactions.Extension):
                 "banner_url": banner,
                 "dm_template": mensagem,
             },
-            actor=self._actor(ctx),
+            interaction=interaction_of(ctx),
         )
         names = ", ".join(f"{v.name} ({format_brl(v.price_cents)})" for v in product.variants)
         await ctx.send(
@@ -246,7 +248,7 @@ class SellerExtension(interactions.Extension):
                 if item["name"].casefold() in by_name:
                     item["id"] = by_name[item["name"].casefold()]
             changes["variants"] = new
-        updated = await bot.api.update_product(product.id, changes, actor=self._actor(ctx))
+        updated = await bot.api.update_product(product.id, changes, interaction=interaction_of(ctx))
         await ctx.send(t(language, "product_updated", name=updated.name), ephemeral=True)
 
     @loja(
@@ -289,7 +291,7 @@ class SellerExtension(interactions.Extension):
         bot = self.bot_ctx
         language = await self._guard(ctx)
         product = await self._product(produto)
-        await bot.api.remove_product(product.id, actor=self._actor(ctx))
+        await bot.api.remove_product(product.id, interaction=interaction_of(ctx))
         await ctx.send(t(language, "product_removed", name=product.name), ephemeral=True)
 
     # -- estoque -------------------------------------------------------------------------------
@@ -314,7 +316,7 @@ class SellerExtension(interactions.Extension):
         arquivo: interactions.Attachment | None = None,
     ) -> None:
         bot = self.bot_ctx
-        language = await self._guard(ctx)
+        language = await self._guard(ctx, defer=arquivo is not None)
         product = await self._product(produto)
         variant = next(
             (
@@ -342,11 +344,11 @@ class SellerExtension(interactions.Extension):
                 )
             )
             return
-        await ctx.defer(ephemeral=True)
         if (arquivo.size or 0) > MAX_STOCK_FILE_BYTES:
             raise InvalidInput("stock_file_too_large", limit="5 MB")
         data = await self._download(arquivo.url)
-        report = await bot.api.import_stock(product.id, variant.id, data, actor=self._actor(ctx))
+        report = await bot.api.import_stock(product.id, variant.id, data,
+                                            interaction=interaction_of(ctx))
         await ctx.send(self._report(language, variant.name, report), ephemeral=True)
 
     async def _download(self, url: str) -> bytes:
@@ -379,12 +381,11 @@ class SellerExtension(interactions.Extension):
     async def estoque_modal(self, ctx: interactions.ModalContext, **values: str) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)  # type: ignore[arg-type]
-        await ctx.defer(ephemeral=True)
         _, _, _, product_id, variant_id = ctx.custom_id.split(":")
         product = await bot.api.get_product(product_id)
         variant = product.variant(variant_id)
         report = await bot.api.import_stock(
-            product_id, variant_id, ctx.responses.get("keys", ""), actor=self._actor(ctx)
+            product_id, variant_id, ctx.responses.get("keys", ""), interaction=interaction_of(ctx)
         )
         await ctx.send(
             self._report(language, variant.name if variant else variant_id, report), ephemeral=True
@@ -406,7 +407,6 @@ class SellerExtension(interactions.Extension):
     ) -> None:
         bot = self.bot_ctx
         await self._guard(ctx)
-        await ctx.defer(ephemeral=True)
         product = await self._product(produto)
         counts = await bot.api.stock_counts()
         lines = [f"**{product.name}**"]
@@ -421,7 +421,7 @@ class SellerExtension(interactions.Extension):
             # The platform shows the keys itself, in follow-ups only this seller sees: they
             # never pass through the bot.
             for v in product.variants:
-                await bot.api.send_keys(v.id, ctx.token, actor=self._actor(ctx), limit=20)
+                await bot.api.send_keys(v.id, interaction=interaction_of(ctx), limit=20)
 
     # -- postar --------------------------------------------------------------------------------
 
@@ -437,22 +437,23 @@ class SellerExtension(interactions.Extension):
         purge: bool = False,
     ) -> None:
         language = await self._guard(ctx)
-        await ctx.defer(ephemeral=True)
         product = await self._product(produto)
         channel_id = str(canal.id)
-        posted = await self._post(product, channel_id, purge=purge)
+        posted = await self._post(ctx, product, channel_id, purge=purge)
         key = "posted_purged" if purge else "posted"
         await ctx.send(t(language, key, channel=f"<#{channel_id}>", n=posted.purged),
                        ephemeral=True)
 
-    async def _post(self, product: Product, channel_id: str, *, purge: bool) -> posting.Posted:
+    async def _post(self, ctx: SlashContext, product: Product, channel_id: str, *,
+                    purge: bool) -> posting.Posted:
         bot = self.bot_ctx
         counts = await bot.api.stock_counts()
         settings = await bot.settings()
         posted = await posting.post_product(
             bot.chat, product, counts, settings, channel_id, purge=purge, bot_id=bot.chat.bot_id
         )
-        await bot.api.record_posts(product.id, posting.posts_after(product, posted))
+        await bot.api.record_posts(product.id, posting.posts_after(product, posted),
+                                   interaction=interaction_of(ctx))
         return posted
 
     @loja(
@@ -469,7 +470,6 @@ class SellerExtension(interactions.Extension):
     async def repostar(self, ctx: SlashContext, produto: str, forcar: bool = False) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        await ctx.defer(ephemeral=True)
         product = await self._product(produto)
         channels = []
         for post in list(product.posts):
@@ -482,7 +482,7 @@ class SellerExtension(interactions.Extension):
             if not forcar:
                 current.posts = [p for p in current.posts
                                  if p.get("channel_id") != post["channel_id"]]
-            await self._post(current, post["channel_id"], purge=forcar)
+            await self._post(ctx, current, post["channel_id"], purge=forcar)
             channels.append(f"<#{post['channel_id']}>")
         await ctx.send(t(language, "posted", channel=", ".join(channels) or "-"), ephemeral=True)
 
@@ -517,7 +517,6 @@ class SellerExtension(interactions.Extension):
     async def permcheck(self, ctx: SlashContext) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        await ctx.defer(ephemeral=True)
         settings = await bot.settings(fresh=True)
         report = await permcheck.check(bot.chat, str(ctx.guild_id), settings)
         await ctx.send(permcheck.render(report, language)[:2000], ephemeral=True)
@@ -579,7 +578,7 @@ class SellerExtension(interactions.Extension):
                 "max_uses": usos,
                 "per_buyer_limit": por_comprador,
             },
-            actor=self._actor(ctx),
+            interaction=interaction_of(ctx),
         )
         await ctx.send(t(language, "coupon_created", code=coupon.code), ephemeral=True)
 
@@ -593,7 +592,7 @@ class SellerExtension(interactions.Extension):
     async def cupom_listar(self, ctx: SlashContext) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        coupons = await bot.api.list_coupons()
+        coupons = await bot.api.list_coupons(interaction=interaction_of(ctx))
         if not coupons:
             await ctx.send(t(language, "no_coupons"), ephemeral=True)
             return
@@ -616,7 +615,7 @@ class SellerExtension(interactions.Extension):
     async def cupom_desativar(self, ctx: SlashContext, codigo: str) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        coupon = await bot.api.set_coupon_active(codigo, False, actor=self._actor(ctx))
+        coupon = await bot.api.set_coupon_active(codigo, False, interaction=interaction_of(ctx))
         await ctx.send(t(language, "coupon_disabled", code=coupon.code), ephemeral=True)
 
     # -- vendas / config -----------------------------------------------------------------------
@@ -626,7 +625,7 @@ class SellerExtension(interactions.Extension):
     async def vendas(self, ctx: SlashContext) -> None:
         bot = self.bot_ctx
         language = await self._guard(ctx)
-        orders = await bot.api.list_orders()
+        orders = await bot.api.list_orders(interaction=interaction_of(ctx))
         paid = [o for o in orders if o.status.value in ("paid", "delivered", "waiting_stock")]
         lines = [
             t(
@@ -654,7 +653,6 @@ class SellerExtension(interactions.Extension):
         "categoria_carrinhos", "Categoria dos canais de carrinho", OptionType.CHANNEL
     )
     @interactions.slash_option("cargo_comprador", "Cargo dado a quem compra", OptionType.ROLE)
-    @interactions.slash_option("cargo_equipe", "Cargo da equipe (vê os carrinhos)", OptionType.ROLE)
     @interactions.slash_option(
         "minutos_carrinho",
         "Tempo de reserva do carrinho (minutos)",
@@ -695,7 +693,6 @@ class SellerExtension(interactions.Extension):
         canal_equipe: Any = None,
         categoria_carrinhos: Any = None,
         cargo_comprador: Any = None,
-        cargo_equipe: Any = None,
         minutos_carrinho: int | None = None,
         idioma: str | None = None,
         canal_produtos: Any = None,
@@ -712,7 +709,6 @@ class SellerExtension(interactions.Extension):
             "canal_equipe": canal_equipe,
             "categoria_carrinhos": categoria_carrinhos,
             "cargo_comprador": cargo_comprador,
-            "cargo_equipe": cargo_equipe,
             "minutos_carrinho": minutos_carrinho,
             "idioma": idioma,
             "canal_produtos": canal_produtos,
@@ -725,7 +721,6 @@ class SellerExtension(interactions.Extension):
             "canal_equipe": "staff_channel_id",
             "categoria_carrinhos": "cart_category_id",
             "cargo_comprador": "buyer_role_id",
-            "cargo_equipe": "staff_role_id",
             "canal_produtos": "products_channel_id",
             "cargo_estoque": "stock_alert_role_id",
         }
@@ -741,6 +736,6 @@ class SellerExtension(interactions.Extension):
             changes["cart_idle_seconds"] = int(minutos_inatividade) * 60
         if avisos_equipe is not None:
             changes["staff_notifications"] = bool(avisos_equipe)
-        settings = await bot.api.update_settings(changes, actor=self._actor(ctx))
+        settings = await bot.api.update_settings(changes, interaction=interaction_of(ctx))
         bot.forget_settings()
         await ctx.send(t(settings.get("language") or "pt-BR", "config_saved"), ephemeral=True)

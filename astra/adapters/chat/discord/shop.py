@@ -8,7 +8,7 @@ import interactions
 from interactions import ComponentContext, ModalContext
 
 from astra.adapters.chat.discord import ui
-from astra.adapters.chat.discord.context import BotContext, friendly
+from astra.adapters.chat.discord.context import BotContext, friendly, interaction_of
 from astra.adapters.chat.discord.texts import t
 from astra.domain.errors import DomainError, InvalidInput
 from astra.domain.services.sales import CartView
@@ -92,14 +92,12 @@ class ShopExtension(interactions.Extension):
         refused = ""
         started = bot.now()
         try:
-            view = await bot.api.add_item(
-                str(ctx.author.id), product_id, variant_id, 1, username=str(ctx.author.username)
-            )
+            view = await bot.api.add_item(interaction_of(ctx), product_id, variant_id, 1)
         except DomainError as exc:
             # A buyer who already has a cart is taken to it with the reason: the usual case is
             # "at most N", from a buyer picking again because the cart channel never opened (the
             # bot stopped between reserving the key and creating the channel).
-            existing = await bot.api.get_cart(str(ctx.author.id))
+            existing = await bot.api.get_cart(interaction_of(ctx))
             if existing is None:
                 raise
             view, refused = existing, exc.message(language)
@@ -115,7 +113,10 @@ class ShopExtension(interactions.Extension):
     @friendly
     async def quantity(self, ctx: ComponentContext) -> None:
         bot = self.bot_ctx
-        view = await bot.api.get_cart(str(ctx.author.id))
+        # A modal must be the first answer, so there is no deferral for the platform to ask
+        # Discord about: the lines come from the cart this channel shows (what it already
+        # shows anyone in it); the change itself is the submitter's, checked on submit.
+        view = await bot.api.cart_in_channel(str(ctx.channel_id))
         language = await bot.language()
         if view is None or not view.cart.lines:
             raise InvalidInput("cart_empty")
@@ -142,7 +143,7 @@ class ShopExtension(interactions.Extension):
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
         language = await bot.language()
-        buyer = str(ctx.author.id)
+        buyer = interaction_of(ctx)
         current = await bot.api.get_cart(buyer)
         if current is None:
             raise InvalidInput("cart_empty")
@@ -183,7 +184,7 @@ class ShopExtension(interactions.Extension):
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
         code = ctx.responses.get("code", "")
-        view = await bot.api.apply_coupon(str(ctx.author.id), code)
+        view = await bot.api.apply_coupon(interaction_of(ctx), code)
         await self._refresh(ctx, view)
         await ctx.send(
             t(await bot.language(), "coupon_applied", code=view.cart.coupon_code), ephemeral=True
@@ -194,7 +195,7 @@ class ShopExtension(interactions.Extension):
     async def remove_coupon(self, ctx: ComponentContext) -> None:
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
-        view = await bot.api.remove_coupon(str(ctx.author.id))
+        view = await bot.api.remove_coupon(interaction_of(ctx))
         await self._refresh(ctx, view)
         await ctx.send(t(await bot.language(), "coupon_removed"), ephemeral=True)
 
@@ -203,7 +204,7 @@ class ShopExtension(interactions.Extension):
     async def pay(self, ctx: ComponentContext) -> None:
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
-        buyer = str(ctx.author.id)
+        buyer = interaction_of(ctx)
         language = await bot.language()
         start = await bot.api.pay(buyer)
         order, charge = start.order, start.charge
@@ -224,7 +225,7 @@ class ShopExtension(interactions.Extension):
     async def cancel(self, ctx: ComponentContext) -> None:
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
-        await bot.api.cancel_cart(str(ctx.author.id))
+        await bot.api.cancel_cart(interaction_of(ctx))
         await ctx.send(t(await bot.language(), "cancelled"), ephemeral=True)
         # the janitor closes the channel on its next pass
 
@@ -237,10 +238,7 @@ class ShopExtension(interactions.Extension):
         await ctx.defer(ephemeral=True)
         language = await bot.language()
         cart_id = ctx.custom_id.removeprefix(ui.STAFF_CONFIRM_PREFIX)
-        roles = [str(r) for r in getattr(ctx.author, "_role_ids", None) or []]
-        order = await bot.api.staff_confirm(
-            cart_id, roles, actor=f"seller:discord:{ctx.author.id}"
-        )
+        order = await bot.api.staff_confirm(cart_id, interaction=interaction_of(ctx))
         await ctx.send(
             t(language, "staff_confirmed", order=order.id, staff=f"<@{ctx.author.id}>"),
             ephemeral=True,
@@ -273,7 +271,7 @@ class ShopExtension(interactions.Extension):
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
         order_id = ctx.custom_id.rsplit(":", 1)[1]
-        await bot.api.acknowledge_delivery(order_id, str(ctx.author.id))
+        await bot.api.acknowledge_delivery(order_id, interaction_of(ctx))
         await ctx.send(t(await bot.language(), "received_thanks"), ephemeral=True)
 
     @interactions.slash_command(
@@ -286,7 +284,7 @@ class ShopExtension(interactions.Extension):
         """Any buyer, any time (a lost DM, a closed channel): the platform answers this
         interaction itself, so the keys never pass through the bot."""
         await ctx.defer(ephemeral=True)
-        await self.bot_ctx.api.send_purchases(str(ctx.author.id), ctx.token)
+        await self.bot_ctx.api.send_purchases(interaction_of(ctx))
 
     @interactions.component_callback(re.compile(r"^astra:order:check:"))
     @friendly

@@ -13,7 +13,7 @@ import interactions
 from interactions import ComponentContext
 
 from astra.adapters.chat.discord import ui
-from astra.adapters.chat.discord.context import BotContext, friendly
+from astra.adapters.chat.discord.context import BotContext, friendly, interaction_of
 from astra.adapters.chat.discord.texts import t
 from astra.domain.timestamps import parse_iso
 from astra.logs import get_logger
@@ -76,7 +76,7 @@ class SubscriptionsExtension(interactions.Extension):
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
         language = await bot.language()
-        subs = await bot.api.list_subscriptions(str(ctx.author.id))
+        subs = await bot.api.list_subscriptions(interaction_of(ctx))
         settings = await bot.settings()
         card = bool(settings.get("subscription_card_renewal"))
         await ctx.send(subscriptions_text(subs, language),
@@ -92,7 +92,7 @@ class SubscriptionsExtension(interactions.Extension):
         await ctx.defer(ephemeral=ctx.guild_id is not None)
         language = await bot.language()
         start = await bot.api.renew_subscription(
-            str(ctx.author.id), ctx.custom_id.removeprefix(RENEW_PREFIX)
+            interaction_of(ctx), ctx.custom_id.removeprefix(RENEW_PREFIX)
         )
         if start.charge is None:
             await ctx.send(t(language, "paid", order=start.order.id), ephemeral=True)
@@ -108,7 +108,7 @@ class SubscriptionsExtension(interactions.Extension):
         await ctx.defer(ephemeral=True)
         language = await bot.language()
         answer = await bot.api.start_card_renewal(
-            str(ctx.author.id), ctx.custom_id.removeprefix(CARD_PREFIX)
+            interaction_of(ctx), ctx.custom_id.removeprefix(CARD_PREFIX)
         )
         await ctx.send(t(language, "card_link", url=answer.get("url") or "-"), ephemeral=True)
 
@@ -118,7 +118,7 @@ class SubscriptionsExtension(interactions.Extension):
         bot = self.bot_ctx
         await ctx.defer(ephemeral=True)
         await bot.api.cancel_card_renewal(
-            str(ctx.author.id), ctx.custom_id.removeprefix(CARD_CANCEL_PREFIX)
+            interaction_of(ctx), ctx.custom_id.removeprefix(CARD_CANCEL_PREFIX)
         )
         await ctx.send(t(await bot.language(), "card_cancelled"), ephemeral=True)
 

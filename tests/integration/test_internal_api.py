@@ -443,3 +443,179 @@ async def test_a_runtimes_log_lines_reach_the_platform_as_text(world: World, evi
         (VICTIM, "discord call failed for loja")]
     assert forwarded[1]["instance"] == EVIL and forwarded[1]["level"] == "error"
     assert "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL" not in stream.getvalue()
+
+
+# -- who acted: the platform asks Discord, never the runtime -------------------------------------
+
+
+def _evil_domain(world: World) -> dict[str, Any]:
+    with world.shop.store.instance(EVIL, write=False) as uow:
+        return {name: getattr(uow, name).all() for name in INSTANCE_COLLECTIONS
+                if name != "audit"}
+
+
+def _shown(fake: FakeDiscord) -> str:
+    """Everything the platform posted to any interaction of `fake`'s bot."""
+    return " ".join(m.get("content") or "" for h in fake.interactions
+                    for m in h.followup_messages)
+
+
+def _refusals(world: World, instance: str = EVIL) -> list[dict[str, Any]]:
+    with world.shop.store.instance(instance, write=False) as uow:
+        return [a for a in uow.audit.all() if a["action"] == "runtime.refused"]
+
+
+async def test_stock_keys_are_shown_only_to_staff_discord_names(world: World, evil: Evil) -> None:
+    """The attacker wants the seller's stock in clear: it names the variant and hands the
+    platform whatever interaction it has. Only a staff member's own click gets the keys."""
+    before, evil_before = world.snapshot(), _evil_domain(world)
+    keys = f"/variants/{world.evil_variant}/keys"
+    buyer_click = await evil.interaction(EVIL_BUYER)
+    victims_click = await evil.interaction(BUYER, fake=world.victim_bot)
+    for interaction in (
+        buyer_click,  # a buyer's real click
+        {"id": buyer_click["id"], "token": "made-up-" + "x" * 40},  # a token it made up
+        {"id": victims_click["id"], "token": buyer_click["token"]},  # one id, another token
+        victims_click,  # another application's interaction (a pool-mate's bot)
+        await evil.interaction(EVIL_BUYER, defer=False),  # never deferred: nothing to show
+    ):
+        status, answer = await evil.send("POST", keys, body={"interaction": interaction,
+                                                             "limit": 100})
+        assert status == 403, (interaction, status, answer)
+        assert answer["error"]["code"] in ("staff_only", "interaction_unverified")
+    assert "EVIL-1" not in _shown(world.evil_bot) + _shown(world.victim_bot)
+    assert world.snapshot() == before and _evil_domain(world) == evil_before
+    refused = _refusals(world)
+    # Audited under the user Discord named, never a user the runtime chose.
+    assert f"discord:{EVIL_BUYER}" in {a["actor"] for a in refused}
+    assert all(a["actor"] in (f"discord:{EVIL_BUYER}", "runtime") for a in refused)
+    # The honest path: the seller's own click (they own the server) gets the keys, ephemeral.
+    staff_click = await evil.interaction(EVIL_SELLER)
+    status, answer = await evil.send("POST", keys, body={"interaction": staff_click,
+                                                         "limit": 100})
+    assert (status, answer["result"]) == (200, 1)
+    handle = world.evil_bot.interactions_by_id[staff_click["id"]]
+    assert "EVIL-1" in " ".join(m["content"] for m in handle.followup_messages)
+    assert all(m["flags"] & 64 for m in handle.followup_messages)
+
+
+async def test_no_free_stock_without_staff(world: World, evil: Evil) -> None:
+    """A 100% coupon needs a staff member's click; so does reading the shop's codes."""
+    evil_before = _evil_domain(world)
+    buyer = await evil.interaction(EVIL_BUYER)
+    status, _ = await evil.send("POST", "/coupons", body={
+        "interaction": buyer, "data": {"code": "GRATIS", "percent_off": 100}})
+    assert status == 403
+    status, _ = await evil.send("POST", "/coupons/list", body={"interaction": buyer})
+    assert status == 403
+    status, _ = await evil.send("POST", "/orders/list", body={"interaction": buyer})
+    assert status == 403
+    for path, body in [
+        (f"/products/{world.evil_product}", {"changes": {"name": "x"}}),
+        (f"/products/{world.evil_product}/variants/{world.evil_variant}/stock",
+         {"data": "FORGED-KEY"}),
+        (f"/products/{world.evil_product}/posts", {"posts": []}),
+        ("/products", {"data": {"name": "x", "variants": [{"name": "a", "price_cents": 1}]}}),
+    ]:
+        method = "PATCH" if path.endswith(world.evil_product) else (
+            "PUT" if path.endswith("/posts") else "POST")
+        status, _ = await evil.send(method, path, body={**body, "interaction": buyer})
+        assert status == 403, path
+    assert _evil_domain(world) == evil_before
+    status, answer = await evil.send("POST", "/cart/coupon", body={
+        "interaction": buyer, "code": "GRATIS"})
+    assert status in (404, 409, 422) and "GRATIS" not in str(world.shop.coupons.list(EVIL))
+
+
+async def test_settings_that_bind_the_bot_or_move_money_stay_on_the_portal(
+    world: World, evil: Evil
+) -> None:
+    """Even a real staff member's click cannot change them through a runtime: a compromised
+    bot could otherwise make its own role staff, or bind the shop to a server it owns."""
+    staff = await evil.interaction(EVIL_SELLER)
+    settings_before = world.shop.instances.settings(EVIL)
+    bot_role = next(r.id for r in world.evil_bot.world.guilds[
+        settings_before["guild_id"]].roles.values() if r.managed)
+    for changes in ({"staff_role_id": bot_role}, {"guild_id": "123456789012345678"},
+                    {"manual_confirmation": True}, {"subscription_card_renewal": True}):
+        status, answer = await evil.send("PATCH", "/settings",
+                                         body={"changes": changes, "interaction": staff})
+        assert status == 403, (changes, answer)
+    assert world.shop.instances.settings(EVIL) == settings_before
+    # /loja vincular with the right key from another server the attacker owns: refused, the
+    # shop stays where the seller bound it (moving it is the portal's).
+    key = world.shop.instances.rotate_instance_key(EVIL, actor="test")
+    world.evil_credential = world.shop.instances.runtime_credential(EVIL)
+    evil.auth = {"Authorization": f"Bearer {world.evil_credential}"}
+    other = world.evil_bot.add_guild("Servidor do atacante", owner=EVIL_SELLER)
+    world.evil_bot.add_member(other.id, EVIL_SELLER, admin=True)
+    elsewhere = world.evil_bot.add_channel(other.id, "geral")
+    handle = world.evil_bot.interaction_from(EVIL_SELLER, elsewhere.id)
+    async with evil.http.post(
+        f"{world.fleet.api_url}/interactions/{handle.id}/{handle.token}/callback",
+        json={"type": 5, "data": {"flags": 64}},
+    ) as resp:
+        assert resp.status == 204
+    status, answer = await evil.send("POST", "/guild", body={
+        "instance_key": key, "interaction": {"id": handle.id, "token": handle.token}})
+    assert status == 403 and answer["error"]["code"] == "rebind_on_portal"
+    assert world.shop.instances.settings(EVIL)["guild_id"] == settings_before["guild_id"]
+    # The same command in the bound server, by its owner, with the key: accepted (a no-op).
+    status, answer = await evil.send("POST", "/guild", body={
+        "instance_key": key, "interaction": await evil.interaction(EVIL_SELLER)})
+    assert (status, answer["result"]) == (200, True)
+
+
+async def test_bots_and_managed_roles_never_count_as_staff(world: World, evil: Evil) -> None:
+    """The seller (on the portal) made the bot's own managed role the staff role: neither the
+    bot itself nor a person holding that role is staff; a real staff role still works."""
+    guild_id = world.shop.instances.settings(EVIL)["guild_id"]
+    guild = world.evil_bot.world.guilds[guild_id]
+    bot_role = next(r for r in guild.roles.values() if r.managed)
+    world.shop.instances.update_settings(EVIL, {"staff_role_id": bot_role.id}, actor="test")
+    holder = world.evil_bot.add_user("cargo-gerenciado").id
+    world.evil_bot.add_member(guild_id, holder, [bot_role.id])
+    keys = f"/variants/{world.evil_variant}/keys"
+    for user in (str(world.evil_bot.bot.id), holder):
+        status, _ = await evil.send("POST", keys, body={
+            "interaction": await evil.interaction(user), "limit": 5})
+        assert status == 403, user
+    assert "EVIL-1" not in _shown(world.evil_bot)
+    equipe = world.evil_bot.add_role(guild_id, "Equipe")
+    world.shop.instances.update_settings(EVIL, {"staff_role_id": equipe.id}, actor="test")
+    member = world.evil_bot.add_user("atendente").id
+    world.evil_bot.add_member(guild_id, member, [equipe.id])
+    status, answer = await evil.send("POST", keys, body={
+        "interaction": await evil.interaction(member), "limit": 5})
+    assert (status, answer["result"]) == (200, 1)
+
+
+async def test_a_pool_mate_cannot_act_on_another_members_shop_with_its_own_clicks(
+    world: World, evil: Evil
+) -> None:
+    """A pool holds its members' credentials: the attacker uses the victim's credential with
+    the clicks its own bot gets (its own staff's included). Discord does not vouch for another
+    application's interaction, so nothing of the victim's moves."""
+    before = world.snapshot()
+    victim = {"Authorization": f"Bearer {world.victim_credential}"}
+    staff = await evil.interaction(EVIL_SELLER)
+    buyer = await evil.interaction(EVIL_BUYER)
+    for method, path, body in [
+        ("POST", f"/variants/{world.shop.variant_id}/keys", {"interaction": staff,
+                                                              "limit": 100}),
+        ("POST", "/coupons", {"interaction": staff,
+                              "data": {"code": "GRATIS", "percent_off": 100}}),
+        ("POST", "/purchases", {"interaction": buyer}),
+        ("POST", "/cart/items", {"interaction": buyer, "product_id": world.shop.product_id,
+                                 "variant_id": world.shop.variant_id, "quantity": 1}),
+    ]:
+        status, answer = await evil.send(method, path, instance=VICTIM, body=body,
+                                         headers=victim)
+        assert status == 403 and answer["error"]["code"] == "interaction_unverified", path
+    assert "KEY-" not in _shown(world.evil_bot) + _shown(world.victim_bot)
+    # Only the refusals were written down (audited, as the runtime, since Discord named no
+    # one); nothing else of the victim's changed.
+    after = world.snapshot()
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"}
+    assert {a["actor"] for a in _refusals(world, VICTIM)} == {"runtime"}

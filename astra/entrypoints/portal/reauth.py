@@ -13,6 +13,7 @@ CSRF check stays where it is (sessions.session_middleware).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -34,7 +35,7 @@ from astra.entrypoints.portal.seller_api import (
 )
 
 PASSWORD_FIELD = "password"
-PASSWORD = {
+PASSWORD_SCHEMA = {
     **schemas.string(1024),
     "description": "Your current portal password: this change needs a logged-in session and "
     "the password again (API tokens are refused). Missing or wrong: 403.",
@@ -48,7 +49,7 @@ def with_password(body: dict[str, Any] | None, *, required: bool) -> dict[str, A
     missing password is the same 403 as a wrong one rather than a 422 about the field."""
     # A route that took no body took any: it still ignores fields other than the password.
     base = body or schemas.obj({}, extra=True)
-    schema = {**base, "properties": {**base["properties"], PASSWORD_FIELD: PASSWORD}}
+    schema = {**base, "properties": {**base["properties"], PASSWORD_FIELD: PASSWORD_SCHEMA}}
     if required:
         schema["required"] = [*base.get("required", []), PASSWORD_FIELD]
     return schema
@@ -77,7 +78,7 @@ def sensitive_route(
     response: dict[str, Any] | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
-) -> Any:
+) -> Callable[[Handler], Handler]:
     """`seller_route` for a sensitive change: the body gains a required `password`, checked
     (with the session) before the handler runs; API tokens are refused and not offered in the
     OpenAPI document."""

@@ -297,6 +297,31 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Confirme com sua senha atual para mudar o e-mail ou o nome.",
         "en": "Confirm with your current password to change your e-mail or name.",
     },
+    "password_needed_sensitive": {
+        "pt-BR": "Confirme com sua senha atual (campo password) para fazer esta alteração.",
+        "en": "Confirm with your current password (field password) to make this change.",
+    },
+    "password_first_sensitive": {
+        "pt-BR": (
+            "Esta conta ainda não tem senha: defina uma senha em Conta antes de sacar, trocar "
+            "chaves ou gerenciar tokens."
+        ),
+        "en": (
+            "This account has no password yet: set one in Account before withdrawing, "
+            "rotating keys or managing tokens."
+        ),
+    },
+    "wrong_password": {
+        "pt-BR": "A senha não confere.",
+        "en": "The password is wrong.",
+    },
+    "session_required": {
+        "pt-BR": (
+            "Esta ação não aceita tokens de API: faça login no portal e confirme com sua senha."
+        ),
+        "en": "This action does not accept API tokens: log in to the portal and confirm with "
+        "your password.",
+    },
     "password_first": {
         "pt-BR": "Esta conta ainda não tem senha: defina uma senha antes de mudar o e-mail.",
         "en": "This account has no password yet: set one before changing the e-mail.",

@@ -232,9 +232,16 @@ async def test_a_sellers_first_day(tmp_path: Path, artifacts_dir: Path) -> None:
         await expect(page.locator(".toast")).to_contain_text("o bot liga")
         await expect(card.locator("[data-desired]")).to_have_text("ligado")
 
-        # The instance key: shown once, in a dialog, after a confirmation.
+        # The instance key: shown once, in a dialog, after the password is asked again.
+        reauth = page.locator("#reauth-dialog")
         await card.get_by_role("button", name="Gerar nova chave").click()
-        await page.locator("#confirm-dialog").get_by_role("button", name="Confirmar").click()
+        await expect(reauth).to_contain_text("Confirme com sua senha")
+        await reauth.get_by_label("Sua senha atual").fill("not my password")
+        await reauth.get_by_role("button", name="Confirmar").click()
+        await expect(page.locator(".toast-error")).to_contain_text("A senha não confere")
+        await card.get_by_role("button", name="Gerar nova chave").click()
+        await reauth.get_by_label("Sua senha atual").fill(PASSWORD)
+        await reauth.get_by_role("button", name="Confirmar").click()
         key_dialog = page.locator("#key-dialog")
         await expect(key_dialog).to_be_visible()
         key = await key_dialog.locator("input").input_value()
@@ -326,6 +333,7 @@ async def test_a_sellers_first_day(tmp_path: Path, artifacts_dir: Path) -> None:
         withdraw = page.locator("#withdraw-form")
         await withdraw.get_by_label("Valor").fill("999,00")
         await withdraw.get_by_label("Chave PIX").fill(EMAIL)
+        await withdraw.get_by_label("Sua senha atual").fill(PASSWORD)
         await withdraw.get_by_role("button", name="Solicitar saque").click()
         await expect(withdraw.locator("[data-error]")).to_contain_text("Saldo insuficiente")
         await withdraw.get_by_label("Valor").fill("10,00")

@@ -205,12 +205,18 @@ async def _seller_views(
         assert status == 409  # that bot already serves loja-bot
         status, _ = await other.json("PUT", f"{instance}/bot-token", json={"token": BOT_TOKEN})
         assert status == 404
-        status, rotated = await owner.json("POST", f"{instance}/rotate-key")
+        # The money and key routes take the password again: never in an answer either.
+        status, rotated = await owner.json("POST", f"{instance}/rotate-key",
+                                           json={"password": NEW_PASSWORD})
         assert status == 200 and rotated["key"], rotated
-        status, _ = await other.json("POST", f"{instance}/rotate-key")
+        status, _ = await other.json("POST", f"{instance}/rotate-key", json={"password": PASSWORD})
         assert status == 404
+        status, refused = await owner.json("POST", f"{instance}/rotate-key",
+                                           json={"password": WRONG_PASSWORD})
+        assert status == 403 and refused["error"] == "wrong_password", refused
         status, withdrawal = await owner.json(
-            "POST", "/api/wallet/withdrawals", json={"amount_cents": 1000, "pix_key": OWNER_EMAIL}
+            "POST", "/api/wallet/withdrawals",
+            json={"amount_cents": 1000, "pix_key": OWNER_EMAIL, "password": NEW_PASSWORD},
         )
         assert status == 201, withdrawal
         # A plan paid by card: the sandbox's Checkout Pro page is one more GET route to read.

@@ -82,6 +82,12 @@ async def test_api_tokens_and_webhook_log_in_the_browser(tmp_path: Path,
         await expect(section).to_contain_text("Nenhum token ainda.")
         await section.get_by_label("Nome").fill("Deploy do site")
         await section.get_by_label("Permissão").select_option("read-write")
+        # The password is asked again: a wrong one is refused in the form, nothing made.
+        await section.get_by_label("Sua senha atual").fill("not my password")
+        await section.get_by_role("button", name="Criar token").click()
+        await expect(section.locator("[data-error]")).to_contain_text("A senha não confere")
+        assert container.api_tokens().list(user["id"]) == []
+        await section.get_by_label("Sua senha atual").fill(PASSWORD)
         await section.get_by_role("button", name="Criar token").click()
         dialog = page.locator("#key-dialog")
         await expect(dialog).to_be_visible()
@@ -110,6 +116,7 @@ async def test_api_tokens_and_webhook_log_in_the_browser(tmp_path: Path,
 
         # A second, read-only token, then revoked from the page.
         await section.get_by_label("Nome").fill("Relatórios")
+        await section.get_by_label("Sua senha atual").fill(PASSWORD)
         await section.get_by_role("button", name="Criar token").click()
         await expect(dialog).to_be_visible()
         await dialog.get_by_role("button", name="Fechar").click()
@@ -117,7 +124,10 @@ async def test_api_tokens_and_webhook_log_in_the_browser(tmp_path: Path,
         row = section.locator("tbody tr", has_text="Relatórios")
         await expect(row).to_contain_text("Somente leitura")
         await row.get_by_role("button", name="Revogar").click()
-        await page.locator("#confirm-dialog [data-confirm-ok]").click()
+        reauth = page.locator("#reauth-dialog")
+        await expect(reauth).to_contain_text("Revogar este token?")
+        await reauth.get_by_label("Sua senha atual").fill(PASSWORD)
+        await reauth.get_by_role("button", name="Confirmar").click()
         await expect(section.locator("tbody tr", has_text="Relatórios")).to_contain_text(
             "Revogado")
         await shoot(page, artifacts_dir, "seller-api-tokens")
@@ -132,6 +142,21 @@ async def test_api_tokens_and_webhook_log_in_the_browser(tmp_path: Path,
         await expect(dialog).to_contain_text("Seu segredo de assinatura")
         secret = await dialog.locator("[data-key-value]").input_value()
         assert secret.startswith("whsec_")
+        await dialog.get_by_role("button", name="Fechar").click()
+        await page.wait_for_load_state("load")
+
+        # Rotating the secret asks for the password; cancelling the dialog changes nothing.
+        box = page.locator(f"#webhook-{SHOP}")
+        await box.locator("summary").click()
+        await box.get_by_role("button", name="Gerar novo segredo").click()
+        await reauth.get_by_role("button", name="Cancelar").click()
+        await expect(reauth).to_be_hidden()
+        await box.get_by_role("button", name="Gerar novo segredo").click()
+        await reauth.get_by_label("Sua senha atual").fill(PASSWORD)
+        await reauth.get_by_role("button", name="Confirmar").click()
+        await expect(dialog).to_be_visible()
+        rotated = await dialog.locator("[data-key-value]").input_value()
+        assert rotated.startswith("whsec_") and rotated != secret
         await dialog.get_by_role("button", name="Fechar").click()
         await page.wait_for_load_state("load")
 

@@ -16,6 +16,7 @@ import pytest
 
 from astra.logs import configure_logging, get_logger
 from tests.integration.test_portal_api import (
+    PASSWORD,
     TWO_VARIANTS,
     Portal,
     Seller,
@@ -46,7 +47,8 @@ class Script:
 
 
 async def new_token(seller: Seller, scope: str, name: str = "script") -> tuple[str, dict]:
-    status, body = await seller.post("/api/me/tokens", json={"name": name, "scope": scope})
+    status, body = await seller.post("/api/me/tokens", json={"name": name, "scope": scope,
+                                                               "password": PASSWORD})
     assert status == 201, body
     assert body["key"].startswith("astra_pat_") and body["token"]["scope"] == scope
     return body["key"], body["token"]
@@ -130,7 +132,8 @@ async def test_a_token_of_seller_a_cannot_touch_seller_b(portal: Portal) -> None
     # Nor Bob's tokens: tokens are managed with a session only, and one's own only.
     _, bob_token = await new_token(bob, "read")
     assert (await script.call("DELETE", f"/api/me/tokens/{bob_token['id']}"))[0] == 403
-    assert (await alice.delete(f"/api/me/tokens/{bob_token['id']}"))[0] == 404
+    assert (await alice.delete(f"/api/me/tokens/{bob_token['id']}",
+                               json={"password": PASSWORD}))[0] == 404
     assert (await bob.get("/api/me/tokens"))[1]["tokens"][0]["active"] is True
     after = (await bob.get("/api/instances/loja-bob"),
              await bob.get("/api/instances/loja-bob/products"))
@@ -147,7 +150,8 @@ async def test_revoked_unknown_and_malformed_tokens_get_401(portal: Portal) -> N
     token, doc = await new_token(seller, "read-write")
     script = Script(portal, token)
     assert (await script.call("GET", "/api/instances"))[0] == 200
-    status, body = await seller.delete(f"/api/me/tokens/{doc['id']}")
+    status, body = await seller.delete(f"/api/me/tokens/{doc['id']}",
+                                       json={"password": PASSWORD})
     assert status == 200 and body["active"] is False
     status, body = await script.call("GET", "/api/instances")
     assert status == 401 and body["error"] == "invalid_token"
@@ -162,11 +166,13 @@ async def test_revoked_unknown_and_malformed_tokens_get_401(portal: Portal) -> N
         "POST", "/api/me/tokens", json={"name": "more", "scope": "read-write"})
     assert status == 403 and body["error"] == "session_required"
     # The cookie still needs CSRF for writes: the token path is not a way around it.
-    assert (await seller.post("/api/me/tokens", csrf=False,
-                              json={"name": "x", "scope": "read"}))[0] == 403
+    status, body = await seller.post("/api/me/tokens", csrf=False,
+                                     json={"name": "x", "scope": "read", "password": PASSWORD})
+    assert status == 403 and body["error"] == "csrf_failed"
     # Input is checked like any route.
-    assert (await seller.post("/api/me/tokens", json={"name": "", "scope": "read"}))[0] == 422
-    assert (await seller.post("/api/me/tokens", json={"name": "x", "scope": "admin"}))[0] == 422
+    for bad in ({"name": "", "scope": "read"}, {"name": "x", "scope": "admin"}):
+        assert (await seller.post("/api/me/tokens",
+                                  json={**bad, "password": PASSWORD}))[0] == 422
 
 
 async def test_bad_tokens_are_rate_limited_per_client(portal: Portal) -> None:
@@ -251,7 +257,8 @@ async def test_webhook_api_shows_the_secret_once_and_the_log(portal: Portal) -> 
                              json={"url": "ftp://x"}))[0] == 422
     assert (await seller.put("/api/instances/loja-gil/webhook",
                              json={"url": url, "events": ["order.stolen"]}))[0] == 422
-    status, body = await seller.post("/api/instances/loja-gil/webhook/rotate-secret")
+    status, body = await seller.post("/api/instances/loja-gil/webhook/rotate-secret",
+                                     json={"password": PASSWORD})
     assert status == 200 and body["secret"] != secret
     status, body = await seller.get("/api/instances/loja-gil/webhook/deliveries")
     assert status == 200 and body == {"deliveries": []}

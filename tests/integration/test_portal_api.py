@@ -331,7 +331,7 @@ async def test_instance_lifecycle(portal: Portal) -> None:
     assert status == 200
     assert body["status"] == "offline" and isinstance(body["logs"], list)
 
-    status, body = await seller.post(f"{base}/rotate-key")
+    status, body = await seller.post(f"{base}/rotate-key", json={"password": PASSWORD})
     assert status == 200 and body["key"].startswith("astra_loja-caio_")
     key = body["key"]
     status, body = await seller.get(base)
@@ -555,7 +555,7 @@ async def test_withdrawals(portal: Portal) -> None:
     seller = await portal.seller("gil@example.com")
     pix = "gil@example.com"
     status, body = await seller.post(
-        "/api/wallet/withdrawals", json={"amount_cents": 2000, "pix_key": pix}
+        "/api/wallet/withdrawals", json={"amount_cents": 2000, "pix_key": pix, "password": PASSWORD}
     )
     assert status == 409 and body["error"] == "insufficient_balance"
 
@@ -568,14 +568,15 @@ async def test_withdrawals(portal: Portal) -> None:
         {"amount_cents": 10, "pix_key": pix},  # under the minimum
         {"amount_cents": 2000},
     ):
-        status, body = await seller.post("/api/wallet/withdrawals", json=bad)
+        status, body = await seller.post("/api/wallet/withdrawals",
+                                         json={**bad, "password": PASSWORD})
         assert status == 422, (bad, body)
     status, w = await seller.post(
-        "/api/wallet/withdrawals", json={"amount_cents": 2000, "pix_key": pix}
+        "/api/wallet/withdrawals", json={"amount_cents": 2000, "pix_key": pix, "password": PASSWORD}
     )
     assert status == 201 and w["status"] == "requested" and w["amount"] == "R$ 20,00"
     status, body = await seller.post(
-        "/api/wallet/withdrawals", json={"amount_cents": 3001, "pix_key": pix}
+        "/api/wallet/withdrawals", json={"amount_cents": 3001, "pix_key": pix, "password": PASSWORD}
     )
     assert status == 409
     assert (await seller.get("/api/wallet/transactions"))[1]["balance_cents"] == 3000

@@ -21,6 +21,7 @@ import pytest
 
 from astra.entrypoints.portal.sessions import CSRF_EXEMPT_PREFIXES, SAFE_METHODS
 from tests.integration.test_portal_api import (
+    PASSWORD,
     TOKEN,
     TWO_VARIANTS,
     Portal,
@@ -53,6 +54,8 @@ _BODY: dict[str, Any] = {
     "value": 10,
     "variants": [{"name": "X", "price_cents": 100}],
     "settings": {"language": "en"},
+    # The caller's own password: the sensitive routes (reauth) check it first, then ownership.
+    "password": PASSWORD,
 }
 
 
@@ -105,11 +108,13 @@ async def victim_world(portal: Portal) -> tuple[Seller, Seller, Victim]:
     assert status == 200
     portal.credit(alice.user_id, 5000, "alice")
     status, withdrawal = await alice.post(
-        "/api/wallet/withdrawals", json={"amount_cents": 1500, "pix_key": "alice@example.com"}
+        "/api/wallet/withdrawals", json={"amount_cents": 1500, "pix_key": "alice@example.com",
+                                         "password": PASSWORD}
     )
     assert status == 201
 
-    status, token = await alice.post("/api/me/tokens", json={"name": "ci", "scope": "read"})
+    status, token = await alice.post("/api/me/tokens", json={"name": "ci", "scope": "read",
+                                                           "password": PASSWORD})
     assert status == 201
 
     bob = await portal.seller("bob@example.com")

@@ -125,6 +125,16 @@ class AccountConflict(DomainError):
     http_status = 409
 
 
+class PasswordAttemptsLocked(_Throttled):
+    """Too many wrong passwords given to confirm a sensitive change: the same lock as a login's,
+    answered 429 (the person is logged in; the wait is what they need to know)."""
+
+    http_status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("account_locked", retry_after)
+
+
 def public_user(user: dict[str, Any]) -> dict[str, Any]:
     """What the portal may show of a user: never the hash, the lock state or the session version."""
     out = {name: user.get(name) for name in PUBLIC_FIELDS}
@@ -535,17 +545,14 @@ class AccountService:
             raise NotFoundError("usuário", user_id)
         key = normalise_email(user.get("email"))
         with self._stripe(key):
-            locked = _lock_for_source(user, client, now)
-            if locked:
-                raise AccountLocked(locked)
             stored = user.get("password_hash")
             if stored:
-                secret = old[: PASSWORD_MAX + 1] if isinstance(old, str) else ""
-                if not self.hasher.verify_password(secret, stored):
-                    locked = self._password_change_failed(user_id, now, client)
-                    if locked:
-                        raise AccountLocked(locked)
+                if not self._current_password_ok(user, old, now, client):
                     raise InvalidInput("wrong_current_password")
+            else:
+                locked = _lock_for_source(user, client, now)
+                if locked:
+                    raise AccountLocked(locked)
             password_hash = self.hasher.hash_password(new_)
             with self.store.portal() as uow:
                 user = uow.users.require(user_id)
@@ -598,13 +605,7 @@ class AccountService:
             raise InvalidInput("password_needed")
         key = normalise_email(user.get("email"))
         with self._stripe(key):
-            locked = _lock_for_source(user, client, now)
-            if locked:
-                raise AccountLocked(locked)
-            if not self.hasher.verify_password(password[: PASSWORD_MAX + 1], stored):
-                locked = self._password_change_failed(user_id, now, client)
-                if locked:
-                    raise AccountLocked(locked)
+            if not self._current_password_ok(user, password, now, client):
                 raise InvalidInput("wrong_current_password")
             with self.store.portal() as uow:
                 if "email" in changes:
@@ -627,6 +628,45 @@ class AccountService:
                 )
                 uow.commit()
         return user
+
+    def confirm_password(self, user_id: str, password: object, *,
+                         client: str | None = None) -> None:
+        """Check that a logged-in person still knows the account's password, before a sensitive
+        change (money, keys, tokens). Same check, same lockout as update_profile: a wrong
+        password counts toward it. Refusals: Forbidden `password_first` (a Discord-only account
+        has none yet), `password_needed`, `wrong_password`; PasswordAttemptsLocked (429)."""
+        now = self.clock.now()
+        with self.store.portal(write=False) as uow:
+            user = uow.users.get(user_id)
+        if user is None:
+            raise NotFoundError("usuário", user_id)
+        if not user.get("password_hash"):
+            raise Forbidden("password_first_sensitive")
+        if not isinstance(password, str) or not password:
+            raise Forbidden("password_needed_sensitive")
+        with self._stripe(normalise_email(user.get("email"))):
+            try:
+                ok = self._current_password_ok(user, password, now, client)
+            except AccountLocked as exc:
+                raise PasswordAttemptsLocked(exc.retry_after) from None
+        if not ok:
+            raise Forbidden("wrong_password")
+
+    def _current_password_ok(self, user: dict[str, Any], password: object, now: datetime,
+                             client: str | None) -> bool:
+        """Whether `password` is the account's (which has one); a wrong one is counted toward
+        the lockout. AccountLocked when `client` is locked out, before any check. Runs under
+        the account's stripe."""
+        locked = _lock_for_source(user, client, now)
+        if locked:
+            raise AccountLocked(locked)
+        secret = password[: PASSWORD_MAX + 1] if isinstance(password, str) else ""
+        if self.hasher.verify_password(secret, user["password_hash"]):
+            return True
+        locked = self._password_change_failed(user["id"], now, client)
+        if locked:
+            raise AccountLocked(locked)
+        return False
 
     def _password_change_failed(self, user_id: str, now: datetime, client: str | None) -> int:
         with self.store.portal() as uow:

@@ -633,6 +633,19 @@ TEXT.update({
         "Defina uma senha abaixo para poder mudar o e-mail.",
         "Set a password below to be able to change the e-mail.",
     ),
+    # sensitive changes (withdrawals, keys, tokens): the password again, asked by the page
+    "reauth.title": ("Confirme com sua senha", "Confirm with your password"),
+    "reauth.password": ("Sua senha atual", "Your current password"),
+    "reauth.hint": (
+        "Saques, chaves e tokens pedem a senha de novo, mesmo com você já logado.",
+        "Withdrawals, keys and tokens ask for the password again, even when logged in.",
+    ),
+    "reauth.no_password": (
+        "Sua conta ainda não tem senha (entrada pelo Discord): defina uma em Conta para sacar, "
+        "trocar chaves ou criar tokens.",
+        "Your account has no password yet (Discord login): set one in Account to withdraw, "
+        "rotate keys or create tokens.",
+    ),
     # public pages
     "public.plans": ("Planos", "Plans"),
     "public.tutorials": ("Tutoriais", "Tutorials"),

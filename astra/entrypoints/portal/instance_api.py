@@ -17,6 +17,7 @@ from astra.domain.services.audit_log import record
 from astra.domain.services.instances import SETTINGS_ID, public_instance
 from astra.domain.timestamps import iso
 from astra.entrypoints.portal import api_schemas as schemas
+from astra.entrypoints.portal.reauth import sensitive_route
 from astra.entrypoints.portal.seller_api import (
     ApiError,
     actor,
@@ -281,9 +282,12 @@ async def restart_bot(request: web.Request) -> web.Response:
     return await _desired(request, "restart")
 
 
-@seller_route(response=schemas.INSTANCE_KEY)
+@sensitive_route(response=schemas.INSTANCE_KEY)
 async def rotate_key(request: web.Request) -> web.Response:
-    """A new instance key, shown only in this answer (the old one stops working)."""
+    """A new instance key, shown only in this answer (the old one stops working).
+
+    Needs the session and your current password (`password`); API tokens are refused.
+    """
     doc = await owned_instance(request)
     key = await blocking(
         container_of(request).instances().rotate_instance_key, doc["id"], actor=actor(request)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -57,6 +57,8 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()
     authenticated: bool = True
+    # Refuses personal API tokens (money, keys, tokens: reauth.py); the session only.
+    session_only: bool = False
     tags: tuple[str, ...] = ()
 
 
@@ -71,6 +73,7 @@ def describe(
     status: int = 200,
     errors: tuple[int, ...] = (),
     authenticated: bool = True,
+    session_only: bool = False,
 ) -> F:
     """Declare a handler's request body (JSON `body`, multipart `form`, an HTML form's
     `urlencoded` fields; optional unless `body_required`) and response."""
@@ -91,8 +94,16 @@ def describe(
             status=status,
             errors=errors,
             authenticated=authenticated,
+            session_only=session_only,
         ),
     )
+    return handler
+
+
+def amend(handler: F, **changes: Any) -> F:
+    """Change what `handler` declares (fields of Operation), keeping the rest."""
+    declared = operation_of(handler) or Operation()
+    setattr(handler, _ATTRIBUTE, replace(declared, **changes))
     return handler
 
 
@@ -159,7 +170,8 @@ def _operation(method: str, path: str, handler: Any, bearer: bool = False) -> di
     if declared.authenticated:
         # A change made with the session cookie also needs the session's CSRF token.
         op["security"] = [{"session": []} if method in _SAFE else {"session": [], "csrf": []}]
-        if bearer and path.startswith("/api/") and not path.startswith("/api/me/tokens"):
+        if (bearer and path.startswith("/api/") and not path.startswith("/api/me/tokens")
+                and not declared.session_only):
             # Or a seller's personal API token (no cookie, no CSRF); `read` tokens: GET only.
             op["security"].append({"bearer": []})
     return op
@@ -194,7 +206,9 @@ def document(app: web.Application, title: str = "Astra") -> dict[str, Any]:
             "scheme": "bearer",
             "description": "A personal API token (astra_pat_..., made in Conta). `read` "
             "tokens may only read (GET); `read-write` tokens may do what the session may, "
-            "except manage tokens. Sent with no cookie and no X-CSRF-Token.",
+            "except manage tokens, withdraw, or rotate the instance key or webhook secret "
+            "(those take the session and the password). Sent with no cookie and no "
+            "X-CSRF-Token.",
         }
     doc: dict[str, Any] = {
         "openapi": "3.1.0",

@@ -133,6 +133,7 @@ def seller_route(
     response: dict[str, Any] | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
+    session_only: bool = False,
 ) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -159,6 +160,7 @@ def seller_route(
             response=response,
             status=status,
             errors=errors,
+            session_only=session_only,
         )
 
     return decorate

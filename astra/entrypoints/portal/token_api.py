@@ -1,11 +1,13 @@
 """Seller API: personal API tokens (Conta) — list, create (the token is in this answer only),
-revoke. Managed with the session only: a token cannot mint or revoke tokens (`api_auth`)."""
+revoke. Managed with the session only: a token cannot list, mint or revoke tokens (`api_auth`),
+and creating or revoking one takes the current password too (`reauth`)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from astra.entrypoints.portal import api_schemas as schemas
+from astra.entrypoints.portal.reauth import sensitive_route
 from astra.entrypoints.portal.seller_api import (
     blocking,
     container_of,
@@ -51,12 +53,14 @@ async def list_tokens(request: web.Request) -> web.Response:
     return respond({"tokens": tokens})
 
 
-@seller_route(body=TOKEN_CREATE, response=TOKEN_CREATED, status=201, errors=(409,))
+@sensitive_route(body=TOKEN_CREATE, response=TOKEN_CREATED, status=201, errors=(409,))
 async def create_token(request: web.Request) -> web.Response:
     """Create an API token: `read` (GET only) or `read-write`. The token is in this answer only.
 
     Send it as `Authorization: Bearer <token>` on any /api/* route, with no cookie and no
-    X-CSRF-Token. Only a logged-in session can create or revoke tokens.
+    X-CSRF-Token (except the routes that move money or hand out keys: they take the session and
+    the password). Only a logged-in session, with your current password (`password`), can
+    create or revoke tokens.
     """
     body = await read_body(request)
     doc, token = await blocking(
@@ -72,9 +76,12 @@ async def create_token(request: web.Request) -> web.Response:
     )
 
 
-@seller_route(response=TOKEN)
+@sensitive_route(response=TOKEN)
 async def revoke_token(request: web.Request) -> web.Response:
-    """Revoke an API token: refused from the next request on."""
+    """Revoke an API token: refused from the next request on.
+
+    The body carries your current password (`password`).
+    """
     doc = await blocking(
         container_of(request).api_tokens().revoke, user_id(request), request.match_info["token_id"]
     )

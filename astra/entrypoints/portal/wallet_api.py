@@ -9,6 +9,7 @@ from aiohttp import web
 from astra.domain.money import format_brl
 from astra.domain.wallet import Withdrawal
 from astra.entrypoints.portal import api_schemas as schemas
+from astra.entrypoints.portal.reauth import sensitive_route
 from astra.entrypoints.portal.seller_api import (
     blocking,
     container_of,
@@ -42,11 +43,16 @@ async def list_withdrawals(request: web.Request) -> web.Response:
     return respond({"withdrawals": [withdrawal_json(d) for d in docs]})
 
 
-@seller_route(
+@sensitive_route(
     body=schemas.WITHDRAWAL_CREATE, response=schemas.WITHDRAWAL, status=201, errors=(409,)
 )
 async def request_withdrawal(request: web.Request) -> web.Response:
-    """Ask to withdraw part of your balance to a PIX key."""
+    """Ask to withdraw part of your balance to a PIX key.
+
+    The PIX key is given with each withdrawal (there is no stored one to change), so this is
+    the route that decides where money goes: it needs the session and your current password
+    (`password`); API tokens are refused.
+    """
     body = await read_body(request)
     w = await blocking(
         container_of(request).wallet().request_withdrawal,

@@ -10,6 +10,7 @@ from astra.domain.errors import NotFoundError
 from astra.domain.services.outgoing_webhooks import EVENT_TYPES
 from astra.entrypoints.portal import api_schemas as schemas
 from astra.entrypoints.portal import openapi
+from astra.entrypoints.portal.reauth import sensitive_route
 from astra.entrypoints.portal.seller_api import (
     actor,
     blocking,
@@ -121,9 +122,12 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return respond({"webhook": None, "deleted": True})
 
 
-@seller_route(response=SECRET, errors=(404,))
+@sensitive_route(response=SECRET, errors=(404,))
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
-    """A new signing secret, shown only in this answer (the old one stops signing at once)."""
+    """A new signing secret, shown only in this answer (the old one stops signing at once).
+
+    Needs the session and your current password (`password`); API tokens are refused.
+    """
     doc = await owned_instance(request)
     secret = await blocking(container_of(request).outgoing_webhooks().rotate_secret, doc["id"],
                             actor=actor(request))

@@ -192,6 +192,26 @@
     });
   }
 
+  /** The current password, asked again before a change that moves money or hands out a key
+      (the server refuses it without one); null when the person cancels. */
+  function passwordDialog(message) {
+    const dialog = $("#reauth-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") return Promise.resolve(null);
+    const input = $("#reauth-password", dialog);
+    $("[data-reauth-text]", dialog).textContent = message || "";
+    input.value = "";
+    dialog.returnValue = "";
+    dialog.showModal();
+    input.focus();
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => {
+        const password = input.value;
+        input.value = ""; // not left in the page
+        resolve(dialog.returnValue === "ok" && password ? password : null);
+      }, { once: true });
+    });
+  }
+
   // -- forms ----------------------------------------------------------------------------------
 
   function fieldValue(el) {
@@ -366,10 +386,18 @@
   function initActions() {
     bind(".js-action", "click", async (ev) => {
       const button = ev.currentTarget;
-      if (button.dataset.confirm && !(await confirmDialog(button.dataset.confirm))) return;
+      let password = null;
+      if ("reauth" in button.dataset) {
+        // One dialog: the confirmation's question and the password field.
+        password = await passwordDialog(button.dataset.confirm);
+        if (password === null) return;
+      } else if (button.dataset.confirm && !(await confirmDialog(button.dataset.confirm))) {
+        return;
+      }
       setBusy(button, true);
       try {
-        const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+        let body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+        if (password !== null) body = { ...(body || {}), password };
         const data = await api(button.dataset.method || "POST", button.dataset.url, body);
         afterWrite(button, data);
       } catch (err) {

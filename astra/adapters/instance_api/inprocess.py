@@ -21,6 +21,7 @@ from astra.domain.catalog import Product
 from astra.domain.coupon import Coupon
 from astra.domain.errors import Forbidden, InvalidInput, NotFoundError
 from astra.domain.order import Order
+from astra.domain.services.audit_log import record
 from astra.domain.services.instances import PORTAL_ONLY_SETTINGS, SETTINGS_ID, settings_of
 from astra.domain.services.sales import CartView
 from astra.domain.stock import ImportReport, KeyState
@@ -165,8 +166,6 @@ class InProcessInstanceAPI:
             raise InstanceAPIUnavailable(f"discord: {exc}") from None
 
     def _audit_refusal(self, user_id: str | None, reason: str, action: str) -> None:
-        from astra.domain.services.audit_log import record
-
         with self.container.store().instance(self.instance_id) as uow:
             record(uow, at=self.container.clock().now(),
                    actor=f"discord:{user_id}" if user_id else "runtime",

@@ -268,14 +268,10 @@ class BuyerClicks:
         return self.discord.interaction_from(buyer_id, self.channel_id)
 
     async def __call__(self, http: aiohttp.ClientSession, buyer_id: str) -> Any:
-        from astra.ports.chat import InteractionRef
+        from tests.fakes.discord.bot_side import deferred
 
         handle = await asyncio.to_thread(self._click, buyer_id)
-        url = f"{self.api_url}/interactions/{handle.id}/{handle.token}/callback"
-        async with http.post(url, json={"type": 5, "data": {"flags": 64}}) as resp:
-            if resp.status != 204:
-                raise RuntimeError(f"defer refused: {resp.status} {await resp.text()}")
-        return InteractionRef(handle.id, handle.token)
+        return await deferred(http, self.api_url, handle)
 
 
 def shop_bot(c: Any, instance_id: str, discord: Any, api_url: str) -> BuyerClicks:

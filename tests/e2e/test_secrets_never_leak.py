@@ -234,6 +234,7 @@ async def _seller_views(
                   # the internal API's, read below as the instance's runtime reads them
                   "buyer_id": buyer_id, "order_id": order.id, "cart_id": order.cart_id,
                   "product_id": product_id, "variant_id": order.lines[0].variant_id,
+                  "channel_id": str(shop.post_channel.id),
                   # seller automation and the sandbox's card checkout (tokens and events
                   # nobody has; the card checkout's preference is real)
                   "token_id": "tok_0000000000000000", "event_id": "evt_" + "0" * 32,

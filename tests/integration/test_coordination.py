@@ -221,11 +221,23 @@ async def test_a_retry_sent_to_another_replica_gets_the_first_answer(
     from astra.container import build_container
     from astra.entrypoints.internal.app import create_internal_app
     from astra.settings import Settings, ensure_dev_secrets
+    from tests.e2e.bot_world import BOT_TOKEN
+    from tests.fakes.discord import FakeDiscord
+    from tests.fakes.discord.bot_side import deferred
     from tests.ports import free_port
 
-    settings = ensure_dev_secrets(Settings(data_dir=tmp_path / "data", database_url=pg_dsn))
+    discord = FakeDiscord(bot_token=BOT_TOKEN)
+    await discord.start()
+    buyer = discord.add_user("comprador", user_id="555555555555555555")
+    guild = discord.add_guild("Loja", owner=buyer.id)
+    channel = discord.add_channel(guild.id, "produtos")
+    settings = ensure_dev_secrets(Settings(data_dir=tmp_path / "data", database_url=pg_dsn,
+                                           discord_api_base=discord.api_url))
     first, second = build_container(settings), build_container(settings)
     first.instances().create("shop-1", owner_id="usr_1", name="Loja", actor="test")
+    first.instances().set_bot_token("shop-1", discord.bot_token, {
+        "id": str(discord.bot.id), "application_id": str(discord.application_id)},
+        actor="test")
     product = first.catalog().create_product("shop-1", {
         "name": "Chave", "variants": [{"name": "Única", "price_cents": 1000,
                                        "max_per_order": 5}]}, actor="test")
@@ -239,13 +251,15 @@ async def test_a_retry_sent_to_another_replica_gets_the_first_answer(
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         runners.append(runner)
-        urls.append(f"http://127.0.0.1:{port}/internal/instances/shop-1/buyers/"
-                     "555555555555555555/cart/items")
-    # add_item adds to what the cart holds: done twice, the cart would hold 2.
-    body = {"product_id": product.id, "variant_id": variant, "quantity": 1, "username": "b"}
+        urls.append(f"http://127.0.0.1:{port}/internal/instances/shop-1/cart/items")
     headers = {"Authorization": f"Bearer {credential}", "Idempotency-Key": "add-once-1"}
     try:
         async with ClientSession() as http:
+            click = await deferred(http, discord.api_url,
+                                   discord.interaction_from(buyer.id, channel.id))
+            # add_item adds to what the cart holds: done twice, the cart would hold 2.
+            body = {"product_id": product.id, "variant_id": variant, "quantity": 1,
+                    "interaction": {"id": click.id, "token": click.token}}
             answers = []
             for url in urls:
                 async with http.post(url, json=body, headers=headers) as resp:
@@ -260,6 +274,7 @@ async def test_a_retry_sent_to_another_replica_gets_the_first_answer(
         for container in (first, second):
             container.store().close()
             container.coordination().close()
+        await discord.stop()
 
 
 # -- leader loops ----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from astra.ports.instance_api import InstanceAPIUnavailable
 from astra.ports.store import INSTANCE_COLLECTIONS
 from tests.e2e.bot_world import free_port
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.bot_side import deferred
 from tests.fakes.discord.fleet import FakeDiscordFleet
 from tests.integration.sales_world import INSTANCE, OWNER, Shop, make_shop
 
@@ -152,10 +153,7 @@ class Evil:
                        if fake.world.channels[c].type == 0)
         handle = fake.interaction_from(user, channel)
         if defer:
-            url = (f"{self.world.fleet.api_url}/interactions/{handle.id}/{handle.token}"
-                   "/callback")
-            async with self.http.post(url, json={"type": 5, "data": {"flags": 64}}) as resp:
-                assert resp.status == 204, await resp.text()
+            await deferred(self.http, self.world.fleet.api_url, handle)
         return {"id": handle.id, "token": handle.token}
 
     async def send(
@@ -551,11 +549,7 @@ async def test_settings_that_bind_the_bot_or_move_money_stay_on_the_portal(
     world.evil_bot.add_member(other.id, EVIL_SELLER, admin=True)
     elsewhere = world.evil_bot.add_channel(other.id, "geral")
     handle = world.evil_bot.interaction_from(EVIL_SELLER, elsewhere.id)
-    async with evil.http.post(
-        f"{world.fleet.api_url}/interactions/{handle.id}/{handle.token}/callback",
-        json={"type": 5, "data": {"flags": 64}},
-    ) as resp:
-        assert resp.status == 204
+    await deferred(evil.http, world.fleet.api_url, handle)
     status, answer = await evil.send("POST", "/guild", body={
         "instance_key": key, "interaction": {"id": handle.id, "token": handle.token}})
     assert status == 403 and answer["error"]["code"] == "rebind_on_portal"

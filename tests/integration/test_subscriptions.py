@@ -18,7 +18,9 @@ from astra.domain.pricing import Adjustment
 from astra.domain.subscription import Subscription
 from astra.entrypoints.internal.app import create_internal_app
 from astra.plugins import hookimpl
-from tests.e2e.bot_world import free_port
+from tests.e2e.bot_world import BOT_TOKEN, free_port
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.bot_side import deferred
 from tests.integration.sales_world import INSTANCE, Shop, make_shop
 
 BUYER = "111111111111111111"
@@ -209,8 +211,26 @@ def test_plugin_hooks_price_renewals_and_see_the_events(data_dir: Path) -> None:
 
 
 @pytest.fixture
-async def tenant(data_dir: Path) -> AsyncIterator[tuple[Shop, str, str, str]]:
-    shop = make_shop(data_dir)
+async def discord() -> AsyncIterator[FakeDiscord]:
+    """The shop's bot and server: the buyers' clicks the attacker hands the platform."""
+    fake = FakeDiscord(bot_token=BOT_TOKEN)
+    await fake.start()
+    guild = fake.add_guild("Servidor", guild_id="700000000000000001")
+    fake.add_channel(guild.id, "produtos")
+    for buyer in (BUYER, OTHER):
+        fake.add_member(guild.id, fake.add_user(f"u{buyer[:3]}", user_id=buyer).id)
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def tenant(data_dir: Path, discord: FakeDiscord
+                 ) -> AsyncIterator[tuple[Shop, str, str, str]]:
+    shop = make_shop(data_dir, discord_api_base=discord.api_url)
+    shop.instances.set_bot_token(INSTANCE, discord.bot_token, {
+        "id": str(discord.bot.id), "application_id": str(discord.application_id)}, actor="t")
     shop.instances.update_settings(INSTANCE, {"guild_id": "700000000000000001"}, actor="t")
     pid, vid = _product(shop, ROLE_A, days=7)
     _pay(shop, BUYER, pid, vid)
@@ -227,7 +247,7 @@ async def tenant(data_dir: Path) -> AsyncIterator[tuple[Shop, str, str, str]]:
 
 
 async def test_a_runtime_cannot_extend_or_keep_its_buyers_subscription(
-    tenant: tuple[Shop, str, str, str],
+    tenant: tuple[Shop, str, str, str], discord: FakeDiscord,
 ) -> None:
     shop, base, credential, pid = tenant
     sub_id = f"sub_{pid}_{BUYER}"
@@ -241,19 +261,29 @@ async def test_a_runtime_cannot_extend_or_keep_its_buyers_subscription(
             async with http.request(method, base + path, data=data) as resp:
                 return resp.status, orjson.loads(await resp.read() or b"null")
 
+        channel = next(iter(discord.world.guilds["700000000000000001"].channel_ids))
+
+        async def click(user: str) -> dict[str, str]:
+            """A real click of `user` the bot received and deferred."""
+            async with aiohttp.ClientSession() as bot:
+                ref = await deferred(bot, discord.api_url,
+                                     discord.interaction_from(user, channel))
+            return {"id": ref.id, "token": ref.token}
+
+        mine, theirs = {"interaction": await click(BUYER)}, {"interaction": await click(OTHER)}
         attempts = [
             # Fields no operation has: refused, never applied.
-            ("POST", f"/buyers/{BUYER}/subscriptions/{sub_id}/renew", {"days": 30}),
-            ("POST", f"/buyers/{BUYER}/subscriptions/{sub_id}/renew", {"ends_at": "2099-01-01"}),
-            ("POST", f"/buyers/{BUYER}/subscriptions/{sub_id}/card", {"status": "authorized"}),
+            ("POST", f"/subscriptions/{sub_id}/renew", {**mine, "days": 30}),
+            ("POST", f"/subscriptions/{sub_id}/renew", {**mine, "ends_at": "2099-01-01"}),
+            ("POST", f"/subscriptions/{sub_id}/card", {**mine, "status": "authorized"}),
             ("POST", f"/members/{BUYER}/joined", {"roles": [ROLE_A]}),
             # Made-up routes a compromised runtime would try.
-            ("POST", f"/subscriptions/{sub_id}/extend", {"days": 30}),
-            ("PATCH", f"/buyers/{BUYER}/subscriptions/{sub_id}", {"ends_at": "2099-01-01"}),
-            ("DELETE", f"/buyers/{BUYER}/subscriptions/{sub_id}", None),
-            # Someone else's subscription id, or a malformed one.
-            ("POST", f"/buyers/{OTHER}/subscriptions/{sub_id}/renew", None),
-            ("POST", f"/buyers/{BUYER}/subscriptions/..%2F..%2Fx/renew", None),
+            ("POST", f"/subscriptions/{sub_id}/extend", {**mine, "days": 30}),
+            ("PATCH", f"/subscriptions/{sub_id}", {**mine, "ends_at": "2099-01-01"}),
+            ("DELETE", f"/subscriptions/{sub_id}", None),
+            # Someone else's subscription (another buyer's click), or a malformed id.
+            ("POST", f"/subscriptions/{sub_id}/renew", theirs),
+            ("POST", "/subscriptions/..%2F..%2Fx/renew", mine),
         ]
         for method, path, body in attempts:
             status, _ = await call(method, path, body)
@@ -261,13 +291,13 @@ async def test_a_runtime_cannot_extend_or_keep_its_buyers_subscription(
 
         # What the runtime may do changes no date: a renewal is a pending order to pay,
         # a join of a member whose time is up owes no role, a card needs the seller's opt-in.
-        status, answer = await call("POST", f"/buyers/{BUYER}/subscriptions/{sub_id}/renew")
+        status, answer = await call("POST", f"/subscriptions/{sub_id}/renew", mine)
         assert status == 200 and answer["result"]["order"]["status"] == "pending"
         status, answer = await call("POST", f"/members/{BUYER}/joined")
         assert status == 200 and answer["result"] == 0
-        status, _ = await call("POST", f"/buyers/{BUYER}/subscriptions/{sub_id}/card")
+        status, _ = await call("POST", f"/subscriptions/{sub_id}/card", mine)
         assert status == 422
-        status, answer = await call("GET", f"/buyers/{BUYER}/subscriptions")
+        status, answer = await call("POST", "/subscriptions/list", mine)
         assert status == 200 and answer["result"][0]["status"] == "ended"
 
     sub = _sub(shop, pid)

@@ -520,7 +520,7 @@ async def test_no_free_stock_without_staff(world: World, evil: Evil) -> None:
         status, _ = await evil.send(method, path, body={**body, "interaction": buyer})
         assert status == 403, path
     assert _evil_domain(world) == evil_before
-    status, answer = await evil.send("POST", "/cart/coupon", body={
+    status, _ = await evil.send("POST", "/cart/coupon", body={
         "interaction": buyer, "code": "GRATIS"})
     assert status in (404, 409, 422) and "GRATIS" not in str(world.shop.coupons.list(EVIL))
 

@@ -407,3 +407,46 @@ async def test_https_portals_ask_for_auto_return_and_the_fake_checks_preferences
                 assert resp.status == 401
     finally:
         await asyncio.to_thread(fake.stop)
+
+
+async def test_a_refunded_or_charged_back_plan_payment_takes_its_days_back_once(
+    mp: World,
+) -> None:
+    """Two months bought by card; one is charged back (webhooks replayed), the other refunded:
+    each takes back its own 30 days, once, and the plan ends no earlier than now."""
+    assert mp.fake is not None
+    paid = []
+    for _ in range(2):
+        body = await checkout(mp)
+        payment = await asyncio.to_thread(mp.fake.pay_preference, body["preference_id"])
+        paid.append(payment["id"])
+        await mp.settle()
+        await asyncio.to_thread(mp.fake.drain)
+        await mp.settle()
+    until = parse_iso(mp.plan()["until"])
+    assert until is not None and until - datetime.now(UTC) > timedelta(days=59)
+
+    await asyncio.to_thread(mp.fake.chargeback, paid[0])
+    await asyncio.to_thread(mp.fake.drain)
+    await mp.settle()
+    for _ in range(3):  # replayed: still one month less, not three
+        url, headers, raw = mp.fake.build_webhook(
+            paid[0], url=f"{mp.url}/api/webhooks/mercadopago?source_news=webhooks")
+        async with mp.http.post(url, headers=headers, data=raw) as resp:
+            assert resp.status == 200
+    await mp.settle()
+    after_chargeback = parse_iso(mp.plan()["until"])
+    assert after_chargeback == until - timedelta(days=30)
+    assert mp.plan()["active"]
+
+    await asyncio.to_thread(mp.fake.refund, paid[1])
+    await asyncio.to_thread(mp.fake.drain)
+    await mp.settle()
+    ended = mp.plan()
+    assert not ended["active"] and ended["days_left"] == 0
+    assert parse_iso(ended["until"]) <= datetime.now(UTC)
+    with mp.container.store().portal(write=False) as uow:
+        actions = [a["action"] for a in uow.audit.all() if a["action"].startswith("plan.")]
+        statuses = sorted(t["status"] for t in uow.plan_transactions.all())
+    assert actions.count("plan.charged_back") == 1 and actions.count("plan.refunded") == 1
+    assert statuses == ["charged_back", "refunded"]

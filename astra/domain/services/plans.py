@@ -89,6 +89,18 @@ def apply_sales_bonus(
     return given
 
 
+def reverse_plan_days(user: dict[str, Any], days: int, now: datetime) -> str | None:
+    """Take `days` off the user's paid plan (a refunded or charged-back plan payment); the end
+    moves back, never before `now`. Returns the new end."""
+    plan = dict(user.get("plan") or {})
+    until = parse_iso(plan.get("until"))
+    if until is None or days <= 0:
+        return plan.get("until")
+    plan["until"] = iso(max(until - timedelta(days=days), min(until, now)))
+    user["plan"] = plan
+    return plan["until"]
+
+
 def plan_state(user: dict[str, Any], now: datetime) -> dict[str, Any]:
     """{"kind": none|trial|paid, "active": bool, "until": iso|None, "days_left": int}."""
     plan = user.get("plan") or {}
@@ -363,7 +375,13 @@ class PlanService:
                 charge.status in (ChargeStatus.REFUNDED, ChargeStatus.CHARGED_BACK)
                 and tx["status"] == "paid"
             ):
-                tx["status"] = charge.status.value
+                # The money went back: so do the days it bought, once (the transaction leaves
+                # "paid" in this same unit of work). Days used up already cannot be returned,
+                # so the plan ends no earlier than now; the monitor then suspends its bots.
+                user = uow.users.require(tx["user_id"])
+                until = reverse_plan_days(user, int(tx.get("days") or 0), now)
+                tx.update(status=charge.status.value, reversed_at=iso(now))
+                uow.users.put(user)
                 uow.plan_transactions.put(tx)
                 record(
                     uow,
@@ -372,6 +390,8 @@ class PlanService:
                     action=f"plan.{charge.status.value}",
                     target=f"plan_tx:{tx_id}",
                     user_id=tx["user_id"],
+                    days_removed=int(tx.get("days") or 0),
+                    until=until,
                 )
                 uow.commit()
                 return Outcome("plan", charge.status.value, tx_id)

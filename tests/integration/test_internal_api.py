@@ -740,3 +740,70 @@ async def test_a_body_sent_slowly_is_read_whole_up_to_the_cap(world: World, evil
     assert status == 422 and answer["error"]["message"] == "body: is not JSON"
     status, answer = await evil.send_slowly("/logs", orjson.dumps({"lines": [line]}), chunk=3)
     assert status == 200, answer
+
+
+async def test_a_revocation_on_one_replica_is_refused_by_the_other_at_once(
+    pg_dsn: str, data_dir: Path
+) -> None:
+    """Two replicas (two containers, each its own store connections and internal API server)
+    on one PostgreSQL database: whatever revokes a credential on replica A, replica B refuses
+    it from its very next request, however recently it served it."""
+    from datetime import UTC, datetime
+
+    from astra.container import build_container
+    from astra.entrypoints.portal.instance_api import _mark_deleted
+    from astra.settings import Settings, ensure_dev_secrets
+
+    shop = make_shop(data_dir, keys=1, database_url=pg_dsn)
+    a = shop.container
+    # Same data dir: the same development secrets (master key), as replicas share theirs.
+    b = build_container(ensure_dev_secrets(Settings(data_dir=data_dir, database_url=pg_dsn)))
+    a.instances().create(EVIL, owner_id=EVIL_OWNER, name="Loja do Mal", actor="test")
+    with a.store().portal() as uow:
+        until = datetime.now(UTC) + timedelta(days=30)
+        uow.users.put({"id": EVIL_OWNER, "email": "mal@example.com",
+                       "plan": {"kind": "paid", "until": until.isoformat()}})
+        uow.commit()
+    runners = []
+    bases = []
+    for container in (a, b):
+        runner = web.AppRunner(create_internal_app(container))
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        bases.append(f"http://127.0.0.1:{port}/internal/instances/{EVIL}/settings")
+
+    async def status(http: aiohttp.ClientSession, base: str, credential: str) -> int:
+        async with http.get(base, headers={"Authorization": f"Bearer {credential}"}) as resp:
+            await resp.read()
+            return resp.status
+
+    def set_owner(**fields: Any) -> None:
+        with a.store().portal() as uow:
+            user = uow.users.require(EVIL_OWNER)
+            user.update(fields)
+            uow.users.put(user)
+            uow.commit()
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            on_a, on_b = bases
+            credential = a.instances().runtime_credential(EVIL)
+            assert [await status(http, u, credential) for u in (on_b, on_a, on_b)] == [200] * 3
+            a.instances().rotate_instance_key(EVIL, actor="test")
+            assert await status(http, on_b, credential) == 401
+            credential = a.instances().runtime_credential(EVIL)
+            assert await status(http, on_b, credential) == 200
+            set_owner(blocked=True)  # the admin panel's block, on replica A
+            assert await status(http, on_b, credential) == 401
+            set_owner(blocked=False)
+            assert await status(http, on_b, credential) == 200
+            await asyncio.to_thread(_mark_deleted, a, EVIL, who="seller:test")
+            assert await status(http, on_b, credential) == 401
+            assert await status(http, on_a, credential) == 401
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        b.store().close()
+        shop.store.close()

@@ -36,7 +36,7 @@ from astra.domain.services.wallet import WalletConfig, WalletService
 from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.plugins.manager import PluginManager
 from astra.ports.store import Store
-from astra.settings import Settings, load_settings
+from astra.settings import Settings, SettingsError, load_settings
 
 
 def _vaults(cipher: AesGcmCipher):
@@ -56,9 +56,16 @@ def _store(settings: Settings) -> Store:
 
 
 def _gateway(settings: Settings, store: Store, clock: SystemClock):
-    """Mercado Pago when an access token is set; otherwise the sandbox (simulated payments).
+    """Mercado Pago, or the sandbox (simulated payments) as `settings.payments_sandbox` says.
     Each is imported only when chosen (the SDK and `requests` are not light)."""
-    if settings.mercadopago_access_token:
+    if settings.is_production and settings.payments_sandbox and settings.payments != "sandbox":
+        # Whatever built these settings skipped the start-up check: never fall back to
+        # simulated payments in production on a missing token.
+        raise SettingsError([
+            "MERCADOPAGO_ACCESS_TOKEN is required in production mode (or set "
+            "ASTRA_PAYMENTS=sandbox to run on simulated payments)"
+        ])
+    if not settings.payments_sandbox:
         from astra.adapters.payments.mercadopago import MercadoPagoGateway
 
         notification_url = (

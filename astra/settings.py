@@ -24,6 +24,9 @@ RuntimeKind = Literal["auto", "docker", "process", "swarm"]
 RuntimeMode = Literal["pooled", "isolated"]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+# ASTRA_PAYMENTS; "auto" (unset): Mercado Pago when an access token is set, else the sandbox,
+# which production takes only when told (`ASTRA_PAYMENTS=sandbox`).
+Payments = Literal["auto", "mercadopago", "sandbox"]
 
 DEV_SECRETS_FILE = ".secrets.json"
 
@@ -84,6 +87,7 @@ class Settings:
     admin_password: str = _secret()
     admin_monitor_token: str = _secret()  # read-only access to the admin panel
     master_key: str = _secret()
+    payments: Payments = "auto"
     mercadopago_access_token: str = _secret()
     mercadopago_webhook_secret: str = _secret()
     mercadopago_api_base: str = "https://api.mercadopago.com"
@@ -172,8 +176,12 @@ class Settings:
 
     @property
     def payments_sandbox(self) -> bool:
-        """Without an access token, charges go to the embedded sandbox gateway."""
-        return not self.mercadopago_access_token
+        """Charges go to the embedded sandbox gateway: ASTRA_PAYMENTS=sandbox, or it is unset
+        and there is no access token (production then refuses to start, see
+        `require_production_secrets`)."""
+        if self.payments == "auto":
+            return not self.mercadopago_access_token
+        return self.payments == "sandbox"
 
     @property
     def dev_secrets_path(self) -> Path:
@@ -192,8 +200,13 @@ class Settings:
     def require_production_secrets(self) -> None:
         """Raise SettingsError naming every secret production cannot run without."""
         missing = [env for attr, env in _PLATFORM_SECRETS if not getattr(self, attr)]
+        if self.payments == "auto" and not self.mercadopago_access_token:
+            # Simulated payments in production must be a decision, never a forgotten token:
+            # every charge would be "paid" by whoever can approve sandbox charges.
+            missing.append("MERCADOPAGO_ACCESS_TOKEN")
         if (
-            self.mercadopago_access_token
+            not self.payments_sandbox
+            and self.mercadopago_access_token
             and not self.mercadopago_webhook_secret
             and not self.allow_unsigned_webhooks
         ):
@@ -201,7 +214,13 @@ class Settings:
             missing.append("MERCADOPAGO_WEBHOOK_SECRET")
         if not missing:
             return
-        problems = [f"{name} is required in production mode" for name in missing]
+        problems = [
+            f"{name} is required in production mode" + (
+                " (or set ASTRA_PAYMENTS=sandbox to run on simulated payments, where no money"
+                " moves)" if name == "MERCADOPAGO_ACCESS_TOKEN" else ""
+            )
+            for name in missing
+        ]
         if "MERCADOPAGO_WEBHOOK_SECRET" in missing:
             problems[-1] += (
                 " when MERCADOPAGO_ACCESS_TOKEN is set"
@@ -377,6 +396,7 @@ class _Parser:
             "admin_password": s("ADMIN_PANEL_PASSWORD"),
             "admin_monitor_token": s("ADMIN_MONITOR_TOKEN"),
             "master_key": s("ASTRA_MASTER_KEY"),
+            "payments": self._payments("ASTRA_PAYMENTS", "MERCADOPAGO_ACCESS_TOKEN"),
             "mercadopago_access_token": s("MERCADOPAGO_ACCESS_TOKEN"),
             "mercadopago_webhook_secret": s("MERCADOPAGO_WEBHOOK_SECRET"),
             "mercadopago_api_base": self._url("MERCADOPAGO_API_BASE", d.mercadopago_api_base),
@@ -491,6 +511,17 @@ class _Parser:
     def _port(self, name: str, default: int) -> int:
         # 0 asks the OS for a free port, which tests rely on.
         return self._int(name, default, 0, 65_535)
+
+    def _payments(self, name: str, token_name: str) -> str:
+        def parse(raw: str) -> str:
+            value = raw.lower()
+            if value not in ("mercadopago", "sandbox"):
+                raise ValueError(f"must be mercadopago or sandbox (got {raw!r})")
+            if value == "mercadopago" and not self._str(token_name):
+                raise ValueError(f"is mercadopago, which needs {token_name}")
+            return value
+
+        return self._checked(name, "auto", parse)
 
     def _docker_network(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:

@@ -196,8 +196,10 @@ async def _serve(
         log.warning(
             "payments.simulated",
             message="PAYMENTS ARE SIMULATED (sandbox): no money moves. Set "
-            "MERCADOPAGO_ACCESS_TOKEN to take real PIX payments. Approve test charges with "
-            "`astra payments approve CHARGE_ID`.",
+            "MERCADOPAGO_ACCESS_TOKEN (and unset ASTRA_PAYMENTS=sandbox) to take real PIX "
+            "payments. Approve test charges with `astra payments approve CHARGE_ID`"
+            + (" (the portal's sandbox checkout pages are off in production)."
+               if settings.is_production else "."),
         )
 
     if container.runtime().name == "docker" and not _is_loopback(settings.host):

@@ -7,7 +7,8 @@ at their scheduled time. An attempt cut off by a crash is simply made again: rec
 the event id (`X-Astra-Event-Id`, also the body's `id`).
 
 SSRF: redirects are not followed, and every name is resolved through `GuardedResolver`, which
-refuses private, loopback and link-local answers in production, so the address that is checked
+refuses private, loopback and link-local answers in production (IPv6 forms that carry an IPv4
+address are judged by it, see domain/address_policy.py), so the address that is checked
 is the address connected to.
 """
 
@@ -27,12 +28,12 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from astra import __version__
+from astra.domain.address_policy import address_allowed
 from astra.domain.errors import InvalidInput
 from astra.domain.services.outgoing_webhooks import (
     SIGNATURE_HEADER,
     DueDelivery,
     OutgoingWebhookService,
-    address_allowed,
     check_url,
     sign,
 )

@@ -80,10 +80,11 @@ def test_configuration_errors_are_clear(tmp_path: Path) -> None:
 
 
 class Server:
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, extra_env: dict[str, str] | None = None) -> None:
         self.portal, self.admin, self.internal = free_ports(3)
         env = {
             **os.environ,
+            **(extra_env or {}),
             "ASTRA_DATA_DIR": str(data),
             "ASTRA_PORTAL_PORT": str(self.portal),
             "ASTRA_ADMIN_PORT": str(self.admin),
@@ -275,3 +276,47 @@ async def test_a_fresh_install_prints_how_to_log_in_to_the_admin_panel_once(
     finally:
         if env_password is not None:
             os.environ["ADMIN_PANEL_PASSWORD"] = env_password
+
+
+PRODUCTION = {
+    "ASTRA_MODE": "production",
+    "PORTAL_SESSION_SECRET": "session-secret-value-0123456789",
+    "ADMIN_PANEL_TOKEN": "admin-token-value-0123456789",
+    "ASTRA_MASTER_KEY": "master-key-value-0123456789",
+    "ADMIN_PANEL_PASSWORD": "admin-password-value-0123",
+    "MERCADOPAGO_ACCESS_TOKEN": "",
+}
+
+
+def test_production_without_a_payments_token_does_not_start(tmp_path: Path) -> None:
+    """Never simulated payments by a forgotten token: `serve` stops, naming ASTRA_PAYMENTS."""
+    ports = free_ports(3)
+    env = {**PRODUCTION, "ASTRA_PORTAL_PORT": str(ports[0]), "ASTRA_ADMIN_PORT": str(ports[1]),
+           "ASTRA_INTERNAL_PORT": str(ports[2]), "ASTRA_RUNTIME": "process",
+           "ASTRA_PAYMENTS": ""}
+    out = astra("--data-dir", str(tmp_path / "d"), "serve", env=env, timeout=30)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "MERCADOPAGO_ACCESS_TOKEN is required in production mode" in out.stderr
+    assert "ASTRA_PAYMENTS=sandbox" in out.stderr and "Traceback" not in out.stderr
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", ports[0])) != 0  # nothing listened
+
+
+async def test_production_on_the_sandbox_when_told_so_starts_without_its_checkout_pages(
+    tmp_path: Path,
+) -> None:
+    server = Server(tmp_path / "data", {**PRODUCTION, "ASTRA_PAYMENTS": "sandbox"})
+    try:
+        server.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            portal = f"http://127.0.0.1:{server.portal}"
+            async with http.get(f"{portal}/health") as resp:
+                assert resp.status == 200
+            # Development would send an anonymous caller to the login page (303); here the
+            # sandbox's checkout pages do not exist.
+            async with http.get(f"{portal}/sandbox/checkout/pref_x", allow_redirects=False) as r:
+                assert r.status == 404
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    assert "PAYMENTS ARE SIMULATED" in err and "off in production" in err

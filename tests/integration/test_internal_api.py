@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,21 @@ class Evil:
                 return resp.status, orjson.loads(text) if text else None
             except orjson.JSONDecodeError:
                 return resp.status, text
+
+
+    async def send_slowly(
+        self, path: str, body: bytes, *, chunk: int = 997, pause: float = 0.002
+    ) -> tuple[int, Any]:
+        """POST `body` with chunked transfer, a few hundred bytes at a time: the server's
+        first read sees only the start of it."""
+        async def pieces() -> AsyncIterator[bytes]:
+            for at in range(0, len(body), chunk):
+                yield body[at:at + chunk]
+                await asyncio.sleep(pause)
+
+        url = f"{self.world.base}/internal/instances/{EVIL}{path}"
+        async with self.http.post(url, data=pieces(), headers=self.auth) as resp:
+            return resp.status, orjson.loads(await resp.read())
 
 
 @pytest.fixture
@@ -613,3 +629,175 @@ async def test_a_pool_mate_cannot_act_on_another_members_shop_with_its_own_click
     assert {k: v for k, v in after.items() if k != "audit"} == {
         k: v for k, v in before.items() if k != "audit"}
     assert {a["actor"] for a in _refusals(world, VICTIM)} == {"runtime"}
+
+
+# -- a revoked credential, and bodies sent slowly -----------------------------------------------
+
+
+def _set_instance(world: World, **fields: Any) -> None:
+    with world.shop.store.portal() as uow:
+        doc = uow.instances.require(EVIL)
+        doc.update(fields)
+        uow.instances.put(doc)
+        uow.commit()
+
+
+def _set_owner(world: World, **fields: Any) -> None:
+    with world.shop.store.portal() as uow:
+        user = uow.users.get(EVIL_OWNER) or {"id": EVIL_OWNER, "email": "mal@example.com"}
+        user.update(fields)
+        uow.users.put(user)
+        uow.commit()
+
+
+async def test_a_rotated_key_refuses_the_old_credential_at_the_next_request(
+    world: World, evil: Evil
+) -> None:
+    assert (await evil.send("GET", "/settings"))[0] == 200  # fresh: a cache would hold it now
+    world.shop.instances.rotate_instance_key(EVIL, actor="test")
+    status, answer = await evil.send("GET", "/settings")
+    assert status == 401 and answer["error"]["code"] == "unauthorized"
+    evil.auth = {"Authorization": f"Bearer {world.shop.instances.runtime_credential(EVIL)}"}
+    assert (await evil.send("GET", "/settings"))[0] == 200
+    # Two rotations within one tick of the (frozen) clock still make two credentials.
+    world.shop.instances.rotate_instance_key(EVIL, actor="test")
+    assert (await evil.send("GET", "/settings"))[0] == 401
+
+
+async def test_a_deleted_instance_is_refused_at_the_next_request(
+    world: World, evil: Evil
+) -> None:
+    from astra.entrypoints.portal.instance_api import _mark_deleted
+
+    assert (await evil.send("GET", "/settings"))[0] == 200
+    _mark_deleted(world.shop.container, EVIL, who="seller:test")
+    assert (await evil.send("GET", "/settings"))[0] == 401
+    assert (await evil.send("POST", "/logs", body={"lines": [
+        {"level": "error", "logger": "astra.bot", "text": "still here"}]}))[0] == 401
+    # The victim's runtime is untouched.
+    assert (await world.victim.settings()) is not None
+
+
+async def test_a_suspended_instance_is_refused_at_the_next_request(
+    world: World, evil: Evil
+) -> None:
+    until = world.shop.clock.now() + timedelta(days=3)
+    _set_owner(world, plan={"kind": "paid", "until": until.isoformat()})
+    assert (await evil.send("GET", "/settings"))[0] == 200
+    # The operator blocks the account: refused before the monitor's pass records it.
+    _set_owner(world, blocked=True)
+    assert (await evil.send("GET", "/settings"))[0] == 401
+    _set_owner(world, blocked=False)
+    assert (await evil.send("GET", "/settings"))[0] == 200
+    # The plan ends.
+    world.shop.clock.advance(timedelta(days=3, seconds=1))
+    assert (await evil.send("GET", "/settings"))[0] == 401
+    # Renewed: served again at once, whatever status the monitor last recorded.
+    _set_owner(world, plan={"kind": "paid", "until": (until + timedelta(days=30)).isoformat()})
+    _set_instance(world, status="suspended", status_reason="plan_expired")
+    assert (await evil.send("GET", "/settings"))[0] == 200
+
+
+async def test_an_instance_the_monitor_suspended_without_an_owner_is_refused(
+    world: World, evil: Evil
+) -> None:
+    assert (await evil.send("GET", "/settings"))[0] == 200
+    _set_instance(world, status="suspended", status_reason="owner_missing")
+    assert (await evil.send("GET", "/settings"))[0] == 401
+
+
+def _padded(doc: Any, size: int) -> bytes:
+    """`doc` as JSON padded to exactly `size` bytes with whitespace after its opening brace:
+    still JSON, and any start of it short of the whole is not."""
+    raw = orjson.dumps(doc)
+    return raw[:1] + b" " * (size - len(raw)) + raw[1:]
+
+
+async def test_a_body_sent_slowly_is_read_whole_up_to_the_cap(world: World, evil: Evil) -> None:
+    from astra.adapters.instance_api.wire import MAX_BODY, OPERATIONS
+
+    assert OPERATIONS["log"].max_body == MAX_BODY
+    line = {"level": "warning", "logger": "astra.bot", "text": "slow"}
+    whole = _padded({"lines": [line]}, MAX_BODY)
+    status, answer = await evil.send_slowly("/logs", whole)
+    assert status == 200, answer
+    # One byte over the cap, with no Content-Length to tell in advance.
+    status, answer = await evil.send_slowly("/logs", whole + b" ", chunk=8192)
+    assert status == 413 and answer["error"]["code"] == "payload_too_large"
+    # Declared too long up front.
+    status, answer = await evil.send("POST", "/logs", raw=whole + b" ")
+    assert status == 413 and answer["error"]["code"] == "payload_too_large"
+    # Not JSON is said only of what is not JSON once it is all in.
+    status, answer = await evil.send_slowly("/logs", whole[:-1] + b",")
+    assert status == 422 and answer["error"]["message"] == "body: is not JSON"
+    status, answer = await evil.send_slowly("/logs", orjson.dumps({"lines": [line]})[:-1])
+    assert status == 422 and answer["error"]["message"] == "body: is not JSON"
+    status, answer = await evil.send_slowly("/logs", orjson.dumps({"lines": [line]}), chunk=3)
+    assert status == 200, answer
+
+
+async def test_a_revocation_on_one_replica_is_refused_by_the_other_at_once(
+    pg_dsn: str, data_dir: Path
+) -> None:
+    """Two replicas (two containers, each its own store connections and internal API server)
+    on one PostgreSQL database: whatever revokes a credential on replica A, replica B refuses
+    it from its very next request, however recently it served it."""
+    from datetime import UTC, datetime
+
+    from astra.container import build_container
+    from astra.entrypoints.portal.instance_api import _mark_deleted
+    from astra.settings import Settings, ensure_dev_secrets
+
+    shop = make_shop(data_dir, keys=1, database_url=pg_dsn)
+    a = shop.container
+    # Same data dir: the same development secrets (master key), as replicas share theirs.
+    b = build_container(ensure_dev_secrets(Settings(data_dir=data_dir, database_url=pg_dsn)))
+    a.instances().create(EVIL, owner_id=EVIL_OWNER, name="Loja do Mal", actor="test")
+    with a.store().portal() as uow:
+        until = datetime.now(UTC) + timedelta(days=30)
+        uow.users.put({"id": EVIL_OWNER, "email": "mal@example.com",
+                       "plan": {"kind": "paid", "until": until.isoformat()}})
+        uow.commit()
+    runners = []
+    bases = []
+    for container in (a, b):
+        runner = web.AppRunner(create_internal_app(container))
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        bases.append(f"http://127.0.0.1:{port}/internal/instances/{EVIL}/settings")
+
+    async def status(http: aiohttp.ClientSession, base: str, credential: str) -> int:
+        async with http.get(base, headers={"Authorization": f"Bearer {credential}"}) as resp:
+            await resp.read()
+            return resp.status
+
+    def set_owner(**fields: Any) -> None:
+        with a.store().portal() as uow:
+            user = uow.users.require(EVIL_OWNER)
+            user.update(fields)
+            uow.users.put(user)
+            uow.commit()
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            on_a, on_b = bases
+            credential = a.instances().runtime_credential(EVIL)
+            assert [await status(http, u, credential) for u in (on_b, on_a, on_b)] == [200] * 3
+            a.instances().rotate_instance_key(EVIL, actor="test")
+            assert await status(http, on_b, credential) == 401
+            credential = a.instances().runtime_credential(EVIL)
+            assert await status(http, on_b, credential) == 200
+            set_owner(blocked=True)  # the admin panel's block, on replica A
+            assert await status(http, on_b, credential) == 401
+            set_owner(blocked=False)
+            assert await status(http, on_b, credential) == 200
+            await asyncio.to_thread(_mark_deleted, a, EVIL, who="seller:test")
+            assert await status(http, on_b, credential) == 401
+            assert await status(http, on_a, credential) == 401
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        b.store().close()
+        shop.store.close()

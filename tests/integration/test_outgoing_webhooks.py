@@ -391,3 +391,67 @@ async def test_a_store_failing_under_one_instances_sends_does_not_spin_on_its_en
     # One attempt, then a rest of a scan: not one call after another.
     assert len(receiver.received) == 1, len(receiver.received)
     assert shop.outgoing_webhooks.deliveries(INSTANCE)[0]["status"] == "pending"
+
+
+# IPv6 forms that carry an inside IPv4 address: the cloud metadata service, loopback, a
+# private network (6to4, Teredo with a public server, NAT64, NAT64 local-use, mapped, compatible).
+INSIDE_IN_IPV6 = [
+    "2002:a9fe:a9fe::1", "2001:0:4136:e378:8000:63bf:5601:5601", "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::7f00:1", "::ffff:169.254.169.254", "::169.254.169.254", "2002:a00:1::1",
+    "64:ff9b::10.0.0.1",
+]
+
+
+async def test_a_webhook_url_on_an_ipv6_form_of_an_inside_address_cannot_be_saved(
+    tmp_path: Path,
+) -> None:
+    from astra.domain.services.outgoing_webhooks import WebhookPolicy
+    from tests.integration.test_portal_api import running_portal, shop
+
+    async with running_portal(tmp_path) as portal:
+        # The production policy (`ASTRA_MODE=production` sets it), on the real portal route.
+        portal.container.outgoing_webhooks().policy = WebhookPolicy(allow_private=False)
+        seller = await portal.seller("hooks@example.com")
+        await shop(seller)
+        path = "/api/instances/loja-teste/webhook"
+        for address in INSIDE_IN_IPV6:
+            status, body = await seller.put(path, json={"url": f"https://[{address}]/hook"})
+            assert status == 422, (address, status, body)
+            assert body["error"] == "webhook_url_refused", body
+        status, body = await seller.put(path, json={"url": "https://[2002:808:808::1]/hook"})
+        assert status == 200, body
+        status, body = await seller.get(path)
+        assert body["webhook"]["url"] == "https://[2002:808:808::1]/hook"
+
+
+async def test_the_sender_refuses_ipv6_forms_of_inside_addresses(data_dir: Path) -> None:
+    import socket
+
+    resolver = GuardedResolver(allow_private=False)
+    try:
+        for address in INSIDE_IN_IPV6:
+            with pytest.raises(RefusedAddress):
+                await resolver.resolve(address, 443, socket.AF_INET6)
+        assert await resolver.resolve("2002:808:808::1", 443, socket.AF_INET6)
+    finally:
+        await resolver.close()
+    # A URL kept from before (saved under a laxer policy) is refused when sent, not connected.
+    shop = shop_with_real_clock(data_dir)
+    configure(shop, "https://[2002:a9fe:a9fe::1]/latest/meta-data")
+    await sell(shop)
+    stop = asyncio.Event()
+    sender = WebhookSender(shop.outgoing_webhooks, allow_private=False, scan_seconds=0.1)
+    task = asyncio.create_task(sender.run(stop))
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            rows = await asyncio.to_thread(shop.outgoing_webhooks.deliveries, INSTANCE)
+            if rows and rows[0].get("attempts"):
+                break
+            await asyncio.sleep(0.05)
+        assert rows and rows[0]["last_error"] == "address not allowed", rows
+        assert rows[0]["last_status_code"] is None
+    finally:
+        stop.set()
+        await task
+        shop.store.close()

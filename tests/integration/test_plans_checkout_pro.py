@@ -273,6 +273,56 @@ async def test_sandbox_card_checkout_page_pays_the_plan_once(data_dir: Path) -> 
         assert world.plan()["kind"] == "none"
 
 
+PRODUCTION_SECRETS = {
+    "session_secret": "session-secret-value-0123456789",
+    "admin_token": "admin-token-value-0123456789",
+    "master_key": "master-key-value-0123456789",
+    "admin_password": "admin-password-value-0123",
+}
+
+
+async def test_in_production_a_seller_cannot_approve_their_own_sandbox_plan(
+    data_dir: Path,
+) -> None:
+    """ASTRA_PAYMENTS=sandbox in production: the sandbox's checkout pages are gone (404 to the
+    seller who owns the preference, CSRF token and all); only the operator settles a charge."""
+    import os
+    import subprocess
+    import sys
+
+    async with running(data_dir, with_mercadopago=False, mode="production",
+                       payments="sandbox", **PRODUCTION_SECRETS) as world:
+        await world.login("prod-sandbox@example.com")
+        body = await checkout(world)
+        page_url = world.url + body["redirect_url"]
+        assert body["redirect_url"].startswith("/sandbox/checkout/")
+        async with world.http.get(page_url) as resp:
+            assert resp.status == 404
+        async with world.http.post(page_url + "/pay", data={"csrf_token": world.csrf},
+                                   allow_redirects=False) as r:
+            assert r.status == 404
+        await world.settle()
+        assert world.plan()["kind"] == "none"
+        # The PIX plan charge is settled by the operator's CLI, as documented.
+        status, pix = await world.post("/api/checkout/plan", json={"plan_id": "monthly"})
+        assert status == 200 and pix["sandbox"] is True
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ASTRA_", "MERCADOPAGO_"))}
+        env.update(ASTRA_MODE="production", ASTRA_PAYMENTS="sandbox",
+                   PORTAL_SESSION_SECRET=PRODUCTION_SECRETS["session_secret"],
+                   ADMIN_PANEL_TOKEN=PRODUCTION_SECRETS["admin_token"],
+                   ASTRA_MASTER_KEY=PRODUCTION_SECRETS["master_key"],
+                   ADMIN_PANEL_PASSWORD=PRODUCTION_SECRETS["admin_password"])
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "astra.entrypoints.cli", "--data-dir", str(data_dir),
+             "payments", "approve", pix["charge_id"]],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert world.plan()["kind"] == "paid"
+
+
 # -- instances per plan -----------------------------------------------------------------------
 
 

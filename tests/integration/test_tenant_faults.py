@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -89,6 +90,13 @@ async def test_a_damaged_instance_is_quarantined_and_everyone_else_is_served(
 
     shop = make_shop(data_dir, keys=1)
     shop.instances.create(OTHER, owner_id="usr_other", name="Vizinha", actor="test")
+    # A neighbour with a paying owner: without one, serve's runtime monitor suspends it and
+    # the internal API refuses its credential.
+    with shop.store.portal() as uow:
+        until = shop.clock.now() + timedelta(days=30)
+        uow.users.put({"id": "usr_other", "email": "vizinha@example.com",
+                       "plan": {"kind": "paid", "until": until.isoformat()}})
+        uow.commit()
     shop.store.close()
     damaged = data_dir / "instances" / INSTANCE / "journal.log"
     garbage = b"\x00not a journal\n" * 3

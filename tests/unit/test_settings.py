@@ -205,21 +205,23 @@ def test_production_lists_every_missing_secret() -> None:
         ensure_dev_secrets(s)
     message = str(err.value)
     for name in ("PORTAL_SESSION_SECRET", "ADMIN_PANEL_TOKEN", "ASTRA_MASTER_KEY",
-                 "ADMIN_PANEL_PASSWORD"):
+                 "ADMIN_PANEL_PASSWORD", "MERCADOPAGO_ACCESS_TOKEN"):
         assert name in message
-    assert len(err.value.problems) == 4
+    assert len(err.value.problems) == 5
     assert "MERCADOPAGO_WEBHOOK_SECRET" not in message
 
 
 def test_production_names_only_what_is_missing() -> None:
     env = {k: v for k, v in PROD_SECRETS.items() if k != "ADMIN_PANEL_TOKEN"}
+    env["ASTRA_PAYMENTS"] = "sandbox"
     with pytest.raises(SettingsError) as err:
         load_settings(env, env_file=None)
     assert err.value.problems == ("ADMIN_PANEL_TOKEN is required in production mode",)
 
 
 def test_production_with_all_secrets_is_untouched(tmp_path: Path) -> None:
-    s = Settings.from_env({**PROD_SECRETS, "ASTRA_DATA_DIR": str(tmp_path)}, env_file=None)
+    s = Settings.from_env({**PROD_SECRETS, "ASTRA_DATA_DIR": str(tmp_path),
+                           "ASTRA_PAYMENTS": "sandbox"}, env_file=None)
     assert ensure_dev_secrets(s) is s
     assert not (tmp_path / ".secrets.json").exists()
 
@@ -408,3 +410,53 @@ def test_internal_api_has_its_own_port() -> None:
     assert (s.internal_host, s.internal_port, s.docker_network) == ("", 3200, "astra-runtimes")
     with pytest.raises(SettingsError, match="ASTRA_ADMIN_PORT and ASTRA_INTERNAL_PORT"):
         Settings.from_env({"ASTRA_ADMIN_PORT": "3200"}, env_file=None)
+
+
+def test_production_never_falls_back_to_simulated_payments() -> None:
+    """No access token in production is a start-up error naming ASTRA_PAYMENTS, unless
+    ASTRA_PAYMENTS=sandbox says simulated payments are meant."""
+    with pytest.raises(SettingsError) as err:
+        load_settings(PROD_SECRETS, env_file=None)
+    assert err.value.problems == (
+        "MERCADOPAGO_ACCESS_TOKEN is required in production mode (or set ASTRA_PAYMENTS=sandbox"
+        " to run on simulated payments, where no money moves)",
+    )
+    chosen = load_settings({**PROD_SECRETS, "ASTRA_PAYMENTS": "sandbox"}, env_file=None)
+    assert chosen.payments == "sandbox" and chosen.payments_sandbox
+    # A token with ASTRA_PAYMENTS=sandbox: the explicit choice wins, and no webhook secret is
+    # asked for (the sandbox sends no webhooks from Mercado Pago).
+    both = load_settings({**PROD_SECRETS, "ASTRA_PAYMENTS": "SANDBOX",
+                          "MERCADOPAGO_ACCESS_TOKEN": "APP_USR-1"}, env_file=None)
+    assert both.payments_sandbox
+    real = load_settings({**PROD_SECRETS, "MERCADOPAGO_ACCESS_TOKEN": "APP_USR-1",
+                          "MERCADOPAGO_WEBHOOK_SECRET": "w" * 20}, env_file=None)
+    assert real.payments == "auto" and not real.payments_sandbox
+
+
+def test_development_defaults_to_the_sandbox_and_asks_for_a_token_when_told_otherwise() -> None:
+    assert Settings.from_env({}, env_file=None).payments_sandbox
+    assert not Settings.from_env({"MERCADOPAGO_ACCESS_TOKEN": "TEST-1"},
+                                 env_file=None).payments_sandbox
+    for value, fragment in (("mercadopago", "needs MERCADOPAGO_ACCESS_TOKEN"),
+                            ("paypal", "must be mercadopago or sandbox")):
+        with pytest.raises(SettingsError) as err:
+            Settings.from_env({"ASTRA_PAYMENTS": value}, env_file=None)
+        assert err.value.problems[0].startswith("ASTRA_PAYMENTS ")
+        assert fragment in err.value.problems[0]
+    assert not Settings.from_env({"ASTRA_PAYMENTS": "mercadopago",
+                                  "MERCADOPAGO_ACCESS_TOKEN": "TEST-1"},
+                                 env_file=None).payments_sandbox
+
+
+def test_a_production_container_never_builds_the_sandbox_by_omission(tmp_path: Path) -> None:
+    """Settings made without the start-up check (a script, a test) still get no sandbox."""
+    from astra.container import build_container
+
+    env = {**PROD_SECRETS, "ASTRA_DATA_DIR": str(tmp_path)}
+    container = build_container(Settings.from_env(env, env_file=None))
+    with pytest.raises(SettingsError) as err:
+        container.gateway()
+    assert "ASTRA_PAYMENTS=sandbox" in str(err.value)
+    chosen = build_container(Settings.from_env({**env, "ASTRA_PAYMENTS": "sandbox"},
+                                               env_file=None))
+    assert chosen.gateway().simulated

@@ -12,6 +12,7 @@ from astra.domain import branding, templates
 from astra.domain.errors import InvalidInput, LimitExceeded, NotFoundError
 from astra.domain.messages import LANGUAGES
 from astra.domain.services.audit_log import record
+from astra.domain.services.plans import plan_state
 from astra.domain.subscription import check_reminder_days
 from astra.domain.timestamps import iso
 from astra.ports.clock import Clock
@@ -244,6 +245,9 @@ class InstanceService:
             # A verifier for runtimes of the time when they checked keys themselves.
             doc.pop("key_verifier", None)
             doc["key_rotated_at"] = iso(now)
+            # The runtime credential is derived from this: a rotation always changes it, even
+            # two within one clock tick.
+            doc["runtime_nonce"] = secrets.token_hex(16)
             uow.instances.put(doc)
             record(
                 uow,
@@ -295,21 +299,43 @@ class InstanceService:
     def runtime_credential(self, instance_id: str) -> str:
         """What an instance's runtime shows the internal API: derived from the master key and
         the instance key's rotation, so rotating the key also revokes the running credential."""
-        assert self.hasher is not None
         with self.store.portal(write=False) as uow:
             doc = uow.instances.get(instance_id)
         if doc is None:
             raise NotFoundError("instância", instance_id)
+        return self._credential_of(doc)
+
+    def _credential_of(self, doc: dict[str, Any]) -> str:
+        assert self.hasher is not None
         stamp = doc.get("key_rotated_at") or doc.get("created_at") or ""
-        return "rt_" + self.hasher.fingerprint(f"runtime:{instance_id}:{stamp}")
+        # Instances not rotated since the nonce exists keep the credential they run with.
+        nonce = doc.get("runtime_nonce")
+        seed = f"runtime:{doc['id']}:{stamp}" + (f":{nonce}" if nonce else "")
+        return "rt_" + self.hasher.fingerprint(seed)
 
     def verify_runtime_credential(self, instance_id: str, credential: str) -> bool:
-        try:
-            expected = self.runtime_credential(instance_id)
-        except NotFoundError:
+        """Whether `credential` opens the internal API for this instance now.
+
+        Read from the store on every call, never remembered, so a deleted instance, a rotated
+        key and a suspended instance are refused by the very next request on every replica.
+        Suspended is the runtime monitor's rule, applied here without waiting for its pass to
+        record `status: suspended`: the owner is blocked or their plan has ended (an instance
+        whose owner record is missing is refused once the monitor has suspended it)."""
+        if not isinstance(credential, str):
             return False
-        return isinstance(credential, str) and hmac.compare_digest(
-            expected.encode(), credential.strip().encode()
+        with self.store.portal(write=False) as uow:
+            doc = uow.instances.get(instance_id)
+            owner_id = doc.get("owner_id") if doc is not None else None
+            owner = uow.users.get(owner_id) if owner_id else None
+        if doc is None or doc.get("deleted_at"):
+            return False
+        if owner is None:
+            if doc.get("status") == "suspended":
+                return False
+        elif owner.get("blocked") or not plan_state(owner, self.clock.now())["active"]:
+            return False
+        return hmac.compare_digest(
+            self._credential_of(doc).encode(), credential.strip().encode()
         )
 
     def bind_guild(self, instance_id: str, guild_id: str, *, actor: str) -> dict[str, Any]:

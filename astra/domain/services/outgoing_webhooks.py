@@ -12,7 +12,8 @@ ours adds the body's SHA-256 to it) and records every attempt here; a failure wa
 `retry_base * 2^(attempts-1)` (capped) before the next, until `max_attempts`.
 
 The URL is checked here (scheme, host, literal addresses); names are checked again when they are
-resolved, by the sender, so DNS cannot point an accepted name at a private address later.
+resolved, by the sender, so DNS cannot point an accepted name at a private address later. Both
+judge an address with `address_policy.address_allowed`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from astra.domain.address_policy import Address, address_allowed
 from astra.domain.errors import InvalidInput, NotFoundError
 from astra.domain.events import DomainEvent
 from astra.domain.services.audit_log import record
@@ -49,7 +51,6 @@ SETTLED_STATUSES = ("delivered", "failed", "cancelled")
 DEFAULT_STOCK_LOW = 5
 SECRET_CONTEXT = "webhook-secret"
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # scheme://authority[path?query#fragment]; the domain parses URLs itself (no urllib here).
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<rest>.*)$")
 _HOST_PORT = re.compile(
@@ -65,16 +66,6 @@ class WebhookPolicy:
     max_attempts: int = 10
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 3600.0
-
-
-def address_allowed(address: Address, allow_private: bool) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped or address
-    if address.is_unspecified or address.is_multicast:
-        return False
-    if allow_private:
-        return True
-    return address.is_global and not address.is_reserved and not address.is_link_local
 
 
 def check_url(url: object, allow_private: bool) -> str:

@@ -58,7 +58,6 @@ QUEUE_WAIT = 5.0
 # Idempotent replays: for how long an answer is given again (the housekeeping loop forgets them
 # after that on PostgreSQL; the local adapter keeps a bounded number per instance).
 IDEMPOTENCY_TTL = 15 * 60.0
-CREDENTIAL_CACHE_TTL = 5.0
 
 
 @dataclass
@@ -86,7 +85,6 @@ class Guards:
     def __init__(self, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST) -> None:
         self.rate, self.burst = rate, burst
         self._guards: dict[str, InstanceGuard] = {}
-        self._credentials: dict[str, tuple[float, str]] = {}
 
     def of(self, instance_id: str) -> InstanceGuard:
         guard = self._guards.get(instance_id)
@@ -95,15 +93,6 @@ class Guards:
                 tokens=self.burst, rate=self.rate, burst=self.burst
             )
         return guard
-
-    def credential_ok(self, instance_id: str, presented: str) -> bool | None:
-        cached = self._credentials.get(instance_id)
-        if cached and time.monotonic() - cached[0] < CREDENTIAL_CACHE_TTL:
-            return cached[1] == presented
-        return None
-
-    def remember_credential(self, instance_id: str, presented: str) -> None:
-        self._credentials[instance_id] = (time.monotonic(), presented)
 
 
 class BodyCutShort(Exception):
@@ -148,34 +137,49 @@ async def _authorised(request: web.Request, guards: Guards) -> bool:
     presented = header[7:].strip()
     if not presented.startswith("rt_") or len(presented) > 200:
         return False
-    cached = guards.credential_ok(instance_id, presented)
-    if cached is not None:
-        return cached
+    # Checked against the store on every request, never cached: a revocation (deletion,
+    # suspension, key rotation) on any replica is in force from the next request on.
     container: Any = request.app[CONTAINER_KEY]
     instances = container.instances()
     try:
-        ok = await asyncio.to_thread(
+        return await asyncio.to_thread(
             instances.verify_runtime_credential, instance_id, presented
         )
     except StoreError:
         return False
-    if ok:
-        guards.remember_credential(instance_id, presented)
-    return ok
+
+
+async def _read_body(request: web.Request, cap: int) -> bytes:
+    """The whole body, up to `cap` bytes; HTTPRequestEntityTooLarge past it.
+
+    One read() returns what has arrived so far, which for a body sent in chunks or slowly is
+    only its start: reading stops at the end of the body or one byte past the cap."""
+    declared = request.content_length
+    if declared is not None and declared > cap:
+        raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=declared)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= cap:
+            chunk = await request.content.read(cap + 1 - size)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        # Nobody is left to answer, and the answer must not be remembered for the
+        # Idempotency-Key: the runtime's retry (a new connection, the same key) is served.
+        raise BodyCutShort() from None
+    if size > cap:
+        raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=size)
+    return b"".join(parts)
 
 
 async def _read_fields(request: web.Request, op: Operation) -> dict[str, Any]:
     values: dict[str, Any] = dict(request.match_info)
     values.pop("instance_id", None)
     if op.write:
-        try:
-            raw = await request.content.read(op.max_body + 1)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            # Nobody is left to answer, and the answer must not be remembered for the
-            # Idempotency-Key: the runtime's retry (a new connection, the same key) is served.
-            raise BodyCutShort() from None
-        if len(raw) > op.max_body:
-            raise web.HTTPRequestEntityTooLarge(max_size=op.max_body, actual_size=len(raw))
+        raw = await _read_body(request, op.max_body)
         if raw.strip():
             try:
                 body = orjson.loads(raw)

@@ -8,8 +8,10 @@ the webhook queue to look at the payment now (its state is read from the gateway
 lands on the dashboard. The payment itself is credited by the one idempotent path: webhook,
 reconcile loop, or this nudge, whichever comes first, once.
 
-In the sandbox (no MERCADOPAGO_ACCESS_TOKEN) the preference's page is `/sandbox/checkout/<id>`,
-where the seller presses "pay" to simulate an approved card.
+In the sandbox (development without MERCADOPAGO_ACCESS_TOKEN) the preference's page is
+`/sandbox/checkout/<id>`, where the seller presses "pay" to simulate an approved card. In
+production those pages answer 404 even on `ASTRA_PAYMENTS=sandbox`: a seller would approve their
+own plan; the operator settles sandbox charges with `astra payments approve`.
 """
 
 from __future__ import annotations
@@ -103,17 +105,22 @@ async def checkout_return(request: web.Request) -> web.StreamResponse:
 
 
 def _sandbox(request: web.Request) -> Any:
-    gateway = container_of(request).gateway()
+    container = container_of(request)
+    # In production (even on ASTRA_PAYMENTS=sandbox) a seller must not approve their own
+    # plan: only the operator settles sandbox charges there (`astra payments approve`).
+    if container.settings().is_production:
+        raise web.HTTPNotFound()
+    gateway = container.gateway()
     if not getattr(gateway, "simulated", False) or not hasattr(gateway, "pay_preference"):
         raise web.HTTPNotFound()
     return gateway
 
 
 async def _own_preference(request: web.Request) -> tuple[Any, dict[str, Any]]:
+    gateway = _sandbox(request)  # first: where the pages are off, they are off for everyone
     user = sessions.current_user(request)
     if user is None:
         raise web.HTTPSeeOther(f"/login?next={request.path}")
-    gateway = _sandbox(request)
     pref = await blocking(gateway.preference, request.match_info["pref_id"])
     if pref is None or (pref.get("metadata") or {}).get("user_id") != user["id"]:
         raise web.HTTPNotFound()

@@ -229,7 +229,23 @@ class Shop:
     keys: int
 
 
+def _paying_owner(c: Any) -> None:
+    """The shops' seller, on a paid plan: the replicas' runtime monitor suspends an instance
+    whose owner has no live plan, and the internal API then refuses its bot."""
+    from datetime import UTC, timedelta
+
+    from astra.domain.timestamps import iso
+
+    with c.store().portal() as uow:
+        if uow.users.get(OWNER) is None:
+            until = datetime.now(UTC) + timedelta(days=30)
+            uow.users.put({"id": OWNER, "email": "replicas@example.com", "name": "Replicas",
+                           "plan": {"kind": "paid", "until": iso(until)}})
+            uow.commit()
+
+
 def prepare_shop(c: Any, instance_id: str, keys: int, *, cart_ttl: int | None = None) -> Shop:
+    _paying_owner(c)
     c.instances().create(instance_id, owner_id=OWNER, name="Replicas", actor="bench")
     if cart_ttl is not None:
         c.instances().update_settings(instance_id, {"cart_ttl_seconds": cart_ttl},

@@ -194,16 +194,23 @@ async def _seller_views(
 
         # Writes with a secret in the request, or (the key rotation) in the answer.
         instance = f"/api/instances/{INSTANCE}"
-        status, doc = await owner.json("PUT", f"{instance}/bot-token", json={"token": BOT_TOKEN})
+        # Choosing the bot takes the password too (the sentinel must not leak from there either).
+        status, doc = await owner.json("PUT", f"{instance}/bot-token",
+                                       json={"token": BOT_TOKEN, "password": NEW_PASSWORD})
         assert status == 200 and doc["has_token"], doc
-        status, _ = await owner.json("PUT", f"{instance}/bot-token", json={"token": WRONG_TOKEN})
+        status, _ = await owner.json("PUT", f"{instance}/bot-token",
+                                     json={"token": WRONG_TOKEN, "password": NEW_PASSWORD})
         assert status == 422
+        status, refused = await owner.json("PUT", f"{instance}/bot-token",
+                                           json={"token": BOT_TOKEN, "password": WRONG_PASSWORD})
+        assert status == 403 and refused["error"] == "wrong_password", refused
         status, _ = await owner.json(
             "POST", "/api/instances",
             json={"id": "loja-dois", "name": "Dois", "bot_token": BOT_TOKEN},
         )
         assert status == 409  # that bot already serves loja-bot
-        status, _ = await other.json("PUT", f"{instance}/bot-token", json={"token": BOT_TOKEN})
+        status, _ = await other.json("PUT", f"{instance}/bot-token",
+                                     json={"token": BOT_TOKEN, "password": PASSWORD})
         assert status == 404
         # The money and key routes take the password again: never in an answer either.
         status, rotated = await owner.json("POST", f"{instance}/rotate-key",

@@ -1,6 +1,7 @@
 """The seller's automation in a real browser (Debian's Chromium through Playwright): the Conta
-tab's API tokens (create — shown once —, use from a script, revoke) and an instance's outgoing
-webhook with its delivery log after a real receiver failed once and then accepted. Screenshots
+tab's API tokens (create — shown once —, use from a script, revoke), an instance's bot token
+(set and removed with the password asked again) and its outgoing webhook with its delivery log
+after a real receiver failed once and then accepted. Screenshots
 go to the test artifacts and to /work/screens when that folder exists."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from astra.entrypoints.webhook_sender import WebhookSender
 from tests.e2e.browser import chromium
-from tests.e2e.test_portal_pages import DESKTOP, PASSWORD, Watch, running_portal
+from tests.e2e.test_portal_pages import DESKTOP, PASSWORD, TOKEN, Watch, running_portal
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -132,11 +133,47 @@ async def test_api_tokens_and_webhook_log_in_the_browser(tmp_path: Path,
             "Revogado")
         await shoot(page, artifacts_dir, "seller-api-tokens")
 
-        # The instance's outgoing webhook, set in the page: the secret is shown once.
+        # The bot token, set in the page: the form asks for the password, a wrong one is refused.
+        instances = container.instances()
+        await page.goto(world.url("/dashboard/instances"))
+        bot = page.locator(f"#instance-{SHOP} form[data-url$='/bot-token']")
+        await bot.get_by_label("Token do bot").fill(TOKEN)
+        await bot.get_by_label("Sua senha atual").fill("not my password")
+        await bot.get_by_role("button", name="Salvar", exact=True).click()
+        await expect(bot.locator("[data-error]")).to_contain_text("A senha não confere")
+        assert not (await asyncio.to_thread(instances.get, SHOP))["has_token"]
+        await bot.get_by_label("Sua senha atual").fill(PASSWORD)
+        await bot.get_by_role("button", name="Salvar", exact=True).click()
+        await expect(page.locator(".toast")).to_contain_text("Token verificado e salvo")
+        await page.wait_for_load_state("load")
+        await expect(page.locator(f"#instance-{SHOP}")).to_contain_text(world.discord.bot.username)
+        assert (await asyncio.to_thread(instances.get, SHOP))["has_token"]
+        # Removing it asks in the dialog: cancelled, the bot stays; confirmed, it goes.
+        card = page.locator(f"#instance-{SHOP}")
+        await card.locator("summary", has_text="Trocar token").click()
+        await card.get_by_role("button", name="Remover token").click()
+        await expect(reauth).to_contain_text("Remover o token?")
+        await reauth.get_by_role("button", name="Cancelar").click()
+        await expect(reauth).to_be_hidden()
+        assert (await asyncio.to_thread(instances.get, SHOP))["has_token"]
+        await card.get_by_role("button", name="Remover token").click()
+        await reauth.get_by_label("Sua senha atual").fill(PASSWORD)
+        await reauth.get_by_role("button", name="Confirmar").click()
+        await expect(page.locator(".toast")).to_contain_text("Token removido")
+        await page.wait_for_load_state("load")
+        assert not (await asyncio.to_thread(instances.get, SHOP))["has_token"]
+
+        # The instance's outgoing webhook, set in the page with the password: the secret is
+        # shown once.
         await page.goto(world.url("/dashboard/instances"))
         box = page.locator(f"#webhook-{SHOP}")
         await box.locator("summary").click()
         await box.get_by_label("URL (https)").fill(receiver.url)
+        await box.get_by_label("Sua senha atual").fill("not my password")
+        await box.get_by_role("button", name="Salvar webhook").click()
+        await expect(box.locator("[data-error]")).to_contain_text("A senha não confere")
+        assert await asyncio.to_thread(container.outgoing_webhooks().endpoint, SHOP) is None
+        await box.get_by_label("Sua senha atual").fill(PASSWORD)
         await box.get_by_role("button", name="Salvar webhook").click()
         await expect(dialog).to_be_visible()
         await expect(dialog).to_contain_text("Seu segredo de assinatura")
@@ -206,6 +243,15 @@ async def test_api_tokens_and_webhook_log_in_the_browser(tmp_path: Path,
         await expect(box.locator("[data-webhook-log]")).to_contain_text("Delivered")
         await box.scroll_into_view_if_needed()
         await shoot(page, artifacts_dir, "seller-api-webhooks-en")
+        # Removed from the page, the password asked in the dialog (in English here).
+        await box.get_by_role("button", name="Remove webhook").click()
+        await expect(reauth).to_contain_text("Confirm with your password")
+        await expect(reauth).to_contain_text("Remove the webhook?")
+        await reauth.get_by_label("Your current password").fill(PASSWORD)
+        await reauth.get_by_role("button", name="Confirm").click()
+        await expect(page.locator(".toast")).to_contain_text("Webhook removed")
+        await page.wait_for_load_state("load")
+        assert await asyncio.to_thread(container.outgoing_webhooks().endpoint, SHOP) is None
         watch.check()
     if receiver.runner is not None:
         await receiver.runner.cleanup()

@@ -123,12 +123,18 @@ async def test_a_token_of_seller_a_cannot_touch_seller_b(portal: Portal) -> None
         ("DELETE", f"/api/instances/loja-bob/products/{pid}", {}),
         ("POST", f"/api/instances/loja-bob/stock/{pid}",
          {"json": {"variant_id": product["variants"][0]["id"], "keys": ["X-1"]}}),
-        ("PUT", "/api/instances/loja-bob/webhook", {"json": {"url": "http://127.0.0.1:9/x"}}),
         ("GET", "/api/instances/loja-bob/webhook/deliveries", {}),
         ("DELETE", "/api/instances/loja-bob", {}),
     ]:
         status, body = await script.call(method, path, **kw)
         assert status == 404 and body["error"] == "instance_not_found", (method, path, body)
+    # Bob's webhook and bot: those routes refuse any token before they look at the instance.
+    for method, path, kw in [
+        ("PUT", "/api/instances/loja-bob/webhook", {"json": {"url": "http://127.0.0.1:9/x"}}),
+        ("PUT", "/api/instances/loja-bob/bot-token", {"json": {"token": "x" * 60}}),
+    ]:
+        status, body = await script.call(method, path, **kw)
+        assert status == 403 and body["error"] == "session_required", (method, path, body)
     # Nor Bob's tokens: tokens are managed with a session only, and one's own only.
     _, bob_token = await new_token(bob, "read")
     assert (await script.call("DELETE", f"/api/me/tokens/{bob_token['id']}"))[0] == 403
@@ -245,18 +251,21 @@ async def test_webhook_api_shows_the_secret_once_and_the_log(portal: Portal) -> 
     seller = await portal.seller("gil@example.com")
     await shop(seller, "loja-gil")
     url = "http://127.0.0.1:9/hook"
-    status, body = await seller.put("/api/instances/loja-gil/webhook", json={"url": url})
+    status, body = await seller.put("/api/instances/loja-gil/webhook",
+                                    json={"url": url, "password": PASSWORD})
     assert status == 200 and body["secret"].startswith("whsec_") and body["webhook"]["url"] == url
     secret = body["secret"]
     status, body = await seller.put("/api/instances/loja-gil/webhook",
-                                    json={"url": url, "events": ["order.paid"]})
+                                    json={"url": url, "events": ["order.paid"],
+                                          "password": PASSWORD})
     assert status == 200 and "secret" not in body and body["webhook"]["events"] == ["order.paid"]
     status, body = await seller.get("/api/instances/loja-gil/webhook")
     assert status == 200 and secret not in json.dumps(body)
     assert (await seller.put("/api/instances/loja-gil/webhook",
-                             json={"url": "ftp://x"}))[0] == 422
+                             json={"url": "ftp://x", "password": PASSWORD}))[0] == 422
     assert (await seller.put("/api/instances/loja-gil/webhook",
-                             json={"url": url, "events": ["order.stolen"]}))[0] == 422
+                             json={"url": url, "events": ["order.stolen"],
+                                   "password": PASSWORD}))[0] == 422
     status, body = await seller.post("/api/instances/loja-gil/webhook/rotate-secret",
                                      json={"password": PASSWORD})
     assert status == 200 and body["secret"] != secret
@@ -264,7 +273,8 @@ async def test_webhook_api_shows_the_secret_once_and_the_log(portal: Portal) -> 
     assert status == 200 and body == {"deliveries": []}
     assert (await seller.post("/api/instances/loja-gil/webhook/deliveries/evt_nope/redeliver"
                               ))[0] == 404
-    status, _ = await seller.delete("/api/instances/loja-gil/webhook")
+    status, _ = await seller.delete("/api/instances/loja-gil/webhook",
+                                    json={"password": PASSWORD})
     assert status == 200
     assert (await seller.get("/api/instances/loja-gil/webhook"))[1] == {"webhook": None}
     await asyncio.sleep(0)

@@ -253,19 +253,23 @@ async def test_bot_token_is_checked_stored_encrypted_and_never_returned(portal: 
     await shop(seller, "loja-bia")
     path = "/api/instances/loja-bia/bot-token"
 
-    status, body = await seller.put(path, json={"token": WRONG_TOKEN})
+    # Choosing the bot takes the password again (reauth: test_reauth.py).
+    status, body = await seller.put(path, json={"token": TOKEN})
+    assert status == 403 and body["error"] == "password_needed_sensitive"
+    status, body = await seller.put(path, json={"token": WRONG_TOKEN, "password": PASSWORD})
     assert status == 422 and body["error"] == "invalid_bot_token"
-    status, body = await seller.put(path, json={"token": "has spaces in it"})
+    status, body = await seller.put(path, json={"token": "has spaces in it",
+                                                "password": PASSWORD})
     assert status == 422
-    status, body = await seller.put(path, json={})
+    status, body = await seller.put(path, json={"password": PASSWORD})
     assert status == 422
     portal.fake.fail_next(1, 503, path_contains="/users/@me")
-    status, body = await seller.put(path, json={"token": TOKEN})
+    status, body = await seller.put(path, json={"token": TOKEN, "password": PASSWORD})
     assert status == 502 and body["error"] == "discord_unavailable"
     status, body = await seller.get("/api/instances/loja-bia")
     assert body["has_token"] is False
 
-    status, body = await seller.put(path, json={"token": f"  {TOKEN}\n"})
+    status, body = await seller.put(path, json={"token": f"  {TOKEN}\n", "password": PASSWORD})
     assert status == 200, body
     assert body["has_token"] is True
     assert body["bot_profile"]["id"] == portal.fake.bot.id
@@ -273,7 +277,8 @@ async def test_bot_token_is_checked_stored_encrypted_and_never_returned(portal: 
 
     # One bot serves one instance.
     await shop(seller, "loja-bia-2")
-    status, body = await seller.put("/api/instances/loja-bia-2/bot-token", json={"token": TOKEN})
+    status, body = await seller.put("/api/instances/loja-bia-2/bot-token",
+                                    json={"token": TOKEN, "password": PASSWORD})
     assert status == 409 and body["error"] == "bot_token_in_use"
     status, body = await seller.post(
         "/api/instances", json={"id": "loja-bia-3", "name": "Três", "bot_token": TOKEN}
@@ -301,7 +306,7 @@ async def test_bot_token_is_checked_stored_encrypted_and_never_returned(portal: 
         if file.is_file():
             assert TOKEN.encode() not in file.read_bytes(), file
 
-    status, body = await seller.delete(path)
+    status, body = await seller.delete(path, json={"password": PASSWORD})
     assert status == 200 and body["has_token"] is False
 
 
@@ -483,7 +488,8 @@ async def test_post_product_lands_in_the_discord_channel(portal: Portal) -> None
     )
     assert status == 409
 
-    assert (await seller.put(f"{base}/bot-token", json={"token": TOKEN}))[0] == 200
+    assert (await seller.put(f"{base}/bot-token",
+                             json={"token": TOKEN, "password": PASSWORD}))[0] == 200
     status, body = await seller.get(f"{base}/discord/channels")
     assert status == 200, body
     assert body["guild_id"] == portal.guild.id

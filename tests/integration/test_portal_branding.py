@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_portal_api import TOKEN, TWO_VARIANTS, Portal, portal, shop
+from tests.integration.test_portal_api import PASSWORD, TOKEN, TWO_VARIANTS, Portal, portal, shop
 
 __all__ = ["portal"]  # the fixture, imported for pytest
 
@@ -151,7 +151,8 @@ async def test_product_branding_fields(portal: Portal) -> None:
 
 async def test_post_with_banner_then_purge_leaves_one_post(portal: Portal) -> None:
     seller = await _seller(portal)
-    assert (await seller.put(f"{BASE}/bot-token", json={"token": TOKEN}))[0] == 200
+    assert (await seller.put(f"{BASE}/bot-token",
+                             json={"token": TOKEN, "password": PASSWORD}))[0] == 200
     status, product = await seller.post(f"{BASE}/products", json={
         **TWO_VARIANTS, "banner_url": "https://cdn.example/banner.gif", "color": "#00aa00"})
     assert status == 201

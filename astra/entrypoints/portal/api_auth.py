@@ -5,7 +5,8 @@ A browser never attaches this header by itself to a cross-site request, so a tok
 token; the cookie, if one came too, is ignored (the token decides who is calling). The answers:
 401 for a malformed, unknown or revoked token (nothing says which), 403 when a `read` token asks to
 change something or when any token asks to manage tokens (that stays with a logged-in person;
-the routes that move money or hand out credentials refuse tokens too, in `reauth`),
+the routes that move money, hand out credentials or set the bot token or the outgoing webhook
+refuse tokens too, in `reauth`),
 429 when a client keeps sending bad tokens (like failed logins) or a token calls too fast. The
 token never reaches a log: the logger redacts `Bearer ...` and `astra_pat_...` wherever they
 appear (see astra/logs.py).

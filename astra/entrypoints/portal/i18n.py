@@ -637,14 +637,16 @@ TEXT.update({
     "reauth.title": ("Confirme com sua senha", "Confirm with your password"),
     "reauth.password": ("Sua senha atual", "Your current password"),
     "reauth.hint": (
-        "Saques, chaves e tokens pedem a senha de novo, mesmo com você já logado.",
-        "Withdrawals, keys and tokens ask for the password again, even when logged in.",
+        "Saques, chaves, tokens, o bot e o webhook pedem a senha de novo, mesmo com você já "
+        "logado.",
+        "Withdrawals, keys, tokens, the bot and the webhook ask for the password again, even "
+        "when logged in.",
     ),
     "reauth.no_password": (
         "Sua conta ainda não tem senha (entrada pelo Discord): defina uma em Conta para sacar, "
-        "trocar chaves ou criar tokens.",
+        "trocar chaves, o bot ou o webhook, ou criar tokens.",
         "Your account has no password yet (Discord login): set one in Account to withdraw, "
-        "rotate keys or create tokens.",
+        "change keys, the bot or the webhook, or create tokens.",
     ),
     # public pages
     "public.plans": ("Planos", "Plans"),

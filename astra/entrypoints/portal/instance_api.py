@@ -230,18 +230,25 @@ async def delete_instance(request: web.Request) -> web.Response:
     return respond({"id": doc["id"], "deleted": True})
 
 
-@seller_route(body=schemas.BOT_TOKEN, response=schemas.INSTANCE, errors=(409, 502))
+@sensitive_route(body=schemas.BOT_TOKEN, response=schemas.INSTANCE, errors=(409, 502))
 async def set_bot_token(request: web.Request) -> web.Response:
-    """Set the bot token: checked with Discord, stored encrypted, never shown again."""
+    """Set the bot token: checked with Discord, stored encrypted, never shown again.
+
+    The bot is the one that delivers the keys by DM (and can read those DMs), so choosing it
+    needs the session and your current password (`password`); API tokens are refused.
+    """
     doc = await owned_instance(request)
     body = await read_body(request)
     updated = await _store_token(request, doc["id"], _clean_token(body["token"]))
     return respond(updated)
 
 
-@seller_route(response=schemas.INSTANCE)
+@sensitive_route(response=schemas.INSTANCE)
 async def clear_bot_token(request: web.Request) -> web.Response:
-    """Forget the bot token (the bot stops)."""
+    """Forget the bot token (the bot stops).
+
+    Needs the session and your current password (`password`); API tokens are refused.
+    """
     doc = await owned_instance(request)
     updated = await blocking(
         container_of(request).instances().clear_bot_token, doc["id"], actor=actor(request)

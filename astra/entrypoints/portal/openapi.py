@@ -206,9 +206,9 @@ def document(app: web.Application, title: str = "Astra") -> dict[str, Any]:
             "scheme": "bearer",
             "description": "A personal API token (astra_pat_..., made in Conta). `read` "
             "tokens may only read (GET); `read-write` tokens may do what the session may, "
-            "except manage tokens, withdraw, or rotate the instance key or webhook secret "
-            "(those take the session and the password). Sent with no cookie and no "
-            "X-CSRF-Token.",
+            "except manage tokens, withdraw, rotate the instance key or webhook secret, "
+            "set or clear the bot token, or set or remove the outgoing webhook (those take "
+            "the session and the password). Sent with no cookie and no X-CSRF-Token.",
         }
     doc: dict[str, Any] = {
         "openapi": "3.1.0",

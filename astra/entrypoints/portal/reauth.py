@@ -3,7 +3,9 @@
 A personal API token is refused here (403 `session_required`) whatever its scope, and so is a
 session that does not send the account's current password in the body (`password`): a stolen
 token, or a browser left logged in, cannot withdraw to another PIX key, rotate the instance key
-or the webhook secret, or mint tokens. The password is checked by
+or the webhook secret, mint tokens, bind the instance to another bot (the bot token: the bot
+delivers the keys by DM and can read them) or send its orders to another URL (the outgoing
+webhook). The password is checked by
 `AccountService.confirm_password`, the check and the lockout of the e-mail change: a wrong one
 is 403 `wrong_password` and counts toward the login lockout (429 with Retry-After when locked);
 an account with no password yet (Discord login only) is told to set one first. The session's

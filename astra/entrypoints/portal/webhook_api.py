@@ -88,13 +88,14 @@ async def get_webhook(request: web.Request) -> web.Response:
     return respond({"webhook": endpoint})
 
 
-@seller_route(body=ENDPOINT_SET, response=ENDPOINT_STATE)
+@sensitive_route(body=ENDPOINT_SET, response=ENDPOINT_STATE)
 async def set_webhook(request: web.Request) -> web.Response:
     """Set the outgoing webhook: an https URL (a public host), the events wanted (order.paid,
     order.delivered, order.refunded, stock.low; all by default) and the stock-low threshold.
 
     The first time, the answer carries `secret` (whsec_...): the key of the X-Astra-Signature
-    HMAC, shown only then (rotate it to get a new one).
+    HMAC, shown only then (rotate it to get a new one). The URL decides where the orders go,
+    so this needs the session and your current password (`password`); API tokens are refused.
     """
     doc = await owned_instance(request)
     body = await read_body(request)
@@ -113,9 +114,12 @@ async def set_webhook(request: web.Request) -> web.Response:
     return respond(answer)
 
 
-@seller_route()
+@sensitive_route()
 async def delete_webhook(request: web.Request) -> web.Response:
-    """Remove the outgoing webhook; events still waiting are cancelled."""
+    """Remove the outgoing webhook; events still waiting are cancelled.
+
+    Needs the session and your current password (`password`); API tokens are refused.
+    """
     doc = await owned_instance(request)
     await blocking(container_of(request).outgoing_webhooks().remove, doc["id"],
                    actor=actor(request))

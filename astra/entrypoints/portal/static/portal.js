@@ -215,7 +215,8 @@
   // -- forms ----------------------------------------------------------------------------------
 
   function fieldValue(el) {
-    const value = el.value.trim();
+    // A password is sent as typed (spaces count, as at login); the server trims bot tokens.
+    const value = el.type === "password" ? el.value : el.value.trim();
     if (el.type === "checkbox") return el.checked;
     switch (el.dataset.type) {
       case "nullable":

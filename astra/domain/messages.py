@@ -304,11 +304,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "password_first_sensitive": {
         "pt-BR": (
             "Esta conta ainda não tem senha: defina uma senha em Conta antes de sacar, trocar "
-            "chaves ou gerenciar tokens."
+            "chaves, o token do bot ou o webhook, ou gerenciar tokens."
         ),
         "en": (
             "This account has no password yet: set one in Account before withdrawing, "
-            "rotating keys or managing tokens."
+            "rotating keys, changing the bot token or the webhook, or managing tokens."
         ),
     },
     "wrong_password": {

@@ -31,6 +31,7 @@ from astra.domain.services.publishing import EventPublisher
 from astra.domain.services.runtime_monitor import RuntimeMonitor
 from astra.domain.services.sales import SalesService
 from astra.domain.services.settlement import SettlementConfig, SettlementService
+from astra.domain.services.staff_notifications import StaffNotices
 from astra.domain.services.subscriptions import SubscriptionService
 from astra.domain.services.wallet import WalletConfig, WalletService
 from astra.entrypoints.portal.webhook_stats import WebhookStats
@@ -248,6 +249,7 @@ class Container(containers.DeclarativeContainer):
     delivery = providers.Singleton(
         DeliveryService, store=store, clock=clock, hooks=plugins, publisher=publisher, vaults=vaults
     )
+    staff_notices = providers.Singleton(StaffNotices, store=store, clock=clock)
     manual_confirmation = providers.Singleton(
         ManualConfirmation, store=store, clock=clock, settlement=settlement
     )
@@ -341,5 +343,10 @@ def build_container(settings: Settings | None = None) -> Container:
     # Sellers' outgoing webhooks: paid, delivered, refunded, stock low (into the outbox).
     container.publisher().subscribe(
         lambda instance_id, event: container.outgoing_webhooks().on_event(instance_id, event)
+    )
+    # Staff notices, written in every process that commits their events (the notifier, on
+    # one replica, sends them).
+    container.publisher().subscribe(
+        lambda instance_id, event: container.staff_notices().on_event(instance_id, event)
     )
     return container

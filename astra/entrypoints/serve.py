@@ -166,6 +166,7 @@ def led_loops(container: Container) -> Leadership:
         "courier": lambda stop: Courier(container).run(stop),
         "subscriptions": lambda stop: SubscriptionKeeper(container).run(stop),
         "webhook-sender": lambda stop: webhook_sender_loop(container, stop),
+        "notifier": lambda stop: Notifier(container).run(stop),
     })
 
 
@@ -254,9 +255,6 @@ async def _serve(
         workers = [
             asyncio.create_task(internal.keep_trying(stop), name="internal-listener"),
             asyncio.create_task(leadership.run(stop), name="leadership"),
-            # Not a led loop: it sends the notices of the domain events committed in this
-            # process, so every replica runs its own.
-            asyncio.create_task(Notifier(container).run(stop), name="notifier"),
         ]
         _show_admin_login(settings, ports["admin"])
         if on_ready is not None:

@@ -63,6 +63,7 @@ INSTANCE_COLLECTIONS = (
     "subscriptions",
     "webhook_endpoints",
     "webhook_events",
+    "staff_notices",
 )
 
 
@@ -212,6 +213,9 @@ class InstanceUnitOfWork(UnitOfWork, Protocol):
     # (services/outgoing_webhooks.py). Never served to the instance's runtime.
     webhook_endpoints: Repository
     webhook_events: Repository
+    # Notices for the shop's staff (and a buyer's cart warning) waiting to be sent, then kept a
+    # while as sent: written by the process that committed their event, sent by the notifier.
+    staff_notices: Repository
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from astra.domain.errors import InvalidInput
 from astra.domain.events import DomainEvent
 from astra.domain.notifications import notice_for
 from astra.domain.services.instances import validate_settings_change
-from astra.domain.services.staff_notifications import RETRY_DELAYS, NoticeQueue
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -260,28 +259,6 @@ def test_stock_alert_mentions_the_configured_role() -> None:
     assert notice is not None and notice.mention_role == "9999"
     bare = notice_for(DomainEvent("stock.out", "loja", data), {})
     assert bare is not None and bare.mention_role is None and "<@&" not in bare.text
-
-
-def test_notice_queue_dedupes_and_retries_then_gives_up() -> None:
-    queue = NoticeQueue()
-    notice = notice_for(DomainEvent("cart.opened", "loja", {"buyer_id": "1",
-                                                           "cart": {"id": "c"}}), {})
-    assert notice is not None
-    assert queue.offer("loja", notice, NOW) and not queue.offer("loja", notice, NOW)
-    assert queue.offer("outra", notice, NOW)  # another instance's fact
-    pending = next(p for p in queue.due(NOW) if p.instance_id == "loja")
-    t = NOW
-    for delay in RETRY_DELAYS:
-        assert queue.failed(pending, t, retryable=True)
-        assert pending not in queue.due(t + delay - timedelta(seconds=1))
-        assert pending in queue.due(t + delay)
-        t = t + delay
-    assert not queue.failed(pending, t, retryable=True)
-    other = queue.due(t)[0]
-    assert other.instance_id == "outra"
-    queue.sent(other)
-    assert not queue.offer("outra", notice, t)  # sent lately: a repeat is dropped
-    assert len(queue) == 0
 
 
 # -- permissions -------------------------------------------------------------------------------

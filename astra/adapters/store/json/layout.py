@@ -35,6 +35,7 @@ INSTANCE_FILES: dict[str, tuple[str, ...]] = {
     "audit.json": ("audit",),
     "subscriptions.json": ("subscriptions",),
     "webhooks.json": ("webhook_endpoints", "webhook_events"),
+    "notices.json": ("staff_notices",),
 }
 assert {c for cs in INSTANCE_FILES.values() for c in cs} == set(INSTANCE_COLLECTIONS)
 
@@ -59,6 +60,7 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "subscriptions": (("buyer_id",), ("status",), ("product_id",)),
     "api_tokens": (("token_hash",), ("user_id",)),
     "webhook_events": (("status",),),
+    "staff_notices": (("status",),),
 }
 
 

@@ -73,6 +73,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "pt-BR": "↩️ Pedido {order} de {buyer} reembolsado ({total}).",
         "en": "↩️ Order {order} from {buyer} refunded ({total}).",
     },
+    "order.refunded.partial": {
+        "pt-BR": "↩️ Reembolso parcial de {amount} no pedido {order} de {buyer} ({total}).",
+        "en": "↩️ Partial refund of {amount} on order {order} from {buyer} ({total}).",
+    },
     "order.chargeback": {
         "pt-BR": "🚨 Contestação (chargeback) do pedido {order} de {buyer} ({total}).",
         "en": "🚨 Chargeback on order {order} from {buyer} ({total}).",
@@ -186,6 +190,10 @@ def notice_for(event: DomainEvent, settings: dict[str, Any]) -> Notice | None:
     if name == "cart.expired":
         return Notice(f"cart.expired:{cart['id']}",
                       _t(name, language, buyer=buyer, cart=cart["id"]))
+    if name == "order.refunded" and data.get("kind") == "partial":
+        return Notice(f"order.refunded.partial:{order['id']}:{order.get('refunded_cents')}",
+                      _t("order.refunded.partial", language, buyer=buyer, order=order["id"],
+                         amount=format_brl(int(data.get("amount_cents") or 0)), total=total))
     if name == "order.refunded":
         key = "order.chargeback" if data.get("kind") == "chargeback" else "order.refunded"
         return Notice(f"{key}:{order['id']}",

@@ -200,19 +200,51 @@ class Subscription:
         for p in self.periods:
             if p["order_id"] != order_id or p.get("taken_back_at"):
                 continue
-            start, end = parse_iso(p["start"]), parse_iso(p["end"])
-            assert start is not None and end is not None
-            unused = end - max(start, now) if end > now else timedelta(0)
             p["taken_back_at"] = iso(now)
-            if unused <= timedelta(0):
+            taken += self._shorten(p, self._unused(p, now))
+        return self._moved_back(taken, now)
+
+    def take_back_share(self, order_id: str, refunded_cents: int, total_cents: int,
+                        now: datetime) -> timedelta:
+        """A partial refund of `order_id`, `refunded_cents` of its `total_cents` in all so far:
+        each period it bought loses the same share of its days (the part not yet counted by an
+        earlier partial refund), never more than it has left. Returns how much was taken."""
+        taken = timedelta(0)
+        if total_cents <= 0:
+            return taken
+        for p in self.periods:
+            if p["order_id"] != order_id or p.get("taken_back_at"):
                 continue
-            p["end"] = iso(end - unused)
-            for later in self.periods:
-                later_start = parse_iso(later["start"])
-                if later is not p and later_start is not None and later_start >= end:
-                    later["start"] = iso(later_start - unused)
-                    later["end"] = iso(parse_iso(later["end"]) - unused)  # type: ignore[operator]
-            taken += unused
+            counted = int(p.get("refunded_cents") or 0)
+            refunded = min(refunded_cents, total_cents)
+            if refunded <= counted:
+                continue
+            share = timedelta(days=int(p["days"])) * (refunded - counted) / total_cents
+            p["refunded_cents"] = refunded
+            taken += self._shorten(p, min(share, self._unused(p, now)))
+        return self._moved_back(taken, now)
+
+    @staticmethod
+    def _unused(period: dict[str, Any], now: datetime) -> timedelta:
+        start, end = parse_iso(period["start"]), parse_iso(period["end"])
+        assert start is not None and end is not None
+        return end - max(start, now) if end > now else timedelta(0)
+
+    def _shorten(self, period: dict[str, Any], by: timedelta) -> timedelta:
+        """End `period` `by` earlier and move every later period back as much."""
+        if by <= timedelta(0):
+            return timedelta(0)
+        end = parse_iso(period["end"])
+        assert end is not None
+        period["end"] = iso(end - by)
+        for later in self.periods:
+            later_start = parse_iso(later["start"])
+            if later is not period and later_start is not None and later_start >= end:
+                later["start"] = iso(later_start - by)
+                later["end"] = iso(parse_iso(later["end"]) - by)  # type: ignore[operator]
+        return by
+
+    def _moved_back(self, taken: timedelta, now: datetime) -> timedelta:
         if taken:
             self.ends_at = iso(max(self.end() - taken, now)) or ""
             self.updated_at = iso(now)

@@ -268,3 +268,50 @@ async def test_card_renewal_by_preapproval(data_dir: Path) -> None:
         await cancel.wait_message()
         assert "cancelada" in text_of(cancel)
         assert shop.mp.preapprovals[pre_id]["status"] == "cancelled"
+
+
+async def test_a_chargeback_of_a_replaced_card_renewal_still_takes_its_days_back(
+    data_dir: Path,
+) -> None:
+    """The buyer's card paid a period, then they cancelled card renewal and authorised it
+    again (a new preapproval): a chargeback of the old one's payment must still take its days
+    back, and the old preapproval's news must not touch the new one's status."""
+    clock = _clock()
+    async with running_shop(data_dir, clock=clock, tenant=True) as shop:
+        _, product_id, variant_id = await _setup(shop)
+        await asyncio.to_thread(shop.instances.update_settings, INSTANCE,
+                                {"subscription_card_renewal": True}, actor="test")
+        shop.bot.ctx.forget_settings()
+        buyer = shop.buyer("trocou-cartao")
+        await _buy(shop, buyer, product_id, variant_id)
+        sub = _sub(shop, buyer)
+        first_end = sub.end()
+
+        async def press(prefix: str) -> None:
+            listing = await shop.discord.slash(shop.guild.id, buyer.id, "minhas-assinaturas",
+                                               {}, channel=shop.post_channel.id)
+            await listing.wait_message()
+            pressed = await shop.discord.click(listing.message["id"], buyer.id,
+                                               f"{prefix}{sub.id}")
+            await pressed.wait_message()
+
+        await press("astra:sub:card:")
+        (old_id, _), = shop.mp.preapprovals.items()
+        await asyncio.to_thread(shop.mp.authorize_preapproval, old_id)
+        await shop.eventually(lambda: (_sub(shop, buyer).card or {}).get("status")
+                              == "authorized", what="card authorised")
+        paid = await asyncio.to_thread(shop.mp.charge_preapproval, old_id)
+        await shop.eventually(lambda: _sub(shop, buyer).end() == first_end + timedelta(days=7),
+                              what="the card renewal")
+
+        await press("astra:sub:cardcancel:")
+        await press("astra:sub:card:")
+        new_id = next(p for p in shop.mp.preapprovals if p != old_id)
+        await shop.eventually(lambda: (_sub(shop, buyer).card or {}).get("preapproval_id")
+                              == new_id, what="the new preapproval")
+
+        await asyncio.to_thread(shop.mp.refund_authorized_payment, paid["id"], chargeback=True)
+        await shop.eventually(lambda: _sub(shop, buyer).end() == first_end,
+                              what="the old card period taken back")
+        card = _sub(shop, buyer).card or {}
+        assert card["preapproval_id"] == new_id and card["status"] == "pending"

@@ -406,7 +406,7 @@ async def test_a_webhook_url_on_an_ipv6_form_of_an_inside_address_cannot_be_save
     tmp_path: Path,
 ) -> None:
     from astra.domain.services.outgoing_webhooks import WebhookPolicy
-    from tests.integration.test_portal_api import running_portal, shop
+    from tests.integration.test_portal_api import PASSWORD, running_portal, shop
 
     async with running_portal(tmp_path) as portal:
         # The production policy (`ASTRA_MODE=production` sets it), on the real portal route.
@@ -415,10 +415,12 @@ async def test_a_webhook_url_on_an_ipv6_form_of_an_inside_address_cannot_be_save
         await shop(seller)
         path = "/api/instances/loja-teste/webhook"
         for address in INSIDE_IN_IPV6:
-            status, body = await seller.put(path, json={"url": f"https://[{address}]/hook"})
+            status, body = await seller.put(path, json={"url": f"https://[{address}]/hook",
+                                                        "password": PASSWORD})
             assert status == 422, (address, status, body)
             assert body["error"] == "webhook_url_refused", body
-        status, body = await seller.put(path, json={"url": "https://[2002:808:808::1]/hook"})
+        status, body = await seller.put(path, json={"url": "https://[2002:808:808::1]/hook",
+                                                    "password": PASSWORD})
         assert status == 200, body
         status, body = await seller.get(path)
         assert body["webhook"]["url"] == "https://[2002:808:808::1]/hook"

@@ -374,3 +374,58 @@ async def test_lost_create_answer_is_retried_into_the_same_charge(world: World) 
     bodies = [r.body for r in world.fake.requests if r.method == "POST"
               and r.path == "/v1/payments"]
     assert len(bodies) == 2 and bodies[0] == bodies[1]  # the retry sent the very same body
+
+
+async def test_partial_refunds_are_told_with_their_amount_and_take_back_a_share_of_the_days(
+    world: World,
+) -> None:
+    """A 30-day subscription bought by PIX, then refunded a quarter, another quarter (each
+    webhook replayed), then the rest, through the Mercado Pago fake: each step is an
+    `order.refunded` of its own with what it gave back (the seller's outbox), and the
+    subscription loses the same share of its days each time."""
+    from datetime import timedelta
+
+    shop = world.shop
+    product = await asyncio.to_thread(shop.catalog.create_product, INSTANCE, {
+        "name": "VIP", "delivery_kind": "subscription", "content": "900000000000000001",
+        "variants": [{"name": "30 dias", "price_cents": 4000, "period_days": 30}]},
+        actor="test")
+    await asyncio.to_thread(lambda: shop.outgoing_webhooks.configure(
+        INSTANCE, "http://127.0.0.1:9/hook", events=["order.refunded"], actor="test"))
+    await asyncio.to_thread(shop.sales.add_item, INSTANCE, BUYER, product.id,
+                            product.variants[0].id, 1)
+    order, charge = await asyncio.to_thread(shop.payments.pay_cart, INSTANCE, BUYER)
+    world.fake.approve(charge.id)
+    await world.wait_status(order.id, "paid")
+    await asyncio.to_thread(shop.subscriptions.activate, INSTANCE, order.id)
+    sub_id = f"sub_{product.id}_{BUYER}"
+    end = (await asyncio.to_thread(shop.subscriptions.get, INSTANCE, sub_id)).end()
+
+    async def refunded(cents: int) -> None:
+        for _ in range(3):  # the news arrives more than once: counted once
+            await asyncio.to_thread(shop.payments.handle_notification, charge.id)
+        deadline = time.monotonic() + 10
+        while (await asyncio.to_thread(shop.sales.get_order, INSTANCE, order.id)
+               ).refunded_cents != cents:
+            assert time.monotonic() < deadline, "the partial refund was not seen"
+            await asyncio.sleep(0.05)
+
+    world.fake.refund(charge.id, "10.00")
+    await refunded(1000)
+    sub = await asyncio.to_thread(shop.subscriptions.get, INSTANCE, sub_id)
+    assert abs(sub.end() - (end - timedelta(days=7.5))) < timedelta(seconds=5)
+    world.fake.refund(charge.id, "10.00")
+    await refunded(2000)
+    sub = await asyncio.to_thread(shop.subscriptions.get, INSTANCE, sub_id)
+    assert abs(sub.end() - (end - timedelta(days=15))) < timedelta(seconds=5)
+    assert sub.live(shop.clock.now())
+    world.fake.refund(charge.id)  # the rest
+    await world.wait_status(order.id, "refunded")
+    sub = await asyncio.to_thread(shop.subscriptions.get, INSTANCE, sub_id)
+    assert sub.end() <= shop.clock.now() + timedelta(seconds=5)
+    with shop.store.instance(INSTANCE, write=False) as uow:
+        events = [(e["data"]["kind"], e["data"]["amount_cents"])
+                  for e in uow.webhook_events.all() if e["type"] == "order.refunded"]
+        audit = [a for a in uow.audit.all() if a["action"] == "subscription.taken_back"]
+    assert events == [("partial", 1000), ("partial", 1000), ("refund", 2000)]
+    assert len(audit) == 3

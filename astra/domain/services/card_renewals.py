@@ -127,8 +127,12 @@ class CardRenewalService:
             sub = self.subscriptions.get(instance_id, sub_id)
         except (NotFoundError, InvalidDomain):
             return None
-        # The reference only says where to look; the id the platform stored decides.
-        if (sub.card or {}).get("preapproval_id") != recurring_id:
+        # The reference only says where to look; the ids the platform stored decide: the
+        # current preapproval or one it replaced (a buyer who cancelled and authorised again
+        # still owes what the old one's charges bought, and a chargeback of one takes it back).
+        card = sub.card or {}
+        if recurring_id != card.get("preapproval_id") and recurring_id not in (
+                card.get("history") or []):
             return None
         return instance_id, sub
 
@@ -144,6 +148,9 @@ class CardRenewalService:
                 return Outcome("subscription", "unknown_order", resource_id)
             instance_id, sub = found
             card = dict(sub.card or {})
+            if card.get("preapproval_id") != recurring.id:
+                # A replaced preapproval's news says nothing about the current one.
+                return Outcome("subscription", "noted", sub.id)
             if card.get("status") != recurring.status:
                 card["status"] = recurring.status
                 self.subscriptions.set_card(instance_id, sub.id, card, actor="gateway")

@@ -357,9 +357,15 @@ class OutgoingWebhookService:
         data = {"order": _order_payload(order)}
         if event.name == "order.delivered":
             data["channel"] = event.data.get("channel")
+        subject = str(order.get("id"))
         if event.name == "order.refunded":
             data["kind"] = event.data.get("kind")
-        self.enqueue(instance_id, event.name, str(order.get("id")), data)
+            data["amount_cents"] = event.data.get("amount_cents")
+            if data["kind"] == "partial":
+                # Each partial refund is an event of its own (named by the total refunded so
+                # far), and the whole refund that may follow is one more.
+                subject = f"{subject}:partial:{order.get('refunded_cents')}"
+        self.enqueue(instance_id, event.name, subject, data)
         if event.name in ("order.paid", "order.delivered"):
             variants = {str(line.get("variant_id")): line for line in order.get("lines") or []}
             self.check_stock(instance_id, variants)

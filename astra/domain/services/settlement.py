@@ -328,7 +328,8 @@ class SettlementService:
                 DomainEvent(
                     "order.refunded",
                     instance_id,
-                    {"order": order.to_doc(), "buyer_id": order.buyer_id, "kind": kind},
+                    {"order": order.to_doc(), "buyer_id": order.buyer_id, "kind": kind,
+                     "amount_cents": order.total_cents - order.refunded_cents},
                 )
             ],
         )
@@ -378,6 +379,13 @@ class SettlementService:
                 reversed_cents=share - share_before,
             )
             uow.commit()
+        # Told like a whole refund, with its amount: the seller's webhook and staff channel
+        # hear of it, and a subscription it bought loses the same share of its days.
+        self.publisher.publish(instance_id, [DomainEvent(
+            "order.refunded", instance_id,
+            {"order": order.to_doc(), "buyer_id": order.buyer_id, "kind": "partial",
+             "amount_cents": refunded - before},
+        )])
         if self.wallet is not None:
             self.wallet.settle_postings(instance_id)
         return order

@@ -154,9 +154,12 @@ class SubscriptionService:
         self.publisher.publish(instance_id, events)
         return out
 
-    def take_back(self, instance_id: str, order_id: str, reason: str) -> list[Subscription]:
+    def take_back(self, instance_id: str, order_id: str, reason: str, *,
+                  refunded_cents: int | None = None) -> list[Subscription]:
         """A refund or chargeback of `order_id`: the days it bought and did not yet use are
-        taken back; a subscription left with no time ends now (its roles go on the next pass)."""
+        taken back; a subscription left with no time ends now (its roles go on the next pass).
+        With `refunded_cents` (a partial refund, that much of the order in all so far), each
+        period loses the same share of its days instead (see `Subscription.take_back_share`)."""
         now = self.clock.now()
         events: list[DomainEvent] = []
         changed: list[Subscription] = []
@@ -164,8 +167,10 @@ class SubscriptionService:
             order_doc = uow.orders.get(order_id)
             if order_doc is None:
                 return []
+            share = None if refunded_cents is None else (
+                refunded_cents, int(order_doc.get("total_cents") or 0))
             for sub in _subs(uow, buyer_id=order_doc["buyer_id"]):
-                if self._take_back_in(uow, sub, order_id, reason, now, events):
+                if self._take_back_in(uow, sub, order_id, reason, now, events, share=share):
                     changed.append(sub)
             if changed:
                 uow.commit()
@@ -187,11 +192,17 @@ class SubscriptionService:
         return True
 
     def _take_back_in(self, uow: InstanceUnitOfWork, sub: Subscription, key: str, reason: str,
-                      now: datetime, events: list[DomainEvent]) -> bool:
+                      now: datetime, events: list[DomainEvent],
+                      share: tuple[int, int] | None = None) -> bool:
         if not any(p["order_id"] == key and not p.get("taken_back_at") for p in sub.periods):
             return False
         was_live = sub.live(now)
-        taken = sub.take_back(key, now)
+        if share is None:
+            taken = sub.take_back(key, now)
+        else:
+            taken = sub.take_back_share(key, share[0], share[1], now)
+            if not taken:
+                return False
         if was_live and sub.end() <= now:
             sub.close(now, reason)
             events.append(self._event("ended", uow.instance_id, sub))
@@ -209,8 +220,10 @@ class SubscriptionService:
         order = event.data.get("order") or {}
         if any(ln.get("delivery_kind") == DeliveryKind.SUBSCRIPTION.value
                for ln in order.get("lines") or []):
-            self.take_back(instance_id, str(order.get("id")), str(event.data.get("kind")
-                                                                  or "refund"))
+            kind = str(event.data.get("kind") or "refund")
+            self.take_back(instance_id, str(order.get("id")), kind,
+                           refunded_cents=order.get("refunded_cents") if kind == "partial"
+                           else None)
 
     # -- the keeper's work ---------------------------------------------------------------------
 

@@ -19,9 +19,9 @@ reads back (the log, the pid file) is read as a tenant-writable file (`safe_file
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-import logging
 import signal
 import subprocess
 import sys

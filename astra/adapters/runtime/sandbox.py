@@ -133,7 +133,10 @@ class Sandbox:
                     made.add(parent)
             args += ["--ro-bind", str(tree), str(tree)]
         for path in self.hidden:
-            args += ["--perms", "0000", "--tmpfs", str(path)]
+            # Only an existing directory can be mounted over inside a read-only tree; one that
+            # does not exist yet is not there to be seen (the platform makes it before a bot).
+            if path.is_dir():
+                args += ["--perms", "0000", "--tmpfs", str(path)]
         args += ["--proc", "/proc", "--dev", "/dev"]
         args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp"]
         args += ["--setenv", "PYTHONPATH", str(self.source_root), "--setenv", "HOME", "/tmp"]

@@ -378,6 +378,13 @@ def _pool_members_given(data_dir: Path, unit_id: str) -> list[str]:
     pid_file = data_dir / "pools" / unit_id.removeprefix("pool.") / "runtime.pid"
     pid = int(wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(),
                        bool, 30, f"{unit_id}'s pid file"))  # type: ignore[arg-type]
-    environ = dict(e.split(b"=", 1) for e in
-                   Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in e)
-    return sorted(m["id"] for m in json.loads(environ[b"ASTRA_POOL_MEMBERS"]))
+
+    def given() -> bytes | None:
+        # Popen returns after fork, maybe before exec: until then the environment is ours.
+        for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+            if entry.startswith(b"ASTRA_POOL_MEMBERS="):
+                return entry.split(b"=", 1)[1]
+        return None
+
+    members = wait_for(given, bool, 30, f"{unit_id}'s ASTRA_POOL_MEMBERS")  # type: ignore[arg-type]
+    return sorted(m["id"] for m in json.loads(members))  # type: ignore[arg-type]

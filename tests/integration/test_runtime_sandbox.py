@@ -388,3 +388,46 @@ def _pool_members_given(data_dir: Path, unit_id: str) -> list[str]:
 
     members = wait_for(given, bool, 30, f"{unit_id}'s ASTRA_POOL_MEMBERS")  # type: ignore[arg-type]
     return sorted(m["id"] for m in json.loads(members))  # type: ignore[arg-type]
+
+
+NOT_ROOT_PROBE = r"""
+import os, subprocess, sys
+from astra.adapters.runtime.sandbox import Sandbox
+sandbox = Sandbox.create(sys.argv[1], python=sys.executable)
+look = ("import os, sys; print(os.getuid(), os.path.exists(sys.argv[1]), "
+        "os.path.exists(sys.argv[1] + '/.secrets.json'))")
+done = subprocess.run(sandbox.command([sys.executable, "-c", look, sys.argv[1]]),
+                      capture_output=True, text=True, check=True)
+# The control: this user, outside the walls, sees the secrets file.
+print(sandbox.drop_to, os.path.exists(sys.argv[1] + "/.secrets.json"), done.stdout.strip())
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").is_file(),
+                    reason="becoming another user needs root; the system interpreter runs it")
+def test_a_platform_that_is_not_root_walls_its_bots_in_a_user_namespace(tmp_path: Path) -> None:
+    """The platform as an ordinary user (nobody here, with the system interpreter: the
+    sandbox module needs nothing else): bwrap makes an unprivileged user namespace, the bot
+    keeps that user, and the data directory is not there."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import astra
+
+    # Under /tmp itself: pytest's own directory is root's alone, which would hide it anyway.
+    data = Path(tempfile.mkdtemp(prefix="astra-sandbox-"))
+    try:
+        (data / ".secrets.json").write_text("{}")
+        data.chmod(0o755)
+        source = str(Path(astra.__file__).resolve().parent.parent)
+        done = subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             "/usr/bin/python3", "-c", NOT_ROOT_PROBE, str(data)],
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": source}, capture_output=True,
+            text=True, timeout=60,
+        )
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "True", str(NOBODY), "False", "False"], done.stdout

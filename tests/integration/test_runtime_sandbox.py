@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -431,3 +432,84 @@ def test_a_platform_that_is_not_root_walls_its_bots_in_a_user_namespace(tmp_path
         shutil.rmtree(data, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "True", str(NOBODY), "False", "False"], done.stdout
+
+
+# -- stopping a walled bot ----------------------------------------------------------------------
+
+DRAINING = r"""
+import signal, sys, time
+def drain(*_):
+    time.sleep(1.5)  # the clicks and the delivery in hand
+    print("DRAINED", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, drain)
+print("SERVING", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+STUBBORN = r"""
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("SERVING", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def _serving(runtime: ProcessRuntime, instance_id: str, tmp_path: Path) -> list[int]:
+    runtime.ensure(RuntimeSpec(instance_id, OWNER, INVALID_TOKEN, "rt", {}))
+    wait_for(lambda: runtime.logs(instance_id, 20), lambda lines: "SERVING" in lines,  # type: ignore[operator]
+             60, f"{instance_id} serving")
+    leader = int((tmp_path / "data" / "instances" / instance_id / "runtime.pid").read_text())
+    from astra.adapters.runtime.process import _group_members
+
+    members = _group_members(leader)
+    assert len(members) >= 3  # bwrap, its init in the pid namespace, the bot
+    return members
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those still running (a zombie only waits to be reaped)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def test_a_stop_waits_for_the_walled_bot_to_drain(tmp_path: Path) -> None:
+    """bwrap dies of SIGTERM at once; the bot behind it drains for seconds. The stop returns
+    when the bot is done, not when bwrap is."""
+    runtime = ProcessRuntime(tmp_path / "data", restart_limit=0, entry=("-c", DRAINING))
+    assert runtime.sandbox is not None
+    try:
+        members = _serving(runtime, "ct-drain", tmp_path)
+        started = time.monotonic()
+        runtime.stop("ct-drain")
+        assert time.monotonic() - started >= 1.4
+        assert "DRAINED" in runtime.logs("ct-drain", 20)
+        assert _alive(members) == []
+        assert runtime.status("ct-drain").exit_code == 0
+    finally:
+        runtime.shutdown()
+
+
+def test_a_walled_bot_that_ignores_the_stop_is_killed_with_its_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from astra.adapters.runtime import process
+
+    monkeypatch.setattr(process, "STOP_TIMEOUT", 2.0)
+    runtime = ProcessRuntime(tmp_path / "data", restart_limit=0, entry=("-c", STUBBORN))
+    try:
+        members = _serving(runtime, "ct-stubborn", tmp_path)
+        runtime.stop("ct-stubborn")
+        wait_for(lambda: _alive(members), lambda left: left == [], 10,
+                 "the sandbox's processes to end")
+    finally:
+        runtime.shutdown()

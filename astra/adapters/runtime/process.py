@@ -19,6 +19,7 @@ reads back (the log, the pid file) is read as a tenant-writable file (`safe_file
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -53,6 +54,35 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (a runtime's session: bwrap and what it runs)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _ask_to_stop(pgid: int, *, sandboxed: bool) -> None:
+    """SIGTERM to a runtime's process group. bwrap, the group's leader when sandboxed, dies of
+    it at once (it does not pass it on) while its child drains for seconds: it is spared, so it
+    lives as long as the bot and waiting on it waits for the bot. Everything else in the group
+    gets the signal (the bot; bwrap's init in the pid namespace ignores it)."""
+    if not sandboxed:
+        os.killpg(pgid, signal.SIGTERM)
+        return
+    for pid in _group_members(pgid):
+        if pid != pgid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def spec_hash(spec: RuntimeSpec) -> str:
@@ -151,7 +181,7 @@ class ProcessRuntime:
         if cmdline[-3:-1] != [verb, name.encode()] and cmdline[-2:] != [verb, name.encode()]:
             return
         try:
-            os.killpg(pid, signal.SIGTERM)
+            _ask_to_stop(pid, sandboxed=cmdline[0].endswith(b"bwrap"))
             # As long as a stop of our own: the bot finishes the clicks and the delivery in hand.
             deadline = time.monotonic() + STOP_TIMEOUT
             while time.monotonic() < deadline:
@@ -260,7 +290,7 @@ class ProcessRuntime:
             proc = sup.proc
         if proc is not None and proc.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                _ask_to_stop(proc.pid, sandboxed=self.sandbox is not None)
             except ProcessLookupError:
                 pass
             try:

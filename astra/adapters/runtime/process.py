@@ -208,13 +208,13 @@ class ProcessRuntime:
         fd = os.open(
             log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )
-        with open(fd, "ab", buffering=0) as log:
+        with open(fd, "ab", buffering=0) as output:
             sup.proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
                 env=runtime_environment(spec),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )

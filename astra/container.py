@@ -7,6 +7,7 @@ clock, say) instead of patching modules.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from dependency_injector import containers, providers
@@ -38,6 +39,11 @@ from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.plugins.manager import PluginManager
 from astra.ports.store import Store
 from astra.settings import Settings, SettingsError, load_settings
+<<<<<<< HEAD
+=======
+
+log = logging.getLogger("astra.runtime")
+>>>>>>> sandbox
 
 
 def _vaults(cipher: AesGcmCipher):
@@ -101,7 +107,10 @@ def _runtime(settings: Settings):
     from astra.adapters.runtime.pooled import PooledRuntime
 
     return PooledRuntime(
-        _unit_runtime(settings), pool_size=settings.pool_size, mode=settings.runtime_mode
+        _unit_runtime(settings),
+        pool_size=settings.pool_size,
+        mode=settings.runtime_mode,
+        grouping=settings.pool_grouping,
     )
 
 
@@ -136,7 +145,36 @@ def _unit_runtime(settings: Settings):
             )
             if settings.runtime == "docker" or docker_runtime.available():
                 return docker_runtime
-    return ProcessRuntime(settings.data_dir, restart_limit=settings.runtime_restart_limit)
+    return ProcessRuntime(
+        settings.data_dir,
+        restart_limit=settings.runtime_restart_limit,
+        sandbox=_process_sandbox(settings),
+    )
+
+
+def _process_sandbox(settings: Settings):
+    """The process runtime's walls. Production does not run tenants' bots on the platform's
+    filesystem unless the operator said so (ASTRA_PROCESS_ISOLATION=off); development runs
+    them, loudly."""
+    from astra.adapters.runtime.sandbox import Sandbox, SandboxUnavailable
+
+    if settings.process_isolation == "off":
+        log.warning("runtime.unsandboxed reason=ASTRA_PROCESS_ISOLATION=off: bots run as the "
+                    "platform's user and can read and write its data directory")
+        return None
+    try:
+        return Sandbox.create(settings.data_dir)
+    except SandboxUnavailable as exc:
+        if settings.is_production:
+            raise SettingsError([
+                f"the process runtime cannot isolate bots: {exc}. Install bubblewrap, use "
+                "Docker (ASTRA_RUNTIME=docker), or set ASTRA_PROCESS_ISOLATION=off to run "
+                "bots unisolated"
+            ]) from None
+        log.warning("runtime.unsandboxed reason=%s: bots run as the platform's user and can "
+                    "read and write its data directory (development only; production refuses)",
+                    exc)
+        return None
 
 
 def _runtime_scope(settings: Settings) -> str:

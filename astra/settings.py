@@ -22,6 +22,8 @@ from dotenv import dotenv_values
 Mode = Literal["development", "production"]
 RuntimeKind = Literal["auto", "docker", "process", "swarm"]
 RuntimeMode = Literal["pooled", "isolated"]
+PoolGrouping = Literal["environment", "owner"]
+ProcessIsolation = Literal["bwrap", "off"]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 # ASTRA_PAYMENTS; "auto" (unset): Mercado Pago when an access token is set, else the sandbox,
@@ -123,6 +125,12 @@ class Settings:
     # own setting (`astra runtime mode ID ...`) wins.
     runtime_mode: RuntimeMode = "isolated"
     pool_size: int = 50
+    # Which instances may share a pool: any with the same environment, or only one seller's
+    # (`owner`: a compromised bot then holds no other seller's token).
+    pool_grouping: PoolGrouping = "environment"
+    # The process runtime's walls (bubblewrap). `off` runs bots as the platform's user on its
+    # filesystem: production refuses to start the process runtime without walls unless told so.
+    process_isolation: ProcessIsolation = "bwrap"
     # Swarm runtime: an overlay network of its own, and the service limits.
     swarm_network: str = "astra-runtimes-swarm"
     # Placement constraints of the bots' services, comma-separated (`node.labels.astra.bots==true`).
@@ -444,6 +452,10 @@ class _Parser:
             ),
             "runtime_mode": self._choice("ASTRA_RUNTIME_MODE", d.runtime_mode, RuntimeMode),
             "pool_size": self._int("ASTRA_POOL_SIZE", d.pool_size, 1, 1000),
+            "pool_grouping": self._choice("ASTRA_POOL_GROUPING", d.pool_grouping, PoolGrouping),
+            "process_isolation": self._choice(
+                "ASTRA_PROCESS_ISOLATION", d.process_isolation, ProcessIsolation
+            ),
             "swarm_network": self._docker_network("ASTRA_SWARM_NETWORK", d.swarm_network),
             "swarm_constraints": s("ASTRA_SWARM_CONSTRAINTS", d.swarm_constraints),
             "platform_url": self._url("ASTRA_PLATFORM_URL", d.platform_url),

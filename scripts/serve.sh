@@ -21,4 +21,15 @@ if [ ! -x .venv/bin/astra ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; the
   .venv/bin/python -m pip install --quiet -c constraints.txt -e .
   printf '%s\n' "$want" > "$STAMP"
 fi
+# Bots run as supervised processes walled in by bubblewrap (without it they could read and
+# write ./data); root on Debian gets it here, anyone else is told how.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "serve.sh: installing bubblewrap (the bots' sandbox)" >&2
+    { apt-get update -q && apt-get install -y -q --no-install-recommends bubblewrap; } >/dev/null \
+      || echo "serve.sh: could not install bubblewrap; bots will run without walls" >&2
+  else
+    echo "serve.sh: bubblewrap (bwrap) is missing: install it, or bots run without walls" >&2
+  fi
+fi
 exec .venv/bin/astra serve "$@"

@@ -27,6 +27,13 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
     echo "test.sh: could not install chromium; the browser tests will fail under CI" >&2
 fi
 
+# The process runtime runs bots under bubblewrap; its tests run real sandboxes.
+if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -q >/dev/null && \
+    apt-get install -y -q --no-install-recommends bubblewrap >/dev/null || \
+    echo "test.sh: could not install bubblewrap; the sandbox tests will fail under CI" >&2
+fi
+
 # The PostgreSQL store's tests run against a real server: ASTRA_TEST_DATABASE_URL when set,
 # otherwise a throwaway cluster that the test session starts (initdb + pg_ctl in a temp dir, on a
 # free port) and stops at its end (tests/pg.py). That needs Debian's server binaries.

@@ -37,6 +37,7 @@ def test_defaults_without_any_variable() -> None:
     assert s.admin_user == "admin"
     assert s.payments_sandbox is True
     assert s.allow_unsigned_webhooks is False
+    assert (s.pool_grouping, s.process_isolation) == ("environment", "bwrap")
     assert s.secret_values() == ()
 
 
@@ -67,6 +68,8 @@ def test_reads_every_variable(tmp_path: Path) -> None:
         "ASTRA_LOG_LEVEL": "DEBUG",
         "ASTRA_LOG_FORMAT": "json",
         "ASTRA_ALLOW_UNSIGNED_WEBHOOKS": "yes",
+        "ASTRA_POOL_GROUPING": "Owner",
+        "ASTRA_PROCESS_ISOLATION": "off",
     }
     s = Settings.from_env(env, env_file=None)
 
@@ -81,6 +84,7 @@ def test_reads_every_variable(tmp_path: Path) -> None:
     assert (s.platform_fee_bps, s.min_withdrawal_cents, s.cart_ttl_seconds) == (250, 0, 60)
     assert (s.runtime, s.log_level, s.log_format) == ("process", "debug", "json")
     assert s.allow_unsigned_webhooks is True
+    assert (s.pool_grouping, s.process_isolation) == ("owner", "off")
     assert s.payments_sandbox is False
     assert set(s.secret_values()) == {
         "s" * 32,
@@ -115,6 +119,8 @@ def test_empty_variable_falls_back_to_default() -> None:
         ("ASTRA_ALLOW_UNSIGNED_WEBHOOKS", "maybe", "must be 1/0"),
         ("MERCADOPAGO_API_BASE", "api.mercadopago.com", "http:// or https://"),
         ("ASTRA_PUBLIC_URL", "ftp://x", "http:// or https://"),
+        ("ASTRA_POOL_GROUPING", "seller", "environment, owner"),
+        ("ASTRA_PROCESS_ISOLATION", "docker", "bwrap, off"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, fragment: str) -> None:

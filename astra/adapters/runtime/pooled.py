@@ -21,8 +21,10 @@ members move to other pools. Per-instance states come from the pool's `pool.memb
 instance's id.
 
 Trust: a pool is one process for several tenants. A bot that is compromised through its own
-code paths could read its pool-mates' tokens; operators who cannot accept that run those
-instances (or every instance) isolated.
+code paths holds its pool-mates' tokens and runtime credentials, and receives their gateway
+events (their buyers' and staff's interactions). Operators who cannot accept that between
+sellers group pools by owner (`grouping="owner"`, ASTRA_POOL_GROUPING=owner: a pool holds one
+seller's instances only) or run those instances (or every instance) isolated.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from astra.ports.runtime import (
 log = logging.getLogger("astra.runtime")
 
 Mode = Literal["pooled", "isolated"]
+Grouping = Literal["environment", "owner"]
 SUMMARY_EVENT = "pool.members"
 SUMMARY_TAIL = 400  # log lines searched for the newest summary (it is rewritten every 15 s)
 HANDOFF_TIMEOUT = 60.0
@@ -75,8 +78,10 @@ class PooledRuntime:
         pool_size: int = 50,
         mode: Mode = "pooled",
         handoff_timeout: float = HANDOFF_TIMEOUT,
+        grouping: Grouping = "environment",
     ) -> None:
         self.units: ContainerRuntime = units
+        self.grouping: Grouping = grouping
         self.name = units.name
         self.pool_size = max(1, pool_size)
         self.mode = mode
@@ -269,9 +274,9 @@ class PooledRuntime:
     # -- placing ---------------------------------------------------------------------------------
 
     def _place(self, spec: RuntimeSpec) -> None:
-        """Into the fullest pool of its environment that has room (packed: fewer processes),
-        or a new one. Caller holds the lock."""
-        group = _group(spec.environment)
+        """Into the fullest pool of its group that has room (packed: fewer processes), or a
+        new one. Caller holds the lock."""
+        group = _group(spec.environment, spec.owner_id if self.grouping == "owner" else None)
         candidates = [
             p for p in self._pools.values()
             if p.group == group and len(p.members) < self.pool_size and not self._unit_dead(p)
@@ -502,9 +507,12 @@ class PooledRuntime:
         )
 
 
-def _group(environment: dict[str, str]) -> str:
-    """Instances share a pool only when their runtimes would get the same environment."""
+def _group(environment: dict[str, str], owner: str | None = None) -> str:
+    """Instances share a pool only when their runtimes would get the same environment (and,
+    grouped by owner, belong to the same seller)."""
     doc = json.dumps(sorted(environment.items()))
+    if owner is not None:
+        doc = json.dumps({"environment": doc, "owner": owner})
     return hashlib.sha256(doc.encode()).hexdigest()
 
 

@@ -4,18 +4,23 @@ answers, so `astra serve` runs bots on any machine.
 Each runtime is `python -m astra.entrypoints.cli instance run ID` in its own session, with a
 minimal environment (its bot token, its id and runtime credential, the platform's internal API
 URL and the public endpoints — no data directory, no vault key, nothing from the platform's
-environment), in a private scratch directory as its working directory. Its output goes to
-data/instances/<id>/runtime.log, which the platform opened for it. A thread per runtime
-restarts it when it crashes, up to a limit; then it stays down with `crash_loop`.
+environment). Its output goes to data/instances/<id>/runtime.log, which the platform opened for
+it. A thread per runtime restarts it when it crashes, up to a limit; then it stays down with
+`crash_loop`.
 
 The contract is the Docker runtime's (the bot reaches its data only through the internal API),
-but not its walls: a subprocess runs as the platform's user on the platform's filesystem, so a
-compromised bot could still reach files by path. Use Docker in production; what the platform
-reads back here (the log, the pid file) is read as a tenant-writable file (`safe_files`).
+and so are the walls, with a `Sandbox` (`sandbox.py`, bubblewrap): the bot runs in a mount
+namespace without the data directory, the secrets file or any platform process, as an
+unprivileged user when the platform is root. Without one (`ASTRA_PROCESS_ISOLATION=off`, or a
+development machine without bwrap) it runs as the platform's user in a private scratch working
+directory, and a compromised bot could reach the platform's files by path. What the platform
+reads back (the log, the pid file) is read as a tenant-writable file (`safe_files`) either way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -24,14 +29,20 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from astra.adapters.runtime.safe_files import read_capped
+from astra.adapters.runtime.sandbox import Sandbox, SandboxUnavailable
 from astra.adapters.runtime.units import spec_digest, tenant_variables, unit_command
 from astra.ports.runtime import ProcessState, RuntimeSpec, RuntimeState, is_pool_id, pool_name
 
+log = logging.getLogger("astra.runtime")
+
 LOG_TAIL_BYTES = 256 * 1024
+ENTRY = ("-m", "astra.entrypoints.cli")
 
 STOP_TIMEOUT = 15.0
 EXIT_INVALID_TOKEN = 3  # `astra instance run` exits with it when Discord refuses the token
@@ -43,6 +54,35 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (a runtime's session: bwrap and what it runs)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _ask_to_stop(pgid: int, *, sandboxed: bool) -> None:
+    """SIGTERM to a runtime's process group. bwrap, the group's leader when sandboxed, dies of
+    it at once (it does not pass it on) while its child drains for seconds: it is spared, so it
+    lives as long as the bot and waiting on it waits for the bot. Everything else in the group
+    gets the signal (the bot; bwrap's init in the pid namespace ignores it)."""
+    if not sandboxed:
+        os.killpg(pgid, signal.SIGTERM)
+        return
+    for pid in _group_members(pgid):
+        if pid != pgid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def spec_hash(spec: RuntimeSpec) -> str:
@@ -89,11 +129,25 @@ class ProcessRuntime:
         restart_limit: int = 3,
         python: str = sys.executable,
         backoff: float = 1.0,
+        sandbox: Sandbox | Literal["auto"] | None = "auto",
+        entry: Sequence[str] = ENTRY,
     ) -> None:
+        """`sandbox`: the walls each runtime runs in; "auto" makes them when bwrap works here
+        and runs without them (saying so) when it does not; None runs without. `entry`: what
+        the interpreter runs before the unit's arguments (the CLI; a test's own code)."""
         self.data_dir = Path(data_dir).resolve()
         self.restart_limit = restart_limit
         self.python = python
         self.backoff = backoff
+        self.entry = tuple(entry)
+        if sandbox == "auto":
+            try:
+                sandbox = Sandbox.create(self.data_dir, python=python)
+            except SandboxUnavailable as exc:
+                log.warning("runtime.unsandboxed reason=%s: bots run as the platform's user "
+                            "and can reach its files", exc)
+                sandbox = None
+        self.sandbox: Sandbox | None = sandbox
         self._runtimes: dict[str, _Supervised] = {}
         self._lock = threading.Lock()
 
@@ -127,7 +181,7 @@ class ProcessRuntime:
         if cmdline[-3:-1] != [verb, name.encode()] and cmdline[-2:] != [verb, name.encode()]:
             return
         try:
-            os.killpg(pid, signal.SIGTERM)
+            _ask_to_stop(pid, sandboxed=cmdline[0].endswith(b"bwrap"))
             # As long as a stop of our own: the bot finishes the clicks and the delivery in hand.
             deadline = time.monotonic() + STOP_TIMEOUT
             while time.monotonic() < deadline:
@@ -143,19 +197,24 @@ class ProcessRuntime:
         log_path = self._log_path(spec.instance_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._kill_orphan(spec.instance_id)
-        if sup.scratch is None:
-            sup.scratch = tempfile.mkdtemp(prefix=f"astra-runtime-{spec.instance_id}-")
+        argv = [self.python, *self.entry, *unit_command(spec)]
+        if self.sandbox is not None:
+            argv, cwd = self.sandbox.command(argv), None  # its own /tmp, inside
+        else:
+            if sup.scratch is None:
+                sup.scratch = tempfile.mkdtemp(prefix=f"astra-runtime-{spec.instance_id}-")
+            cwd = sup.scratch
         # O_NOFOLLOW: a log path the tenant replaced with a symlink is not followed.
         fd = os.open(
             log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )
-        with open(fd, "ab", buffering=0) as log:
+        with open(fd, "ab", buffering=0) as output:
             sup.proc = subprocess.Popen(
-                [self.python, "-m", "astra.entrypoints.cli", *unit_command(spec)],
-                cwd=sup.scratch,
+                argv,
+                cwd=cwd,
                 env=runtime_environment(spec),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -231,7 +290,7 @@ class ProcessRuntime:
             proc = sup.proc
         if proc is not None and proc.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                _ask_to_stop(proc.pid, sandboxed=self.sandbox is not None)
             except ProcessLookupError:
                 pass
             try:

@@ -39,11 +39,8 @@ from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.plugins.manager import PluginManager
 from astra.ports.store import Store
 from astra.settings import Settings, SettingsError, load_settings
-<<<<<<< HEAD
-=======
 
 log = logging.getLogger("astra.runtime")
->>>>>>> sandbox
 
 
 def _vaults(cipher: AesGcmCipher):

@@ -69,6 +69,17 @@ async def _open_cart(shop: Shop, buyer, product_id: str, variant_id: str) -> dic
     return {"channel": cart.cart.channel_id, "cart": cart}
 
 
+async def _paid_and_delivered(shop: Shop, buyer, opened: dict) -> tuple:
+    """The buyer presses Pagar in their cart, the PIX is approved at the gateway: (the order,
+    the DM its keys arrived in)."""
+    pay = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:pay")
+    await pay.wait_message()
+    order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
+    await asyncio.to_thread(shop.mp.approve, order.charge_id)
+    dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
+    return order, dm
+
+
 async def test_whole_purchase_from_slash_commands_to_keys_in_dm(data_dir: Path) -> None:
     async with running_shop(data_dir) as shop:
         keys = ["KEY-AAAA-0001", "KEY-BBBB-0002", "KEY-CCCC-0003"]

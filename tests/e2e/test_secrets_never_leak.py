@@ -31,7 +31,7 @@ from astra.entrypoints.portal import pages
 from astra.entrypoints.portal.app import create_portal_app
 from astra.logs import configure_logging
 from tests.e2e.bot_world import BOT_TOKEN, INSTANCE, OWNER, WEBHOOK_SECRET, Shop, running_shop
-from tests.e2e.test_bot_purchase import _open_cart, _setup_catalog
+from tests.e2e.test_bot_purchase import _open_cart, _paid_and_delivered, _setup_catalog
 from tests.fakes.discord.state import message_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -311,11 +311,7 @@ async def test_no_secret_in_logs_pages_or_answers(data_dir: Path) -> None:
             product_id, variant_id = await _setup_catalog(shop, [STOCK_KEY, "OTHER-KEY-2"])
             buyer = shop.buyer("sentinela")
             opened = await _open_cart(shop, buyer, product_id, variant_id)
-            pay = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:pay")
-            await pay.wait_message()
-            order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
-            await asyncio.to_thread(shop.mp.approve, order.charge_id)
-            dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
+            order, dm = await _paid_and_delivered(shop, buyer, opened)
             assert STOCK_KEY in message_text(dm)
             await shop.eventually(lambda: shop.wallet.balance(OWNER) > 0, what="the sale credit")
 

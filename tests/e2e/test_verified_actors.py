@@ -15,7 +15,7 @@ from astra.adapters.instance_api.http import HttpInstanceAPI
 from astra.domain.errors import Forbidden
 from astra.ports.chat import InteractionRef
 from tests.e2e.bot_world import INSTANCE, running_shop, text_of
-from tests.e2e.test_bot_purchase import _open_cart, _setup_catalog
+from tests.e2e.test_bot_purchase import _open_cart, _paid_and_delivered, _setup_catalog
 from tests.fakes.discord.state import message_text
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -26,11 +26,7 @@ async def test_a_buyers_keys_reach_only_that_buyers_own_interaction(data_dir) ->
         product_id, variant_id = await _setup_catalog(shop, ["MINE-KEY-1", "MINE-KEY-2"])
         buyer = shop.buyer("comprador")
         opened = await _open_cart(shop, buyer, product_id, variant_id)
-        pay = await shop.discord.click(opened["channel"], buyer.id, "astra:cart:pay")
-        await pay.wait_message()
-        order = (await asyncio.to_thread(shop.sales.list_orders, INSTANCE))[0]
-        await asyncio.to_thread(shop.mp.approve, order.charge_id)
-        dm = await shop.discord.wait_for_message(dm_user=buyer.id, timeout=15)
+        order, dm = await _paid_and_delivered(shop, buyer, opened)
         key = next(k for k in ("MINE-KEY-1", "MINE-KEY-2") if k in message_text(dm))
         await shop.eventually(
             lambda: shop.sales.get_order(INSTANCE, order.id).status.value == "delivered",

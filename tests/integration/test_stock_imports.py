@@ -220,3 +220,24 @@ def test_small_imports_are_done_at_once(data_dir: Path, n: int) -> None:
         assert started.job is None
     else:
         assert started.report is None and started.job["total"] == 1003
+
+
+def test_find_any_sees_the_store_and_the_units_own_writes(store_factory) -> None:
+    store = store_factory()
+    with store.instance("shop-9") as uow:
+        for i in range(5):
+            uow.stock.put({"id": f"k{i}", "fingerprint": f"fp{i}", "variant_id": "v1",
+                           "state": "available"})
+        uow.commit()
+    with store.instance("shop-9") as uow:
+        uow.stock.put({"id": "k9", "fingerprint": "fp9", "variant_id": "v2"})
+        uow.stock.delete("k1")
+        found = uow.stock.find_any("fingerprint", ["fp0", "fp1", "fp9", "fp0", "nope"])
+        assert sorted(d["id"] for d in found) == ["k0", "k9"]
+        assert uow.stock.find_any("fingerprint", []) == []
+        # A field without an index of its own is answered too.
+        assert sorted(d["id"] for d in uow.stock.find_any("variant_id", ["v2"])) == ["k9"]
+        uow.rollback()
+    with store.instance("shop-9", write=False) as uow:
+        assert sorted(d["id"] for d in uow.stock.find_any("fingerprint", ["fp1", "fp9"])) == [
+            "k1"]

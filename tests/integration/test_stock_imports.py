@@ -17,6 +17,7 @@ import pytest
 
 from astra.adapters.store.json.locks import HOLDS
 from astra.domain.services.stock_imports import JobState
+from astra.domain.stock import StockItem
 from tests.integration.sales_world import INSTANCE, make_shop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,9 @@ def test_a_big_import_is_linear_and_dedupes_against_stock_and_the_file(
     # Linear: the quadratic import took 8.7 s for 4k keys; this is 20k on a shared machine.
     assert took < 12, f"20,000 keys took {took:.1f} s"
     _assert_each_key_once(shop, 20_010)
+    # The documents are a StockItem's, field for field.
+    sample = next(d for d in _stock(shop) if d["added_at"] and d["id"])
+    assert StockItem.from_doc(sample).to_doc() == sample
     # The same file again: every key already there, nothing added.
     again = shop.catalog.import_stock(
         INSTANCE, shop.product_id, shop.variant_id, "\n".join(keys), actor="test"

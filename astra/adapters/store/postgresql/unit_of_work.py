@@ -158,8 +158,10 @@ class PgRepository:
             return []
         if not isinstance(field, str) or "'" in field or "\\" in field:
             raise StoreError(f"invalid field name {field!r}")
-        # The expression of the field's index (0001_documents.sql), so one index scan serves
-        # every value.
+        # One statement for every value, on the expression of the field's index
+        # (0001_documents.sql), so the planner may probe it; for 1,000 values in a stock of
+        # tens of thousands it rather scans once (~10 ms per 20k rows, measured). A join on
+        # unnest() of the values was tried: it sorted the whole domain, 10x slower.
         rows = self._query(
             f"SELECT doc::text FROM {self._table} WHERE domain = %s AND "
             f"coalesce(doc->'{field}', 'null'::jsonb) = ANY(%s::jsonb[])",

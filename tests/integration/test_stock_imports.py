@@ -245,3 +245,26 @@ def test_find_any_sees_the_store_and_the_units_own_writes(store_factory) -> None
     with store.instance("shop-9", write=False) as uow:
         assert sorted(d["id"] for d in uow.stock.find_any("fingerprint", ["fp1", "fp9"])) == [
             "k1"]
+
+
+def test_a_preparation_left_by_a_dead_process_is_failed_with_nothing_added(
+    data_dir: Path,
+) -> None:
+    shop = make_shop(data_dir, keys=0)
+    imports = shop.catalog.imports
+    now = shop.clock.now().isoformat()
+    with shop.store.instance(INSTANCE) as uow:
+        uow.stock_jobs.put({"id": "sjob_dead", "state": "preparing", "product_id": shop.product_id,
+                            "variant_id": shop.variant_id, "total_keys": 2000, "parts": 2,
+                            "next_part": 0, "processed": 0, "report": {}, "created_at": now,
+                            "updated_at": now})
+        uow.stock_job_parts.put({"id": "sjob_dead.00000", "job_id": "sjob_dead", "n": 0,
+                                 "items": [[1, "fp", "sealed"]]})
+        uow.commit()
+    assert imports.runnable(INSTANCE) == []  # still fresh: maybe still being written
+    assert imports.job(INSTANCE, "sjob_dead")["state"] == "preparing"
+    shop.clock.advance(timedelta(minutes=6))
+    assert imports.runnable(INSTANCE) == []
+    assert imports.job(INSTANCE, "sjob_dead")["state"] == "failed"
+    with shop.store.instance(INSTANCE, write=False) as uow:
+        assert uow.stock_job_parts.count() == 0 and uow.stock.count() == 0

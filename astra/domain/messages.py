@@ -175,6 +175,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt-BR": "Este produto é entregue como {kind}; estoque de chaves não se aplica.",
         "en": "This product is delivered as {kind}; key stock does not apply.",
     },
+    "stock_import_failed": {
+        "pt-BR": "A importação de estoque parou ({reason}); as chaves já adicionadas ficaram.",
+        "en": "The stock import stopped ({reason}); keys already added were kept.",
+    },
     "payment_unavailable": {
         "pt-BR": "Não foi possível gerar o PIX agora. Tente novamente em alguns instantes.",
         "en": "The PIX charge could not be created right now. Please try again in a moment.",

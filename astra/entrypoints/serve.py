@@ -31,6 +31,7 @@ from astra.entrypoints.internal.app import create_internal_app
 from astra.entrypoints.leadership import Leadership
 from astra.entrypoints.notifier import Notifier
 from astra.entrypoints.portal.app import create_portal_app
+from astra.entrypoints.stock_importer import stock_importer_loop
 from astra.entrypoints.subscription_keeper import SubscriptionKeeper
 from astra.entrypoints.webhook_sender import webhook_sender_loop
 from astra.entrypoints.workers import housekeeping_loop, monitor_loop, reconcile_loop
@@ -167,6 +168,7 @@ def led_loops(container: Container) -> Leadership:
         "subscriptions": lambda stop: SubscriptionKeeper(container).run(stop),
         "webhook-sender": lambda stop: webhook_sender_loop(container, stop),
         "notifier": lambda stop: Notifier(container).run(stop),
+        "stock-importer": lambda stop: stock_importer_loop(container, stop),
     })
 
 

@@ -20,7 +20,7 @@ Documents returned are copies: mutating one changes nothing until it is `put` ba
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,10 @@ INSTANCE_COLLECTIONS = (
     "webhook_endpoints",
     "webhook_events",
     "staff_notices",
+    # big stock imports run as jobs, one chunk per unit of work (services/stock_imports.py):
+    # the job's state and progress, and its keys (sealed) waiting to be added, part by part
+    "stock_jobs",
+    "stock_job_parts",
 )
 
 
@@ -148,6 +152,12 @@ class Repository(Protocol):
         """The first match of `find`, or None."""
         ...
 
+    def find_any(self, field: str, values: Iterable[Any]) -> list[Doc]:
+        """Documents whose `field` equals any of `values`, in no particular order: one lookup
+        for many values (a stock import checks thousands of fingerprints at once), served from
+        the index on exactly `(field,)` when one is declared."""
+        ...
+
     def count(self, **equals: Any) -> int:
         """How many documents `find` would return."""
         ...
@@ -216,6 +226,8 @@ class InstanceUnitOfWork(UnitOfWork, Protocol):
     # Notices for the shop's staff (and a buyer's cart warning) waiting to be sent, then kept a
     # while as sent: written by the process that committed their event, sent by the notifier.
     staff_notices: Repository
+    stock_jobs: Repository
+    stock_job_parts: Repository
 
 
 @dataclass(frozen=True)

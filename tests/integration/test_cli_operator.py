@@ -220,6 +220,23 @@ def test_catalog_stock_coupons_and_orders(cli: Cli, tmp_path: Path) -> None:
     assert counts["Monthly"] == {"available": 1, "reserved": 0, "sold": 2}
 
 
+def test_a_big_stock_import_shows_its_progress(
+    cli: Cli, shop: dict[str, Any], tmp_path: Path
+) -> None:
+    keys = tmp_path / "many.txt"
+    keys.write_text("\n".join(f"MANY-{i:05d}-KEY" for i in range(5000)) + "\nMANY-00001-KEY\n")
+    out = cli("stock", "import", "shop-1", shop["product"], shop["variant"], str(keys))
+    assert out.returncode == 0, out.stderr
+    assert "added 5000 key(s)" in out.stdout and "1 duplicate(s) in the file" in out.stdout
+    # On stderr (not a terminal here): a line per tenth, the last one at 100%.
+    progress = [line for line in out.stderr.splitlines() if line.startswith("importing:")]
+    assert progress[-1] == "importing: 5000/5000 keys (100%)"
+    assert 3 <= len(progress) <= 11
+    assert "MANY-" not in out.stdout + out.stderr  # keys are never printed
+    with JsonStore(cli.data).instance("shop-1", write=False) as uow:
+        assert uow.stock.count() == 5000 and uow.stock_jobs.count(state="done") == 1
+
+
 def test_plugin_toggles(cli: Cli, shop: dict[str, Any]) -> None:
     out = cli.ok("plugins", "list")
     for name in ("sales", "coupons", "delivery"):

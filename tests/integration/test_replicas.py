@@ -34,8 +34,8 @@ from tests.fakes.mercadopago import FakeMercadoPagoThread
 pytestmark = pytest.mark.slow
 
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.replica.bot-token-for-the-replica-tests-0000"
-LOOPS = ["courier", "housekeeping", "monitor", "notifier", "reconcile", "subscriptions",
-         "webhook-sender"]
+LOOPS = ["courier", "housekeeping", "monitor", "notifier", "reconcile", "stock-importer",
+         "subscriptions", "webhook-sender"]
 
 
 @pytest.fixture(scope="module")

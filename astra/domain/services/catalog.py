@@ -5,19 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from astra.domain.catalog import DeliveryKind, Product, variant_from_input
+from astra.domain.catalog import Product, variant_from_input
 from astra.domain.errors import InvalidInput, NotFoundError
 from astra.domain.ids import new_id
 from astra.domain.services.audit_log import record
 from astra.domain.services.publishing import EventPublisher
-from astra.domain.services.settlement import fill_waiting_orders
-from astra.domain.stock import (
-    ImportReport,
-    KeyState,
-    StockItem,
-    decode_stock_file,
-    parse_keys,
-)
+from astra.domain.services.stock_imports import StockImports
+from astra.domain.stock import ImportReport, KeyState
 from astra.domain.timestamps import iso
 from astra.ports.clock import Clock
 from astra.ports.secrets import InstanceVault
@@ -75,6 +69,7 @@ class CatalogService:
         self.clock = clock
         self.vaults = vaults
         self.publisher = publisher
+        self.imports = StockImports(store, clock, vaults, publisher)
 
     # -- products ------------------------------------------------------------------------------
 
@@ -233,68 +228,24 @@ class CatalogService:
     # -- stock ---------------------------------------------------------------------------------
 
     def import_stock(
-        self, instance_id: str, product_id: str, variant_id: str, data: bytes | str, *, actor: str
+        self,
+        instance_id: str,
+        product_id: str,
+        variant_id: str,
+        data: bytes | str,
+        *,
+        actor: str,
+        progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> ImportReport:
         """Add one key per line. Blank lines, oversized or control-character lines, duplicates in
-        the file and keys already in stock (any state, any variant) are skipped and counted."""
-        text = decode_stock_file(data)
-        report = ImportReport()
-        keys = parse_keys(text, report)
-        vault = self.vaults(instance_id)
-        fingerprinted = [(n, k, vault.fingerprint(k)) for n, k in keys]
-        now = iso(self.clock.now())
-        with self.store.instance(instance_id) as uow:
-            doc = uow.products.get(product_id)
-            if doc is None:
-                raise NotFoundError("produto", product_id)
-            product = Product.from_doc(doc)
-            if product.variant(variant_id) is None:
-                raise NotFoundError("variante", variant_id)
-            if product.delivery_kind is not DeliveryKind.KEY:
-                raise InvalidInput("stock_not_applicable", kind=str(product.delivery_kind))
-            if product.unlimited_stock:
-                raise InvalidInput("stock_not_applicable", kind="estoque ilimitado")
-            seen: set[str] = set()
-            for number, key, fp in fingerprinted:
-                if fp in seen:
-                    report.duplicate_in_file += 1
-                    report.skipped_lines.append(number)
-                    continue
-                seen.add(fp)
-                if uow.stock.first(fingerprint=fp) is not None:
-                    report.already_in_stock += 1
-                    report.skipped_lines.append(number)
-                    continue
-                item = StockItem(
-                    id=new_id("key"),
-                    product_id=product_id,
-                    variant_id=variant_id,
-                    fingerprint=fp,
-                    secret=vault.encrypt(key, context=fp),
-                    added_at=now,
-                )
-                uow.stock.add(item.to_doc())
-                report.added += 1
-            events = []
-            if report.added:
-                record(
-                    uow,
-                    at=self.clock.now(),
-                    actor=actor,
-                    action="stock.imported",
-                    target=f"variant:{variant_id}",
-                    product_id=product_id,
-                    added=report.added,
-                    skipped=report.skipped,
-                )
-                # Buyers who paid while stock was out are served before any new cart can
-                # reserve the new keys: in this same unit of work.
-                events = fill_waiting_orders(uow, self.clock.now())
-                uow.commit()
-        if events and self.publisher is not None:
-            self.publisher.publish(instance_id, events)
-        report.skipped_lines.sort()
-        return report
+        the file and keys already in stock (any state, any variant) are skipped and counted.
+
+        Done here to the end, in chunks of one unit of work each (see stock_imports.py);
+        `progress(job view)` after each chunk of a big import. The portal starts big imports
+        as jobs instead (`imports.start`)."""
+        return self.imports.import_all(
+            instance_id, product_id, variant_id, data, actor=actor, progress=progress
+        )
 
     def stock_counts(self, instance_id: str) -> dict[str, dict[str, int]]:
         """variant id -> {available, reserved, sold}."""

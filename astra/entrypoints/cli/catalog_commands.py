@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +128,28 @@ def _read_input(path: str) -> bytes:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _import_progress() -> Callable[[dict[str, Any] | None], None]:
+    """Progress of a big import on stderr (stdout keeps the report): a line redrawn in place on
+    a terminal, a line per tenth otherwise. Called with None at the end."""
+    tty = sys.stderr.isatty()
+    shown = [-1]
+
+    def show(view: dict[str, Any] | None) -> None:
+        if view is None:
+            if shown[0] >= 0 and tty:
+                sys.stderr.write("\n")
+            return
+        percent = int(view["percent"])
+        if not tty and percent // 10 == shown[0] // 10 and percent != 100:
+            return
+        shown[0] = percent
+        line = f"importing: {view['processed']}/{view['total']} keys ({percent}%)"
+        sys.stderr.write(f"\r{line}" if tty else f"{line}\n")
+        sys.stderr.flush()
+
+    return show
+
+
 def cmd_stock_import(args: argparse.Namespace) -> int:
     from astra.domain.errors import NotFoundError
 
@@ -144,9 +167,13 @@ def cmd_stock_import(args: argparse.Namespace) -> int:
         raise CliError(
             f"variant {args.variant_id!r} not found in product {product.id} (its variants: {ids})"
         )
+    progress = None if args.json else _import_progress()
     report = catalog.import_stock(
-        args.instance, args.product_id, args.variant_id, _read_input(args.file), actor=ACTOR
+        args.instance, args.product_id, args.variant_id, _read_input(args.file), actor=ACTOR,
+        progress=progress,
     )
+    if progress is not None:
+        progress(None)
     if args.json:
         print_json(report.to_doc())
         return EXIT_OK

@@ -57,6 +57,8 @@ def add_routes(app: web.Application, container: Container) -> None:
     r.add_get(f"{INSTANCE}/stock/{{productId}}", store_api.stock_counts)
     r.add_get(f"{INSTANCE}/stock/{{productId}}/keys", store_api.list_stock_keys)
     r.add_post(f"{INSTANCE}/stock/{{productId}}/remove", store_api.remove_stock_keys)
+    r.add_get(f"{INSTANCE}/stock-jobs", store_api.stock_jobs)
+    r.add_get(f"{INSTANCE}/stock-jobs/{{jobId}}", store_api.stock_job)
     r.add_get(f"{INSTANCE}/coupons", store_api.list_coupons)
     r.add_post(f"{INSTANCE}/coupons", store_api.create_coupon)
     r.add_post(f"{INSTANCE}/coupons/{{code}}/disable", store_api.disable_coupon)

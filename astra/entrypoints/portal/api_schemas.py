@@ -269,6 +269,25 @@ IMPORT_REPORT = obj(
     "skipped",
     extra=True,
 )
+STOCK_JOB = obj(
+    {
+        "id": {"type": "string"},
+        "state": {"type": "string", "enum": ["preparing", "running", "done", "failed"]},
+        "total": {"type": "integer"},
+        "processed": {"type": "integer"},
+        "percent": {"type": "integer"},
+        "report": IMPORT_REPORT,
+        "error": nullable({"type": "string"}),
+    },
+    "id",
+    "state",
+    "total",
+    "processed",
+    "percent",
+    "report",
+    extra=True,
+)
+STOCK_JOB_LIST = obj({"jobs": array(STOCK_JOB)}, "jobs")
 STOCK_COUNTS = obj(
     {"product_id": {"type": "string"}, "variants": array(ANY_OBJECT)},
     "product_id",

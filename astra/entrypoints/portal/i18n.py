@@ -297,6 +297,15 @@ TEXT: dict[str, tuple[str, str]] = {
         "too long: {long} · invalid: {invalid}.",
     ),
     "store.report.lines": ("Linhas ignoradas: {lines}", "Skipped lines: {lines}"),
+    "store.report.job": ("Importação de estoque", "Stock import"),
+    "store.report.job_progress": (
+        "Importando: {processed} de {total} chaves ({percent}%)",
+        "Importing: {processed} of {total} keys ({percent}%)",
+    ),
+    "store.report.job_failed": (
+        "A importação parou antes do fim; as chaves já adicionadas ficaram no estoque.",
+        "The import stopped before the end; keys already added stay in stock.",
+    ),
     "store.post": ("Publicar no Discord", "Post on Discord"),
     "store.channel": ("Canal", "Channel"),
     "store.guild": ("Servidor", "Server"),

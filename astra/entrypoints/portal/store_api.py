@@ -158,18 +158,45 @@ async def _stock_upload(request: web.Request) -> tuple[str, bytes | str]:
     body=schemas.STOCK_IMPORT, form=schemas.STOCK_UPLOAD_FORM, response=schemas.IMPORT_REPORT
 )
 async def import_stock(request: web.Request) -> web.Response:
-    """Add keys (one per line) to a variant, pasted or as a file; says what was skipped and why."""
+    """Add keys (one per line) to a variant, pasted or as a file; says what was skipped and why.
+
+    A file of up to 1,000 keys is added at once: 200 with the report. A bigger one goes on as a
+    job, chunk by chunk, while the request returns: 202 with the job (`id`, `state`,
+    `processed` of `total`, `percent`), whose progress and final report
+    `GET .../stock-jobs/{jobId}` serves."""
     doc = await owned_instance(request)
     variant_id, data = await _stock_upload(request)
-    report = await blocking(
-        container_of(request).catalog().import_stock,
+    started = await blocking(
+        container_of(request).catalog().imports.start,
         doc["id"],
         request.match_info["productId"],
         variant_id,
         data,
         actor=actor(request),
     )
-    return respond(report.to_doc())
+    if started.report is not None:
+        return respond(started.report.to_doc())
+    return respond(started.job, status=202)
+
+
+@seller_route(response=schemas.STOCK_JOB)
+async def stock_job(request: web.Request) -> web.Response:
+    """A stock import job: its state (`running`, `done`, `failed`), progress and report."""
+    doc = await owned_instance(request)
+    job_id = request.match_info["jobId"]
+    check(schemas.obj({"job_id": schemas.string(64, min_length=1)}, "job_id"),
+          {"job_id": job_id})
+    view = await blocking(container_of(request).catalog().imports.job, doc["id"], job_id)
+    return respond(view)
+
+
+@seller_route(response=schemas.STOCK_JOB_LIST)
+async def stock_jobs(request: web.Request) -> web.Response:
+    """The instance's stock imports still going, oldest first (a page opened mid-import
+    shows their progress)."""
+    doc = await owned_instance(request)
+    jobs = await blocking(container_of(request).catalog().imports.active_jobs, doc["id"])
+    return respond({"jobs": jobs})
 
 
 @seller_route(response=schemas.STOCK_COUNTS)

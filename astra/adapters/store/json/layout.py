@@ -25,7 +25,9 @@ PORTAL_FILES: dict[str, tuple[str, ...]] = {"portal.json": PORTAL_COLLECTIONS}
 
 INSTANCE_FILES: dict[str, tuple[str, ...]] = {
     "products.json": ("products",),
-    "stock.json": ("stock",),
+    # An import job's parts live beside the stock they become: no new file, so a domain written
+    # before jobs existed loads as it is (its stock.json simply has no jobs yet).
+    "stock.json": ("stock", "stock_jobs", "stock_job_parts"),
     "carts.json": ("carts",),
     "orders.json": ("orders",),
     "deliveries.json": ("deliveries",),
@@ -61,6 +63,8 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "api_tokens": (("token_hash",), ("user_id",)),
     "webhook_events": (("status",),),
     "staff_notices": (("status",),),
+    "stock_jobs": (("state",),),
+    "stock_job_parts": (("job_id",),),
 }
 
 

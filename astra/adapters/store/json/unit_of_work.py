@@ -7,6 +7,7 @@ which also proves it is JSON), so callers can never alter the shared cache by ac
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -26,6 +27,13 @@ from .state import DomainState
 
 def _clone(doc: Doc) -> Doc:
     return orjson.loads(orjson.dumps(doc))
+
+
+def _hashable_in(value: Any, keys: set[Any] | list[Any]) -> bool:
+    try:
+        return value in keys
+    except TypeError:  # an unhashable value is never equal to a hashable one
+        return False
 
 
 def _matches(doc: Doc, equals: dict[str, Any]) -> bool:
@@ -108,6 +116,30 @@ class JsonRepository:
             if d is not None and _matches(d, equals):
                 return _clone(d)
         return None
+
+    def find_any(self, field: str, values: Iterable[Any]) -> list[Doc]:
+        wanted = list(dict.fromkeys(values))
+        if not wanted:
+            return []
+        try:
+            keys: set[Any] | list[Any] = set(wanted)
+        except TypeError:  # unhashable values (lists, objects): compared one by one
+            keys = wanted
+        coll = self._uow._state.collections[self.name]
+        ids: dict[str, None] = {}
+        if coll.lookup({field: wanted[0]}) is not None:
+            for v in wanted:
+                ids.update(dict.fromkeys(coll.lookup({field: v}) or ()))
+        else:
+            ids.update((i, None) for i, d in coll.docs.items() if d.get(field) in keys)
+        pending = self._uow._pending.get(self.name) or {}
+        base = self._base
+        # One pass over this unit's own writes whatever the number of values (checking each
+        # value against them in turn is what made a big import quadratic).
+        out = [_clone(base[i]) for i in ids if i not in pending]
+        out.extend(_clone(d) for d in pending.values()
+                   if d is not None and _hashable_in(d.get(field), keys))
+        return out
 
     def count(self, **equals: Any) -> int:
         pending = self._uow._pending.get(self.name)

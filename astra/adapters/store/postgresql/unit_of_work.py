@@ -14,6 +14,7 @@ domain meanwhile; a reader's snapshot is fixed (REPEATABLE READ). Commit and rol
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -150,6 +151,23 @@ class PgRepository:
         query, params = select_sql(self.name, "doc::text", equals, " LIMIT 1")
         rows = self._query(query, [self._uow.domain, *params])
         return orjson.loads(rows[0][0]) if rows else None
+
+    def find_any(self, field: str, values: Iterable[Any]) -> list[Doc]:
+        wanted = list(dict.fromkeys(orjson.dumps(v).decode() for v in values))
+        if not wanted:
+            return []
+        if not isinstance(field, str) or "'" in field or "\\" in field:
+            raise StoreError(f"invalid field name {field!r}")
+        # One statement for every value, on the expression of the field's index
+        # (0001_documents.sql), so the planner may probe it; for 1,000 values in a stock of
+        # tens of thousands it rather scans once (~10 ms per 20k rows, measured). A join on
+        # unnest() of the values was tried: it sorted the whole domain, 10x slower.
+        rows = self._query(
+            f"SELECT doc::text FROM {self._table} WHERE domain = %s AND "
+            f"coalesce(doc->'{field}', 'null'::jsonb) = ANY(%s::jsonb[])",
+            [self._uow.domain, wanted],
+        )
+        return [orjson.loads(r[0]) for r in rows]
 
     def count(self, **equals: Any) -> int:
         query, params = select_sql(self.name, "count(*)", equals)

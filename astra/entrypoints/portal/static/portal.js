@@ -636,18 +636,71 @@
         throw new FieldError(f.elements.keys, t("js.need_keys"));
       }
       return data;
-    }, async (f, report) => {
-      const box = $("[data-report]", f);
-      box.replaceChildren(...reportLines(report).map((line) => {
-        const p = document.createElement("p");
-        p.textContent = line;
-        return p;
-      }));
-      box.hidden = false;
+    }, async (f, answer) => {
       f.elements.keys.value = "";
       f.elements.file.value = "";
+      if (answer && answer.state) {
+        // A big file goes on as a job on the server: watch it to the end.
+        await watchStockJob(f, answer);
+      } else {
+        showReport(f, answer);
+      }
       await refreshStock(f.dataset.url);
     });
+    // A page opened (or reloaded) while an import runs shows its progress too.
+    for (const f of $$(".js-stock[data-jobs-url]")) {
+      api("GET", f.dataset.jobsUrl).then(async (listing) => {
+        const mine = listing.jobs.filter((job) => job.product_id === f.dataset.product);
+        for (const job of mine) await watchStockJob(f, job);
+        if (mine.length) await refreshStock(f.dataset.url);
+      }).catch(() => { /* shown again with the next page load */ });
+    }
+  }
+
+  function showReport(f, report) {
+    const box = $("[data-report]", f);
+    box.replaceChildren(...reportLines(report).map((line) => {
+      const p = document.createElement("p");
+      p.textContent = line;
+      return p;
+    }));
+    box.hidden = false;
+  }
+
+  const STOCK_JOB_POLL_MS = 700;
+
+  async function watchStockJob(f, job) {
+    const holder = $("[data-progress]", f);
+    const bar = $("[data-progress-bar]", f);
+    const label = $("[data-progress-text]", f);
+    $("[data-report]", f).hidden = true;
+    const show = (view) => {
+      bar.value = view.percent;
+      label.textContent = t("store.report.job_progress", {
+        processed: view.processed, total: view.total, percent: view.percent,
+      });
+    };
+    holder.hidden = false;
+    show(job);
+    let view = job;
+    while (view.state === "running" || view.state === "preparing") {
+      await new Promise((done) => setTimeout(done, STOCK_JOB_POLL_MS));
+      try {
+        view = await api("GET", `${f.dataset.jobsUrl}/${encodeURIComponent(job.id)}`);
+      } catch {
+        continue; // a passing network failure: ask again
+      }
+      show(view);
+      if (view.state === "running") await refreshStock(f.dataset.url);
+    }
+    holder.hidden = true;
+    showReport(f, view.report);
+    if (view.state === "failed") {
+      const p = document.createElement("p");
+      p.className = "form-error";
+      p.textContent = t("store.report.job_failed");
+      $("[data-report]", f).append(p);
+    }
   }
 
   const channelRequests = new Map();

@@ -27,4 +27,10 @@ def create_internal_app(container: object) -> web.Application:
     app[SERVICE_KEY] = "internal"
     app.router.add_get("/health", health)
     api.add_routes(app, container)
+
+    async def close_discord(_: web.Application) -> None:
+        # The keep-alive session the platform asks Discord "who clicked?" through.
+        await container.actors().close()  # type: ignore[attr-defined]
+
+    app.on_cleanup.append(close_discord)
     return app

@@ -16,10 +16,14 @@ Discord has them now (`astra.domain.staff`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
+
+import aiohttp
 
 from astra.adapters.chat.discord.rest import DiscordRest
 from astra.domain.staff import facts_of, is_staff
@@ -49,6 +53,23 @@ class InteractionActors:
         self.api_base = api_base
         self._users: OrderedDict[str, _Seen] = OrderedDict()
         self._staff: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        # One keep-alive session per event loop: a click's question to Discord should not pay
+        # for a new connection (a TLS handshake to discord.com) every time.
+        self._sessions: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
+
+    def _discord(self, bot_token: str) -> DiscordRest:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            session = self._sessions[loop] = aiohttp.ClientSession()
+        return DiscordRest(bot_token, self.api_base, session=session)
+
+    async def close(self) -> None:
+        """Close this loop's session (the internal API's shutdown)."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
 
     @staticmethod
     def _key(application_id: str, ref: InteractionRef) -> str:
@@ -78,7 +99,7 @@ class InteractionActors:
         if seen is not None and seen.until > time.monotonic():
             return seen.user
         try:
-            async with DiscordRest(bot_token, self.api_base) as discord:
+            async with self._discord(bot_token) as discord:
                 message = await discord.original_response(application_id, ref.token)
         except ChatError as exc:
             if exc.retryable:
@@ -107,7 +128,7 @@ class InteractionActors:
         what a runtime says about where a command came from is not enough to bind a shop."""
         self._fresh_for(ref)
         try:
-            async with DiscordRest(bot_token, self.api_base) as discord:
+            async with self._discord(bot_token) as discord:
                 message = await discord.original_response(application_id, ref.token)
                 metadata = message.get("interaction_metadata") or {}
                 if str(metadata.get("id")) != ref.id:
@@ -132,7 +153,7 @@ class InteractionActors:
             return cached[1]
         if user.bot:
             return False
-        async with DiscordRest(bot_token, self.api_base) as discord:
+        async with self._discord(bot_token) as discord:
             try:
                 member = await discord.member(guild_id, user.id)
             except ChatError as exc:

@@ -81,23 +81,26 @@ def _snowflake(value: str, what: str) -> str:
 class DiscordRest:
     """`async with DiscordRest(token, api_base) as discord: await discord.guild_channels(...)`."""
 
-    def __init__(self, token: str, api_base: str, *, timeout: float = 15.0) -> None:
+    def __init__(self, token: str, api_base: str, *, timeout: float = 15.0,
+                 session: aiohttp.ClientSession | None = None) -> None:
         self._headers = {
             "Authorization": f"Bot {token}",
             "User-Agent": "DiscordBot (https://astra.local, 1)",
         }
         self._api_base = api_base.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A session given by the caller (kept alive across calls) is the caller's to close.
+        self._shared = session
         self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> DiscordRest:
-        self._http = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        self._http = self._shared or aiohttp.ClientSession(timeout=self._timeout)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._http is not None:
+        if self._http is not None and self._http is not self._shared:
             await self._http.close()
-            self._http = None
+        self._http = None
 
     async def _request(
         self, method: str, path: str, *, json: Any = None, form: list[Any] | None = None
@@ -107,7 +110,8 @@ class DiscordRest:
             data = _form(form) if form is not None else None
             try:
                 async with self._http.request(
-                    method, f"{self._api_base}{path}", json=json, data=data
+                    method, f"{self._api_base}{path}", json=json, data=data,
+                    headers=self._headers, timeout=self._timeout,
                 ) as resp:
                     body = await resp.read()
                     status = resp.status

@@ -318,6 +318,7 @@ async def test_database_goes_away_under_load_and_comes_back(world: World, mode: 
     timeline.down = time.monotonic()
     cpu_before = {r.name: _cpu_seconds(r.proc.pid) for r in replicas}  # type: ignore[union-attr]
     await asyncio.sleep(DOWN_SECONDS)
+    assert all(r.alive() for r in replicas), [r.log_tail(6000) for r in replicas]
     cpu_down = {r.name: (_cpu_seconds(r.proc.pid) - cpu_before[r.name]) / DOWN_SECONDS
                 for r in replicas}  # type: ignore[union-attr]
     timeline.resuming = time.monotonic()
@@ -411,3 +412,43 @@ async def test_database_goes_away_under_load_and_comes_back(world: World, mode: 
     assert (result.credits, result.credited_orders) == (result.paid_orders,) * 2, result
     final = await asyncio.to_thread(audit, c, INSTANCE, KEYS)
     assert (final.duplicates, final.lost) == (0, 0)
+
+
+def test_a_database_that_is_gone_is_answered_unavailable_quickly() -> None:
+    """Nothing listens at the address: the pools' own refused connections mark the database
+    down, so every call fails within DOWN_WAIT_SECONDS (the first ones too, not after the 5 s
+    a healthy pool may wait), store and coordination alike; the leases do not try again before
+    their backoff says so."""
+    from astra.adapters.coordination.postgresql import PostgresCoordination
+    from astra.adapters.store.postgresql import PostgresStore
+    from astra.adapters.store.postgresql.availability import DOWN_WAIT_SECONDS
+    from astra.ports.store import StoreUnavailable
+    from tests.ports import free_port
+
+    dsn = f"postgresql://astra@127.0.0.1:{free_port()}/astra"
+    store = PostgresStore(dsn)
+    coordination = PostgresCoordination(dsn)
+    try:
+        for first in (store.instance_ids, lambda: coordination.throttles.recent("login:x", 0.0)):
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                first()
+            assert time.monotonic() - started < DOWN_WAIT_SECONDS + 0.5
+        times = []
+        for _ in range(3):
+            for call in (store.instance_ids, lambda: coordination.replays.get("shop", "k", 0.0),
+                         coordination.inbox.claim):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    call()
+                times.append(time.monotonic() - started)
+        assert max(times) < DOWN_WAIT_SECONDS + 0.3, times
+        health = store.health()
+        assert health["ok"] is False and health["error"] == "StoreUnavailable"
+        assert coordination.leases.try_lead("housekeeping") is False
+        started = time.monotonic()
+        assert coordination.leases.try_lead("housekeeping") is False  # backing off: no attempt
+        assert time.monotonic() - started < 0.05
+    finally:
+        store.close()
+        coordination.close()

@@ -377,6 +377,7 @@ class PostgresCoordination(Coordination):
         self.pool: ConnectionPool[Any] = ConnectionPool(
             dsn, min_size=1, max_size=max_connections, kwargs=dict(KEEPALIVE),
             configure=self.availability.configure, timeout=self.availability.wait,
+            connection_class=self.availability.connection_class(),
             reconnect_timeout=RECONNECT_SECONDS, open=True, name="astra-coordination",
         )
         self.availability.watch(self.pool)

@@ -6,9 +6,10 @@ psycopg pool then makes every caller wait its whole timeout for a connection tha
 and its reconnection backoff doubles past the outage, so requests hang while the database is
 down and keep failing for a while after it is back. Here instead:
 
-- the first failure that shows the server gone (a broken connection, a refused connect, no
-  connection in time) marks the database down; while it is down a caller waits at most
-  `DOWN_WAIT_SECONDS` for a connection, so a request answers 503 in well under a second;
+- the first failure that shows the server gone (a broken connection, a refused connect, the
+  pool's own attempt to connect included, no connection in time) marks the database down;
+  while it is down a caller waits at most `DOWN_WAIT_SECONDS` for a connection (one already
+  waiting when it goes down too), so a request answers 503 in well under a second;
 - marking it down purges the pool's idle connections (all broken); a connection that sat idle
   a while, or any connection for a while after a failure, is checked (one empty round trip)
   before it is handed out, and a dead one is replaced at once, so no caller gets a connection
@@ -42,6 +43,8 @@ DOWN_WAIT_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 2
 # A pool's background reconnection gives up after this; demand starts a new attempt.
 RECONNECT_SECONDS = 3.0
+# A caller waiting for a connection looks this often whether the database went down meanwhile.
+WAIT_SLICE_SECONDS = 0.1
 # Connections are checked before use for this long after the last failure...
 SUSPECT_SECONDS = 30.0
 # ... and, at any time, when they sat in the pool longer than this (a busy pool reuses its
@@ -86,6 +89,22 @@ class Availability:
         """How long to wait for a pooled connection now."""
         return self.down_wait if self.down else self.wait
 
+    def connection_class(self) -> type[psycopg.Connection[Any]]:
+        """For the pools' `connection_class`: connections whose failure to connect (the pool
+        makes them in the background) marks the database down at once."""
+        availability = self
+
+        class WatchedConnection(psycopg.Connection):  # type: ignore[type-arg]
+            @classmethod
+            def connect(cls, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return super().connect(*args, **kwargs)
+                except psycopg.OperationalError as exc:
+                    availability.failed(first_line(exc))
+                    raise
+
+        return WatchedConnection
+
     def configure(self, conn: psycopg.Connection[Any]) -> None:
         """For the pools' `configure`: a new connection counts as just used."""
         conn._astra_used = time.monotonic()  # type: ignore[attr-defined]
@@ -119,15 +138,21 @@ class Availability:
 
     def getconn(self, pool: ConnectionPool[Any]) -> psycopg.Connection[Any]:
         """A working connection from `pool`, or StoreUnavailable in `timeout()` at most."""
-        wait = self.timeout()
-        deadline = time.monotonic() + wait
+        start = time.monotonic()
         while True:
-            try:
-                conn = pool.getconn(timeout=max(0.01, deadline - time.monotonic()))
-            except PoolTimeout:
-                message = f"no connection to the database {self.location} within {wait:.1f} s"
+            now = time.monotonic()
+            # Recomputed each slice: a wait that began while the database answered ends soon
+            # after it is found down.
+            limit = start + (self.down_wait if self.down else self.wait)
+            if now >= limit:
+                message = (f"no connection to the database {self.location} "
+                           f"within {now - start:.1f} s")
                 self.failed(message)
-                raise StoreUnavailable(message + " (is it running and reachable?)") from None
+                raise StoreUnavailable(message + " (is it running and reachable?)")
+            try:
+                conn = pool.getconn(timeout=min(limit - now, WAIT_SLICE_SECONDS))
+            except PoolTimeout:
+                continue
             if not self._needs_check(conn, time.monotonic()):
                 break
             try:
@@ -135,7 +160,7 @@ class Availability:
             except psycopg.Error as exc:
                 pool.putconn(conn)  # broken: the pool discards it and makes another
                 self.failed(first_line(exc))
-                continue  # the next one, until the deadline
+                continue  # the next one, until the limit
             break
         if self.down:
             self.succeeded()  # it just answered a round trip, or was made just now

@@ -173,6 +173,7 @@ class PostgresStore:
                     max_size=self._pool_max,
                     kwargs={"application_name": "astra", "autocommit": True, **KEEPALIVE},
                     configure=self._configure,
+                    connection_class=self.availability.connection_class(),
                     timeout=self.connect_timeout,
                     reconnect_timeout=RECONNECT_SECONDS,
                     name="astra-store",

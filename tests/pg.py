@@ -81,6 +81,11 @@ class ThrowawayCluster:
                 raise PostgresUnavailable(f"{self.dir.parent} is not traversable by postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "-N")
+        self.resume()
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def resume(self) -> None:
+        """Start the server on this cluster's data and port (again, after `halt`)."""
         options = (
             f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 "
             "-c max_connections=300 -c shared_buffers=64MB"
@@ -88,7 +93,12 @@ class ThrowawayCluster:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w",
                   "-t", "60", "-o", options, "start")
         self.started = True
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data (`resume` starts it again): `fast` ends every
+        session and shuts down cleanly, `immediate` is a crash (recovery on the next start)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.started = False
 
     def stop(self) -> None:
         try:

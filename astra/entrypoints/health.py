@@ -9,7 +9,7 @@ from aiohttp import web
 
 from astra import __version__
 from astra.entrypoints.middleware import json_response
-from astra.ports.store import Store
+from astra.ports.store import Store, StoreUnavailable
 
 STORE_KEY = web.AppKey("store", Store)
 SERVICE_KEY = web.AppKey("service", str)
@@ -43,4 +43,11 @@ async def health(request: web.Request) -> web.Response:
         # Which loops (housekeeping, reconcile, monitor, courier) run on this replica: with
         # several replicas on one database, each runs on exactly one of them.
         body["leads"] = leading
-    return json_response(body, status=200 if status.get("ok") else 503)
+    if status.get("ok"):
+        return json_response(body)
+    # The store does not answer (the database is down, say): a load balancer takes this
+    # replica out of rotation, and everyone is told when to look again.
+    body["error"] = "store_unavailable"
+    response = json_response(body, status=503)
+    response.headers["Retry-After"] = str(StoreUnavailable.retry_after)
+    return response

@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from astra.domain.errors import DomainError
 from astra.logs import get_logger
-from astra.ports.store import StoreBusy, StoreError
+from astra.ports.store import StoreBusy, StoreError, StoreUnavailable
 
 log = get_logger("astra.http")
 
@@ -120,6 +120,14 @@ def json_error(status: int, code: str, message: str) -> web.Response:
     return json_response({"error": code, "message": message}, status=status)
 
 
+def unavailable_response() -> web.Response:
+    """503 for a database that does not answer now: retry shortly, nothing was done."""
+    response = json_error(503, "store_unavailable",
+                          "Serviço temporariamente indisponível. Tente de novo em instantes.")
+    response.headers["Retry-After"] = str(StoreUnavailable.retry_after)
+    return response
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -139,6 +147,12 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         response = json_error(503, "busy", "Dados ocupados no momento. Tente de novo em instantes.")
         response.headers["Retry-After"] = "5"
         return response
+    except StoreUnavailable as exc:
+        # The database is down or restarting: every request is refused quickly and alike
+        # until it is back (the log says it once, as database.down, and here per request).
+        log.warning("http.database_unavailable", method=request.method, path=request.path,
+                    error=str(exc)[:300])
+        return unavailable_response()
     except StoreError as exc:
         # A damaged (quarantined) instance: its own requests fail, clearly; nobody else's do.
         log.error("http.store_unavailable", method=request.method, path=request.path,

@@ -22,7 +22,7 @@ from astra.domain.timestamps import parse_iso
 from astra.entrypoints.internal.api import IDEMPOTENCY_TTL
 from astra.logs import get_logger
 from astra.ports.payments import Charge, ChargeStatus, GatewayError
-from astra.ports.store import StoreError
+from astra.ports.store import StoreError, StoreUnavailable
 
 log = get_logger("astra.workers")
 
@@ -74,6 +74,10 @@ async def every(name: str, interval: float, stop: asyncio.Event,
             result = await asyncio.to_thread(step)
             if any(v for k, v in (result or {}).items() if k not in quiet):
                 log.info(f"{name}.pass", **result)
+        except StoreUnavailable as exc:
+            # The database is down: said once per pass, without a traceback; the next pass
+            # comes at the usual interval.
+            log.warning(f"{name}.database_unavailable", error=str(exc)[:300])
         except Exception:
             log.exception(f"{name}.failed")
         try:

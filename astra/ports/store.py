@@ -84,6 +84,13 @@ class StoreBusy(StoreError):
         self.domain = domain
 
 
+class StoreUnavailable(StoreError):
+    """The database does not answer now (stopped, restarting, unreachable): nothing was done,
+    the same call may succeed in a few seconds (503 with Retry-After)."""
+
+    retry_after = 2
+
+
 class StoreCorrupt(StoreError):
     """A data file cannot be read as it is. Start-up stops; the file is left untouched."""
 

@@ -10,17 +10,31 @@ claims the oldest due row with `SELECT ... FOR UPDATE SKIP LOCKED` and keeps tha
 open while it processes the payment, then deletes the row. Two workers never hold one row; a
 worker that dies mid-way rolls back, and the row is claimed again by someone else. Processing
 a payment twice is harmless (settlement is idempotent); losing one is not.
+
+While the database is down every call fails fast with the store port's StoreUnavailable (the
+portal and the internal API answer 503), and the leases' connection is tried again with a
+capped backoff rather than on every check (availability.py has the rest of the story).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from astra.adapters.store.postgresql.availability import (
+    KEEPALIVE,
+    RECONNECT_SECONDS,
+    Availability,
+    first_line,
+)
+from astra.adapters.store.postgresql.dsn import redact
 from astra.logs import get_logger
 from astra.ports.coordination import Coordination, WebhookClaim
 
@@ -31,15 +45,10 @@ log = get_logger("astra.coordination")
 LEASE_SPACE = 0x4153
 MAX_WAITING = 10_000
 POLL_SECONDS = 0.5
-# libpq: notice a dead peer within seconds (the leases' connection, the inbox's claims).
-KEEPALIVE = {
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 10_000,
-    "connect_timeout": 5,
-}
+# After the leases' connection fails, the next attempt waits this long, doubling up to the cap:
+# a replica without its database neither spins nor takes long to lead again once it is back.
+LEASE_RETRY_FIRST = 0.5
+LEASE_RETRY_CAP = 4.0
 # The server's side of the same, for the leases' session: a replica whose host vanished
 # without closing its socket loses its leases in about 5 + 2*3 seconds.
 SERVER_KEEPALIVE = (
@@ -54,13 +63,32 @@ class PostgresLeases:
         self._conn: psycopg.Connection[Any] | None = None
         self._held: set[str] = set()
         self._lock = threading.Lock()
+        self._retry_at = 0.0  # monotonic: no connection attempt before this
+        self._retry_delay = 0.0
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.dsn, autocommit=True, **KEEPALIVE)
-            self._conn.execute(SERVER_KEEPALIVE)
-            self._held.clear()
-        return self._conn
+    def _connection(self) -> psycopg.Connection[Any] | None:
+        """The leases' session, or None while waiting to try again after a failure."""
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        now = time.monotonic()
+        if now < self._retry_at:
+            return None
+        self._held.clear()
+        try:
+            conn = psycopg.connect(self.dsn, autocommit=True, **KEEPALIVE)
+            conn.execute(SERVER_KEEPALIVE)
+        except psycopg.Error as exc:
+            self._retry_delay = min(LEASE_RETRY_CAP,
+                                    max(LEASE_RETRY_FIRST, self._retry_delay * 2))
+            self._retry_at = now + self._retry_delay
+            log.warning("leases.unavailable", error=first_line(exc),
+                        retry_in=round(self._retry_delay, 1))
+            return None
+        if self._retry_delay:
+            log.info("leases.reconnected")
+        self._retry_delay = 0.0
+        self._conn = conn
+        return conn
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -75,12 +103,15 @@ class PostgresLeases:
         with self._lock:
             if name in self._held:
                 return True
+            conn = self._connection()
+            if conn is None:
+                return False
             try:
-                row = self._connection().execute(
+                row = conn.execute(
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LEASE_SPACE, name)
                 ).fetchone()
             except psycopg.Error as exc:
-                log.warning("leases.unavailable", error=str(exc))
+                log.warning("leases.unavailable", error=first_line(exc))
                 self._drop()
                 return False
             if row and row[0]:
@@ -98,7 +129,7 @@ class PostgresLeases:
             try:
                 self._conn.execute("SELECT 1").fetchone()
             except psycopg.Error as exc:
-                log.warning("leases.lost", error=str(exc), leases=sorted(self._held))
+                log.warning("leases.lost", error=first_line(exc), leases=sorted(self._held))
                 self._drop()
                 return False
             return True
@@ -124,15 +155,47 @@ class PostgresLeases:
             self._drop()
 
 
-class PostgresInbox:
+class _Pooled:
+    """A user of the coordination pool: a connection per call, one transaction, errors as the
+    store port's (StoreUnavailable while the database is down)."""
+
+    def __init__(self, pool: ConnectionPool[Any], availability: Availability) -> None:
+        self.pool = pool
+        self.availability = availability
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = self.availability.getconn(self.pool)
+        try:
+            yield conn
+            conn.commit()
+        except psycopg.Error as exc:
+            _rollback(conn)
+            raise self.availability.error(exc, "coordination") from None
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self.availability.putconn(self.pool, conn)
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        pass  # a broken connection: the pool discards it when it is given back
+
+
+class PostgresInbox(_Pooled):
     poll_interval = POLL_SECONDS
 
-    def __init__(self, pool: ConnectionPool[Any], max_waiting: int = MAX_WAITING) -> None:
-        self.pool = pool
+    def __init__(self, pool: ConnectionPool[Any], availability: Availability,
+                 max_waiting: int = MAX_WAITING) -> None:
+        super().__init__(pool, availability)
         self.max_waiting = max_waiting
 
     def put(self, charge_id: str, accepted_at: float) -> bool:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             # A row for this charge that nobody is processing yet will read the charge afresh:
             # no second one. A row being processed may have read it already: add one.
             waiting = conn.execute(
@@ -156,16 +219,19 @@ class PostgresInbox:
                 "INSERT INTO webhook_inbox (charge_id, accepted_at) "
                 "VALUES (%s, to_timestamp(%s))", (charge_id, accepted_at),
             )
-        return True  # committed when the pool takes the connection back
+        return True  # committed as the connection went back
 
     def claim(self) -> WebhookClaim | None:
-        conn = self.pool.getconn()
+        conn = self.availability.getconn(self.pool)
         try:
             row = conn.execute(
                 "SELECT id, charge_id, extract(epoch FROM accepted_at), tries "
                 "FROM webhook_inbox WHERE not_before <= now() ORDER BY id "
                 "FOR UPDATE SKIP LOCKED LIMIT 1"
             ).fetchone()
+        except psycopg.Error as exc:
+            self._give_back(conn, commit=False)
+            raise self.availability.error(exc, "webhook inbox") from None
         except BaseException:
             self._give_back(conn, commit=False)
             raise
@@ -180,10 +246,10 @@ class PostgresInbox:
         try:
             conn.execute("DELETE FROM webhook_inbox WHERE id = %s", (row_id,))
             self._give_back(conn, commit=True)
-        except psycopg.Error:
+        except psycopg.Error as exc:
             # Not deleted: someone processes it again, which settlement makes harmless.
             self._give_back(conn, commit=False)
-            raise
+            raise self.availability.error(exc, "webhook inbox") from None
 
     def retry(self, claim: WebhookClaim, delay: float) -> None:
         conn, row_id = claim.handle
@@ -194,21 +260,21 @@ class PostgresInbox:
                 (delay, row_id),
             )
             self._give_back(conn, commit=True)
-        except psycopg.Error:
+        except psycopg.Error as exc:
             self._give_back(conn, commit=False)
-            raise
+            raise self.availability.error(exc, "webhook inbox") from None
 
     def _give_back(self, conn: psycopg.Connection[Any], *, commit: bool) -> None:
         try:
             if commit:
                 conn.commit()
             else:
-                conn.rollback()
+                _rollback(conn)
         finally:
-            self.pool.putconn(conn)
+            self.availability.putconn(self.pool, conn)
 
     def waiting(self) -> int:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute("SELECT count(*) FROM webhook_inbox").fetchone()
         return int(row[0]) if row else 0
 
@@ -222,13 +288,11 @@ def _row_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class PostgresThrottles:
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
-        self.pool = pool
+class PostgresThrottles(_Pooled):
 
     def recent(self, key: str, since: float) -> list[float]:
         key = _row_key(key)
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 "SELECT extract(epoch FROM at) FROM throttle_events "
                 "WHERE key = %s AND at > to_timestamp(%s) ORDER BY at", (key, since),
@@ -237,7 +301,7 @@ class PostgresThrottles:
 
     def add(self, key: str, at: float, keep: float) -> None:
         key = _row_key(key)
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 "DELETE FROM throttle_events WHERE key = %s AND at <= to_timestamp(%s)",
                 (key, at - keep),
@@ -248,12 +312,12 @@ class PostgresThrottles:
 
     def clear(self, key: str) -> None:
         key = _row_key(key)
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute("DELETE FROM throttle_events WHERE key = %s", (key,))
 
     def lock(self, key: str, until: float) -> None:
         key = _row_key(key)
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 "INSERT INTO throttle_locks (key, until) VALUES (%s, to_timestamp(%s)) "
                 "ON CONFLICT (key) DO UPDATE SET until = excluded.until", (key, until),
@@ -261,7 +325,7 @@ class PostgresThrottles:
 
     def locked_until(self, key: str) -> float:
         key = _row_key(key)
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 "SELECT extract(epoch FROM until) FROM throttle_locks WHERE key = %s", (key,)
             ).fetchone()
@@ -270,7 +334,7 @@ class PostgresThrottles:
     def prune(self, now: float, keep: float) -> int:
         """Forget events older than `keep` seconds and locks that ended (the housekeeping
         loop's leader calls it)."""
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             events = conn.execute(
                 "DELETE FROM throttle_events WHERE at < to_timestamp(%s)", (now - keep,)
             ).rowcount
@@ -280,15 +344,12 @@ class PostgresThrottles:
         return events + locks
 
 
-class PostgresReplays:
+class PostgresReplays(_Pooled):
     """Table internal_replays (migration 0005). Rows older than the housekeeping's keep are
     deleted by `prune`; `get` ignores them meanwhile."""
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
-        self.pool = pool
-
     def get(self, instance_id: str, key: str, since: float) -> tuple[int, bytes] | None:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 "SELECT status, body FROM internal_replays WHERE instance_id = %s AND key = %s "
                 "AND at >= to_timestamp(%s)", (instance_id, key, since),
@@ -296,7 +357,7 @@ class PostgresReplays:
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def put(self, instance_id: str, key: str, status: int, body: bytes, at: float) -> None:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 "INSERT INTO internal_replays (instance_id, key, status, body, at) "
                 "VALUES (%s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT DO NOTHING",
@@ -304,7 +365,7 @@ class PostgresReplays:
             )
 
     def prune(self, before: float) -> int:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             return conn.execute(
                 "DELETE FROM internal_replays WHERE at < to_timestamp(%s)", (before,)
             ).rowcount
@@ -312,12 +373,17 @@ class PostgresReplays:
 
 class PostgresCoordination(Coordination):
     def __init__(self, dsn: str, *, max_connections: int = 8) -> None:
+        self.availability = Availability(redact(dsn))
         self.pool: ConnectionPool[Any] = ConnectionPool(
             dsn, min_size=1, max_size=max_connections, kwargs=dict(KEEPALIVE),
-            open=True, name="astra-coordination",
+            configure=self.availability.configure, timeout=self.availability.wait,
+            connection_class=self.availability.connection_class(),
+            reconnect_timeout=RECONNECT_SECONDS, open=True, name="astra-coordination",
         )
-        super().__init__("postgresql", PostgresLeases(dsn), PostgresInbox(self.pool),
-                         PostgresThrottles(self.pool), PostgresReplays(self.pool))
+        self.availability.watch(self.pool)
+        up = self.availability
+        super().__init__("postgresql", PostgresLeases(dsn), PostgresInbox(self.pool, up),
+                         PostgresThrottles(self.pool, up), PostgresReplays(self.pool, up))
 
     def close(self) -> None:
         super().close()

@@ -40,7 +40,7 @@ from astra.domain.errors import DomainError, InvalidInput
 from astra.logs import get_logger
 from astra.ports.coordination import Replays
 from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable
-from astra.ports.store import INSTANCE_ID_PATTERN, StoreError
+from astra.ports.store import INSTANCE_ID_PATTERN, StoreError, StoreUnavailable
 
 log = get_logger("astra.internal_api")
 
@@ -129,6 +129,11 @@ def _refuse(
     return _respond(status, _error(status, code, message), headers)
 
 
+class _CannotCheck(Exception):
+    """The credential could not be checked now (the database is down): 503, never a 401 that
+    would tell a runtime its credential was revoked."""
+
+
 async def _authorised(request: web.Request, guards: Guards) -> bool:
     instance_id = request.match_info["instance_id"]
     header = request.headers.get("Authorization", "")
@@ -145,6 +150,8 @@ async def _authorised(request: web.Request, guards: Guards) -> bool:
         return await asyncio.to_thread(
             instances.verify_runtime_credential, instance_id, presented
         )
+    except StoreUnavailable as exc:
+        raise _CannotCheck() from exc
     except StoreError:
         return False
 
@@ -209,7 +216,12 @@ async def _call(api: InProcessInstanceAPI, op: Operation, fields: dict[str, Any]
 def _handler(op: Operation):
     async def handle(request: web.Request) -> web.Response:
         guards: Guards = request.app[GUARDS_KEY]
-        if not await _authorised(request, guards):
+        try:
+            authorised = await _authorised(request, guards)
+        except _CannotCheck:
+            return _refuse(request, 503, "store_unavailable", "The platform's database is "
+                           "unavailable; retry.")
+        if not authorised:
             return _refuse(request, 401, "unauthorized", "Invalid runtime credential.")
         instance_id = request.match_info["instance_id"]
         guard = guards.of(instance_id)
@@ -223,6 +235,11 @@ def _handler(op: Operation):
             try:
                 seen = await _replays_io(replays, replays.get, instance_id, key,
                                          time.time() - IDEMPOTENCY_TTL)
+            except StoreUnavailable as exc:
+                # The operation below will be refused the same way; no traceback per request.
+                log.warning("internal.replays_unavailable", instance=instance_id, op=op.name,
+                            error=str(exc)[:200])
+                seen = None
             except Exception:
                 # The database is down: the operation itself will say so (a 503) if it needs it.
                 log.exception("internal.replays_unavailable", instance=instance_id, op=op.name)
@@ -269,7 +286,9 @@ def _handler(op: Operation):
                     log.exception("internal.replay_not_kept", instance=instance_id, op=op.name)
         if status >= 400:
             log.info("internal.refused", instance=instance_id, op=op.name, status=status)
-        return _respond(status, body)
+        # 503: nothing was done, try again shortly (a bot's client retries with backoff).
+        return _respond(status, body, {"Retry-After": str(StoreUnavailable.retry_after)}
+                        if status == 503 else None)
 
     return handle
 
@@ -293,6 +312,11 @@ async def _serve(request: web.Request, op: Operation, instance_id: str) -> tuple
         log.warning("internal.discord_unavailable", instance=instance_id, op=op.name,
                     error=str(exc)[:200])
         return 503, _error(503, "discord_unavailable", "Discord did not answer; retry.")
+    except StoreUnavailable as exc:
+        log.warning("internal.database_unavailable", instance=instance_id, op=op.name,
+                    error=str(exc)[:300])
+        return 503, _error(503, "store_unavailable", "The platform's database is unavailable; "
+                           "retry.")
     except StoreError as exc:
         log.error("internal.store_unavailable", instance=instance_id, op=op.name, error=str(exc))
         return 503, _error(503, "store_unavailable", "This instance's data is unavailable.")

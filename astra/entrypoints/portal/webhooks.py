@@ -27,14 +27,17 @@ from astra.entrypoints.portal.webhook_stats import WebhookStats
 from astra.logs import get_logger
 from astra.ports.coordination import WebhookClaim, WebhookInbox
 from astra.ports.payments import GatewayError, GatewayUnavailable, InvalidWebhook
+from astra.ports.store import StoreBusy, StoreUnavailable
 
 log = get_logger("astra.webhooks")
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 WORKERS = 4
 RETRY_DELAYS = (1.0, 3.0, 10.0)  # then the reconcile loop owns it
-# With a shared inbox, how long a worker whose inbox cannot be read waits before trying again.
+# With a shared inbox, how long a worker whose inbox cannot be read waits before trying again:
+# doubling from the first pause up to the cap while it stays unreadable (the database down).
 INBOX_ERROR_PAUSE = 1.0
+INBOX_ERROR_PAUSE_CAP = 5.0
 
 
 class WebhookQueue:
@@ -61,9 +64,12 @@ class WebhookQueue:
         return self.payments.gateway  # type: ignore[attr-defined]
 
     async def submit(self, charge_id: str) -> bool:
-        """Keep a charge id (durably, with a shared inbox); False when it cannot be kept."""
+        """Keep a charge id (durably, with a shared inbox); False when it cannot be kept
+        (StoreUnavailable while a shared inbox's database is down)."""
         try:
             kept = await asyncio.to_thread(self.inbox.put, charge_id, time.time())
+        except StoreUnavailable:
+            raise  # the database is down: a 503 with Retry-After (Mercado Pago retries)
         except Exception:
             log.exception("webhook.inbox_unavailable", charge_id=charge_id)
             return False
@@ -72,6 +78,7 @@ class WebhookQueue:
         return kept
 
     async def _next(self) -> WebhookClaim:
+        pause = INBOX_ERROR_PAUSE
         while True:
             if self._stopping:
                 # Cancellation alone is not enough: Python 3.11's wait_for can swallow a cancel
@@ -82,10 +89,18 @@ class WebhookQueue:
             self._wake.clear()
             try:
                 claim = await asyncio.to_thread(self.inbox.claim)
+            except StoreUnavailable as exc:
+                log.warning("webhook.inbox_unavailable", error=str(exc)[:300],
+                            retry_in=pause)
+                await asyncio.sleep(pause)
+                pause = min(INBOX_ERROR_PAUSE_CAP, pause * 2)
+                continue
             except Exception:
                 log.exception("webhook.inbox_unavailable")
-                await asyncio.sleep(INBOX_ERROR_PAUSE)
+                await asyncio.sleep(pause)
+                pause = min(INBOX_ERROR_PAUSE_CAP, pause * 2)
                 continue
+            pause = INBOX_ERROR_PAUSE
             if claim is not None:
                 return claim
             # Woken by a submit here; otherwise look again when something is due (a retry) or,
@@ -124,6 +139,12 @@ class WebhookQueue:
             self.stats.failed += 1
             log.warning("webhook.gateway_error", charge_id=charge_id, error=str(exc))
             await self._finish(claim)
+            return
+        except (StoreUnavailable, StoreBusy) as exc:
+            # The store failed (the database went away mid-way): nothing was settled, so the
+            # notification is kept for later rather than dropped (with a shared inbox the
+            # claim dies with its connection and the row waits anyway).
+            await self._retry_later(claim, str(exc)[:300])
             return
         except Exception:
             # Left in a shared inbox only by a crash; here it is logged and dropped, and the

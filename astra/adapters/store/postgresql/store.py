@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from astra.ports.store import (
     INSTANCE_COLLECTIONS,
@@ -30,9 +30,18 @@ from astra.ports.store import (
     Problem,
     StoreBusy,
     StoreError,
+    StoreUnavailable,
 )
 
 from . import migrations
+from .availability import (
+    KEEPALIVE,
+    RECONNECT_SECONDS,
+    STATEMENT_TIMEOUT_SECONDS,
+    WAIT_SECONDS,
+    Availability,
+    first_line,
+)
 from .dsn import redact
 from .unit_of_work import InstanceUnitOfWork, PgUnitOfWork, PortalUnitOfWork, domains_sql
 
@@ -115,11 +124,16 @@ class PostgresStore:
         pool_min: int = 1,
         pool_max: int = 20,
         lock_timeout: float = LOCK_TIMEOUT_SECONDS,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = WAIT_SECONDS,
+        statement_timeout: float = STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
         self.dsn = dsn
         self.lock_timeout = lock_timeout
+        # How long a caller waits for a pooled connection while the database answers (see
+        # availability.py for while it does not).
         self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
+        self.availability = Availability(redact(dsn), wait=connect_timeout)
         self._pool_min, self._pool_max = pool_min, pool_max
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
@@ -137,9 +151,12 @@ class PostgresStore:
     # -- connections ---------------------------------------------------------------------------
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        self.availability.configure(conn)
         # Every wait for a lock (the domain locks above all) ends after lock_timeout with
         # LockNotAvailable, which units of work turn into StoreBusy.
         conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+        # No statement holds a request (and a pooled connection) forever.
+        conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
         # A unit that only writes commits as one autocommit statement: pin its isolation
         # whatever the server's default is.
         conn.execute("SET default_transaction_isolation = 'read committed'")
@@ -154,28 +171,27 @@ class PostgresStore:
                     self.dsn,
                     min_size=self._pool_min,
                     max_size=self._pool_max,
-                    kwargs={"application_name": "astra", "autocommit": True},
+                    kwargs={"application_name": "astra", "autocommit": True, **KEEPALIVE},
                     configure=self._configure,
+                    connection_class=self.availability.connection_class(),
                     timeout=self.connect_timeout,
+                    reconnect_timeout=RECONNECT_SECONDS,
                     name="astra-store",
                     open=False,
                 )
                 self._pool.open(wait=False)
+                self.availability.watch(self._pool)
             return self._pool
 
     def _getconn(self) -> psycopg.Connection[Any]:
-        try:
-            return self._pool_or_open().getconn()
-        except PoolTimeout:
-            raise StoreError(
-                f"no connection to the database {self.location} within "
-                f"{self.connect_timeout:.0f} s (is it running and reachable?)"
-            ) from None
+        """A working pooled connection; StoreUnavailable (in under a second while the database
+        is known to be down) when there is none."""
+        return self.availability.getconn(self._pool_or_open())
 
     def _putconn(self, conn: psycopg.Connection[Any]) -> None:
         pool = self._pool
         if pool is not None:
-            pool.putconn(conn)
+            self.availability.putconn(pool, conn)
         else:
             conn.close()
 
@@ -189,14 +205,16 @@ class PostgresStore:
                 connect_timeout=max(1, int(self.connect_timeout)),
             )
         except psycopg.OperationalError as exc:
-            raise StoreError(
-                f"cannot connect to the database {self.location}: {_first_line(exc)}"
+            raise StoreUnavailable(
+                f"cannot connect to the database {self.location}: {first_line(exc)}"
             ) from None
 
     def _error(self, exc: psycopg.Error) -> StoreError:
+        """The port's error for a failed statement: StoreBusy for a lock or a statement that
+        took too long, StoreUnavailable when the server is gone (and it is marked down)."""
         if isinstance(exc, psycopg.errors.LockNotAvailable):
             return StoreBusy("database", self.lock_timeout)
-        return StoreError(f"database error ({type(exc).__name__}): {_first_line(exc)}")
+        return self.availability.error(exc)
 
     def close(self) -> None:
         """Close the pool. Using the store again afterwards opens a new one."""
@@ -302,8 +320,4 @@ class PostgresStore:
 
         return pg_dump_backup(self, dest)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 

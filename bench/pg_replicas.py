@@ -54,6 +54,9 @@ WEBHOOK_SECRET = "replica-webhook-secret"
 # a time (entrypoints/internal/api.py, CONCURRENT) and queues the rest, so more in flight only
 # waits there, and on a loaded machine past its 5 s queue limit.
 IN_FLIGHT = 6
+# The loops `astra serve` runs on one replica at a time (serve.led_loops), sorted.
+LOOPS = ["courier", "housekeeping", "monitor", "notifier", "reconcile", "stock-importer",
+         "subscriptions", "webhook-sender"]
 # The same platform secrets for every replica: one platform, several processes.
 SECRETS = {
     "PORTAL_SESSION_SECRET": secrets.token_urlsafe(32),

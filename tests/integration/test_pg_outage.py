@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 
 from bench.pg_replicas import (
+    LOOPS,
     BuyerClicks,
     Replica,
     ReplicaSet,
@@ -44,7 +45,6 @@ from tests.fakes.mercadopago import FakeMercadoPagoThread
 pytestmark = pytest.mark.slow
 
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.outage.bot-token-for-the-outage-tests-00000"
-LOOPS = ["courier", "housekeeping", "monitor", "reconcile", "subscriptions", "webhook-sender"]
 INSTANCE = "outage-shop"
 KEYS = 3000
 BUYERS_IN_FLIGHT = 6  # concurrent buyers, alternating between the replicas

@@ -17,6 +17,7 @@ import pytest
 
 from astra.domain.services.instances import SETTINGS_ID
 from bench.pg_replicas import (
+    LOOPS,
     BuyerClicks,
     ReplicaSet,
     audit,
@@ -34,8 +35,6 @@ from tests.fakes.mercadopago import FakeMercadoPagoThread
 pytestmark = pytest.mark.slow
 
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.replica.bot-token-for-the-replica-tests-0000"
-LOOPS = ["courier", "housekeeping", "monitor", "notifier", "reconcile", "stock-importer",
-         "subscriptions", "webhook-sender"]
 
 
 @pytest.fixture(scope="module")

@@ -231,6 +231,12 @@ async def _seller_views(
                                         json={"plan_id": "monthly"})
         assert status == 200, card
 
+        # A big import goes on as a job: its status is one more GET route to read.
+        started = await asyncio.to_thread(
+            shop.catalog.imports.start, INSTANCE, product_id, order.lines[0].variant_id,
+            "\n".join(f"JOB-KEY-{n:05d}" for n in range(1500)), actor="test")
+        assert started.job is not None
+
         # Every GET route, as each seller, with this run's ids in the path.
         status, openapi = await owner.json("GET", "/api/openapi.json")
         assert status == 200
@@ -241,7 +247,7 @@ async def _seller_views(
                   # the internal API's, read below as the instance's runtime reads them
                   "buyer_id": buyer_id, "order_id": order.id, "cart_id": order.cart_id,
                   "product_id": product_id, "variant_id": order.lines[0].variant_id,
-                  "channel_id": str(shop.post_channel.id),
+                  "channel_id": str(shop.post_channel.id), "jobId": started.job["id"],
                   # seller automation and the sandbox's card checkout (tokens and events
                   # nobody has; the card checkout's preference is real)
                   "token_id": "tok_0000000000000000", "event_id": "evt_" + "0" * 32,

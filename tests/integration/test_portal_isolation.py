@@ -139,6 +139,8 @@ def fill(path: str, victim: Victim) -> str:
         "code": victim.coupon,
         "withdrawal_id": victim.withdrawal_id,
         "token_id": victim.token_id,
+        # A stock import job id: the instance's ownership is checked before the job is looked up.
+        "jobId": "sjob_0000000000000001",
         "event_id": "evt_00000000000000000000000000000000",
         "pref_id": "sbx-pref-0000000000000000",
         # Only on the internal API's routes (runtime credential, not a session):

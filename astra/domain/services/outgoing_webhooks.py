@@ -195,6 +195,7 @@ class DueDelivery:
     secret: str
     body: dict[str, Any]
     attempt: int
+    due_at: str = ""  # when it was scheduled (ISO; "" for a first attempt)
 
 
 class OutgoingWebhookService:
@@ -472,51 +473,66 @@ class OutgoingWebhookService:
 
     # -- the sender's side --------------------------------------------------------------------
 
+    def pending_instances(self) -> list[str]:
+        """The instances with an event still to send (the store may list more: see its
+        `instances_with`)."""
+        return sorted(self.store.instances_with("webhook_events", status="pending"))
+
+    def due_in(self, instance_id: str, now: datetime | None = None,
+               limit: int = 100) -> list[DueDelivery]:
+        """One instance's attempts to make now, oldest first (none without an active
+        endpoint)."""
+        now = now or self.clock.now()
+        with self.store.instance(instance_id, write=False) as uow:
+            endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
+            if endpoint is None or not endpoint.get("active", True):
+                return []
+            pending = uow.webhook_events.find(status="pending")
+        if not pending:
+            return []
+        secret = self._unseal(instance_id, endpoint["secret_sealed"])
+        found: list[DueDelivery] = []
+        for doc in pending:
+            at = parse_iso(doc.get("next_attempt_at"))
+            if at is not None and at > now:
+                continue
+            body = {
+                "id": doc["id"],
+                "type": doc["type"],
+                "created_at": doc["created_at"],
+                "instance_id": instance_id,
+                "data": doc.get("data") or {},
+            }
+            found.append(DueDelivery(
+                instance_id, doc["id"], endpoint["url"], secret, body,
+                int(doc.get("attempts", 0)) + 1, doc.get("next_attempt_at") or ""))
+        found.sort(key=lambda d: d.due_at)
+        return found[:limit]
+
     def due(self, now: datetime | None = None, limit: int = 100) -> list[DueDelivery]:
         """Attempts to make now, oldest first, across every instance with an endpoint."""
         now = now or self.clock.now()
-        found: list[tuple[str, DueDelivery]] = []
-        for instance_id in self.store.instances_with("webhook_events", status="pending"):
-            with self.store.instance(instance_id, write=False) as uow:
-                endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
-                if endpoint is None or not endpoint.get("active", True):
-                    continue
-                pending = uow.webhook_events.find(status="pending")
-            if not pending:
-                continue
-            secret = self._unseal(instance_id, endpoint["secret_sealed"])
-            for doc in pending:
+        found = [d for i in self.pending_instances() for d in self.due_in(i, now, limit)]
+        found.sort(key=lambda d: d.due_at)
+        return found[:limit]
+
+    def next_due_in(self, instance_id: str) -> datetime | None:
+        """When the instance's earliest waiting attempt is due (None: nothing waits)."""
+        earliest: datetime | None = None
+        with self.store.instance(instance_id, write=False) as uow:
+            if uow.webhook_endpoints.get(ENDPOINT_ID) is None:
+                return None
+            for doc in uow.webhook_events.find(status="pending"):
                 at = parse_iso(doc.get("next_attempt_at"))
-                if at is not None and at > now:
-                    continue
-                body = {
-                    "id": doc["id"],
-                    "type": doc["type"],
-                    "created_at": doc["created_at"],
-                    "instance_id": instance_id,
-                    "data": doc.get("data") or {},
-                }
-                found.append((doc.get("next_attempt_at") or "", DueDelivery(
-                    instance_id, doc["id"], endpoint["url"], secret, body,
-                    int(doc.get("attempts", 0)) + 1)))
-        found.sort(key=lambda pair: pair[0])
-        return [d for _, d in found[:limit]]
+                if at is not None and (earliest is None or at < earliest):
+                    earliest = at
+        return earliest
 
     def next_due_at(self, exclude: frozenset[str] = frozenset()) -> datetime | None:
         """When the earliest waiting attempt is due (None: nothing waits), leaving out the
         instances in `exclude` (the sender's, while it is sending to them)."""
-        earliest: datetime | None = None
-        for instance_id in self.store.instances_with("webhook_events", status="pending"):
-            if instance_id in exclude:
-                continue
-            with self.store.instance(instance_id, write=False) as uow:
-                if uow.webhook_endpoints.get(ENDPOINT_ID) is None:
-                    continue
-                for doc in uow.webhook_events.find(status="pending"):
-                    at = parse_iso(doc.get("next_attempt_at"))
-                    if at is not None and (earliest is None or at < earliest):
-                        earliest = at
-        return earliest
+        dues = [self.next_due_in(i) for i in self.pending_instances() if i not in exclude]
+        return min((d for d in dues if d is not None), default=None)
 
     def record_attempt(
         self,

@@ -108,6 +108,7 @@ class WebhookSender:
         except Exception:
             log.exception("webhooks.catch_up_failed")
         pruned_at: float | None = None
+        pruning: asyncio.Task[None] | None = None
         connector = TCPConnector(resolver=GuardedResolver(self.allow_private), limit=CONCURRENCY)
         async with ClientSession(connector=connector,
                                  timeout=ClientTimeout(total=self.timeout_seconds)) as session:
@@ -116,7 +117,9 @@ class WebhookSender:
                 while not stop.is_set():
                     if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_SECONDS:
                         pruned_at = time.monotonic()
-                        await self._prune()
+                        # Beside the sends, not before them: an instance whose store is busy
+                        # would hold every send up for its lock's deadline.
+                        pruning = asyncio.create_task(self._prune())
                     self._wake.clear()
                     try:
                         # Only which instances have events waiting (no lock waited for):
@@ -137,6 +140,8 @@ class WebhookSender:
             finally:
                 # Each instance's sends end after the attempt in hand (they see `stop`).
                 await lanes.drain()
+                if pruning is not None:
+                    await asyncio.gather(pruning, return_exceptions=True)
         self.service.on_enqueued = None
 
     def _start(self, session: ClientSession, lanes: Lanes, pending: list[str],

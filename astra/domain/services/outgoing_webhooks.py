@@ -35,7 +35,7 @@ from astra.domain.services.audit_log import record
 from astra.domain.timestamps import iso, parse_iso
 from astra.ports.clock import Clock
 from astra.ports.secrets import InstanceVault
-from astra.ports.store import DuplicateId, Store
+from astra.ports.store import DuplicateId, Store, StoreError
 
 EVENT_TYPES = ("order.paid", "order.delivered", "order.refunded", "stock.low")
 ENDPOINT_ID = "default"
@@ -430,12 +430,16 @@ class OutgoingWebhookService:
         now = self.clock.now()
         queued = 0
         for instance_id in self.store.instance_ids():
-            with self.store.instance(instance_id, write=False) as uow:
-                endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
-                if endpoint is None:
-                    continue
-                orders = [o for o in uow.orders.all()
-                          if o.get("paid_at") or o.get("refunded_at")]
+            try:
+                with self.store.instance(instance_id, write=False) as uow:
+                    endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
+                    if endpoint is None:
+                        continue
+                    orders = [o for o in uow.orders.all()
+                              if o.get("paid_at") or o.get("refunded_at")]
+            except StoreError:
+                # Busy or damaged: the other instances are caught up all the same.
+                continue
             since = max(parse_iso(endpoint.get("created_at")) or now, now - window)
             for order in orders:
                 for event_type, stamp, statuses in _ORDER_EVENTS:
@@ -455,20 +459,28 @@ class OutgoingWebhookService:
                           for i in self.store.instances_with("webhook_events", status=status)})
         pruned = 0
         for instance_id in targets:
-            with self.store.instance(instance_id, write=False) as uow:
-                old = [d["id"] for status in SETTLED_STATUSES
-                       for d in uow.webhook_events.find(status=status)
-                       if _settled_before(d, cutoff)]
-            if not old:
-                continue  # the usual case: no write unit, no lock taken
-            with self.store.instance(instance_id) as uow:
-                for event_id in old:
-                    doc = uow.webhook_events.get(event_id)
-                    # Redelivered since it was read: pending again, so it stays.
-                    if doc is not None and _settled_before(doc, cutoff):
-                        uow.webhook_events.delete(event_id)
-                        pruned += 1
-                uow.commit()
+            try:
+                pruned += self._prune_instance(instance_id, cutoff)
+            except StoreError:
+                continue  # busy or damaged: pruned next time, the others now
+        return pruned
+
+    def _prune_instance(self, instance_id: str, cutoff: datetime) -> int:
+        pruned = 0
+        with self.store.instance(instance_id, write=False) as uow:
+            old = [d["id"] for status in SETTLED_STATUSES
+                   for d in uow.webhook_events.find(status=status)
+                   if _settled_before(d, cutoff)]
+        if not old:
+            return 0  # the usual case: no write unit, no lock taken
+        with self.store.instance(instance_id) as uow:
+            for event_id in old:
+                doc = uow.webhook_events.get(event_id)
+                # Redelivered since it was read: pending again, so it stays.
+                if doc is not None and _settled_before(doc, cutoff):
+                    uow.webhook_events.delete(event_id)
+                    pruned += 1
+            uow.commit()
         return pruned
 
     # -- the sender's side --------------------------------------------------------------------

@@ -529,14 +529,17 @@ class OutgoingWebhookService:
         return found[:limit]
 
     def next_due_in(self, instance_id: str) -> datetime | None:
-        """When the instance's earliest waiting attempt is due (None: nothing waits)."""
+        """When the instance's earliest waiting attempt is due (None: nothing waits, or no
+        active endpoint to send to); now for an event queued since its last look."""
         earliest: datetime | None = None
+        now = self.clock.now()
         with self.store.instance(instance_id, write=False) as uow:
-            if uow.webhook_endpoints.get(ENDPOINT_ID) is None:
+            endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
+            if endpoint is None or not endpoint.get("active", True):
                 return None
             for doc in uow.webhook_events.find(status="pending"):
-                at = parse_iso(doc.get("next_attempt_at"))
-                if at is not None and (earliest is None or at < earliest):
+                at = parse_iso(doc.get("next_attempt_at")) or now
+                if earliest is None or at < earliest:
                     earliest = at
         return earliest
 

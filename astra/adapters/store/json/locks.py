@@ -29,6 +29,7 @@ _held = threading.local()
 # lock for milliseconds; a backup's hold_all for as long as copying takes.
 LOCK_DEADLINE_SECONDS = 10.0
 STUCK_RETRY_SECONDS = 5.0
+STUCK_THREAD_WAIT_SECONDS = 0.5
 
 
 def _stack() -> list[str]:
@@ -81,9 +82,13 @@ class DomainLock:
         stuck = probe or time.monotonic() < self._stuck_until
         wait = 0.0 if stuck else LOCK_DEADLINE_SECONDS
         deadline = time.monotonic() + wait
+        # Stuck or not, another thread of this process may be in the middle of a commit (a
+        # few milliseconds): that is worth a short wait, not a failure (a write that follows a
+        # commit, such as an event's staff notice, would be lost to it).
+        thread_wait = wait if wait else (0.0 if probe else STUCK_THREAD_WAIT_SECONDS)
         taken = (
-            self._thread_lock.acquire(timeout=wait)
-            if wait
+            self._thread_lock.acquire(timeout=thread_wait)
+            if thread_wait
             else self._thread_lock.acquire(blocking=False)
         )
         if not taken:
@@ -97,6 +102,8 @@ class DomainLock:
             self._thread_lock.release()
             raise
         self._locked_fd = locked
+        if not probe:
+            self._stuck_until = 0.0  # taken: whatever held it has let go
         stack.append(self.domain)
         return fd is not None
 

@@ -166,10 +166,11 @@ class WebhookSender:
                     if stop.is_set():
                         return
                     await self._send(session, item)
-                # Nothing scheduled (no endpoint, say): looked at again by the next scan.
-                self._next[instance_id] = await asyncio.to_thread(
-                    self.service.next_due_in, instance_id) or (
-                    self.service.clock.now() + timedelta(seconds=self.scan_seconds))
+                # Read again at its next attempt, and at the next scan at the latest: events
+                # another process queued (a replica, the CLI) poke no one here.
+                when = await asyncio.to_thread(self.service.next_due_in, instance_id)
+                scan = self.service.clock.now() + timedelta(seconds=self.scan_seconds)
+                self._next[instance_id] = scan if when is None else min(when, scan)
             lanes.backoff.succeeded(instance_id)
         except Exception:
             # Its store failed under it (busy, damaged): this instance rests (its events stay

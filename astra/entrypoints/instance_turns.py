@@ -22,6 +22,8 @@ from typing import ParamSpec, TypeVar
 
 from aiohttp import web
 
+from astra.entrypoints.middleware import json_error
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -78,11 +80,8 @@ class InstanceTurns:
 
 
 def busy_response() -> web.Response:
-    response = web.json_response(
-        {"error": "busy",
-         "message": "Muitas requisições desta loja em andamento. Tente de novo em instantes."},
-        status=503,
-    )
+    response = json_error(
+        503, "busy", "Muitas requisições desta loja em andamento. Tente de novo em instantes.")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

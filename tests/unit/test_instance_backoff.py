@@ -47,3 +47,11 @@ async def test_an_instance_gets_its_turns_and_no_more_and_others_theirs() -> Non
     for instance_id in ("a", "a", "b"):
         turns.give_back(instance_id)
     assert turns._turns == {}  # nothing kept for instances with no request in progress
+
+
+def test_a_request_past_its_instances_turns_gets_503_with_retry_after() -> None:
+    from astra.entrypoints.instance_turns import busy_response
+
+    response = busy_response()
+    assert response.status == 503 and response.headers["Retry-After"] == "2"
+    assert b'"busy"' in response.body

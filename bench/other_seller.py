@@ -2,7 +2,7 @@
 sellers, side by side in one run: first idle, then while another process holds seller A's store
 lock (as a long stock import does) and a flood of A's own requests hits its portal routes.
 
-    python bench/other_seller.py [--sales 40] [--hold 60] [--store json|postgresql]
+    python bench/other_seller.py [--sales 100] [--hold 60] [--store json|postgresql]
 
 Each of seller B's sales: a cart, a PIX on the Mercado Pago fake (tests/fakes/mercadopago.py,
 real SDK), approved (its signed webhook to the portal), then timed from the approval to its
@@ -62,18 +62,23 @@ async def run(sales: int, hold: float, dsn: str, data_dir: Path) -> dict[str, fl
     world = await held_world(data_dir, dsn)
     try:
         await world.sale()  # warm-up
-        idle = []
+        idle, idle_paid = [], []
         for _ in range(sales):
-            idle.append((await world.sale()).webhook)
+            sale = await world.sale()
+            idle.append(sale.webhook)
+            idle_paid.append(sale.paid)
             await asyncio.sleep(GAP_SECONDS)
         busy: list[float] = []
+        busy_paid: list[float] = []
         sign_in: list[float] = []
         with world.holding():
             started = time.monotonic()
             async with world.flooding():
                 await asyncio.sleep(2.0)  # the flood at full strength
                 while time.monotonic() - started < hold - 2:
-                    busy.append((await world.sale()).webhook)
+                    sale = await world.sale()
+                    busy.append(sale.webhook)
+                    busy_paid.append(sale.paid)
                     if len(busy) % 5 == 0:
                         login, me = await world.login_and_me()
                         sign_in.append(login + me)
@@ -82,13 +87,17 @@ async def run(sales: int, hold: float, dsn: str, data_dir: Path) -> dict[str, fl
     finally:
         await world.close()
     print(f"sales idle={len(idle)} held={len(busy)} flood answers={flood}")
+    for name, values in (("idle webhook", idle), ("idle paid", idle_paid),
+                         ("held webhook", busy), ("held paid", busy_paid)):
+        print(f"{name}: p50 {statistics.median(values) * 1000:.1f} ms, "
+              f"p99 {p99(values) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms")
     return {"idle": p99(idle) * 1000, "held": p99(busy) * 1000,
             "login": p99(sign_in) * 1000 if sign_in else float("nan")}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales", type=int, default=40, help="idle sales (the baseline)")
+    parser.add_argument("--sales", type=int, default=100, help="idle sales (the baseline)")
     parser.add_argument("--hold", type=float, default=60.0, help="seconds A's lock is held")
     parser.add_argument("--store", choices=("json", "postgresql"), default="json")
     args = parser.parse_args()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -184,41 +185,22 @@ class HeldWorld:
 
     @contextlib.asynccontextmanager
     async def flooding(self, clients: int = 40) -> AsyncIterator[None]:
-        """`clients` connections of seller A's own session, each asking for A's products and
-        changing one, again and again, until the block ends."""
-        stop = asyncio.Event()
-        async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=clients),
-                cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            async with http.post(f"{self.portal}/auth/local/login",
-                                 json={"email": self.held.email, "password": PASSWORD}) as resp:
-                assert resp.status == 200, await resp.text()
-            async with http.get(f"{self.portal}/api/me") as resp:
-                csrf = (await resp.json())["csrf_token"]
-            base = f"{self.portal}/api/instances/{self.held.instance_id}"
-
-            async def client(n: int) -> None:
-                while not stop.is_set():
-                    try:
-                        if n % 2:
-                            request = http.get(f"{base}/products")
-                        else:
-                            request = http.patch(
-                                f"{base}/products/{self.held.product_id}",
-                                json={"name": f"Produto {n}"}, headers={"X-CSRF-Token": csrf})
-                        async with request as resp:
-                            await resp.read()
-                            self.flood_statuses[resp.status] = (
-                                self.flood_statuses.get(resp.status, 0) + 1)
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.05)
-
-            tasks = [asyncio.create_task(client(n)) for n in range(clients)]
-            try:
-                yield
-            finally:
-                stop.set()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        """`clients` connections of seller A's own session, from another process (an
+        attacker's CPU is not the platform's), each asking for A's products and changing one,
+        again and again, until the block ends; `flood_statuses` then counts the answers."""
+        flooder = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.held_instance", self.portal, self.held.email,
+            self.held.instance_id, self.held.product_id, str(clients),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parents[1]))
+        assert flooder.stdin is not None and flooder.stdout is not None
+        try:
+            assert (await asyncio.wait_for(flooder.stdout.readline(), 30)).strip() == b"flooding"
+            yield
+        finally:
+            flooder.stdin.close()  # the end of its stdin stops it
+            out, _ = await asyncio.wait_for(flooder.communicate(), 30)
+            self.flood_statuses = {int(k): v for k, v in json.loads(out or b"{}").items()}
 
     async def close(self) -> None:
         self.stop.set()
@@ -310,3 +292,45 @@ async def held_world(data_dir: Path, dsn: str = "") -> HeldWorld:
     await asyncio.wait_for(ready, 60)
     return HeldWorld(c, fake_mp, fleet, held, other, portal, data_dir, dsn, stop, server,
                      receiver, arrived)
+
+
+async def _flood(portal: str, email: str, instance_id: str, product_id: str,
+                 clients: int) -> dict[int, int]:
+    """The flooder's side (`python -m tests.held_instance ...`): until its stdin ends."""
+    statuses: dict[int, int] = {}
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients),
+                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{portal}/auth/local/login",
+                             json={"email": email, "password": PASSWORD}) as resp:
+            assert resp.status == 200, await resp.text()
+        async with http.get(f"{portal}/api/me") as resp:
+            csrf = (await resp.json())["csrf_token"]
+        base = f"{portal}/api/instances/{instance_id}"
+
+        async def client(n: int) -> None:
+            while not stop.is_set():
+                try:
+                    if n % 2:
+                        request = http.get(f"{base}/products")
+                    else:
+                        request = http.patch(f"{base}/products/{product_id}",
+                                             json={"name": f"Produto {n}"},
+                                             headers={"X-CSRF-Token": csrf})
+                    async with request as resp:
+                        await resp.read()
+                        statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.05)
+
+        tasks = [asyncio.create_task(client(n)) for n in range(clients)]
+        print("flooding", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return statuses
+
+
+if __name__ == "__main__":
+    portal_, email_, instance_, product_, clients_ = sys.argv[1:6]
+    print(json.dumps(asyncio.run(_flood(portal_, email_, instance_, product_, int(clients_)))))

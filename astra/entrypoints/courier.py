@@ -127,6 +127,8 @@ class Courier:
                     # A payment that arrived during its pass may not have been in `due` yet.
                     self._again.add(instance_id)
                     continue
+                if not lanes.backoff.ready(instance_id):
+                    continue  # resting after a failure: a scan after its rest finds it
                 lanes.start(instance_id, self._pass(instance_id, stop, lanes), self._pass_done)
             if stop.is_set():
                 continue
@@ -152,8 +154,11 @@ class Courier:
             try:
                 await self.deliver_instance(instance_id, stop)
                 self._unavailable.discard(instance_id)
+                lanes.backoff.succeeded(instance_id)
             except StoreError as exc:
-                # A quarantined (damaged) or stuck instance: said once, not every scan.
+                # A quarantined (damaged) or stuck instance: said once, not every scan, and
+                # left to rest (its lane free for the others) before it is tried again.
+                lanes.backoff.failed(instance_id)
                 if instance_id not in self._unavailable:
                     self._unavailable.add(instance_id)
                     log.error("courier.instance_unavailable", instance=instance_id,
@@ -161,6 +166,7 @@ class Courier:
             except Exception:
                 # One instance's trouble (a damaged file, Discord down) is logged here and
                 # stays its own.
+                lanes.backoff.failed(instance_id)
                 log.exception("courier.instance_failed", instance=instance_id)
 
     def _pass_done(self, instance_id: str) -> None:

@@ -4,13 +4,17 @@ The courier, the notifier, the subscription keeper and the outgoing-webhook send
 instance's work as a task of its own, so one seller whose bot Discord rate-limits (or whose
 endpoint hangs) holds up only itself; `slot` bounds how many run at once. A loop starts work for
 an instance only when its lane is free: work that comes due meanwhile waits for the lane's
-`done` callback, so nothing is done twice.
+`done` callback, so nothing is done twice. An instance whose work failed (its store busy,
+damaged, or anything else) rests in `backoff` (domain/instance_backoff.py) and is not started again
+until its rest is over: `ready` says whether an instance may be started now.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+
+from astra.domain.instance_backoff import InstanceBackoff
 
 # Instances served at once by each loop.
 WIDTH = 8
@@ -21,12 +25,17 @@ class Lanes:
         # Work enters it itself (`async with lanes.slot`), so a lane can wait outside it.
         self.slot = asyncio.Semaphore(width)
         self._active: dict[str, asyncio.Task[None]] = {}
+        self.backoff = InstanceBackoff()
 
     def __contains__(self, instance_id: object) -> bool:
         return instance_id in self._active
 
     def __bool__(self) -> bool:
         return bool(self._active)
+
+    def ready(self, instance_id: str) -> bool:
+        """Neither at work now nor resting after a failure."""
+        return instance_id not in self._active and self.backoff.ready(instance_id)
 
     def busy(self) -> frozenset[str]:
         """The instances whose work is in progress."""

@@ -105,8 +105,8 @@ class Notifier:
         waiting = await asyncio.to_thread(self.notices.waiting)
         started = 0
         for instance_id in waiting:
-            if instance_id in lanes:
-                continue
+            if not lanes.ready(instance_id):
+                continue  # at work, or resting after a failure
             lanes.start(instance_id, self._send_in_slot(lanes, instance_id), self._send_done)
             started += 1
         return started
@@ -122,9 +122,11 @@ class Notifier:
         async with lanes.slot:
             try:
                 self.sent += await self._send_instance(instance_id)
+                lanes.backoff.succeeded(instance_id)
             except Exception:
                 # The store or Discord failed for this instance alone: its notices stay
-                # pending, and the next pass tries again.
+                # pending, and a pass after its rest tries again.
+                lanes.backoff.failed(instance_id)
                 log.exception("notifier.instance_failed", instance=instance_id)
 
     def _send_done(self, instance_id: str) -> None:

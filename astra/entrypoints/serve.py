@@ -43,7 +43,7 @@ log = get_logger("astra.serve")
 
 # Requests still running at shutdown get this long to finish.
 SHUTDOWN_GRACE_SECONDS = 10.0
-# Threads for store calls on PostgreSQL: the store's pool holds 20 connections, and a few more
+# Threads for store calls: on PostgreSQL the store's pool holds 20 connections, and a few more
 # threads than that let calls that need no connection (gateway, Discord) go on meanwhile.
 STORE_THREADS = 24
 # With the Docker engine down at start-up, how often to try again to bind the runtime network.
@@ -216,13 +216,14 @@ async def _serve(
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    if settings.database_url:
-        # Store calls run in threads (the port is sync). On PostgreSQL they mostly wait on the
-        # network, so asyncio's default of cpu + 4 threads (6 on two cores) left the process
-        # idle while requests queued; the store's connection pool bounds them instead.
-        loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="astra-io")
-        )
+    # Store calls run in threads (the port is sync). On PostgreSQL they mostly wait on the
+    # network, so asyncio's default of cpu + 4 threads (6 on two cores) left the process idle
+    # while requests queued; the store's connection pool bounds them instead. On either store,
+    # a held instance keeps a few threads waiting for its lock (its request turns and one lane
+    # per loop): six would leave the other sellers none.
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="astra-io")
+    )
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)

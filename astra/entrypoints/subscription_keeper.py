@@ -136,8 +136,8 @@ class SubscriptionKeeper:
         for instance_id in sorted(ids):
             if stop is not None and stop.is_set():
                 break
-            if instance_id in self._lanes:
-                continue  # still at it: looked at again when it is done
+            if not self._lanes.ready(instance_id):
+                continue  # still at it (looked at again when it is done), or resting
             launched.append(self._lanes.start(
                 instance_id, self._keep_in_slot(instance_id, stop), self._kept))
         return launched
@@ -150,12 +150,15 @@ class SubscriptionKeeper:
             try:
                 due = await self.keep_instance(instance_id)
                 self._unavailable.discard(instance_id)
+                self._lanes.backoff.succeeded(instance_id)
             except StoreError as exc:
+                self._lanes.backoff.failed(instance_id)
                 if instance_id not in self._unavailable:
                     self._unavailable.add(instance_id)
                     log.error("subscriptions.instance_unavailable", instance=instance_id,
                               error=str(exc))
             except Exception:
+                self._lanes.backoff.failed(instance_id)
                 log.exception("subscriptions.instance_failed", instance=instance_id)
             self._next_due[instance_id] = due
 

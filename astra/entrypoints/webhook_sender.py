@@ -15,11 +15,11 @@ is the address connected to.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import socket
 import time
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -82,11 +82,20 @@ class WebhookSender:
         self.timeout_seconds = timeout_seconds
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # When each instance is to be read again, as its lane last saw it; an instance not in
+        # it is read on the next pass.
+        self._next: dict[str, datetime] = {}
 
     def _poke(self) -> None:
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(wake.set)
+        loop = self._loop
+        if loop is not None and self._wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._look_again)
+
+    def _look_again(self) -> None:
+        # An event was queued (for an instance it does not say): every instance is read again.
+        self._next.clear()
+        if self._wake is not None:
+            self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -99,6 +108,7 @@ class WebhookSender:
         except Exception:
             log.exception("webhooks.catch_up_failed")
         pruned_at: float | None = None
+        pruning: asyncio.Task[None] | None = None
         connector = TCPConnector(resolver=GuardedResolver(self.allow_private), limit=CONCURRENCY)
         async with ClientSession(connector=connector,
                                  timeout=ClientTimeout(total=self.timeout_seconds)) as session:
@@ -107,13 +117,17 @@ class WebhookSender:
                 while not stop.is_set():
                     if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_SECONDS:
                         pruned_at = time.monotonic()
-                        await self._prune()
+                        # Beside the sends, not before them: an instance whose store is busy
+                        # would hold every send up for its lock's deadline.
+                        pruning = asyncio.create_task(self._prune())
                     self._wake.clear()
                     try:
-                        due = await asyncio.to_thread(self.service.due)
-                        self._start(session, lanes, due, stop)
-                        # An instance being sent to wakes the loop when it is done.
-                        wait = await asyncio.to_thread(self._until_next, lanes.busy())
+                        # Only which instances have events waiting (no lock waited for):
+                        # each one's events are read in its own lane, so one whose store is
+                        # busy costs its own lane the wait, never the others' sends.
+                        pending = await asyncio.to_thread(self.service.pending_instances)
+                        self._start(session, lanes, pending, stop)
+                        wait = self._until_next(lanes)
                     except Exception:
                         log.exception("webhooks.pass_failed")
                         wait = self.scan_seconds
@@ -126,34 +140,44 @@ class WebhookSender:
             finally:
                 # Each instance's sends end after the attempt in hand (they see `stop`).
                 await lanes.drain()
+                if pruning is not None:
+                    await asyncio.gather(pruning, return_exceptions=True)
         self.service.on_enqueued = None
 
-    def _start(self, session: ClientSession, lanes: Lanes, due: list[DueDelivery],
+    def _start(self, session: ClientSession, lanes: Lanes, pending: list[str],
                stop: asyncio.Event) -> None:
-        """One lane per instance with events due, each sending its own in order (a seller's
-        system sees order.paid before order.delivered); an instance still sending keeps its
-        newly due events until it is done, then the loop looks again."""
-        by_instance: dict[str, list[DueDelivery]] = {}
-        for item in due:
-            if item.instance_id not in lanes:
-                by_instance.setdefault(item.instance_id, []).append(item)
-        for instance_id, items in by_instance.items():
-            lanes.start(instance_id, self._send_all(session, lanes, items, stop), self._done)
+        """One lane per instance with events waiting, each sending its own in order (a
+        seller's system sees order.paid before order.delivered); an instance still sending
+        keeps its newly due events until it is done, then the loop looks again. One that
+        failed rests (lanes.backoff) first."""
+        self._next = {i: when for i, when in self._next.items() if i in pending}
+        now = self.service.clock.now()
+        for instance_id in pending:
+            if lanes.ready(instance_id) and self._next.get(instance_id, now) <= now:
+                lanes.start(instance_id, self._send_all(session, lanes, instance_id, stop),
+                            self._done)
 
-    async def _send_all(self, session: ClientSession, lanes: Lanes, items: list[DueDelivery],
+    async def _send_all(self, session: ClientSession, lanes: Lanes, instance_id: str,
                         stop: asyncio.Event) -> None:
         try:
             async with lanes.slot:
+                items = await asyncio.to_thread(self.service.due_in, instance_id)
                 for item in items:
                     if stop.is_set():
                         return
                     await self._send(session, item)
+                # Read again at its next attempt, and at the next scan at the latest: events
+                # another process queued (a replica, the CLI) poke no one here.
+                when = await asyncio.to_thread(self.service.next_due_in, instance_id)
+                scan = self.service.clock.now() + timedelta(seconds=self.scan_seconds)
+                self._next[instance_id] = scan if when is None else min(when, scan)
+            lanes.backoff.succeeded(instance_id)
         except Exception:
-            # Its store failed under it: this instance rests a scan (its events stay due),
-            # outside its slot, rather than its endpoint being called again at once, and again.
-            log.exception("webhooks.instance_failed", instance=items[0].instance_id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.scan_seconds)
+            # Its store failed under it (busy, damaged): this instance rests (its events stay
+            # due) rather than its store or endpoint being tried again at once, and again.
+            if lanes.backoff.failed(instance_id) == 1:
+                log.exception("webhooks.instance_failed", instance=instance_id)
+            self._next.pop(instance_id, None)
 
     def _done(self, instance_id: str) -> None:
         if self._wake is not None:
@@ -167,12 +191,19 @@ class WebhookSender:
         except Exception:
             log.exception("webhooks.prune_failed")
 
-    def _until_next(self, exclude: frozenset[str] = frozenset()) -> float:
-        when = self.service.next_due_at(exclude)
-        if when is None:
-            return self.scan_seconds
-        seconds = (when - self.service.clock.now()).total_seconds()
-        return min(self.scan_seconds, max(0.05, seconds))
+    def _until_next(self, lanes: Lanes) -> float:
+        """Until the earliest known next attempt of an instance not at work, or a resting
+        one's retry; at most `scan_seconds` (events queued by another process are found by
+        the next look)."""
+        wait = self.scan_seconds
+        now = self.service.clock.now()
+        for instance_id, when in self._next.items():
+            if instance_id not in lanes:
+                wait = min(wait, max(0.05, (when - now).total_seconds()))
+        retry = lanes.backoff.next_retry()
+        if retry is not None:
+            wait = min(wait, max(0.05, retry))
+        return wait
 
     async def _send(self, session: ClientSession, due: DueDelivery) -> None:
         body = orjson.dumps(due.body)

@@ -16,13 +16,14 @@ from typing import Any
 
 from astra.container import Container
 from astra.domain.cart import LIVE_STATES
+from astra.domain.instance_backoff import InstanceBackoff
 from astra.domain.order import PAID_STATUSES, Order, OrderStatus
 from astra.domain.services.payments import is_news
 from astra.domain.timestamps import parse_iso
 from astra.entrypoints.internal.api import IDEMPOTENCY_TTL
 from astra.logs import get_logger
 from astra.ports.payments import Charge, ChargeStatus, GatewayError
-from astra.ports.store import StoreError, StoreUnavailable
+from astra.ports.store import StoreUnavailable
 
 log = get_logger("astra.workers")
 
@@ -31,21 +32,26 @@ HOUSEKEEPING_INTERVAL_SECONDS = 5.0
 THROTTLE_KEEP_SECONDS = 2 * 3600.0
 
 
-def housekeeping_pass(container: Container) -> dict[str, int]:
+def housekeeping_pass(container: Container,
+                      backoff: InstanceBackoff | None = None) -> dict[str, int]:
     store, sales, wallet = container.store(), container.sales(), container.wallet()
+    backoff = backoff or InstanceBackoff()
     expired = posted = warned = 0
     # Only the instances with a live cart (to warn or expire) or a posting to settle: asked of
     # the store (a few indexed queries on PostgreSQL), not found by opening every instance.
     targets = {i for state in LIVE_STATES for i in store.instances_with("carts", state=state.value)}
     targets.update(store.instances_with("postings", status="pending"))
-    for instance_id in sorted(targets):
+    for instance_id in backoff.select(sorted(targets)):
         try:
             warned += len(sales.warn_expiring(instance_id))
             expired += len(sales.expire_due(instance_id))
             posted += wallet.settle_postings(instance_id)
-        except StoreError as exc:
-            # One damaged instance must not stop the others' carts from expiring.
-            log.error("housekeeping.instance_failed", instance=instance_id, error=str(exc))
+            backoff.succeeded(instance_id)
+        except Exception as exc:
+            # One damaged or busy instance must not stop the others' carts from expiring; it
+            # rests a while rather than costing every pass its lock's wait.
+            if backoff.failed(instance_id) == 1:
+                log.error("housekeeping.instance_failed", instance=instance_id, error=str(exc))
     # Throttle counters shared by replicas are forgotten here (by the one leading this loop).
     prune = getattr(container.coordination().throttles, "prune", None)
     if prune is not None:
@@ -90,7 +96,8 @@ async def every(name: str, interval: float, stop: asyncio.Event,
 async def housekeeping_loop(
     container: Container, stop: asyncio.Event, interval: float = HOUSEKEEPING_INTERVAL_SECONDS
 ) -> None:
-    await every("housekeeping", interval, stop, lambda: housekeeping_pass(container))
+    backoff = InstanceBackoff()
+    await every("housekeeping", interval, stop, lambda: housekeeping_pass(container, backoff))
 
 
 # -- payment reconciliation --------------------------------------------------------------------
@@ -143,6 +150,10 @@ class Reconciler:
         self._newest_seen = 0.0  # when it showed it (monotonic)
         self.open_pix = False  # any PIX open after the last pass: the loop polls fast
         self.last_pass_calls = 0  # gateway requests the last pass made
+        # An instance whose orders cannot be read (its store busy, damaged) is left out of a
+        # pass, and of the next ones for a while, not the end of the pass for everyone.
+        self.backoff = InstanceBackoff()
+        self._skipped: set[str] = set()  # left out of the last pass: their schedules kept
 
     def _later(self, key: str, now: float, schedule: tuple[float, ...] | float) -> None:
         _, tries = self._next.get(key, (0.0, 0))
@@ -166,9 +177,21 @@ class Reconciler:
     def _watched(self, now: datetime, mono: float) -> dict[str, _Watched]:
         store = self.container.store()
         watched: dict[str, _Watched] = {}
-        for instance_id in store.instance_ids():
-            with store.instance(instance_id, write=False) as uow:
-                orders = [o for o in uow.orders.all() if o.get("charge_id")]
+        ids = store.instance_ids()
+        self._skipped = set(ids) - set(self.backoff.select(ids))
+        for instance_id in ids:
+            if instance_id in self._skipped:
+                continue
+            try:
+                with store.instance(instance_id, write=False) as uow:
+                    orders = [o for o in uow.orders.all() if o.get("charge_id")]
+                self.backoff.succeeded(instance_id)
+            except Exception as exc:
+                self._skipped.add(instance_id)
+                if self.backoff.failed(instance_id) == 1:
+                    log.warning("reconcile.instance_failed", instance=instance_id,
+                                error=str(exc))
+                continue
             for doc in orders:
                 order = Order.from_doc(doc)
                 key = f"{instance_id}:{order.id}"
@@ -238,7 +261,8 @@ class Reconciler:
         watched = self._watched(now, mono)
         keys = {w.key for w in watched.values()}
         for key in set(self._next) - keys:
-            del self._next[key]
+            if key.split(":", 1)[0] not in self._skipped:  # left out now, not settled
+                del self._next[key]
 
         # One look at everything that changed since the last pass.
         try:

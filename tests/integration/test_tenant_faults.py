@@ -153,3 +153,57 @@ def test_what_the_platform_reads_back_from_a_runtime_is_bounded(tmp_path: Path, 
         assert len(lines) == 100 and all(len(line) == 1023 for line in lines)
     else:
         assert lines == []
+
+
+@pytest.mark.slow
+def test_the_reconcile_and_housekeeping_passes_go_on_without_a_held_instance(
+    data_dir: Path,
+) -> None:
+    """A held instance is left out of a pass (after one wait for its lock, at most) and rests
+    before it is tried again; the others' payments are found all the same."""
+    from astra.domain.instance_backoff import InstanceBackoff
+    from astra.entrypoints.workers import Reconciler, housekeeping_pass
+
+    shop = make_shop(data_dir, keys=2)
+    shop.instances.create(OTHER, owner_id="usr_other", name="Vizinha", actor="test")
+    product = shop.catalog.create_product(OTHER, {
+        "name": "Chave", "variants": [{"name": "Mensal", "price_cents": 990}]}, actor="test")
+    shop.catalog.import_stock(OTHER, product.id, product.variants[0].id, "K-1\nK-2",
+                              actor="test")
+    shop.sales.add_item(INSTANCE, "111", shop.product_id, shop.variant_id, 1)
+    held_order, held_charge = shop.payments.pay_cart(INSTANCE, "111")
+    shop.sales.add_item(OTHER, "222", product.id, product.variants[0].id, 1)
+    order, charge = shop.payments.pay_cart(OTHER, "222")
+    reconciler = Reconciler(shop.container)
+    reconciler.backoff = InstanceBackoff((1.0,))
+    backoff = InstanceBackoff((1.0,))
+    assert reconciler.pass_once() == {}
+    shop.clock.advance(timedelta(seconds=1))
+    shop.gateway.approve(held_charge.id)
+    shop.gateway.approve(charge.id)
+    lock = data_dir / "instances" / INSTANCE / ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)",
+         str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        shop.store.close()
+        assert reconciler.pass_once() == {"paid": 1}  # the neighbour's, despite the held one
+        assert shop.sales.get_order(OTHER, order.id).status.value == "paid"
+        housekeeping_pass(shop.container, backoff)  # does not raise: the held one is skipped
+        # Resting now: the next passes do not wait for its lock again.
+        started = time.monotonic()
+        reconciler.pass_once()
+        housekeeping_pass(shop.container, backoff)
+        assert time.monotonic() - started < 1.0
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(1.1)  # its rest is over
+    assert reconciler.pass_once() == {"paid": 1}  # tried again on its own, and found
+    assert shop.sales.get_order(INSTANCE, held_order.id).status.value == "paid"
+    shop.store.close()

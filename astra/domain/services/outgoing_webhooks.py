@@ -35,7 +35,7 @@ from astra.domain.services.audit_log import record
 from astra.domain.timestamps import iso, parse_iso
 from astra.ports.clock import Clock
 from astra.ports.secrets import InstanceVault
-from astra.ports.store import DuplicateId, Store
+from astra.ports.store import DuplicateId, Store, StoreError
 
 EVENT_TYPES = ("order.paid", "order.delivered", "order.refunded", "stock.low")
 ENDPOINT_ID = "default"
@@ -195,6 +195,7 @@ class DueDelivery:
     secret: str
     body: dict[str, Any]
     attempt: int
+    due_at: str = ""  # when it was scheduled (ISO; "" for a first attempt)
 
 
 class OutgoingWebhookService:
@@ -429,12 +430,16 @@ class OutgoingWebhookService:
         now = self.clock.now()
         queued = 0
         for instance_id in self.store.instance_ids():
-            with self.store.instance(instance_id, write=False) as uow:
-                endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
-                if endpoint is None:
-                    continue
-                orders = [o for o in uow.orders.all()
-                          if o.get("paid_at") or o.get("refunded_at")]
+            try:
+                with self.store.instance(instance_id, write=False) as uow:
+                    endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
+                    if endpoint is None:
+                        continue
+                    orders = [o for o in uow.orders.all()
+                              if o.get("paid_at") or o.get("refunded_at")]
+            except StoreError:
+                # Busy or damaged: the other instances are caught up all the same.
+                continue
             since = max(parse_iso(endpoint.get("created_at")) or now, now - window)
             for order in orders:
                 for event_type, stamp, statuses in _ORDER_EVENTS:
@@ -454,69 +459,95 @@ class OutgoingWebhookService:
                           for i in self.store.instances_with("webhook_events", status=status)})
         pruned = 0
         for instance_id in targets:
-            with self.store.instance(instance_id, write=False) as uow:
-                old = [d["id"] for status in SETTLED_STATUSES
-                       for d in uow.webhook_events.find(status=status)
-                       if _settled_before(d, cutoff)]
-            if not old:
-                continue  # the usual case: no write unit, no lock taken
-            with self.store.instance(instance_id) as uow:
-                for event_id in old:
-                    doc = uow.webhook_events.get(event_id)
-                    # Redelivered since it was read: pending again, so it stays.
-                    if doc is not None and _settled_before(doc, cutoff):
-                        uow.webhook_events.delete(event_id)
-                        pruned += 1
-                uow.commit()
+            try:
+                pruned += self._prune_instance(instance_id, cutoff)
+            except StoreError:
+                continue  # busy or damaged: pruned next time, the others now
+        return pruned
+
+    def _prune_instance(self, instance_id: str, cutoff: datetime) -> int:
+        pruned = 0
+        with self.store.instance(instance_id, write=False) as uow:
+            old = [d["id"] for status in SETTLED_STATUSES
+                   for d in uow.webhook_events.find(status=status)
+                   if _settled_before(d, cutoff)]
+        if not old:
+            return 0  # the usual case: no write unit, no lock taken
+        with self.store.instance(instance_id) as uow:
+            for event_id in old:
+                doc = uow.webhook_events.get(event_id)
+                # Redelivered since it was read: pending again, so it stays.
+                if doc is not None and _settled_before(doc, cutoff):
+                    uow.webhook_events.delete(event_id)
+                    pruned += 1
+            uow.commit()
         return pruned
 
     # -- the sender's side --------------------------------------------------------------------
 
+    def pending_instances(self) -> list[str]:
+        """The instances with an event still to send (the store may list more: see its
+        `instances_with`)."""
+        return sorted(self.store.instances_with("webhook_events", status="pending"))
+
+    def due_in(self, instance_id: str, now: datetime | None = None,
+               limit: int = 100) -> list[DueDelivery]:
+        """One instance's attempts to make now, oldest first (none without an active
+        endpoint)."""
+        now = now or self.clock.now()
+        with self.store.instance(instance_id, write=False) as uow:
+            endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
+            if endpoint is None or not endpoint.get("active", True):
+                return []
+            pending = uow.webhook_events.find(status="pending")
+        if not pending:
+            return []
+        secret = self._unseal(instance_id, endpoint["secret_sealed"])
+        found: list[DueDelivery] = []
+        for doc in pending:
+            at = parse_iso(doc.get("next_attempt_at"))
+            if at is not None and at > now:
+                continue
+            body = {
+                "id": doc["id"],
+                "type": doc["type"],
+                "created_at": doc["created_at"],
+                "instance_id": instance_id,
+                "data": doc.get("data") or {},
+            }
+            found.append(DueDelivery(
+                instance_id, doc["id"], endpoint["url"], secret, body,
+                int(doc.get("attempts", 0)) + 1, doc.get("next_attempt_at") or ""))
+        found.sort(key=lambda d: d.due_at)
+        return found[:limit]
+
     def due(self, now: datetime | None = None, limit: int = 100) -> list[DueDelivery]:
         """Attempts to make now, oldest first, across every instance with an endpoint."""
         now = now or self.clock.now()
-        found: list[tuple[str, DueDelivery]] = []
-        for instance_id in self.store.instances_with("webhook_events", status="pending"):
-            with self.store.instance(instance_id, write=False) as uow:
-                endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
-                if endpoint is None or not endpoint.get("active", True):
-                    continue
-                pending = uow.webhook_events.find(status="pending")
-            if not pending:
-                continue
-            secret = self._unseal(instance_id, endpoint["secret_sealed"])
-            for doc in pending:
-                at = parse_iso(doc.get("next_attempt_at"))
-                if at is not None and at > now:
-                    continue
-                body = {
-                    "id": doc["id"],
-                    "type": doc["type"],
-                    "created_at": doc["created_at"],
-                    "instance_id": instance_id,
-                    "data": doc.get("data") or {},
-                }
-                found.append((doc.get("next_attempt_at") or "", DueDelivery(
-                    instance_id, doc["id"], endpoint["url"], secret, body,
-                    int(doc.get("attempts", 0)) + 1)))
-        found.sort(key=lambda pair: pair[0])
-        return [d for _, d in found[:limit]]
+        found = [d for i in self.pending_instances() for d in self.due_in(i, now, limit)]
+        found.sort(key=lambda d: d.due_at)
+        return found[:limit]
+
+    def next_due_in(self, instance_id: str) -> datetime | None:
+        """When the instance's earliest waiting attempt is due (None: nothing waits, or no
+        active endpoint to send to); now for an event queued since its last look."""
+        earliest: datetime | None = None
+        now = self.clock.now()
+        with self.store.instance(instance_id, write=False) as uow:
+            endpoint = uow.webhook_endpoints.get(ENDPOINT_ID)
+            if endpoint is None or not endpoint.get("active", True):
+                return None
+            for doc in uow.webhook_events.find(status="pending"):
+                at = parse_iso(doc.get("next_attempt_at")) or now
+                if earliest is None or at < earliest:
+                    earliest = at
+        return earliest
 
     def next_due_at(self, exclude: frozenset[str] = frozenset()) -> datetime | None:
         """When the earliest waiting attempt is due (None: nothing waits), leaving out the
         instances in `exclude` (the sender's, while it is sending to them)."""
-        earliest: datetime | None = None
-        for instance_id in self.store.instances_with("webhook_events", status="pending"):
-            if instance_id in exclude:
-                continue
-            with self.store.instance(instance_id, write=False) as uow:
-                if uow.webhook_endpoints.get(ENDPOINT_ID) is None:
-                    continue
-                for doc in uow.webhook_events.find(status="pending"):
-                    at = parse_iso(doc.get("next_attempt_at"))
-                    if at is not None and (earliest is None or at < earliest):
-                        earliest = at
-        return earliest
+        dues = [self.next_due_in(i) for i in self.pending_instances() if i not in exclude]
+        return min((d for d in dues if d is not None), default=None)
 
     def record_attempt(
         self,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from astra.domain.instance_backoff import InstanceBackoff
 from astra.domain.services.audit_log import record
 from astra.domain.services.instances import InstanceService
 from astra.domain.services.plans import plan_state
@@ -64,6 +65,7 @@ class RuntimeMonitor:
         # callable is read for every spec, since the platform's URL is known only once the
         # internal API's listener is bound.
         self.environment = environment
+        self.backoff = InstanceBackoff()
 
     def spec(self, doc: dict[str, Any], token: str) -> RuntimeSpec:
         instance_id = doc["id"]
@@ -171,7 +173,8 @@ class RuntimeMonitor:
         # pool for fifty new instances, not fifty).
         batch = getattr(self.runtime, "batch", None)
         with batch() if batch is not None else contextlib.nullcontext():
-            statuses = {i: self.check(i) for i in ids}
+            checked = {i: self._check_alone(i) for i in self.backoff.select(ids)}
+        statuses = {i: status for i, status in checked.items() if status is not None}
         placement_of = getattr(self.runtime, "placement_of", None)
         pools = {i: placement_of(i) for i in ids} if placement_of is not None else {}
         self._record(statuses, pools)
@@ -182,6 +185,19 @@ class RuntimeMonitor:
         except RuntimeUnavailable:
             pass
         return statuses
+
+    def _check_alone(self, instance_id: str) -> Status | None:
+        """check(), with one instance's failure (its store busy under a stock import, say)
+        kept its own: None, its status left as it was, and it rests (self.backoff) before the
+        next try, while the pass goes on with the others."""
+        try:
+            status = self.check(instance_id)
+        except Exception as exc:
+            if self.backoff.failed(instance_id) == 1:
+                log.warning("runtime.check_failed instance=%s error=%s", instance_id, exc)
+            return None
+        self.backoff.succeeded(instance_id)
+        return status
 
     def _follow_image(self) -> None:
         """`astra runtime upgrade IMAGE` recorded a new image: the runtime moves to it (every

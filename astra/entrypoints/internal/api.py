@@ -37,6 +37,7 @@ from astra.adapters.instance_api.wire import (
     validate,
 )
 from astra.domain.errors import DomainError, InvalidInput
+from astra.entrypoints.instance_turns import InstanceTurns
 from astra.logs import get_logger
 from astra.ports.coordination import Replays
 from astra.ports.instance_api import Heartbeat, InstanceAPIUnavailable
@@ -68,7 +69,6 @@ class InstanceGuard:
     rate: float = RATE_PER_SECOND
     burst: float = RATE_BURST
     refilled_at: float = field(default_factory=time.monotonic)
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT))
     in_flight: dict[str, asyncio.Future[tuple[int, bytes]]] = field(default_factory=dict)
 
     def take_token(self) -> bool:
@@ -85,6 +85,8 @@ class Guards:
     def __init__(self, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST) -> None:
         self.rate, self.burst = rate, burst
         self._guards: dict[str, InstanceGuard] = {}
+        # Each runtime's share of the request threads (instance_turns.py).
+        self.turns = InstanceTurns(CONCURRENT, QUEUE_WAIT)
 
     def of(self, instance_id: str) -> InstanceGuard:
         guard = self._guards.get(instance_id)
@@ -249,9 +251,7 @@ def _handler(op: Operation):
             running = guard.in_flight.get(key)
             if running is not None:
                 return _respond(*await asyncio.shield(running))
-        try:
-            await asyncio.wait_for(guard.slots.acquire(), QUEUE_WAIT)
-        except TimeoutError:
+        if not await guards.turns.take(instance_id):
             return _refuse(request, 503, "busy", "This instance has too many requests running.")
         future: asyncio.Future[tuple[int, bytes]] | None = None
         if key:
@@ -271,7 +271,7 @@ def _handler(op: Operation):
                 future.set_result((503, _error(503, "busy", "Interrupted; retry.")))
             raise
         finally:
-            guard.slots.release()
+            guards.turns.give_back(instance_id)
             if key and future is not None:
                 guard.in_flight.pop(key, None)
         if key and future is not None:

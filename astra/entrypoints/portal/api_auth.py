@@ -14,7 +14,6 @@ appear (see astra/logs.py).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from aiohttp import web
 
 from astra.domain.services.accounts import _Window
 from astra.domain.services.api_tokens import ApiTokenService
+from astra.entrypoints.instance_turns import run_blocking
 from astra.entrypoints.middleware import client_address, json_error
 from astra.entrypoints.portal import sessions
 from astra.ports.clock import Clock
@@ -66,7 +66,7 @@ class BearerAuth:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         found = None
         if scheme.lower() == "bearer" and token.strip():
-            found = await asyncio.to_thread(self.tokens.authenticate, token.strip())
+            found = await run_blocking(self.tokens.authenticate, token.strip())
         if found is None:
             self.failures.add(client, now)
             response = json_error(401, "invalid_token", "Invalid or revoked API token.")

@@ -8,6 +8,12 @@ from aiohttp import web
 
 from astra.container import Container
 from astra.entrypoints.health import SERVICE_KEY, STORE_KEY, health, report_leads
+from astra.entrypoints.instance_turns import (
+    PORTAL_CONCURRENT,
+    PORTAL_WAIT_SECONDS,
+    InstanceTurns,
+    turns_middleware,
+)
 from astra.entrypoints.middleware import (
     TRUSTED_PROXIES_KEY,
     errors_as_json,
@@ -21,14 +27,26 @@ from astra.entrypoints.portal.webhooks import (
     WebhookQueue,
     mercadopago_webhook,
 )
+from astra.ports.store import INSTANCE_ID_PATTERN
 
 # Large enough for a stock file of many thousand keys, small enough to refuse abuse early.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
+def _instance_in_path(request: web.Request) -> str:
+    if not request.path.startswith("/api/instances/"):
+        return ""
+    instance_id = request.match_info.get("id", "")
+    return instance_id if INSTANCE_ID_PATTERN.fullmatch(instance_id) else ""
+
+
 def create_portal_app(container: Container) -> web.Application:
+    # A seller's routes take turns of their instance (instance_turns.py): one instance's
+    # stuck or flooded routes cannot take the threads every other seller's requests need.
+    turns = turns_middleware(InstanceTurns(PORTAL_CONCURRENT, PORTAL_WAIT_SECONDS),
+                             _instance_in_path)
     app = web.Application(
-        middlewares=[errors_as_json, request_timeout], client_max_size=MAX_BODY_BYTES
+        middlewares=[errors_as_json, request_timeout, turns], client_max_size=MAX_BODY_BYTES
     )
     app.on_response_prepare.append(security_headers)
     app[STORE_KEY] = container.store()

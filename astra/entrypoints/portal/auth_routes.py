@@ -13,7 +13,6 @@ flow was started by a logged-in user).
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import secrets
@@ -29,6 +28,7 @@ from astra.domain.errors import DomainError
 from astra.domain.messages import DEFAULT_LANGUAGE, LANGUAGES, render
 from astra.domain.services.accounts import public_user
 from astra.domain.services.plans import plan_state
+from astra.entrypoints.instance_turns import run_blocking
 from astra.entrypoints.middleware import (
     client_address,
     json_error,
@@ -171,7 +171,7 @@ async def register(request: web.Request) -> web.Response:
         return _refusal(request, refusal)
     accounts = _container(request).accounts()
     try:
-        user = await asyncio.to_thread(
+        user = await run_blocking(
             accounts.register,
             fields.get("email"),
             fields.get("password"),
@@ -191,7 +191,7 @@ async def login(request: web.Request) -> web.Response:
         return _refusal(request, refusal)
     accounts = _container(request).accounts()
     try:
-        user = await asyncio.to_thread(
+        user = await run_blocking(
             accounts.authenticate,
             fields.get("email"),
             fields.get("password"),
@@ -221,7 +221,7 @@ async def change_password(request: web.Request) -> web.Response:
         return _refusal(request, refusal)
     accounts = _container(request).accounts()
     try:
-        updated = await asyncio.to_thread(
+        updated = await run_blocking(
             accounts.change_password,
             user["id"],
             fields.get("current_password"),
@@ -412,9 +412,9 @@ async def discord_callback(request: web.Request) -> web.Response:
     linking = payload.get("uid")
     try:
         if linking:
-            user = await asyncio.to_thread(accounts.link_discord, linking, profile)
+            user = await run_blocking(accounts.link_discord, linking, profile)
         else:
-            user = await asyncio.to_thread(accounts.login_with_discord, profile)
+            user = await run_blocking(accounts.login_with_discord, profile)
     except DomainError as exc:
         return _oauth_error(request, exc.http_status, exc.code, exc.message(_language(request)))
     response = _redirect(DEFAULT_LANDING)

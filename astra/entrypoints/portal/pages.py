@@ -9,7 +9,6 @@ the forms post to `/auth/local/*`, and a refusal comes back as the same page wit
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from astra.domain.order import OrderStatus
 from astra.domain.services.accounts import public_user
 from astra.domain.services.instances import public_instance
 from astra.domain.timestamps import parse_iso
+from astra.entrypoints.instance_turns import run_blocking
 from astra.entrypoints.portal import sessions
 from astra.entrypoints.portal.i18n import (
     DEFAULT_LANGUAGE,
@@ -74,7 +74,7 @@ def _container(request: web.Request) -> Any:
 
 async def _blocking(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     # The services read files under locks: never on the event loop.
-    return await asyncio.to_thread(func, *args, **kwargs)
+    return await run_blocking(func, *args, **kwargs)
 
 
 def safe_next(value: object, default: str = "/dashboard") -> str:

@@ -9,7 +9,6 @@ so nobody learns which instance ids exist.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from astra.domain.errors import DomainError, InvalidInput, NotFoundError
 from astra.domain.messages import DEFAULT_LANGUAGE, LANGUAGES
+from astra.entrypoints.instance_turns import run_blocking
 from astra.entrypoints.middleware import json_error, json_response, loads_request_json
 from astra.entrypoints.portal import api_schemas, openapi
 from astra.entrypoints.portal.sessions import current_user, require_user
@@ -83,7 +83,7 @@ def language_of(request: web.Request) -> str:
 
 async def blocking(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Services read and write files under locks: never on the event loop."""
-    return await asyncio.to_thread(func, *args, **kwargs)
+    return await run_blocking(func, *args, **kwargs)
 
 
 def respond(data: object, status: int = 200) -> web.Response:

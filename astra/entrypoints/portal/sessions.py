@@ -11,7 +11,6 @@ the cookie must carry the CSRF token (`X-CSRF-Token` header or a `csrf_token` fo
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 import hashlib
@@ -24,6 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from astra.entrypoints.instance_turns import run_blocking
 from astra.entrypoints.middleware import json_error, read_form
 
 COOKIE = "astra_session"
@@ -106,7 +106,7 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     session = request.get(SESSION_KEY)
     if session:
         until = int(session.get("iat", 0)) + MAX_AGE
-        await asyncio.to_thread(request.app[REVOKE_KEY], str(session["uid"]),
+        await run_blocking(request.app[REVOKE_KEY], str(session["uid"]),
                                 str(session["sid"]), until)
 
 
@@ -132,7 +132,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         payload = unsign(request.app[SECRET_KEY], raw)
         if payload is not None:
             load = request.app[USERS_KEY]
-            user = await asyncio.to_thread(load, str(payload.get("uid")))
+            user = await run_blocking(load, str(payload.get("uid")))
             if user is not None and session_live(user, payload):
                 request[USER_KEY] = user
                 request[SESSION_KEY] = payload

@@ -29,6 +29,7 @@ _held = threading.local()
 # lock for milliseconds; a backup's hold_all for as long as copying takes.
 LOCK_DEADLINE_SECONDS = 10.0
 STUCK_RETRY_SECONDS = 5.0
+STUCK_THREAD_WAIT_SECONDS = 0.5
 
 
 class HoldMeter:
@@ -88,9 +89,12 @@ class DomainLock:
             self._pid = os.getpid()
         return self._fd
 
-    def acquire(self, *, exclusive: bool, create: bool = True, check_order: bool = True) -> bool:
+    def acquire(self, *, exclusive: bool, create: bool = True, check_order: bool = True,
+                probe: bool = False) -> bool:
         """Take the lock; returns False (and locks nothing across processes) when the domain's
-        directory does not exist and `create` is False: there is nothing to read yet."""
+        directory does not exist and `create` is False: there is nothing to read yet. A `probe`
+        does not wait: a lock not free this instant is StoreBusy at once, and (a busy moment
+        being no sign of a stuck domain) the requests that come next still wait for it."""
         stack = _stack()
         if check_order and stack:
             if self.domain in stack:
@@ -102,31 +106,41 @@ class DomainLock:
                 )
         # A domain found stuck a moment ago is tried once, not waited for again: requests for
         # it fail fast instead of each holding one of the platform's threads for the deadline.
-        wait = 0.0 if time.monotonic() < self._stuck_until else LOCK_DEADLINE_SECONDS
+        stuck = probe or time.monotonic() < self._stuck_until
+        wait = 0.0 if stuck else LOCK_DEADLINE_SECONDS
         deadline = time.monotonic() + wait
+        # Stuck or not, another thread of this process may be in the middle of a commit (a
+        # few milliseconds): that is worth a short wait, not a failure (a write that follows a
+        # commit, such as an event's staff notice, would be lost to it).
+        thread_wait = wait if wait else (0.0 if probe else STUCK_THREAD_WAIT_SECONDS)
         taken = (
-            self._thread_lock.acquire(timeout=wait)
-            if wait
+            self._thread_lock.acquire(timeout=thread_wait)
+            if thread_wait
             else self._thread_lock.acquire(blocking=False)
         )
         if not taken:
-            self._stuck()
+            self._stuck(mark=not probe)
         try:
             fd = self._file(create)
-            locked = self._flock(fd, exclusive, deadline) if fd is not None else None
+            locked = (
+                self._flock(fd, exclusive, deadline, mark=not probe) if fd is not None else None
+            )
         except BaseException:
             self._thread_lock.release()
             raise
         self._locked_fd = locked
+        if not probe:
+            self._stuck_until = 0.0  # taken: whatever held it has let go
         stack.append(self.domain)
         self._taken_at = time.monotonic()
         return fd is not None
 
-    def _stuck(self) -> None:
-        self._stuck_until = time.monotonic() + STUCK_RETRY_SECONDS
+    def _stuck(self, mark: bool = True) -> None:
+        if mark:
+            self._stuck_until = time.monotonic() + STUCK_RETRY_SECONDS
         raise StoreBusy(self.domain, LOCK_DEADLINE_SECONDS)
 
-    def _flock(self, fd: int, exclusive: bool, deadline: float) -> int:
+    def _flock(self, fd: int, exclusive: bool, deadline: float, mark: bool = True) -> int:
         """flock with a deadline; returns the descriptor that holds the lock.
 
         Free: taken at once on our own descriptor. Held by another process: a helper thread
@@ -142,7 +156,7 @@ class DomainLock:
             pass
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            self._stuck()
+            self._stuck(mark)
         waiter = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         got = threading.Event()
         gate = threading.Lock()

@@ -40,16 +40,18 @@ class _Session:
     A plain class rather than @contextmanager: this runs on every commit, and the generator
     machinery was a measurable share of a commit's CPU time."""
 
-    __slots__ = ("domain", "lock", "state", "uow", "write")
+    __slots__ = ("domain", "lock", "probe", "state", "uow", "write")
 
-    def __init__(self, domain: str, state: DomainState, lock: DomainLock, write: bool) -> None:
+    def __init__(self, domain: str, state: DomainState, lock: DomainLock, write: bool,
+                 probe: bool = False) -> None:
         self.domain, self.state, self.lock, self.write = domain, state, lock, write
+        self.probe = probe
 
     def __enter__(self) -> Any:
         domain, write = self.domain, self.write
         if domain == PORTAL:
             make_dirs_durably(self.state.paths.directory)
-        self.lock.acquire(exclusive=write, create=write or domain == PORTAL)
+        self.lock.acquire(exclusive=write, create=write or domain == PORTAL, probe=self.probe)
         try:
             self.state.refresh()
         except BaseException:
@@ -122,13 +124,16 @@ class JsonStore:
 
     def instances_with(self, collection: str, **equals: Any) -> list[str]:
         # Every instance is read (each is in memory once loaded); a damaged one is listed, so
-        # the caller meets its error where it handles one instance's trouble.
+        # the caller meets its error where it handles one instance's trouble. So is one whose
+        # lock is not free this instant (a probe, no wait): a stock import holding one seller's
+        # lock must not make every loop's look at every seller wait out the lock's deadline.
         if collection not in INSTANCE_COLLECTIONS:
             raise StoreError(f"no collection {collection!r} in an instance")
         out = []
         for instance_id in self.instance_ids():
+            state, lock = self._domain(instance_id)
             try:
-                with self.instance(instance_id, write=False) as uow:
+                with _Session(instance_id, state, lock, False, probe=True) as uow:
                     if uow.repo(collection).first(**equals) is None:
                         continue
             except StoreError:

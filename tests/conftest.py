@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures shared by the replica tests (a Mercado Pago and a Discord per module).
+pytest_plugins = ["tests.replica_fakes"]
+
 ARTIFACTS = Path(
     os.environ.get("ASTRA_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
 )

@@ -44,7 +44,6 @@ from tests.fakes.mercadopago import FakeMercadoPagoThread
 
 pytestmark = pytest.mark.slow
 
-BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.outage.bot-token-for-the-outage-tests-00000"
 INSTANCE = "outage-shop"
 KEYS = 3000
 BUYERS_IN_FLIGHT = 6  # concurrent buyers, alternating between the replicas
@@ -73,24 +72,6 @@ def cluster() -> Iterator[Any]:
     server = TestServer(dsn, cluster)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeMercadoPagoThread]:
-    from bench.pg_replicas import WEBHOOK_SECRET
-
-    fake = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
-    fake.base = fake.start()  # type: ignore[attr-defined]
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def discord() -> Iterator[FakeDiscordThread]:
-    discord = FakeDiscordThread(bot_token=BOT_TOKEN)
-    discord.start()
-    yield discord
-    discord.stop()
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,25 +34,6 @@ from tests.fakes.mercadopago import FakeMercadoPagoThread
 
 pytestmark = pytest.mark.slow
 
-BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.replica.bot-token-for-the-replica-tests-0000"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeMercadoPagoThread]:
-    from bench.pg_replicas import WEBHOOK_SECRET
-
-    fake = FakeMercadoPagoThread(webhook_secret=WEBHOOK_SECRET)
-    fake.base = fake.start()  # type: ignore[attr-defined]
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def discord() -> Iterator[FakeDiscordThread]:
-    discord = FakeDiscordThread(bot_token=BOT_TOKEN)
-    discord.start()
-    yield discord
-    discord.stop()
 
 
 @dataclass

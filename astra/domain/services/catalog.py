@@ -10,7 +10,7 @@ from astra.domain.errors import InvalidInput, NotFoundError
 from astra.domain.ids import new_id
 from astra.domain.services.audit_log import record
 from astra.domain.services.publishing import EventPublisher
-from astra.domain.services.stock_imports import StockImports
+from astra.domain.services.stock_imports import StockImports, product_with_variant
 from astra.domain.stock import ImportReport, KeyState
 from astra.domain.timestamps import iso
 from astra.ports.clock import Clock
@@ -309,7 +309,7 @@ class CatalogService:
                     raise NotFoundError("produto", product_id)
                 docs = uow.stock.find(product_id=product_id)
             else:
-                self._variant_of(uow, product_id, variant_id)
+                product_with_variant(uow, product_id, variant_id)
                 docs = uow.stock.find(variant_id=variant_id)
         order = {str(KeyState.AVAILABLE): 0, str(KeyState.RESERVED): 1, str(KeyState.SOLD): 2}
         docs.sort(key=lambda d: d.get("sold_at") or d.get("added_at") or "", reverse=True)
@@ -362,7 +362,7 @@ class CatalogService:
         kept: list[dict[str, str]] = []
         missing: list[str] = []
         with self.store.instance(instance_id) as uow:
-            self._variant_of(uow, product_id, variant_id)
+            product_with_variant(uow, product_id, variant_id)
             for key_id in dict.fromkeys(key_ids):
                 doc = uow.stock.get(key_id)
                 if doc is None or doc.get("variant_id") != variant_id:
@@ -387,15 +387,6 @@ class CatalogService:
                 uow.commit()
         return {"removed": removed, "kept": kept, "not_found": missing}
 
-    @staticmethod
-    def _variant_of(uow: Any, product_id: str, variant_id: str) -> Product:
-        doc = uow.products.get(product_id)
-        if doc is None:
-            raise NotFoundError("produto", product_id)
-        product = Product.from_doc(doc)
-        if product.variant(variant_id) is None:
-            raise NotFoundError("variante", variant_id)
-        return product
 
 
 

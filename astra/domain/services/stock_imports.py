@@ -342,13 +342,19 @@ class StockImports:
             self.publisher.publish(instance_id, events)
 
 
-def _stockable(uow: Any, product_id: str, variant_id: str) -> Product:
+def product_with_variant(uow: Any, product_id: str, variant_id: str) -> Product:
+    """The product, when it has that variant; NotFoundError naming what is missing."""
     doc = uow.products.get(product_id)
     if doc is None:
         raise NotFoundError("produto", product_id)
     product = Product.from_doc(doc)
     if product.variant(variant_id) is None:
         raise NotFoundError("variante", variant_id)
+    return product
+
+
+def _stockable(uow: Any, product_id: str, variant_id: str) -> Product:
+    product = product_with_variant(uow, product_id, variant_id)
     if product.delivery_kind is not DeliveryKind.KEY:
         raise InvalidInput("stock_not_applicable", kind=str(product.delivery_kind))
     if product.unlimited_stock:

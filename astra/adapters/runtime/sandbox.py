@@ -124,6 +124,10 @@ class Sandbox:
                 args += ["--ro-bind", str(target), str(target)]
         for path in ETC_FILES:
             args += ["--ro-bind-try", path, path]
+        # The private /tmp first: bwrap mounts in order, and a virtualenv or checkout that lives
+        # under /tmp (a CI clone, say) is bound on top of it below, not hidden by it.
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
         made: set[Path] = set()
         for tree in self.binds:
             # Parents are made by bwrap, readable by the dropped user (the host's /root is not).
@@ -137,8 +141,7 @@ class Sandbox:
             # does not exist yet is not there to be seen (the platform makes it before a bot).
             if path.is_dir():
                 args += ["--perms", "0000", "--tmpfs", str(path)]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp"]
+        args += ["--chdir", "/tmp"]
         args += ["--setenv", "PYTHONPATH", str(self.source_root), "--setenv", "HOME", "/tmp"]
         args.append("--")
         if self.drop_to is not None:

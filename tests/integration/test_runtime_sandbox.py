@@ -418,10 +418,17 @@ def test_a_platform_that_is_not_root_walls_its_bots_in_a_user_namespace(tmp_path
 
     # Under /tmp itself: pytest's own directory is root's alone, which would hide it anyway.
     data = Path(tempfile.mkdtemp(prefix="astra-sandbox-"))
+    # The package copied where nobody can read it: the checkout may sit under a directory only
+    # root may enter (/root), wherever CI clones it.
+    copy = Path(tempfile.mkdtemp(prefix="astra-source-"))
     try:
         (data / ".secrets.json").write_text("{}")
         data.chmod(0o755)
-        source = str(Path(astra.__file__).resolve().parent.parent)
+        shutil.copytree(Path(astra.__file__).resolve().parent, copy / "astra",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        source = str(copy)
         done = subprocess.run(
             ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
              "/usr/bin/python3", "-c", NOT_ROOT_PROBE, str(data)],
@@ -430,6 +437,7 @@ def test_a_platform_that_is_not_root_walls_its_bots_in_a_user_namespace(tmp_path
         )
     finally:
         shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(copy, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "True", str(NOBODY), "False", "False"], done.stdout
 

@@ -47,13 +47,9 @@ async def _settings(http: aiohttp.ClientSession, base: str, shop: Shop, instance
         return resp.status, time.monotonic() - started
 
 
-@pytest.mark.slow
-async def test_a_held_instance_lock_costs_only_that_instance(
-    platform: tuple[Shop, str], data_dir: Path
-) -> None:
-    shop, base = platform
-    lock = data_dir / "instances" / INSTANCE / ".lock"
-    # Whatever holds the lock (a hung process, a tenant that reached the file): flock, forever.
+def _hold(lock: Path) -> subprocess.Popen[str]:
+    """Another process holds an instance's lock (a hung process, a tenant that reached the
+    file): flock, until killed. Returns once it is held."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
@@ -61,8 +57,20 @@ async def test_a_held_instance_lock_costs_only_that_instance(
          str(lock)],
         stdout=subprocess.PIPE, text=True,
     )
+    if holder.stdout is None or holder.stdout.readline().strip() != "held":
+        holder.kill()
+        raise AssertionError("the lock holder did not take the lock")
+    return holder
+
+
+@pytest.mark.slow
+async def test_a_held_instance_lock_costs_only_that_instance(
+    platform: tuple[Shop, str], data_dir: Path
+) -> None:
+    shop, base = platform
+    lock = data_dir / "instances" / INSTANCE / ".lock"
+    holder = _hold(lock)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         shop.store.close()  # drop cached state: the next read must take the lock
         async with aiohttp.ClientSession() as http:
             stuck = asyncio.create_task(_settings(http, base, shop, INSTANCE))
@@ -182,15 +190,8 @@ def test_the_reconcile_and_housekeeping_passes_go_on_without_a_held_instance(
     shop.gateway.approve(held_charge.id)
     shop.gateway.approve(charge.id)
     lock = data_dir / "instances" / INSTANCE / ".lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
-         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)",
-         str(lock)],
-        stdout=subprocess.PIPE, text=True,
-    )
+    holder = _hold(lock)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         shop.store.close()
         assert reconciler.pass_once() == {"paid": 1}  # the neighbour's, despite the held one
         assert shop.sales.get_order(OTHER, order.id).status.value == "paid"

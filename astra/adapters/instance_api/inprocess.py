@@ -120,10 +120,12 @@ class InProcessInstanceAPI:
         application_id = str(profile.get("application_id") or profile.get("id") or "")
         return token or "", application_id
 
-    async def _who(self, interaction: InteractionRef) -> InteractionUser:
+    async def _who(self, interaction: InteractionRef,
+                   identity: tuple[str, str] | None = None) -> InteractionUser:
         """The person who made `interaction`, as Discord says; Forbidden when Discord does not
-        vouch for it (a made-up, expired or another bot's token)."""
-        token, application_id = await self._run(self._bot_identity)
+        vouch for it (a made-up, expired or another bot's token). `identity`: the bot's token and
+        application, when the caller read them already."""
+        token, application_id = identity or await self._run(self._bot_identity)
         if not token or not application_id:
             raise Forbidden("interaction_unverified")
         try:
@@ -134,27 +136,31 @@ class InProcessInstanceAPI:
         except ChatError as exc:  # Discord unreachable or failing: nothing is known
             raise InstanceAPIUnavailable(f"discord: {exc}") from None
 
-    async def _buyer(self, interaction: InteractionRef) -> str:
+    async def _buyer(self, interaction: InteractionRef) -> InteractionUser:
+        """The buyer who made `interaction` (never a bot user)."""
         user = await self._who(interaction)
         if user.bot:
             await self._run(self._audit_refusal, user.id, "bot_user", "buyer operation")
             raise Forbidden("staff_only")
-        return user.id
+        return user
 
     async def _staff(self, interaction: InteractionRef, action: str) -> str:
         """The audit actor of a staff member who made `interaction`; Forbidden (audited with
         the real user) for anyone else."""
-        user = await self._who(interaction)
-        if not await self._is_staff(interaction, user):
+        identity = await self._run(self._bot_identity)
+        user = await self._who(interaction, identity)
+        if not await self._is_staff(interaction, user, token=identity[0]):
             await self._run(self._audit_refusal, user.id, "staff_only", action)
             raise Forbidden("staff_only")
         return f"seller:discord:{user.id}"
 
     async def _is_staff(self, interaction: InteractionRef, user: InteractionUser,
-                        *, guild_id: str | None = None, staff_role: bool = True) -> bool:
+                        *, guild_id: str | None = None, staff_role: bool = True,
+                        token: str | None = None) -> bool:
         settings = await self._run(self._raw_settings)
         guild = guild_id or settings.get("guild_id")
-        token, _ = await self._run(self._bot_identity)
+        if token is None:
+            token, _ = await self._run(self._bot_identity)
         if not guild or not token:
             return False
         try:
@@ -210,8 +216,8 @@ class InProcessInstanceAPI:
         says the interaction came from, its maker must manage that guild, and the instance key
         must match; an instance already bound elsewhere is moved on the portal only."""
         instances = self._service("instances")
-        user = await self._who(interaction)
-        token, application_id = await self._run(self._bot_identity)
+        token, application_id = identity = await self._run(self._bot_identity)
+        user = await self._who(interaction, identity)
         try:
             guild_id = await self.container.actors().guild_of(application_id, token, interaction)
         except InteractionUnverified:
@@ -224,7 +230,8 @@ class InProcessInstanceAPI:
             raise Forbidden("rebind_on_portal")
         if not await self._run(instances.verify_instance_key, self.instance_id, instance_key):
             return False
-        if not await self._is_staff(interaction, user, guild_id=guild_id, staff_role=False):
+        if not await self._is_staff(interaction, user, guild_id=guild_id, staff_role=False,
+                                    token=token):
             await self._run(self._audit_refusal, user.id, "staff_only", "bind_guild")
             raise Forbidden("staff_only")
         if not bound:
@@ -235,7 +242,7 @@ class InProcessInstanceAPI:
     # -- the buyer's cart --------------------------------------------------------------------------
 
     async def get_cart(self, interaction: InteractionRef) -> CartView | None:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         return await self._run(self._service("sales").get_cart, self.instance_id, buyer_id)
 
     def _cart_in_channel(self, channel_id: str) -> CartView | None:
@@ -255,9 +262,7 @@ class InProcessInstanceAPI:
     async def add_item(
         self, interaction: InteractionRef, product_id: str, variant_id: str, quantity: int
     ) -> CartView:
-        user = await self._who(interaction)
-        if user.bot:
-            raise Forbidden("staff_only")
+        user = await self._buyer(interaction)
         return await self._run(
             self._service("sales").add_item,
             self.instance_id,
@@ -271,7 +276,7 @@ class InProcessInstanceAPI:
     async def set_item(
         self, interaction: InteractionRef, product_id: str, variant_id: str, quantity: int
     ) -> CartView:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         return await self._run(
             self._service("sales").set_item,
             self.instance_id,
@@ -282,17 +287,17 @@ class InProcessInstanceAPI:
         )
 
     async def apply_coupon(self, interaction: InteractionRef, code: str) -> CartView:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         return await self._run(
             self._service("sales").apply_coupon, self.instance_id, buyer_id, code
         )
 
     async def remove_coupon(self, interaction: InteractionRef) -> CartView:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         return await self._run(self._service("sales").remove_coupon, self.instance_id, buyer_id)
 
     async def cancel_cart(self, interaction: InteractionRef) -> None:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         await self._run(self._service("sales").cancel_cart, self.instance_id, buyer_id)
 
     async def bind_cart_channel(self, cart_id: str, channel_id: str, message_id: str) -> None:
@@ -305,7 +310,7 @@ class InProcessInstanceAPI:
         )
 
     async def pay(self, interaction: InteractionRef) -> PaymentStart:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         order, charge = await self._run(
             self._service("payments").pay_cart, self.instance_id, buyer_id
         )
@@ -359,14 +364,14 @@ class InProcessInstanceAPI:
         return await self._run(self._carts_with_open_channels)
 
     async def acknowledge_delivery(self, order_id: str, interaction: InteractionRef) -> bool:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         return await self._run(
             self._service("delivery").acknowledge, self.instance_id, order_id, buyer_id
         )
 
     async def send_purchases(self, interaction: InteractionRef) -> int:
         # The keys go to the interaction Discord says this buyer made, so they reach only them.
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         purchases = await self._run(
             self._service("delivery").purchases_of, self.instance_id, buyer_id
         )
@@ -397,8 +402,9 @@ class InProcessInstanceAPI:
         )
 
     async def staff_confirm(self, cart_id: str, *, interaction: InteractionRef) -> Order:
-        user = await self._who(interaction)
-        staff = await self._is_staff(interaction, user)
+        identity = await self._run(self._bot_identity)
+        user = await self._who(interaction, identity)
+        staff = await self._is_staff(interaction, user, token=identity[0])
         return await self._run(
             self._service("manual_confirmation").confirm, self.instance_id, cart_id,
             staff_id=user.id, is_staff=staff,
@@ -517,7 +523,7 @@ class InProcessInstanceAPI:
     # -- subscriptions -----------------------------------------------------------------------------
 
     async def list_subscriptions(self, interaction: InteractionRef) -> list[dict[str, Any]]:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         subs = await self._run(
             self._service("subscriptions").of_buyer, self.instance_id, buyer_id
         )
@@ -537,7 +543,7 @@ class InProcessInstanceAPI:
     async def renew_subscription(
         self, interaction: InteractionRef, subscription_id: str
     ) -> PaymentStart:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         order, charge = await self._run(
             self._service("subscriptions").renew, self.instance_id, buyer_id, subscription_id
         )
@@ -547,7 +553,7 @@ class InProcessInstanceAPI:
     async def start_card_renewal(
         self, interaction: InteractionRef, subscription_id: str
     ) -> dict[str, Any]:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         return await self._run(
             self._service("card_renewals").start, self.instance_id, buyer_id, subscription_id
         )
@@ -555,7 +561,7 @@ class InProcessInstanceAPI:
     async def cancel_card_renewal(
         self, interaction: InteractionRef, subscription_id: str
     ) -> bool:
-        buyer_id = await self._buyer(interaction)
+        buyer_id = (await self._buyer(interaction)).id
         return await self._run(
             self._service("card_renewals").cancel, self.instance_id, subscription_id,
             buyer_id=buyer_id, actor=f"buyer:{buyer_id}",
